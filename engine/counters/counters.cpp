@@ -1,0 +1,188 @@
+#include "engine/counters/counters.h"
+
+#include <array>
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+namespace vigil::counters {
+
+namespace {
+
+using slot = std::atomic<std::uint64_t>;
+
+// The slots one thread writes. Chunks are allocated on first touch and never freed while the
+// thread lives, so readers can follow the chunk pointers without a lock on the writer's side.
+struct thread_block {
+  std::array<std::atomic<slot*>, registry::max_chunks> chunks{};
+  std::array<std::unique_ptr<slot[]>, registry::max_chunks> owned{};
+
+  slot* chunk(std::uint32_t index) noexcept {
+    slot* c = chunks[index].load(std::memory_order_acquire);
+    if (c != nullptr) {
+      return c;
+    }
+    // First touch of this chunk by this thread: the only allocation, once per thread and chunk.
+    owned[index].reset(new slot[registry::chunk_size]);
+    for (std::uint32_t i = 0; i < registry::chunk_size; ++i) {
+      owned[index][i].store(0, std::memory_order_relaxed);
+    }
+    c = owned[index].get();
+    chunks[index].store(c, std::memory_order_release);
+    return c;
+  }
+
+  std::uint64_t read(id counter) const noexcept {
+    const slot* c = chunks[counter >> registry::chunk_bits].load(std::memory_order_acquire);
+    return c == nullptr ? 0 : c[counter & (registry::chunk_size - 1)].load(std::memory_order_relaxed);
+  }
+};
+
+} // namespace
+
+struct registry::impl {
+  mutable std::mutex mu;
+  std::deque<sample> defs; // value field unused here; deque keeps references stable
+  std::unordered_map<std::string, id> by_key;
+  std::vector<thread_block*> live;
+  std::vector<std::uint64_t> retired = std::vector<std::uint64_t>(max_counters, 0);
+
+  std::uint64_t sum(id counter) const {
+    std::uint64_t total = retired[counter];
+    for (const thread_block* b : live) {
+      total += b->read(counter);
+    }
+    return total;
+  }
+};
+
+registry::registry() : impl_(new impl) {}
+registry::~registry() { delete impl_; }
+
+registry& registry::global() noexcept {
+  // Leaked on purpose: thread_local blocks of late-exiting threads fold into it at exit.
+  static registry* r = new registry();
+  return *r;
+}
+
+std::string render_labels(std::initializer_list<label> labels) {
+  std::string out;
+  for (const label& l : labels) {
+    if (!out.empty()) {
+      out += ',';
+    }
+    out.append(l.key);
+    out += "=\"";
+    for (char ch : l.value) {
+      if (ch == '\\' || ch == '"') {
+        out += '\\';
+        out += ch;
+      } else if (ch == '\n') {
+        out += "\\n";
+      } else {
+        out += ch;
+      }
+    }
+    out += '"';
+  }
+  return out;
+}
+
+id registry::define(std::string_view name, std::string_view help, std::initializer_list<label> labels,
+                    kind type) {
+  std::string rendered = render_labels(labels);
+  std::string key = std::string(name) + '{' + rendered + '}';
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  if (auto it = impl_->by_key.find(key); it != impl_->by_key.end()) {
+    return it->second;
+  }
+  if (impl_->defs.size() >= max_counters) {
+    // Configuration-time failure: too many distinct counters (label cardinality bug).
+    std::abort();
+  }
+  auto next = static_cast<id>(impl_->defs.size());
+  impl_->defs.push_back(sample{std::string(name), std::move(rendered), std::string(help), type, 0});
+  impl_->by_key.emplace(std::move(key), next);
+  return next;
+}
+
+std::uint64_t registry::read(id counter) const noexcept {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->sum(counter);
+}
+
+std::uint64_t registry::read_all(std::string_view name) const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  std::uint64_t total = 0;
+  for (std::size_t i = 0; i < impl_->defs.size(); ++i) {
+    if (impl_->defs[i].name == name) {
+      total += impl_->sum(static_cast<id>(i));
+    }
+  }
+  return total;
+}
+
+std::uint64_t registry::read(std::string_view name, std::initializer_list<label> labels) const {
+  std::string key = std::string(name) + '{' + render_labels(labels) + '}';
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  auto it = impl_->by_key.find(key);
+  return it == impl_->by_key.end() ? 0 : impl_->sum(it->second);
+}
+
+std::vector<sample> registry::snapshot() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  std::vector<sample> out(impl_->defs.begin(), impl_->defs.end());
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    out[i].value = impl_->sum(static_cast<id>(i));
+  }
+  return out;
+}
+
+namespace {
+
+// Registers the calling thread's block with the global registry on first use and folds its
+// totals into the registry when the thread exits, so nothing counted is ever lost.
+struct thread_attachment {
+  thread_block block;
+  thread_attachment() {
+    registry::impl& r = *registry::global().impl_;
+    std::lock_guard<std::mutex> lock(r.mu);
+    r.live.push_back(&block);
+  }
+  ~thread_attachment() {
+    registry::impl& r = *registry::global().impl_;
+    std::lock_guard<std::mutex> lock(r.mu);
+    for (std::uint32_t c = 0; c < registry::max_chunks; ++c) {
+      const slot* s = block.chunks[c].load(std::memory_order_acquire);
+      if (s == nullptr) {
+        continue;
+      }
+      for (std::uint32_t i = 0; i < registry::chunk_size; ++i) {
+        r.retired[(c << registry::chunk_bits) + i] += s[i].load(std::memory_order_relaxed);
+      }
+    }
+    std::erase(r.live, &block);
+  }
+};
+
+thread_block& local_block() noexcept {
+  thread_local thread_attachment attachment;
+  return attachment.block;
+}
+
+} // namespace
+
+void add(id counter, std::uint64_t n) noexcept {
+  slot& s = local_block().chunk(counter >> registry::chunk_bits)[counter & (registry::chunk_size - 1)];
+  // Single writer per slot: a relaxed load+store, no locked read-modify-write.
+  s.store(s.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+void set(id counter, std::uint64_t value) noexcept {
+  local_block().chunk(counter >> registry::chunk_bits)[counter & (registry::chunk_size - 1)].store(
+      value, std::memory_order_relaxed);
+}
+
+} // namespace vigil::counters

@@ -1,0 +1,345 @@
+#include "engine/event/event.h"
+
+#include <cstring>
+
+namespace vigil::engine {
+
+namespace {
+
+using simdjson::dom::element;
+using simdjson::dom::element_type;
+
+// ASCII case-insensitive equality against a lowercase literal.
+inline bool key_is(std::string_view key, std::string_view lower) noexcept {
+  if (key.size() != lower.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < key.size(); ++i) {
+    char c = key[i];
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c + ('a' - 'A'));
+    }
+    if (c != lower[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+inline bool is_null(element v) noexcept { return v.type() == element_type::NULL_VALUE; }
+
+// Reads a string field; null counts as absent. Returns false on a wrong type.
+inline bool read_string(element v, std::string_view& out) noexcept {
+  if (v.type() == element_type::STRING) {
+    out = std::string_view(v.get_c_str().value_unsafe(), v.get_string_length().value_unsafe());
+    return true;
+  }
+  return is_null(v);
+}
+
+inline bool read_string_array(element v, simdjson::dom::array& out) noexcept {
+  if (is_null(v)) {
+    return true;
+  }
+  if (v.type() != element_type::ARRAY) {
+    return false;
+  }
+  out = v.get_array().value_unsafe();
+  for (element item : out) {
+    if (item.type() != element_type::STRING) {
+      return false;
+    }
+  }
+  return true;
+}
+
+decode_status fail(decode_error e, const char* field) noexcept { return decode_status{e, field}; }
+
+decode_status read_user(element v, user_info& out, std::uint32_t& present, event_field bit,
+                        const char* name) noexcept {
+  if (is_null(v)) {
+    return {};
+  }
+  if (v.type() != element_type::OBJECT) {
+    return fail(decode_error::wrong_type, name);
+  }
+  present |= bit;
+  const simdjson::dom::object fields = v.get_object().value_unsafe();
+  for (auto field : fields) {
+    const std::string_view k = field.key;
+    bool ok = true;
+    if (key_is(k, "username")) {
+      ok = read_string(field.value, out.username);
+    } else if (key_is(k, "uid")) {
+      ok = read_string(field.value, out.uid);
+    } else if (key_is(k, "groups")) {
+      ok = read_string_array(field.value, out.groups);
+    }
+    if (!ok) {
+      return fail(decode_error::wrong_type, name);
+    }
+  }
+  return {};
+}
+
+decode_status read_object_ref(element v, object_ref& out, std::uint32_t& present) noexcept {
+  if (is_null(v)) {
+    return {};
+  }
+  if (v.type() != element_type::OBJECT) {
+    return fail(decode_error::wrong_type, "objectRef");
+  }
+  present |= has_object_ref;
+  const simdjson::dom::object fields = v.get_object().value_unsafe();
+  for (auto field : fields) {
+    const std::string_view k = field.key;
+    std::string_view* target = nullptr;
+    switch (k.size()) {
+      case 3:
+        target = key_is(k, "uid") ? &out.uid : nullptr;
+        break;
+      case 4:
+        target = key_is(k, "name") ? &out.name : nullptr;
+        break;
+      case 8:
+        target = key_is(k, "resource") ? &out.resource : (key_is(k, "apigroup") ? &out.api_group : nullptr);
+        break;
+      case 9:
+        target = key_is(k, "namespace") ? &out.namespace_ : nullptr;
+        break;
+      case 10:
+        target = key_is(k, "apiversion") ? &out.api_version : nullptr;
+        break;
+      case 11:
+        target = key_is(k, "subresource") ? &out.subresource : nullptr;
+        break;
+      case 15:
+        target = key_is(k, "resourceversion") ? &out.resource_version : nullptr;
+        break;
+      default:
+        break;
+    }
+    if (target != nullptr && !read_string(field.value, *target)) {
+      return fail(decode_error::wrong_type, "objectRef");
+    }
+  }
+  return {};
+}
+
+decode_status read_response_status(element v, audit_event& out) noexcept {
+  if (is_null(v)) {
+    return {};
+  }
+  if (v.type() != element_type::OBJECT) {
+    return fail(decode_error::wrong_type, "responseStatus");
+  }
+  out.present |= has_response_status;
+  const simdjson::dom::object fields = v.get_object().value_unsafe();
+  for (auto field : fields) {
+    const std::string_view k = field.key;
+    if (key_is(k, "code")) {
+      if (is_null(field.value)) {
+        continue;
+      }
+      std::int64_t code;
+      if (field.value.get_int64().get(code) != simdjson::SUCCESS || code < INT32_MIN || code > INT32_MAX) {
+        return fail(decode_error::wrong_type, "responseStatus.code");
+      }
+      out.response_code = static_cast<std::int32_t>(code);
+      out.present |= has_response_code;
+    } else if (key_is(k, "reason")) {
+      if (!read_string(field.value, out.response_reason)) {
+        return fail(decode_error::wrong_type, "responseStatus.reason");
+      }
+    } else if (key_is(k, "status")) {
+      if (!read_string(field.value, out.response_status)) {
+        return fail(decode_error::wrong_type, "responseStatus.status");
+      }
+    }
+  }
+  return {};
+}
+
+decode_status read_time(element v, unix_nanos& out, std::uint32_t& present, event_field bit,
+                        const char* name) noexcept {
+  std::string_view s;
+  if (!read_string(v, s)) {
+    return fail(decode_error::wrong_type, name);
+  }
+  if (s.empty() && is_null(v)) {
+    return {};
+  }
+  auto t = parse_rfc3339(s);
+  if (!t) {
+    return fail(decode_error::bad_timestamp, name);
+  }
+  out = *t;
+  present |= bit;
+  return {};
+}
+
+} // namespace
+
+const char* to_string(decode_error e) noexcept {
+  switch (e) {
+    case decode_error::none:
+      return "none";
+    case decode_error::not_object:
+      return "not_object";
+    case decode_error::not_event:
+      return "not_event";
+    case decode_error::wrong_type:
+      return "wrong_type";
+    case decode_error::bad_timestamp:
+      return "bad_timestamp";
+    case decode_error::no_audit_fields:
+      return "no_audit_fields";
+  }
+  return "unknown";
+}
+
+std::string_view audit_event::annotation(std::string_view key) const noexcept {
+  if (!has(has_annotations)) {
+    return {};
+  }
+  element v;
+  if (annotations.at_key(key).get(v) != simdjson::SUCCESS || v.type() != element_type::STRING) {
+    return {};
+  }
+  return std::string_view(v.get_c_str().value_unsafe(), v.get_string_length().value_unsafe());
+}
+
+decode_status decode_event(element e, audit_event& out) noexcept {
+  out = audit_event{};
+  if (e.type() != element_type::OBJECT) {
+    return fail(decode_error::not_object, nullptr);
+  }
+  out.root = e;
+  bool audit_fields = false;
+  const simdjson::dom::object fields = e.get_object().value_unsafe();
+  for (auto field : fields) {
+    const std::string_view k = field.key;
+    const element v = field.value;
+    decode_status st;
+    bool ok = true;
+    // Dispatch on length first: one compare per key for the common fields.
+    switch (k.size()) {
+      case 4:
+        if (key_is(k, "kind")) {
+          ok = read_string(v, out.kind);
+          st.field = "kind";
+        } else if (key_is(k, "verb")) {
+          ok = read_string(v, out.verb);
+          st.field = "verb";
+          audit_fields = true;
+        } else if (key_is(k, "user")) {
+          st = read_user(v, out.user, out.present, has_user, "user");
+          audit_fields = true;
+        }
+        break;
+      case 5:
+        if (key_is(k, "level")) {
+          ok = read_string(v, out.level);
+          st.field = "level";
+        } else if (key_is(k, "stage")) {
+          ok = read_string(v, out.stage);
+          st.field = "stage";
+          audit_fields = true;
+        }
+        break;
+      case 7:
+        if (key_is(k, "auditid")) {
+          ok = read_string(v, out.audit_id);
+          st.field = "auditID";
+          audit_fields = true;
+        }
+        break;
+      case 9:
+        if (key_is(k, "objectref")) {
+          st = read_object_ref(v, out.object, out.present);
+          audit_fields = true;
+        } else if (key_is(k, "sourceips")) {
+          ok = read_string_array(v, out.source_ips);
+          st.field = "sourceIPs";
+          if (ok && !is_null(v)) {
+            out.present |= has_source_ips;
+            for (element ip : out.source_ips) {
+              out.source_ip = std::string_view(ip.get_c_str().value_unsafe(), ip.get_string_length().value_unsafe());
+              break;
+            }
+          }
+        } else if (key_is(k, "useragent")) {
+          ok = read_string(v, out.user_agent);
+          st.field = "userAgent";
+        }
+        break;
+      case 10:
+        if (key_is(k, "apiversion")) {
+          ok = read_string(v, out.api_version);
+          st.field = "apiVersion";
+        } else if (key_is(k, "requesturi")) {
+          ok = read_string(v, out.request_uri);
+          st.field = "requestURI";
+          audit_fields = true;
+        }
+        break;
+      case 11:
+        if (key_is(k, "annotations") && !is_null(v)) {
+          if (v.type() != element_type::OBJECT) {
+            ok = false;
+            st.field = "annotations";
+          } else {
+            out.annotations = v.get_object().value_unsafe();
+            out.present |= has_annotations;
+          }
+        }
+        break;
+      case 13:
+        if (key_is(k, "requestobject") && !is_null(v)) {
+          out.request_object = v;
+          out.present |= has_request_object;
+        }
+        break;
+      case 14:
+        if (key_is(k, "responsestatus")) {
+          st = read_response_status(v, out);
+        } else if (key_is(k, "responseobject") && !is_null(v)) {
+          out.response_object = v;
+          out.present |= has_response_object;
+        } else if (key_is(k, "stagetimestamp")) {
+          st = read_time(v, out.stage_time, out.present, has_stage_timestamp, "stageTimestamp");
+        }
+        break;
+      case 16:
+        if (key_is(k, "impersonateduser")) {
+          st = read_user(v, out.impersonated_user, out.present, has_impersonated_user, "impersonatedUser");
+        }
+        break;
+      case 24:
+        if (key_is(k, "requestreceivedtimestamp")) {
+          st = read_time(v, out.request_received, out.present, has_request_received, "requestReceivedTimestamp");
+        }
+        break;
+      default:
+        break;
+    }
+    if (!ok) {
+      return fail(decode_error::wrong_type, st.field);
+    }
+    if (!st.ok()) {
+      return st;
+    }
+  }
+  if (!out.kind.empty() && out.kind != "Event") {
+    return fail(decode_error::not_event, "kind");
+  }
+  if (!out.api_version.empty() && out.api_version.substr(0, 13) != "audit.k8s.io/") {
+    return fail(decode_error::not_event, "apiVersion");
+  }
+  if (!audit_fields) {
+    return fail(decode_error::no_audit_fields, nullptr);
+  }
+  return {};
+}
+
+} // namespace vigil::engine

@@ -1,0 +1,112 @@
+#pragma once
+// The audit event view: the fields rules read, pointing into the simdjson document that holds the
+// event. Nothing is copied; a view is valid until the decoder that produced it parses its next
+// document. Field names follow audit.k8s.io/v1 (v1beta1 has the same JSON names).
+
+#include <cstdint>
+#include <string_view>
+
+#include <simdjson.h>
+
+#include "engine/event/timestamp.h"
+
+namespace vigil::engine {
+
+/// authentication.k8s.io/v1 UserInfo as it appears in `user` and `impersonatedUser`.
+struct user_info {
+  std::string_view username;
+  std::string_view uid;
+  simdjson::dom::array groups; ///< empty when absent
+};
+
+/// audit.k8s.io ObjectReference.
+struct object_ref {
+  std::string_view resource;
+  std::string_view subresource;
+  std::string_view namespace_;
+  std::string_view name;
+  std::string_view uid;
+  std::string_view api_group;
+  std::string_view api_version;
+  std::string_view resource_version;
+};
+
+/// Which optional parts of the event were present in the JSON.
+enum event_field : std::uint32_t {
+  has_user = 1u << 0,
+  has_impersonated_user = 1u << 1,
+  has_object_ref = 1u << 2,
+  has_response_status = 1u << 3,
+  has_request_object = 1u << 4,
+  has_response_object = 1u << 5,
+  has_annotations = 1u << 6,
+  has_source_ips = 1u << 7,
+  has_request_received = 1u << 8,
+  has_stage_timestamp = 1u << 9,
+  has_response_code = 1u << 10,
+};
+
+/// One decoded Kubernetes audit Event. Strings are empty when the field is absent.
+struct audit_event {
+  simdjson::dom::element root; ///< the whole Event object, for any other path on demand
+
+  std::string_view kind;        ///< "Event", or empty when the capture omitted it
+  std::string_view api_version; ///< "audit.k8s.io/v1", "audit.k8s.io/v1beta1", or empty
+  std::string_view level;       ///< None, Metadata, Request, RequestResponse
+  std::string_view audit_id;
+  std::string_view stage; ///< RequestReceived, ResponseStarted, ResponseComplete, Panic
+  std::string_view request_uri;
+  std::string_view verb;
+  std::string_view user_agent;
+  user_info user;
+  user_info impersonated_user;
+  simdjson::dom::array source_ips; ///< empty when absent
+  std::string_view source_ip;      ///< sourceIPs[0], the client as the apiserver saw it
+  object_ref object;
+  std::int32_t response_code = 0;       ///< responseStatus.code, valid if has_response_code
+  std::string_view response_reason;     ///< responseStatus.reason
+  std::string_view response_status;     ///< responseStatus.status ("Success", "Failure")
+  simdjson::dom::element request_object;  ///< valid if has_request_object
+  simdjson::dom::element response_object; ///< valid if has_response_object
+  simdjson::dom::object annotations;      ///< valid if has_annotations
+  unix_nanos request_received = 0;        ///< requestReceivedTimestamp, valid if has_request_received
+  unix_nanos stage_time = 0;              ///< stageTimestamp, valid if has_stage_timestamp
+  std::uint32_t present = 0;              ///< event_field bits
+
+  [[nodiscard]] bool has(event_field f) const noexcept { return (present & f) != 0; }
+
+  /// Value of an annotation such as "authorization.k8s.io/decision"; empty if absent or not a string.
+  [[nodiscard]] std::string_view annotation(std::string_view key) const noexcept;
+
+  /// Any other value by JSON pointer ("/requestObject/spec/hostNetwork"); an error if absent.
+  [[nodiscard]] simdjson::simdjson_result<simdjson::dom::element> at(std::string_view pointer) const noexcept {
+    return root.at_pointer(pointer);
+  }
+};
+
+/// Why an object was not accepted as an audit Event.
+enum class decode_error : std::uint8_t {
+  none,
+  not_object,      ///< the item is not a JSON object
+  not_event,       ///< kind/apiVersion say it is something else (e.g. an EventList nested as an item)
+  wrong_type,      ///< a known field has the wrong JSON type (`{"kind": 0}`)
+  bad_timestamp,   ///< a timestamp field is not RFC 3339
+  no_audit_fields, ///< none of auditID, verb, requestURI, stage is present
+};
+
+/// Short machine-readable name, used as the `kind` label of the error counter.
+const char* to_string(decode_error e) noexcept;
+
+/// The result of decode_event: on failure, the field that was wrong (a static string) if any.
+struct decode_status {
+  decode_error error = decode_error::none;
+  const char* field = nullptr;
+
+  [[nodiscard]] bool ok() const noexcept { return error == decode_error::none; }
+};
+
+/// Fills `out` from one JSON element. Hot path: no allocation, no exception.
+/// Keys are matched ASCII-case-insensitively (as Go's encoding/json does for struct fields).
+decode_status decode_event(simdjson::dom::element element, audit_event& out) noexcept;
+
+} // namespace vigil::engine

@@ -1,0 +1,436 @@
+#include "engine/event/reader.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "engine/counters/counters.h"
+
+namespace vigil::engine {
+
+namespace {
+
+using simdjson::dom::element;
+using simdjson::dom::element_type;
+
+struct decoder_counters {
+  counters::id read, decoded, bytes, documents;
+  counters::id errors_syntax, errors_truncated, errors_too_large, errors_not_object, errors_not_event,
+      errors_wrong_type, errors_bad_timestamp, errors_no_audit_fields;
+
+  static const decoder_counters& get() {
+    static const decoder_counters c = [] {
+      auto& r = counters::registry::global();
+      const char* err_help = "Audit lines or items rejected by the decoder, by kind";
+      auto err = [&](const char* kind) {
+        return r.define("vigil_decoder_errors_total", err_help, {{"kind", kind}});
+      };
+      return decoder_counters{
+          r.define("vigil_decoder_events_read_total", "Audit events (items or lines) seen by the decoder"),
+          r.define("vigil_decoder_events_decoded_total", "Audit events decoded successfully"),
+          r.define("vigil_decoder_bytes_total", "Bytes consumed by the decoder"),
+          r.define("vigil_decoder_documents_total", "JSON documents parsed (lines, objects, lists)"),
+          err("syntax"),
+          err("truncated"),
+          err("too_large"),
+          err("not_object"),
+          err("not_event"),
+          err("wrong_type"),
+          err("bad_timestamp"),
+          err("no_audit_fields"),
+      };
+    }();
+    return c;
+  }
+};
+
+inline bool is_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+enum class scan_result { complete, incomplete, too_large };
+
+// Finds the end of the JSON object or array starting at `p` by bracket matching, aware of strings
+// and escapes but not validating anything else (simdjson validates afterwards).
+scan_result scan_value_end(const char* p, const char* end, std::size_t max_bytes, const char*& out) noexcept {
+  const char* start = p;
+  std::size_t depth = 0;
+  while (p < end) {
+    if (static_cast<std::size_t>(p - start) > max_bytes) {
+      return scan_result::too_large;
+    }
+    const char c = *p;
+    if (c == '"') {
+      ++p;
+      while (p < end && *p != '"') {
+        p += (*p == '\\') ? 2 : 1;
+      }
+      if (p >= end) {
+        return scan_result::incomplete;
+      }
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      if (depth <= 1) {
+        out = p + 1;
+        return scan_result::complete;
+      }
+      --depth;
+    }
+    ++p;
+  }
+  return scan_result::incomplete;
+}
+
+inline std::uint64_t count_lines(const char* begin, const char* end) noexcept {
+  return static_cast<std::uint64_t>(std::count(begin, end, '\n'));
+}
+
+inline const char* skip_space(const char* p, const char* end) noexcept {
+  while (p < end && is_space(*p)) {
+    ++p;
+  }
+  return p;
+}
+
+} // namespace
+
+const char* failure::kind() const noexcept {
+  if (too_large) {
+    return "too_large";
+  }
+  if (incomplete) {
+    return "truncated";
+  }
+  if (json != simdjson::SUCCESS) {
+    return "syntax";
+  }
+  return to_string(status.error);
+}
+
+std::string describe(const failure& f) {
+  if (f.too_large) {
+    return "document larger than the configured maximum";
+  }
+  if (f.incomplete) {
+    return "truncated JSON: the input ends inside a document";
+  }
+  if (f.json != simdjson::SUCCESS) {
+    return std::string("invalid JSON: ") + simdjson::error_message(f.json);
+  }
+  std::string field = f.status.field != nullptr ? std::string(" '") + f.status.field + "'" : std::string();
+  switch (f.status.error) {
+    case decode_error::not_object:
+      return "not an audit event: not a JSON object";
+    case decode_error::not_event:
+      return "not an audit event: field" + field + " names another kind of object";
+    case decode_error::wrong_type:
+      return "not an audit event: field" + field + " has the wrong type";
+    case decode_error::bad_timestamp:
+      return "not an audit event: field" + field + " is not an RFC 3339 time";
+    case decode_error::no_audit_fields:
+      return "not an audit event: none of auditID, verb, requestURI, stage, user, objectRef";
+    case decode_error::none:
+      break;
+  }
+  return "unknown error";
+}
+
+reader::reader(reader_options options) : options_(options) {
+  (void)decoder_counters::get();
+  // Depth is fixed up front; capacity grows with the largest document seen (no steady-state allocation).
+  if (parser_.allocate(64 * 1024, options_.max_depth) != simdjson::SUCCESS) {
+    std::abort(); // start-up: out of memory
+  }
+}
+
+void reader::report(const position& where, const failure& why, event_sink& sink) {
+  const auto& c = decoder_counters::get();
+  ++stats_.events_read;
+  ++stats_.malformed;
+  counters::add(c.read);
+  counters::id err;
+  if (why.too_large) {
+    err = c.errors_too_large;
+  } else if (why.incomplete) {
+    err = c.errors_truncated;
+  } else if (why.json != simdjson::SUCCESS) {
+    err = c.errors_syntax;
+  } else {
+    switch (why.status.error) {
+      case decode_error::not_object:
+        err = c.errors_not_object;
+        break;
+      case decode_error::not_event:
+        err = c.errors_not_event;
+        break;
+      case decode_error::wrong_type:
+        err = c.errors_wrong_type;
+        break;
+      case decode_error::bad_timestamp:
+        err = c.errors_bad_timestamp;
+        break;
+      default:
+        err = c.errors_no_audit_fields;
+        break;
+    }
+  }
+  counters::add(err);
+  sink.on_error(where, why);
+}
+
+void reader::dispatch_item(element item, const position& where, event_sink& sink) {
+  const decode_status st = decode_event(item, event_);
+  if (!st.ok()) {
+    failure f;
+    f.status = st;
+    report(where, f, sink);
+    return;
+  }
+  const auto& c = decoder_counters::get();
+  ++stats_.events_read;
+  ++stats_.decoded;
+  counters::add(c.read);
+  counters::add(c.decoded);
+  sink.on_event(event_, where);
+}
+
+void reader::dispatch(element root, const position& where, event_sink& sink) {
+  counters::add(decoder_counters::get().documents);
+  position at = where;
+  if (root.type() == element_type::ARRAY) {
+    at.item = 0;
+    const simdjson::dom::array list = root.get_array().value_unsafe();
+    for (element item : list) {
+      dispatch_item(item, at, sink);
+      ++at.item;
+    }
+    return;
+  }
+  if (root.type() == element_type::OBJECT) {
+    std::string_view kind;
+    if (root["kind"].get(kind) == simdjson::SUCCESS && kind == "EventList") {
+      simdjson::dom::array items;
+      element items_el;
+      if (root["items"].get(items_el) == simdjson::SUCCESS && items_el.type() == element_type::NULL_VALUE) {
+        return; // an empty batch: Go encodes a nil slice as null
+      }
+      if (root["items"].get(items) != simdjson::SUCCESS) {
+        failure f;
+        f.status = decode_status{decode_error::wrong_type, "items"};
+        report(where, f, sink);
+        return;
+      }
+      at.item = 0;
+      for (element item : items) {
+        dispatch_item(item, at, sink);
+        ++at.item;
+      }
+      return;
+    }
+  }
+  dispatch_item(root, where, sink);
+}
+
+bool reader::recover_items(const char* begin, const char* end, const position& where, event_sink& sink) {
+  // Locate the list of items: the document itself if it is an array, else the value of a
+  // top-level "items" key of an object.
+  const char* p = skip_space(begin, end);
+  if (p < end && *p == '{') {
+    ++p;
+    bool found = false;
+    while (p < end) {
+      p = skip_space(p, end);
+      if (p >= end || *p != '"') {
+        return false;
+      }
+      const char* key_end = p + 1;
+      while (key_end < end && *key_end != '"') {
+        key_end += (*key_end == '\\') ? 2 : 1;
+      }
+      if (key_end >= end) {
+        return false;
+      }
+      const std::string_view key(p + 1, static_cast<std::size_t>(key_end - p - 1));
+      p = skip_space(key_end + 1, end);
+      if (p >= end || *p != ':') {
+        return false;
+      }
+      p = skip_space(p + 1, end);
+      if (key == "items" && p < end && *p == '[') {
+        found = true;
+        break;
+      }
+      // Skip the value: a container by bracket matching, a scalar up to the next , or }.
+      if (p < end && (*p == '{' || *p == '[')) {
+        const char* value_end = nullptr;
+        if (scan_value_end(p, end, options_.max_document_bytes, value_end) != scan_result::complete) {
+          return false;
+        }
+        p = value_end;
+      } else if (p < end && *p == '"') {
+        ++p;
+        while (p < end && *p != '"') {
+          p += (*p == '\\') ? 2 : 1;
+        }
+        ++p;
+      } else {
+        while (p < end && *p != ',' && *p != '}') {
+          ++p;
+        }
+      }
+      p = skip_space(p, end);
+      if (p < end && *p == ',') {
+        ++p;
+      } else {
+        return false;
+      }
+    }
+    if (!found) {
+      return false;
+    }
+  }
+  if (p >= end || *p != '[') {
+    return false;
+  }
+  ++p;
+  position at = where;
+  at.item = 0;
+  while (true) {
+    p = skip_space(p, end);
+    if (p >= end || *p == ']') {
+      break;
+    }
+    at.line = where.line + count_lines(begin, p);
+    const char* item_end = nullptr;
+    const scan_result r = *p == '{' || *p == '['
+                              ? scan_value_end(p, end, options_.max_document_bytes, item_end)
+                              : scan_result::incomplete;
+    if (r != scan_result::complete) {
+      failure f;
+      f.json = simdjson::TAPE_ERROR;
+      f.incomplete = r == scan_result::incomplete && (*p == '{' || *p == '[');
+      report(at, f, sink);
+      return true; // the rest of the list is unreadable: one error for it
+    }
+    element item;
+    const auto err = parser_.parse(p, static_cast<std::size_t>(item_end - p), false).get(item);
+    if (err != simdjson::SUCCESS) {
+      failure f;
+      f.json = err;
+      report(at, f, sink);
+    } else {
+      dispatch_item(item, at, sink);
+    }
+    ++at.item;
+    p = skip_space(item_end, end);
+    if (p < end && *p == ',') {
+      ++p;
+    }
+  }
+  return true;
+}
+
+std::size_t reader::feed(const char* data, std::size_t size, bool final, std::string_view origin,
+                         event_sink& sink) {
+  const char* p = data;
+  const char* const end = data + size;
+  if (at_start_ && size >= 3 && std::memcmp(p, "\xEF\xBB\xBF", 3) == 0) {
+    p += 3; // UTF-8 byte order mark
+  }
+  at_start_ = false;
+  const char* consumed = p;
+
+  while (true) {
+    // Skip blank space, counting lines.
+    while (p < end && is_space(*p)) {
+      line_ += *p == '\n' ? 1 : 0;
+      ++p;
+    }
+    consumed = p;
+    if (p >= end) {
+      break;
+    }
+    const char* eol = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+    if (eol == nullptr) {
+      if (!final) {
+        break; // the line may continue in the next buffer
+      }
+      eol = end;
+    }
+    const char* line_end = eol;
+    while (line_end > p && is_space(line_end[-1])) {
+      --line_end;
+    }
+    const position where{origin, line_, -1};
+
+    // Fast path: the line is a whole document.
+    element root;
+    auto err = parser_.parse(p, static_cast<std::size_t>(line_end - p), false).get(root);
+    if (err == simdjson::CAPACITY) {
+      if (static_cast<std::size_t>(line_end - p) > options_.max_document_bytes) {
+        failure f;
+        f.too_large = true;
+        report(where, f, sink);
+        p = eol;
+        continue;
+      }
+      err = parser_.allocate(static_cast<std::size_t>(line_end - p), options_.max_depth);
+      if (err == simdjson::SUCCESS) {
+        err = parser_.parse(p, static_cast<std::size_t>(line_end - p), false).get(root);
+      }
+    }
+    if (err == simdjson::SUCCESS) {
+      dispatch(root, where, sink);
+      p = eol;
+      continue;
+    }
+
+    // Maybe a document spread over several lines (pretty-printed Event, EventList, array).
+    if (*p == '{' || *p == '[') {
+      const char* doc_end = nullptr;
+      const scan_result r = scan_value_end(p, end, options_.max_document_bytes, doc_end);
+      if (r == scan_result::incomplete && !final) {
+        break; // wait for more input
+      }
+      if (r == scan_result::complete && doc_end > line_end) {
+        const std::size_t len = static_cast<std::size_t>(doc_end - p);
+        const std::uint64_t lines = count_lines(p, doc_end);
+        err = len > parser_.capacity() ? parser_.allocate(len, options_.max_depth) : simdjson::SUCCESS;
+        if (err == simdjson::SUCCESS) {
+          err = parser_.parse(p, len, false).get(root);
+        }
+        if (err == simdjson::SUCCESS) {
+          dispatch(root, where, sink);
+        } else if (!recover_items(p, doc_end, where, sink)) {
+          failure f;
+          f.json = err;
+          f.last_line = line_ + lines;
+          report(where, f, sink);
+        }
+        line_ += lines;
+        p = doc_end;
+        continue;
+      }
+      if (r == scan_result::complete && doc_end <= line_end && recover_items(p, doc_end, where, sink)) {
+        p = eol;
+        continue;
+      }
+      failure f;
+      f.json = err;
+      f.too_large = r == scan_result::too_large;
+      f.incomplete = r == scan_result::incomplete;
+      report(where, f, sink);
+      p = eol;
+      continue;
+    }
+    failure f;
+    f.json = err;
+    report(where, f, sink);
+    p = eol;
+  }
+  const auto used = static_cast<std::size_t>(consumed - data);
+  stats_.bytes += used;
+  counters::add(decoder_counters::get().bytes, used);
+  return used;
+}
+
+} // namespace vigil::engine

@@ -1,0 +1,110 @@
+#pragma once
+// The audit stream reader: turns bytes in any of the shapes Kubernetes audit data arrives in into
+// decoded events, reporting every bad line or item with its position and going on with the next.
+//
+// Shapes, detected per document (so they may even be mixed):
+//  - one Event object, on one line or pretty-printed over many;
+//  - JSON lines, one Event per line;
+//  - an EventList {"kind":"EventList","items":[...]} as kube-apiserver's webhook posts it, or a
+//    file of EventList lines;
+//  - a JSON array of Events.
+//
+// Recovery: a line that is not valid JSON is reported and skipped. A list (array or EventList)
+// that does not parse as a whole is split item by item, so one broken item costs one item.
+//
+// Threading contract: a reader is owned by one thread. Event views passed to the sink are valid
+// only during the on_event() call (they point into the reader's parser).
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <simdjson.h>
+
+#include "engine/event/event.h"
+
+namespace vigil::engine {
+
+/// Where an event or an error came from. `line` is 1-based; `item` is the index inside a list, or
+/// -1 when the event was a document of its own.
+struct position {
+  std::string_view origin; ///< file name, "-" for stdin, or a webhook source name
+  std::uint64_t line = 0;
+  std::int64_t item = -1;
+};
+
+/// What went wrong with one line or item.
+struct failure {
+  simdjson::error_code json = simdjson::SUCCESS; ///< not SUCCESS: the bytes are not valid JSON
+  decode_status status;                          ///< otherwise: the JSON is not an audit Event
+  bool incomplete = false;                       ///< the input ended inside a document
+  bool too_large = false;                        ///< the document exceeds max_document_bytes
+  std::uint64_t last_line = 0;                   ///< for a multi-line document, its last line
+
+  /// Counter label: "syntax", "truncated", "too_large", or the decode_error name.
+  [[nodiscard]] const char* kind() const noexcept;
+};
+
+/// Human-readable reason, e.g. "invalid JSON: the JSON document has an improper structure" or
+/// "not an audit event: field 'kind' has the wrong type". Allocates: not for the hot path.
+std::string describe(const failure& f);
+
+/// Receives what the reader decodes.
+class event_sink {
+ public:
+  virtual ~event_sink() = default;
+  virtual void on_event(const audit_event& event, const position& where) = 0;
+  virtual void on_error(const position& where, const failure& why) = 0;
+};
+
+struct reader_options {
+  /// Largest single document (line, pretty-printed object, or whole EventList) accepted.
+  std::size_t max_document_bytes = 64u << 20;
+  /// Largest JSON nesting depth accepted.
+  std::size_t max_depth = 256;
+};
+
+/// Counts kept by one reader (the global counter registry gets the same numbers).
+struct reader_stats {
+  std::uint64_t events_read = 0; ///< decoded + malformed
+  std::uint64_t decoded = 0;
+  std::uint64_t malformed = 0;
+  std::uint64_t bytes = 0;
+};
+
+class reader {
+ public:
+  explicit reader(reader_options options = {});
+
+  /// Decodes every complete document in [data, data + size).
+  /// `data` must stay readable for size + SIMDJSON_PADDING bytes (the bytes past `size` are never
+  /// interpreted). With `final` false, a document cut by the end of the buffer is left alone and
+  /// the return value tells how many bytes were consumed: call again with the rest plus more data.
+  /// With `final` true, everything is consumed and a cut document is reported as truncated.
+  /// Line numbers continue from the previous call; call reset() between unrelated inputs.
+  std::size_t feed(const char* data, std::size_t size, bool final, std::string_view origin, event_sink& sink);
+
+  /// Starts a new input: line numbers restart at 1.
+  void reset() noexcept {
+    line_ = 1;
+    at_start_ = true;
+  }
+
+  [[nodiscard]] const reader_stats& stats() const noexcept { return stats_; }
+
+ private:
+  void dispatch(simdjson::dom::element root, const position& where, event_sink& sink);
+  void dispatch_item(simdjson::dom::element item, const position& where, event_sink& sink);
+  bool recover_items(const char* begin, const char* end, const position& where, event_sink& sink);
+  void report(const position& where, const failure& why, event_sink& sink);
+
+  reader_options options_;
+  simdjson::dom::parser parser_;
+  audit_event event_;
+  reader_stats stats_;
+  std::uint64_t line_ = 1;
+  bool at_start_ = true;
+};
+
+} // namespace vigil::engine

@@ -1,0 +1,142 @@
+#include "engine/event/timestamp.h"
+
+#include <cstdio>
+
+namespace vigil::engine {
+
+namespace {
+
+constexpr std::int64_t nanos_per_second = 1'000'000'000;
+
+bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) noexcept {
+  if (pos + n > s.size()) {
+    return false;
+  }
+  int v = 0;
+  for (std::size_t i = pos; i < pos + n; ++i) {
+    const unsigned d = static_cast<unsigned char>(s[i]) - '0';
+    if (d > 9) {
+      return false;
+    }
+    v = v * 10 + static_cast<int>(d);
+  }
+  out = v;
+  return true;
+}
+
+// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's civil algorithm).
+std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) noexcept {
+  y -= m <= 2 ? 1 : 0;
+  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const auto yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+void civil_from_days(std::int64_t z, int& y, unsigned& m, unsigned& d) noexcept {
+  z += 719468;
+  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const auto doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  d = doy - (153 * mp + 2) / 5 + 1;
+  m = mp < 10 ? mp + 3 : mp - 9;
+  y = static_cast<int>(static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2 ? 1 : 0));
+}
+
+bool leap(int y) noexcept { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+} // namespace
+
+std::optional<unix_nanos> parse_rfc3339(std::string_view s) noexcept {
+  int year, month, day, hour, minute, second;
+  if (!digits(s, 0, 4, year) || s.size() < 20 || s[4] != '-' || !digits(s, 5, 2, month) || s[7] != '-' ||
+      !digits(s, 8, 2, day) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !digits(s, 11, 2, hour) ||
+      s[13] != ':' || !digits(s, 14, 2, minute) || s[16] != ':' || !digits(s, 17, 2, second)) {
+    return std::nullopt;
+  }
+  static constexpr int month_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (month < 1 || month > 12 || day < 1 ||
+      day > month_days[month - 1] + static_cast<int>(month == 2 && leap(year)) || hour > 23 || minute > 59 ||
+      second > 60) {
+    return std::nullopt;
+  }
+  std::size_t pos = 19;
+  std::int64_t frac = 0;
+  if (s[pos] == '.' || s[pos] == ',') {
+    ++pos;
+    std::size_t n = 0;
+    while (pos < s.size() && static_cast<unsigned>(static_cast<unsigned char>(s[pos]) - '0') <= 9u) {
+      if (n < 9) {
+        frac = frac * 10 + (s[pos] - '0');
+      }
+      ++n;
+      ++pos;
+    }
+    if (n == 0) {
+      return std::nullopt;
+    }
+    for (std::size_t i = n; i < 9; ++i) {
+      frac *= 10;
+    }
+  }
+  std::int64_t offset_seconds = 0;
+  if (pos == s.size()) {
+    // No zone: UTC, as log pipelines that normalise timestamps (Panther) write them.
+  } else if (s[pos] == 'Z' || s[pos] == 'z') {
+    ++pos;
+  } else if (s[pos] == '+' || s[pos] == '-') {
+    int oh, om;
+    if (!digits(s, pos + 1, 2, oh) || pos + 3 >= s.size() || s[pos + 3] != ':' || !digits(s, pos + 4, 2, om) ||
+        oh > 23 || om > 59) {
+      return std::nullopt;
+    }
+    offset_seconds = (oh * 3600 + om * 60) * (s[pos] == '-' ? -1 : 1);
+    pos += 6;
+  } else {
+    return std::nullopt;
+  }
+  if (pos != s.size()) {
+    return std::nullopt;
+  }
+  const std::int64_t days = days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
+  const std::int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second - offset_seconds;
+  return secs * nanos_per_second + frac;
+}
+
+std::string format_rfc3339_nano(unix_nanos t) {
+  std::int64_t secs = t / nanos_per_second;
+  std::int64_t frac = t % nanos_per_second;
+  if (frac < 0) {
+    frac += nanos_per_second;
+    --secs;
+  }
+  std::int64_t days = secs / 86400;
+  std::int64_t rem = secs % 86400;
+  if (rem < 0) {
+    rem += 86400;
+    --days;
+  }
+  int y;
+  unsigned m, d;
+  civil_from_days(days, y, m, d);
+  char buf[48];
+  int n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d", y, m, d, static_cast<int>(rem / 3600),
+                        static_cast<int>(rem / 60 % 60), static_cast<int>(rem % 60));
+  std::string out(buf, static_cast<std::size_t>(n));
+  if (frac != 0) {
+    char f[16];
+    std::snprintf(f, sizeof f, ".%09lld", static_cast<long long>(frac));
+    std::string fs(f);
+    while (fs.back() == '0') {
+      fs.pop_back();
+    }
+    out += fs;
+  }
+  out += 'Z';
+  return out;
+}
+
+} // namespace vigil::engine

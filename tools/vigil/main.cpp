@@ -1,0 +1,27 @@
+// vigil: Kubernetes audit-log security engine. Entry point: dispatches to the subcommands.
+#include <cstdio>
+
+#include "tools/vigil/commands.h"
+
+#ifndef VIGIL_VERSION
+#define VIGIL_VERSION "0.1.0"
+#endif
+
+int main(int argc, char** argv) {
+  CLI::App app{"vigil: Kubernetes audit-log security engine"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", VIGIL_VERSION);
+  vigil::cli::command selected;
+  const vigil::cli::command replay = vigil::cli::add_replay(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  for (const CLI::App* sub : app.get_subcommands()) {
+    if (sub->get_name() == "replay") {
+      return replay();
+    }
+  }
+  return 2;
+}
