@@ -74,6 +74,7 @@ decode_status read_user(element v, user_info& out, std::uint32_t& present, event
       ok = read_string(field.value, out.uid);
     } else if (key_is(k, "groups")) {
       ok = read_string_array(field.value, out.groups);
+      out.has_groups = ok && !is_null(field.value);
     }
     if (!ok) {
       return fail(decode_error::wrong_type, name);

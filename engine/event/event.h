@@ -16,7 +16,8 @@ namespace vigil::engine {
 struct user_info {
   std::string_view username;
   std::string_view uid;
-  simdjson::dom::array groups; ///< empty when absent
+  simdjson::dom::array groups; ///< valid only if has_groups (a default array must not be iterated)
+  bool has_groups = false;
 };
 
 /// audit.k8s.io ObjectReference.
@@ -60,7 +61,7 @@ struct audit_event {
   std::string_view user_agent;
   user_info user;
   user_info impersonated_user;
-  simdjson::dom::array source_ips; ///< empty when absent
+  simdjson::dom::array source_ips; ///< valid only if has(has_source_ips)
   std::string_view source_ip;      ///< sourceIPs[0], the client as the apiserver saw it
   object_ref object;
   std::int32_t response_code = 0;       ///< responseStatus.code, valid if has_response_code

@@ -362,17 +362,17 @@ std::size_t reader::feed(const char* data, std::size_t size, bool final, std::st
     }
     const position where{origin, line_, -1};
 
+    if (static_cast<std::size_t>(line_end - p) > options_.max_document_bytes) {
+      failure f;
+      f.too_large = true;
+      report(where, f, sink);
+      p = eol;
+      continue;
+    }
     // Fast path: the line is a whole document.
     element root;
     auto err = parser_.parse(p, static_cast<std::size_t>(line_end - p), false).get(root);
     if (err == simdjson::CAPACITY) {
-      if (static_cast<std::size_t>(line_end - p) > options_.max_document_bytes) {
-        failure f;
-        f.too_large = true;
-        report(where, f, sink);
-        p = eol;
-        continue;
-      }
       err = parser_.allocate(static_cast<std::size_t>(line_end - p), options_.max_depth);
       if (err == simdjson::SUCCESS) {
         err = parser_.parse(p, static_cast<std::size_t>(line_end - p), false).get(root);

@@ -1,0 +1,327 @@
+// Tests for engine/event/reader: every input shape, and every kind of bad input, with positions.
+#include "engine/event/reader.h"
+
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "engine/counters/counters.h"
+#include "engine/event/timestamp.h"
+#include "tests/support/collect_sink.h"
+
+namespace vigil::engine {
+namespace {
+
+using test::collect_sink;
+using test::decode_all;
+
+const std::string ev_get =
+    R"({"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"a1","stage":"ResponseComplete","requestURI":"/api/v1/pods","verb":"get","user":{"username":"alice","groups":["g1","g2"]},"sourceIPs":["10.0.0.1","10.0.0.2"],"objectRef":{"resource":"pods","namespace":"ns1","name":"p1"},"responseStatus":{"metadata":{},"code":200},"requestReceivedTimestamp":"2023-05-17T15:08:22.763960Z","stageTimestamp":"2023-05-17T15:08:22.800000Z"})";
+
+TEST(reader, single_event_on_one_line) {
+  collect_sink s = decode_all(ev_get);
+  ASSERT_EQ(s.events.size(), 1u);
+  ASSERT_TRUE(s.errors.empty());
+  const auto& e = s.events[0];
+  EXPECT_EQ(e.verb, "get");
+  EXPECT_EQ(e.user, "alice");
+  EXPECT_EQ(e.groups, (std::vector<std::string>{"g1", "g2"}));
+  EXPECT_EQ(e.source_ip, "10.0.0.1");
+  EXPECT_EQ(e.resource, "pods");
+  EXPECT_EQ(e.namespace_, "ns1");
+  EXPECT_EQ(e.name, "p1");
+  EXPECT_EQ(e.audit_id, "a1");
+  EXPECT_EQ(e.stage, "ResponseComplete");
+  EXPECT_EQ(e.level, "Metadata");
+  EXPECT_EQ(e.code, 200);
+  EXPECT_EQ(e.received, *parse_rfc3339("2023-05-17T15:08:22.763960Z"));
+  EXPECT_EQ(e.stage_time - e.received, 36'040'000);
+  EXPECT_EQ(e.line, 1u);
+  EXPECT_EQ(e.item, -1);
+}
+
+TEST(reader, json_lines_with_blank_lines_and_crlf) {
+  collect_sink s = decode_all("\n" + ev_get + "\r\n\r\n" + ev_get + "\n" + ev_get);
+  ASSERT_EQ(s.events.size(), 3u);
+  EXPECT_EQ(s.events[0].line, 2u);
+  EXPECT_EQ(s.events[1].line, 4u);
+  EXPECT_EQ(s.events[2].line, 5u);
+  EXPECT_TRUE(s.errors.empty());
+}
+
+TEST(reader, pretty_printed_event_then_a_line) {
+  const std::string pretty = "{\n  \"kind\": \"Event\",\n  \"verb\": \"delete\",\n  \"objectRef\": {\n    \"resource\": "
+                             "\"secrets\"\n  }\n}\n";
+  collect_sink s = decode_all(pretty + ev_get + "\n");
+  ASSERT_EQ(s.events.size(), 2u);
+  EXPECT_EQ(s.events[0].verb, "delete");
+  EXPECT_EQ(s.events[0].resource, "secrets");
+  EXPECT_EQ(s.events[0].line, 1u);
+  EXPECT_EQ(s.events[1].verb, "get");
+  EXPECT_EQ(s.events[1].line, 8u);
+  EXPECT_TRUE(s.errors.empty());
+}
+
+TEST(reader, event_list_as_the_webhook_posts_it) {
+  const std::string list =
+      R"({"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[)" + ev_get + "," +
+      R"({"verb":"list","auditID":"a2"},{"verb":"watch","auditID":"a3"}]})";
+  collect_sink s = decode_all(list);
+  ASSERT_EQ(s.events.size(), 3u);
+  EXPECT_EQ(s.events[0].item, 0);
+  EXPECT_EQ(s.events[1].verb, "list");
+  EXPECT_EQ(s.events[1].item, 1);
+  EXPECT_EQ(s.events[2].item, 2);
+  EXPECT_TRUE(s.errors.empty());
+}
+
+TEST(reader, file_of_event_list_lines) {
+  const std::string line = R"({"kind":"EventList","items":[{"verb":"get"},{"verb":"list"}]})";
+  collect_sink s = decode_all(line + "\n" + line + "\n");
+  ASSERT_EQ(s.events.size(), 4u);
+  EXPECT_EQ(s.events[3].line, 2u);
+  EXPECT_EQ(s.events[3].item, 1);
+  EXPECT_EQ(s.events[3].verb, "list");
+}
+
+TEST(reader, pretty_printed_json_array) {
+  collect_sink s = decode_all("[\n" + ev_get + ",\n" + R"({"verb":"patch"})" + "\n]\n");
+  ASSERT_EQ(s.events.size(), 2u);
+  EXPECT_EQ(s.events[1].verb, "patch");
+  EXPECT_EQ(s.events[1].item, 1);
+  EXPECT_TRUE(s.errors.empty());
+}
+
+TEST(reader, empty_event_list_items_null_or_empty) {
+  collect_sink s = decode_all(R"({"kind":"EventList","items":null})"
+                              "\n"
+                              R"({"kind":"EventList","items":[]})");
+  EXPECT_TRUE(s.events.empty());
+  EXPECT_TRUE(s.errors.empty());
+}
+
+TEST(reader, api_versions_and_missing_kind) {
+  collect_sink s = decode_all(R"({"apiVersion":"audit.k8s.io/v1beta1","kind":"Event","verb":"get"})"
+                              "\n"
+                              R"({"verb":"create","objectRef":{"resource":"pods"}})"
+                              "\n"
+                              R"({"kind":"Event","auditID":"x"})");
+  ASSERT_EQ(s.events.size(), 3u);
+  EXPECT_EQ(s.events[0].api_version, "audit.k8s.io/v1beta1");
+  EXPECT_EQ(s.events[1].api_version, "");
+  EXPECT_TRUE(s.errors.empty());
+}
+
+TEST(reader, falco_kind_zero_is_a_wrong_type) {
+  collect_sink s = decode_all(R"({"kind": 0})");
+  EXPECT_TRUE(s.events.empty());
+  ASSERT_EQ(s.errors.size(), 1u);
+  EXPECT_EQ(s.errors[0].kind, "wrong_type");
+  EXPECT_NE(s.errors[0].reason.find("'kind'"), std::string::npos) << s.errors[0].reason;
+}
+
+TEST(reader, wrong_types_of_known_fields_are_named) {
+  const char* cases[][2] = {
+      {R"({"verb":5})", "'verb'"},
+      {R"({"verb":"get","sourceIPs":"1.2.3.4"})", "'sourceIPs'"},
+      {R"({"verb":"get","sourceIPs":[1]})", "'sourceIPs'"},
+      {R"({"verb":"get","responseStatus":{"code":"401"}})", "'responseStatus.code'"},
+      {R"({"verb":"get","responseStatus":{"code":401.5}})", "'responseStatus.code'"},
+      {R"({"verb":"get","user":[]})", "'user'"},
+      {R"({"verb":"get","user":{"groups":"g"}})", "'user'"},
+      {R"({"verb":"get","objectRef":{"resource":7}})", "'objectRef'"},
+      {R"({"verb":"get","annotations":[]})", "'annotations'"},
+      {R"({"verb":"get","requestReceivedTimestamp":12})", "'requestReceivedTimestamp'"},
+  };
+  for (const auto& c : cases) {
+    collect_sink s = decode_all(c[0]);
+    ASSERT_EQ(s.errors.size(), 1u) << c[0];
+    EXPECT_EQ(s.errors[0].kind, "wrong_type") << c[0];
+    EXPECT_NE(s.errors[0].reason.find(c[1]), std::string::npos) << c[0] << " -> " << s.errors[0].reason;
+    EXPECT_TRUE(s.events.empty());
+  }
+}
+
+TEST(reader, nulls_are_absent_not_errors) {
+  collect_sink s = decode_all(
+      R"({"verb":"get","user":null,"objectRef":null,"responseStatus":null,"sourceIPs":null,"annotations":null,"requestObject":null,"stageTimestamp":null})");
+  ASSERT_EQ(s.events.size(), 1u);
+  EXPECT_EQ(s.events[0].present, 0u);
+}
+
+TEST(reader, bad_timestamp) {
+  collect_sink s = decode_all(R"({"verb":"get","requestReceivedTimestamp":"yesterday"})");
+  ASSERT_EQ(s.errors.size(), 1u);
+  EXPECT_EQ(s.errors[0].kind, "bad_timestamp");
+}
+
+TEST(reader, not_an_event) {
+  collect_sink s = decode_all("42\n{}\n{\"kind\":\"Pod\",\"verb\":\"get\"}\n{\"apiVersion\":\"v1\",\"verb\":\"get\"}\n"
+                              "[{\"kind\":\"EventList\",\"items\":[]}]\n\"str\"");
+  ASSERT_EQ(s.errors.size(), 6u);
+  EXPECT_EQ(s.errors[0].kind, "not_object");
+  EXPECT_EQ(s.errors[1].kind, "no_audit_fields");
+  EXPECT_EQ(s.errors[2].kind, "not_event");
+  EXPECT_EQ(s.errors[3].kind, "not_event");
+  EXPECT_EQ(s.errors[4].kind, "not_event");
+  EXPECT_EQ(s.errors[4].item, 0);
+  EXPECT_EQ(s.errors[5].kind, "not_object");
+  EXPECT_EQ(s.errors[5].line, 6u);
+}
+
+TEST(reader, garbage_line_is_reported_and_the_stream_goes_on) {
+  collect_sink s = decode_all(ev_get + "\nhello world\n{\"verb\": }\n" + ev_get);
+  ASSERT_EQ(s.events.size(), 2u);
+  ASSERT_EQ(s.errors.size(), 2u);
+  EXPECT_EQ(s.errors[0].line, 2u);
+  EXPECT_EQ(s.errors[0].kind, "syntax");
+  EXPECT_EQ(s.errors[1].line, 3u);
+  EXPECT_EQ(s.events[1].line, 4u);
+}
+
+TEST(reader, truncated_line_in_the_middle_costs_one_line) {
+  collect_sink s = decode_all(ev_get + "\n{\"verb\":\"get\",\"user\":{\"username\":\"x\"\n" + ev_get + "\n" + ev_get);
+  EXPECT_EQ(s.events.size(), 3u);
+  ASSERT_EQ(s.errors.size(), 1u);
+  EXPECT_EQ(s.errors[0].line, 2u);
+  EXPECT_EQ(s.events[1].line, 3u);
+  EXPECT_EQ(s.events[2].line, 4u);
+}
+
+TEST(reader, truncated_at_end_of_input) {
+  const std::string cut = ev_get.substr(0, ev_get.size() / 2);
+  collect_sink s = decode_all(ev_get + "\n" + cut);
+  EXPECT_EQ(s.events.size(), 1u);
+  ASSERT_EQ(s.errors.size(), 1u);
+  EXPECT_EQ(s.errors[0].kind, "truncated");
+  EXPECT_EQ(s.errors[0].line, 2u);
+}
+
+TEST(reader, invalid_utf8_is_a_syntax_error) {
+  collect_sink s = decode_all("{\"verb\":\"get\",\"userAgent\":\"\xff\xfe\"}\n" + ev_get);
+  EXPECT_EQ(s.events.size(), 1u);
+  ASSERT_EQ(s.errors.size(), 1u);
+  EXPECT_EQ(s.errors[0].kind, "syntax");
+  EXPECT_NE(s.errors[0].reason.find("UTF-8"), std::string::npos) << s.errors[0].reason;
+}
+
+TEST(reader, deep_nesting_is_rejected_not_crashed) {
+  std::string deep = "{\"verb\":\"get\",\"requestObject\":";
+  for (int i = 0; i < 5000; ++i) {
+    deep += "[";
+  }
+  for (int i = 0; i < 5000; ++i) {
+    deep += "]";
+  }
+  deep += "}";
+  collect_sink s = decode_all(deep + "\n" + ev_get);
+  EXPECT_EQ(s.events.size(), 1u);
+  ASSERT_EQ(s.errors.size(), 1u);
+  EXPECT_EQ(s.errors[0].kind, "syntax");
+}
+
+TEST(reader, huge_string_is_fine_and_oversized_document_is_rejected) {
+  const std::string big(8u << 20, 'a');
+  collect_sink s = decode_all(R"({"verb":"get","userAgent":")" + big + "\"}\n" + ev_get);
+  ASSERT_EQ(s.events.size(), 2u);
+  EXPECT_EQ(s.events[0].user_agent.size(), big.size());
+
+  reader_options small;
+  small.max_document_bytes = 1024;
+  collect_sink t = decode_all(R"({"verb":"get","userAgent":")" + std::string(4096, 'b') + "\"}\n" + ev_get, small);
+  EXPECT_EQ(t.events.size(), 1u);
+  ASSERT_EQ(t.errors.size(), 1u);
+  EXPECT_EQ(t.errors[0].kind, "too_large");
+}
+
+TEST(reader, event_list_with_a_broken_item_keeps_the_good_ones) {
+  const std::string list = "{\"kind\":\"EventList\",\"metadata\":{\"a\":[1,2]},\"items\":[{\"verb\":\"get\"},\n"
+                           "{\"verb\": tru},\n{\"kind\":0},\n{\"verb\":\"list\"}]}";
+  collect_sink s = decode_all(list);
+  ASSERT_EQ(s.events.size(), 2u);
+  EXPECT_EQ(s.events[0].item, 0);
+  EXPECT_EQ(s.events[1].item, 3);
+  EXPECT_EQ(s.events[1].line, 4u);
+  ASSERT_EQ(s.errors.size(), 2u);
+  EXPECT_EQ(s.errors[0].item, 1);
+  EXPECT_EQ(s.errors[0].kind, "syntax");
+  EXPECT_EQ(s.errors[0].line, 2u);
+  EXPECT_EQ(s.errors[1].item, 2);
+  EXPECT_EQ(s.errors[1].kind, "wrong_type");
+}
+
+TEST(reader, byte_order_mark_is_skipped) {
+  collect_sink s = decode_all("\xEF\xBB\xBF" + ev_get);
+  EXPECT_EQ(s.events.size(), 1u);
+  EXPECT_TRUE(s.errors.empty());
+}
+
+TEST(reader, annotations_and_objects_are_reachable) {
+  collect_sink s = decode_all(
+      R"({"verb":"create","annotations":{"authorization.k8s.io/decision":"forbid"},"requestObject":{"kind":"Pod"},"impersonatedUser":{"username":"bob"},"responseStatus":{"code":403,"reason":"Forbidden"}})");
+  ASSERT_EQ(s.events.size(), 1u);
+  EXPECT_EQ(s.events[0].decision, "forbid");
+  EXPECT_EQ(s.events[0].request_kind, "Pod");
+  EXPECT_EQ(s.events[0].impersonated, "bob");
+  EXPECT_EQ(s.events[0].reason, "Forbidden");
+  EXPECT_EQ(s.events[0].code, 403);
+}
+
+// Feeding the same bytes in small non-final pieces, keeping what was not consumed, must give
+// exactly what one final feed gives: framing never depends on where reads happen to end.
+TEST(reader, chunked_feeding_matches_whole_buffer) {
+  const std::string input = ev_get + "\n{\n \"verb\": \"delete\"\n}\n" +
+                            R"({"kind":"EventList","items":[{"verb":"a"},{"verb":"b"}]})" + "\nnot json\n[\n" +
+                            ev_get + "\n]\n" + ev_get;
+  const collect_sink whole = decode_all(input);
+  for (std::size_t chunk : {1u, 2u, 7u, 64u, 333u}) {
+    collect_sink s;
+    reader r;
+    std::string pending;
+    std::size_t pos = 0;
+    while (true) {
+      const bool final = pos >= input.size();
+      if (!final) {
+        pending += input.substr(pos, chunk);
+      }
+      pos += chunk;
+      std::string padded = pending + std::string(simdjson::SIMDJSON_PADDING, '\0');
+      const std::size_t used = r.feed(padded.data(), pending.size(), final, "chunked", s);
+      pending.erase(0, used);
+      if (final) {
+        break;
+      }
+    }
+    ASSERT_EQ(s.events.size(), whole.events.size()) << "chunk " << chunk;
+    ASSERT_EQ(s.errors.size(), whole.errors.size()) << "chunk " << chunk;
+    for (std::size_t i = 0; i < s.events.size(); ++i) {
+      EXPECT_EQ(s.events[i].verb, whole.events[i].verb);
+      EXPECT_EQ(s.events[i].line, whole.events[i].line) << "chunk " << chunk << " event " << i;
+      EXPECT_EQ(s.events[i].item, whole.events[i].item);
+    }
+    EXPECT_EQ(s.errors[0].line, whole.errors[0].line);
+  }
+  EXPECT_EQ(whole.events.size(), 6u);
+  EXPECT_EQ(whole.errors.size(), 1u);
+}
+
+TEST(reader, counts_into_stats_and_the_registry) {
+  auto& reg = counters::registry::global();
+  const std::uint64_t decoded_before = reg.read_all("vigil_decoder_events_decoded_total");
+  const std::uint64_t syntax_before = reg.read("vigil_decoder_errors_total", {{"kind", "syntax"}});
+  collect_sink s;
+  reader r;
+  std::string input = ev_get + "\n{bad}\n" + ev_get + "\n";
+  const std::size_t size = input.size();
+  input.append(simdjson::SIMDJSON_PADDING, '\0');
+  r.feed(input.data(), size, true, "t", s);
+  EXPECT_EQ(r.stats().events_read, 3u);
+  EXPECT_EQ(r.stats().decoded, 2u);
+  EXPECT_EQ(r.stats().malformed, 1u);
+  EXPECT_EQ(r.stats().bytes, size);
+  EXPECT_EQ(reg.read_all("vigil_decoder_events_decoded_total") - decoded_before, 2u);
+  EXPECT_EQ(reg.read("vigil_decoder_errors_total", {{"kind", "syntax"}}) - syntax_before, 1u);
+}
+
+} // namespace
+} // namespace vigil::engine
