@@ -58,8 +58,11 @@ struct registry::impl {
   }
 };
 
-registry::registry() : impl_(new impl) {}
-registry::~registry() { delete impl_; }
+registry::registry() : impl_(new impl) {
+}
+registry::~registry() {
+  delete impl_;
+}
 
 registry& registry::global() noexcept {
   // Leaked on purpose: thread_local blocks of late-exiting threads fold into it at exit.
@@ -90,8 +93,7 @@ std::string render_labels(std::initializer_list<label> labels) {
   return out;
 }
 
-id registry::define(std::string_view name, std::string_view help, std::initializer_list<label> labels,
-                    kind type) {
+id registry::define(std::string_view name, std::string_view help, std::initializer_list<label> labels, kind type) {
   std::string rendered = render_labels(labels);
   std::string key = std::string(name) + '{' + rendered + '}';
   std::lock_guard<std::mutex> lock(impl_->mu);

@@ -26,7 +26,9 @@ inline bool key_is(std::string_view key, std::string_view lower) noexcept {
   return true;
 }
 
-inline bool is_null(element v) noexcept { return v.type() == element_type::NULL_VALUE; }
+inline bool is_null(element v) noexcept {
+  return v.type() == element_type::NULL_VALUE;
+}
 
 // Reads a string field; null counts as absent. Returns false on a wrong type.
 inline bool read_string(element v, std::string_view& out) noexcept {
@@ -53,10 +55,11 @@ inline bool read_string_array(element v, simdjson::dom::array& out) noexcept {
   return true;
 }
 
-decode_status fail(decode_error e, const char* field) noexcept { return decode_status{e, field}; }
+decode_status fail(decode_error e, const char* field) noexcept {
+  return decode_status{e, field};
+}
 
-decode_status read_user(element v, user_info& out, std::uint32_t& present, event_field bit,
-                        const char* name) noexcept {
+decode_status read_user(element v, user_info& out, std::uint32_t& present, event_field bit, const char* name) noexcept {
   if (is_null(v)) {
     return {};
   }
@@ -96,29 +99,29 @@ decode_status read_object_ref(element v, object_ref& out, std::uint32_t& present
     const std::string_view k = field.key;
     std::string_view* target = nullptr;
     switch (k.size()) {
-      case 3:
-        target = key_is(k, "uid") ? &out.uid : nullptr;
-        break;
-      case 4:
-        target = key_is(k, "name") ? &out.name : nullptr;
-        break;
-      case 8:
-        target = key_is(k, "resource") ? &out.resource : (key_is(k, "apigroup") ? &out.api_group : nullptr);
-        break;
-      case 9:
-        target = key_is(k, "namespace") ? &out.namespace_ : nullptr;
-        break;
-      case 10:
-        target = key_is(k, "apiversion") ? &out.api_version : nullptr;
-        break;
-      case 11:
-        target = key_is(k, "subresource") ? &out.subresource : nullptr;
-        break;
-      case 15:
-        target = key_is(k, "resourceversion") ? &out.resource_version : nullptr;
-        break;
-      default:
-        break;
+    case 3:
+      target = key_is(k, "uid") ? &out.uid : nullptr;
+      break;
+    case 4:
+      target = key_is(k, "name") ? &out.name : nullptr;
+      break;
+    case 8:
+      target = key_is(k, "resource") ? &out.resource : (key_is(k, "apigroup") ? &out.api_group : nullptr);
+      break;
+    case 9:
+      target = key_is(k, "namespace") ? &out.namespace_ : nullptr;
+      break;
+    case 10:
+      target = key_is(k, "apiversion") ? &out.api_version : nullptr;
+      break;
+    case 11:
+      target = key_is(k, "subresource") ? &out.subresource : nullptr;
+      break;
+    case 15:
+      target = key_is(k, "resourceversion") ? &out.resource_version : nullptr;
+      break;
+    default:
+      break;
     }
     if (target != nullptr && !read_string(field.value, *target)) {
       return fail(decode_error::wrong_type, "objectRef");
@@ -183,18 +186,18 @@ decode_status read_time(element v, unix_nanos& out, std::uint32_t& present, even
 
 const char* to_string(decode_error e) noexcept {
   switch (e) {
-    case decode_error::none:
-      return "none";
-    case decode_error::not_object:
-      return "not_object";
-    case decode_error::not_event:
-      return "not_event";
-    case decode_error::wrong_type:
-      return "wrong_type";
-    case decode_error::bad_timestamp:
-      return "bad_timestamp";
-    case decode_error::no_audit_fields:
-      return "no_audit_fields";
+  case decode_error::none:
+    return "none";
+  case decode_error::not_object:
+    return "not_object";
+  case decode_error::not_event:
+    return "not_event";
+  case decode_error::wrong_type:
+    return "wrong_type";
+  case decode_error::bad_timestamp:
+    return "bad_timestamp";
+  case decode_error::no_audit_fields:
+    return "no_audit_fields";
   }
   return "unknown";
 }
@@ -225,104 +228,104 @@ decode_status decode_event(element e, audit_event& out) noexcept {
     bool ok = true;
     // Dispatch on length first: one compare per key for the common fields.
     switch (k.size()) {
-      case 4:
-        if (key_is(k, "kind")) {
-          ok = read_string(v, out.kind);
-          st.field = "kind";
-        } else if (key_is(k, "verb")) {
-          ok = read_string(v, out.verb);
-          st.field = "verb";
-          audit_fields = true;
-        } else if (key_is(k, "user")) {
-          st = read_user(v, out.user, out.present, has_user, "user");
-          audit_fields = true;
-        }
-        break;
-      case 5:
-        if (key_is(k, "level")) {
-          ok = read_string(v, out.level);
-          st.field = "level";
-        } else if (key_is(k, "stage")) {
-          ok = read_string(v, out.stage);
-          st.field = "stage";
-          audit_fields = true;
-        }
-        break;
-      case 7:
-        if (key_is(k, "auditid")) {
-          ok = read_string(v, out.audit_id);
-          st.field = "auditID";
-          audit_fields = true;
-        }
-        break;
-      case 9:
-        if (key_is(k, "objectref")) {
-          st = read_object_ref(v, out.object, out.present);
-          audit_fields = true;
-        } else if (key_is(k, "sourceips")) {
-          ok = read_string_array(v, out.source_ips);
-          st.field = "sourceIPs";
-          if (ok && !is_null(v)) {
-            out.present |= has_source_ips;
-            for (element ip : out.source_ips) {
-              out.source_ip = std::string_view(ip.get_c_str().value_unsafe(), ip.get_string_length().value_unsafe());
-              break;
-            }
-          }
-        } else if (key_is(k, "useragent")) {
-          ok = read_string(v, out.user_agent);
-          st.field = "userAgent";
-        }
-        break;
-      case 10:
-        if (key_is(k, "apiversion")) {
-          ok = read_string(v, out.api_version);
-          st.field = "apiVersion";
-        } else if (key_is(k, "requesturi")) {
-          ok = read_string(v, out.request_uri);
-          st.field = "requestURI";
-          audit_fields = true;
-        }
-        break;
-      case 11:
-        if (key_is(k, "annotations") && !is_null(v)) {
-          if (v.type() != element_type::OBJECT) {
-            ok = false;
-            st.field = "annotations";
-          } else {
-            out.annotations = v.get_object().value_unsafe();
-            out.present |= has_annotations;
+    case 4:
+      if (key_is(k, "kind")) {
+        ok = read_string(v, out.kind);
+        st.field = "kind";
+      } else if (key_is(k, "verb")) {
+        ok = read_string(v, out.verb);
+        st.field = "verb";
+        audit_fields = true;
+      } else if (key_is(k, "user")) {
+        st = read_user(v, out.user, out.present, has_user, "user");
+        audit_fields = true;
+      }
+      break;
+    case 5:
+      if (key_is(k, "level")) {
+        ok = read_string(v, out.level);
+        st.field = "level";
+      } else if (key_is(k, "stage")) {
+        ok = read_string(v, out.stage);
+        st.field = "stage";
+        audit_fields = true;
+      }
+      break;
+    case 7:
+      if (key_is(k, "auditid")) {
+        ok = read_string(v, out.audit_id);
+        st.field = "auditID";
+        audit_fields = true;
+      }
+      break;
+    case 9:
+      if (key_is(k, "objectref")) {
+        st = read_object_ref(v, out.object, out.present);
+        audit_fields = true;
+      } else if (key_is(k, "sourceips")) {
+        ok = read_string_array(v, out.source_ips);
+        st.field = "sourceIPs";
+        if (ok && !is_null(v)) {
+          out.present |= has_source_ips;
+          for (element ip : out.source_ips) {
+            out.source_ip = std::string_view(ip.get_c_str().value_unsafe(), ip.get_string_length().value_unsafe());
+            break;
           }
         }
-        break;
-      case 13:
-        if (key_is(k, "requestobject") && !is_null(v)) {
-          out.request_object = v;
-          out.present |= has_request_object;
+      } else if (key_is(k, "useragent")) {
+        ok = read_string(v, out.user_agent);
+        st.field = "userAgent";
+      }
+      break;
+    case 10:
+      if (key_is(k, "apiversion")) {
+        ok = read_string(v, out.api_version);
+        st.field = "apiVersion";
+      } else if (key_is(k, "requesturi")) {
+        ok = read_string(v, out.request_uri);
+        st.field = "requestURI";
+        audit_fields = true;
+      }
+      break;
+    case 11:
+      if (key_is(k, "annotations") && !is_null(v)) {
+        if (v.type() != element_type::OBJECT) {
+          ok = false;
+          st.field = "annotations";
+        } else {
+          out.annotations = v.get_object().value_unsafe();
+          out.present |= has_annotations;
         }
-        break;
-      case 14:
-        if (key_is(k, "responsestatus")) {
-          st = read_response_status(v, out);
-        } else if (key_is(k, "responseobject") && !is_null(v)) {
-          out.response_object = v;
-          out.present |= has_response_object;
-        } else if (key_is(k, "stagetimestamp")) {
-          st = read_time(v, out.stage_time, out.present, has_stage_timestamp, "stageTimestamp");
-        }
-        break;
-      case 16:
-        if (key_is(k, "impersonateduser")) {
-          st = read_user(v, out.impersonated_user, out.present, has_impersonated_user, "impersonatedUser");
-        }
-        break;
-      case 24:
-        if (key_is(k, "requestreceivedtimestamp")) {
-          st = read_time(v, out.request_received, out.present, has_request_received, "requestReceivedTimestamp");
-        }
-        break;
-      default:
-        break;
+      }
+      break;
+    case 13:
+      if (key_is(k, "requestobject") && !is_null(v)) {
+        out.request_object = v;
+        out.present |= has_request_object;
+      }
+      break;
+    case 14:
+      if (key_is(k, "responsestatus")) {
+        st = read_response_status(v, out);
+      } else if (key_is(k, "responseobject") && !is_null(v)) {
+        out.response_object = v;
+        out.present |= has_response_object;
+      } else if (key_is(k, "stagetimestamp")) {
+        st = read_time(v, out.stage_time, out.present, has_stage_timestamp, "stageTimestamp");
+      }
+      break;
+    case 16:
+      if (key_is(k, "impersonateduser")) {
+        st = read_user(v, out.impersonated_user, out.present, has_impersonated_user, "impersonatedUser");
+      }
+      break;
+    case 24:
+      if (key_is(k, "requestreceivedtimestamp")) {
+        st = read_time(v, out.request_received, out.present, has_request_received, "requestReceivedTimestamp");
+      }
+      break;
+    default:
+      break;
     }
     if (!ok) {
       return fail(decode_error::wrong_type, st.field);

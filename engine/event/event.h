@@ -64,9 +64,9 @@ struct audit_event {
   simdjson::dom::array source_ips; ///< valid only if has(has_source_ips)
   std::string_view source_ip;      ///< sourceIPs[0], the client as the apiserver saw it
   object_ref object;
-  std::int32_t response_code = 0;       ///< responseStatus.code, valid if has_response_code
-  std::string_view response_reason;     ///< responseStatus.reason
-  std::string_view response_status;     ///< responseStatus.status ("Success", "Failure")
+  std::int32_t response_code = 0;         ///< responseStatus.code, valid if has_response_code
+  std::string_view response_reason;       ///< responseStatus.reason
+  std::string_view response_status;       ///< responseStatus.status ("Success", "Failure")
   simdjson::dom::element request_object;  ///< valid if has_request_object
   simdjson::dom::element response_object; ///< valid if has_response_object
   simdjson::dom::object annotations;      ///< valid if has_annotations

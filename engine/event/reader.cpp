@@ -22,9 +22,7 @@ struct decoder_counters {
     static const decoder_counters c = [] {
       auto& r = counters::registry::global();
       const char* err_help = "Audit lines or items rejected by the decoder, by kind";
-      auto err = [&](const char* kind) {
-        return r.define("vigil_decoder_errors_total", err_help, {{"kind", kind}});
-      };
+      auto err = [&](const char* kind) { return r.define("vigil_decoder_errors_total", err_help, {{"kind", kind}}); };
       return decoder_counters{
           r.define("vigil_decoder_events_read_total", "Audit events (items or lines) seen by the decoder"),
           r.define("vigil_decoder_events_decoded_total", "Audit events decoded successfully"),
@@ -44,7 +42,9 @@ struct decoder_counters {
   }
 };
 
-inline bool is_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+inline bool is_space(char c) noexcept {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
 
 enum class scan_result { complete, incomplete, too_large };
 
@@ -118,18 +118,18 @@ std::string describe(const failure& f) {
   }
   std::string field = f.status.field != nullptr ? std::string(" '") + f.status.field + "'" : std::string();
   switch (f.status.error) {
-    case decode_error::not_object:
-      return "not an audit event: not a JSON object";
-    case decode_error::not_event:
-      return "not an audit event: field" + field + " names another kind of object";
-    case decode_error::wrong_type:
-      return "not an audit event: field" + field + " has the wrong type";
-    case decode_error::bad_timestamp:
-      return "not an audit event: field" + field + " is not an RFC 3339 time";
-    case decode_error::no_audit_fields:
-      return "not an audit event: none of auditID, verb, requestURI, stage, user, objectRef";
-    case decode_error::none:
-      break;
+  case decode_error::not_object:
+    return "not an audit event: not a JSON object";
+  case decode_error::not_event:
+    return "not an audit event: field" + field + " names another kind of object";
+  case decode_error::wrong_type:
+    return "not an audit event: field" + field + " has the wrong type";
+  case decode_error::bad_timestamp:
+    return "not an audit event: field" + field + " is not an RFC 3339 time";
+  case decode_error::no_audit_fields:
+    return "not an audit event: none of auditID, verb, requestURI, stage, user, objectRef";
+  case decode_error::none:
+    break;
   }
   return "unknown error";
 }
@@ -156,21 +156,21 @@ void reader::report(const position& where, const failure& why, event_sink& sink)
     err = c.errors_syntax;
   } else {
     switch (why.status.error) {
-      case decode_error::not_object:
-        err = c.errors_not_object;
-        break;
-      case decode_error::not_event:
-        err = c.errors_not_event;
-        break;
-      case decode_error::wrong_type:
-        err = c.errors_wrong_type;
-        break;
-      case decode_error::bad_timestamp:
-        err = c.errors_bad_timestamp;
-        break;
-      default:
-        err = c.errors_no_audit_fields;
-        break;
+    case decode_error::not_object:
+      err = c.errors_not_object;
+      break;
+    case decode_error::not_event:
+      err = c.errors_not_event;
+      break;
+    case decode_error::wrong_type:
+      err = c.errors_wrong_type;
+      break;
+    case decode_error::bad_timestamp:
+      err = c.errors_bad_timestamp;
+      break;
+    default:
+      err = c.errors_no_audit_fields;
+      break;
     }
   }
   counters::add(err);
@@ -185,6 +185,10 @@ void reader::dispatch_item(element item, const position& where, event_sink& sink
     report(where, f, sink);
     return;
   }
+  accept(where, sink);
+}
+
+void reader::accept(const position& where, event_sink& sink) {
   const auto& c = decoder_counters::get();
   ++stats_.events_read;
   ++stats_.decoded;
@@ -206,8 +210,13 @@ void reader::dispatch(element root, const position& where, event_sink& sink) {
     return;
   }
   if (root.type() == element_type::OBJECT) {
-    std::string_view kind;
-    if (root["kind"].get(kind) == simdjson::SUCCESS && kind == "EventList") {
+    // Decode first: the common case is an Event, and decode_event reads `kind` on its way.
+    const decode_status st = decode_event(root, event_);
+    if (st.ok()) {
+      accept(where, sink);
+      return;
+    }
+    if (event_.kind == "EventList") {
       simdjson::dom::array items;
       element items_el;
       if (root["items"].get(items_el) == simdjson::SUCCESS && items_el.type() == element_type::NULL_VALUE) {
@@ -226,6 +235,10 @@ void reader::dispatch(element root, const position& where, event_sink& sink) {
       }
       return;
     }
+    failure f;
+    f.status = st;
+    report(where, f, sink);
+    return;
   }
   dispatch_item(root, where, sink);
 }
@@ -301,9 +314,8 @@ bool reader::recover_items(const char* begin, const char* end, const position& w
     }
     at.line = where.line + count_lines(begin, p);
     const char* item_end = nullptr;
-    const scan_result r = *p == '{' || *p == '['
-                              ? scan_value_end(p, end, options_.max_document_bytes, item_end)
-                              : scan_result::incomplete;
+    const scan_result r = *p == '{' || *p == '[' ? scan_value_end(p, end, options_.max_document_bytes, item_end)
+                                                 : scan_result::incomplete;
     if (r != scan_result::complete) {
       failure f;
       f.json = simdjson::TAPE_ERROR;
@@ -329,8 +341,7 @@ bool reader::recover_items(const char* begin, const char* end, const position& w
   return true;
 }
 
-std::size_t reader::feed(const char* data, std::size_t size, bool final, std::string_view origin,
-                         event_sink& sink) {
+std::size_t reader::feed(const char* data, std::size_t size, bool final, std::string_view origin, event_sink& sink) {
   const char* p = data;
   const char* const end = data + size;
   if (at_start_ && size >= 3 && std::memcmp(p, "\xEF\xBB\xBF", 3) == 0) {

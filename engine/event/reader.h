@@ -96,6 +96,7 @@ class reader {
  private:
   void dispatch(simdjson::dom::element root, const position& where, event_sink& sink);
   void dispatch_item(simdjson::dom::element item, const position& where, event_sink& sink);
+  void accept(const position& where, event_sink& sink); // event_ holds a decoded event
   bool recover_items(const char* begin, const char* end, const position& where, event_sink& sink);
   void report(const position& where, const failure& why, event_sink& sink);
 

@@ -46,7 +46,9 @@ void civil_from_days(std::int64_t z, int& y, unsigned& m, unsigned& d) noexcept 
   y = static_cast<int>(static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2 ? 1 : 0));
 }
 
-bool leap(int y) noexcept { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+bool leap(int y) noexcept {
+  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
 
 } // namespace
 
@@ -58,9 +60,8 @@ std::optional<unix_nanos> parse_rfc3339(std::string_view s) noexcept {
     return std::nullopt;
   }
   static constexpr int month_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (month < 1 || month > 12 || day < 1 ||
-      day > month_days[month - 1] + static_cast<int>(month == 2 && leap(year)) || hour > 23 || minute > 59 ||
-      second > 60) {
+  if (month < 1 || month > 12 || day < 1 || day > month_days[month - 1] + static_cast<int>(month == 2 && leap(year)) ||
+      hour > 23 || minute > 59 || second > 60) {
     return std::nullopt;
   }
   std::size_t pos = 19;

@@ -17,8 +17,8 @@ struct file_read_options {
 
 /// Outcome of reading one file.
 struct file_read_result {
-  bool ok = true;     ///< false: the file could not be opened or read (see error)
-  std::string error;  ///< "path: No such file or directory"
+  bool ok = true;    ///< false: the file could not be opened or read (see error)
+  std::string error; ///< "path: No such file or directory"
   std::size_t bytes = 0;
 };
 

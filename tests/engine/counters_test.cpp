@@ -1,9 +1,9 @@
-#include "engine/counters/counters.h"
-
 #include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "engine/counters/counters.h"
 
 namespace vigil::counters {
 namespace {

@@ -1,11 +1,10 @@
 // Tests for engine/event/reader: every input shape, and every kind of bad input, with positions.
-#include "engine/event/reader.h"
-
 #include <string>
 
 #include <gtest/gtest.h>
 
 #include "engine/counters/counters.h"
+#include "engine/event/reader.h"
 #include "engine/event/timestamp.h"
 #include "tests/support/collect_sink.h"
 
@@ -50,8 +49,9 @@ TEST(reader, json_lines_with_blank_lines_and_crlf) {
 }
 
 TEST(reader, pretty_printed_event_then_a_line) {
-  const std::string pretty = "{\n  \"kind\": \"Event\",\n  \"verb\": \"delete\",\n  \"objectRef\": {\n    \"resource\": "
-                             "\"secrets\"\n  }\n}\n";
+  const std::string pretty =
+      "{\n  \"kind\": \"Event\",\n  \"verb\": \"delete\",\n  \"objectRef\": {\n    \"resource\": "
+      "\"secrets\"\n  }\n}\n";
   collect_sink s = decode_all(pretty + ev_get + "\n");
   ASSERT_EQ(s.events.size(), 2u);
   EXPECT_EQ(s.events[0].verb, "delete");
@@ -63,9 +63,8 @@ TEST(reader, pretty_printed_event_then_a_line) {
 }
 
 TEST(reader, event_list_as_the_webhook_posts_it) {
-  const std::string list =
-      R"({"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[)" + ev_get + "," +
-      R"({"verb":"list","auditID":"a2"},{"verb":"watch","auditID":"a3"}]})";
+  const std::string list = R"({"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[)" + ev_get +
+                           "," + R"({"verb":"list","auditID":"a2"},{"verb":"watch","auditID":"a3"}]})";
   collect_sink s = decode_all(list);
   ASSERT_EQ(s.events.size(), 3u);
   EXPECT_EQ(s.events[0].item, 0);
@@ -271,8 +270,8 @@ TEST(reader, annotations_and_objects_are_reachable) {
 // exactly what one final feed gives: framing never depends on where reads happen to end.
 TEST(reader, chunked_feeding_matches_whole_buffer) {
   const std::string input = ev_get + "\n{\n \"verb\": \"delete\"\n}\n" +
-                            R"({"kind":"EventList","items":[{"verb":"a"},{"verb":"b"}]})" + "\nnot json\n[\n" +
-                            ev_get + "\n]\n" + ev_get;
+                            R"({"kind":"EventList","items":[{"verb":"a"},{"verb":"b"}]})" + "\nnot json\n[\n" + ev_get +
+                            "\n]\n" + ev_get;
   const collect_sink whole = decode_all(input);
   for (std::size_t chunk : {1u, 2u, 7u, 64u, 333u}) {
     collect_sink s;

@@ -1,6 +1,6 @@
-#include "engine/event/timestamp.h"
-
 #include <gtest/gtest.h>
+
+#include "engine/event/timestamp.h"
 
 namespace vigil::engine {
 namespace {

@@ -1,0 +1,157 @@
+// Decoder throughput: vigil's reader (framing + simdjson DOM parse + field extraction) against
+// simdjson's own parse of the same bytes, the ceiling.
+//
+// Run notes: use a Release build and a quiet machine; pin for stable numbers:
+//   taskset -c 1 build/bench/decode_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only
+// Inputs: the perfspec dataset (16,563 Metadata-level events of a real kubeadm cluster) from
+// ../shared/data/realworld, or the file named by VIGIL_BENCH_PERFSPEC; and one RequestResponse pod
+// creation (examples/audit/privileged-pod.jsonl) repeated 10,000 times as JSON lines.
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <benchmark/benchmark.h>
+
+#include "engine/event/reader.h"
+
+namespace {
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string perfspec() {
+  const char* env = std::getenv("VIGIL_BENCH_PERFSPEC");
+  const std::string path = env != nullptr ? env
+                                          : std::string(VIGIL_SOURCE_DIR) +
+                                                "/../shared/data/realworld/perfspec-kubernetes-event-dataset/"
+                                                "audit-logs.reconstructed.jsonl";
+  return slurp(path);
+}
+
+std::string pod_creations() {
+  std::string one = slurp(std::string(VIGIL_SOURCE_DIR) + "/examples/audit/privileged-pod.jsonl");
+  while (!one.empty() && (one.back() == '\n' || one.back() == '\r')) {
+    one.pop_back();
+  }
+  std::string out;
+  for (int i = 0; i < 10000; ++i) {
+    out += one;
+    out += '\n';
+  }
+  return out;
+}
+
+class null_sink final : public vigil::engine::event_sink {
+ public:
+  void on_event(const vigil::engine::audit_event& ev, const vigil::engine::position&) override {
+    benchmark::DoNotOptimize(ev.verb.data());
+    ++events;
+  }
+  void on_error(const vigil::engine::position&, const vigil::engine::failure&) override { ++errors; }
+  std::size_t events = 0, errors = 0;
+};
+
+const std::string& input(int which) {
+  static const std::string perf = perfspec();
+  static const std::string pods = pod_creations();
+  return which == 0 ? perf : pods;
+}
+
+std::string padded(const std::string& s) {
+  return s + std::string(simdjson::SIMDJSON_PADDING, '\0');
+}
+
+// vigil's reader over the whole input: what `vigil replay` and the webhook do per batch.
+void BM_vigil_reader(benchmark::State& state) {
+  const std::string& in = input(static_cast<int>(state.range(0)));
+  if (in.empty()) {
+    state.SkipWithError("input file not found");
+    return;
+  }
+  const std::string buf = padded(in);
+  vigil::engine::reader reader;
+  std::size_t events = 0;
+  for (auto _ : state) {
+    null_sink sink;
+    reader.reset();
+    reader.feed(buf.data(), in.size(), true, "bench", sink);
+    if (sink.errors != 0 || sink.events == 0) {
+      state.SkipWithError("decode errors: the benchmark did no real work");
+      return;
+    }
+    events += sink.events;
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(events));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * in.size()));
+}
+
+// The ceiling: simdjson's DOM parse of each line, nothing else (no framing, no field extraction).
+void BM_simdjson_parse_lines(benchmark::State& state) {
+  const std::string& in = input(static_cast<int>(state.range(0)));
+  if (in.empty()) {
+    state.SkipWithError("input file not found");
+    return;
+  }
+  const std::string buf = padded(in);
+  simdjson::dom::parser parser;
+  std::size_t docs = 0;
+  for (auto _ : state) {
+    std::size_t pos = 0;
+    while (pos < in.size()) {
+      std::size_t eol = in.find('\n', pos);
+      if (eol == std::string::npos) {
+        eol = in.size();
+      }
+      simdjson::dom::element doc;
+      if (parser.parse(buf.data() + pos, eol - pos, false).get(doc) != simdjson::SUCCESS) {
+        state.SkipWithError("parse error");
+        return;
+      }
+      benchmark::DoNotOptimize(doc);
+      ++docs;
+      pos = eol + 1;
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(docs));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * in.size()));
+}
+
+// Another ceiling: simdjson's batched parse_many over the whole buffer (one stage-1 pass).
+void BM_simdjson_parse_many(benchmark::State& state) {
+  const std::string& in = input(static_cast<int>(state.range(0)));
+  if (in.empty()) {
+    state.SkipWithError("input file not found");
+    return;
+  }
+  const std::string buf = padded(in);
+  simdjson::dom::parser parser;
+  std::size_t docs = 0;
+  for (auto _ : state) {
+    simdjson::dom::document_stream stream;
+    if (parser.parse_many(buf.data(), in.size(), 1 << 20).get(stream) != simdjson::SUCCESS) {
+      state.SkipWithError("parse_many error");
+      return;
+    }
+    for (auto doc : stream) {
+      benchmark::DoNotOptimize(doc);
+      ++docs;
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(docs));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * in.size()));
+}
+
+} // namespace
+
+// Argument 0: perfspec (Metadata events, ~425 B); 1: RequestResponse pod creation (~6 KB).
+BENCHMARK(BM_simdjson_parse_lines)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_simdjson_parse_many)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_vigil_reader)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+
+BENCHMARK_MAIN();
