@@ -123,8 +123,13 @@ decode_status read_object_ref(element v, object_ref& out, std::uint32_t& present
     default:
       break;
     }
-    if (target != nullptr && !read_string(field.value, *target)) {
-      return fail(decode_error::wrong_type, "objectRef");
+    if (target != nullptr) {
+      if (!read_string(field.value, *target)) {
+        return fail(decode_error::wrong_type, "objectRef");
+      }
+      if (field.value.type() == element_type::STRING) {
+        present |= target == &out.namespace_ ? has_object_namespace : (target == &out.name ? has_object_name : 0u);
+      }
     }
   }
   return {};

@@ -45,6 +45,8 @@ enum event_field : std::uint32_t {
   has_request_received = 1u << 8,
   has_stage_timestamp = 1u << 9,
   has_response_code = 1u << 10,
+  has_object_namespace = 1u << 11, ///< objectRef.namespace is present (possibly "")
+  has_object_name = 1u << 12,      ///< objectRef.name is present (possibly "")
 };
 
 /// One decoded Kubernetes audit Event. Strings are empty when the field is absent.

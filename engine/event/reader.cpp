@@ -93,6 +93,14 @@ inline const char* skip_space(const char* p, const char* end) noexcept {
 
 } // namespace
 
+std::size_t find_document_end(const char* begin, const char* end, std::size_t max_bytes) noexcept {
+  const char* out = nullptr;
+  if (begin >= end || scan_value_end(begin, end, max_bytes, out) != scan_result::complete) {
+    return 0;
+  }
+  return static_cast<std::size_t>(out - begin);
+}
+
 const char* failure::kind() const noexcept {
   if (too_large) {
     return "too_large";

@@ -73,6 +73,11 @@ struct reader_stats {
   std::uint64_t bytes = 0;
 };
 
+/// Length of the JSON object or array starting at `begin` found by bracket matching (string
+/// aware, nothing else validated), 0 if the input ends first or the value exceeds `max_bytes`.
+/// Used by framers that split input into documents without parsing it.
+std::size_t find_document_end(const char* begin, const char* end, std::size_t max_bytes) noexcept;
+
 class reader {
  public:
   explicit reader(reader_options options = {});
@@ -85,9 +90,9 @@ class reader {
   /// Line numbers continue from the previous call; call reset() between unrelated inputs.
   std::size_t feed(const char* data, std::size_t size, bool final, std::string_view origin, event_sink& sink);
 
-  /// Starts a new input: line numbers restart at 1.
-  void reset() noexcept {
-    line_ = 1;
+  /// Starts a new input whose first byte is on line `first_line`.
+  void reset(std::uint64_t first_line = 1) noexcept {
+    line_ = first_line;
     at_start_ = true;
   }
 

@@ -1,6 +1,5 @@
 #include "engine/event/timestamp.h"
 
-#include <cstdio>
 
 namespace vigil::engine {
 
@@ -107,7 +106,7 @@ std::optional<unix_nanos> parse_rfc3339(std::string_view s) noexcept {
   return secs * nanos_per_second + frac;
 }
 
-std::string format_rfc3339_nano(unix_nanos t) {
+std::size_t format_rfc3339_nano(unix_nanos t, char* out) noexcept {
   std::int64_t secs = t / nanos_per_second;
   std::int64_t frac = t % nanos_per_second;
   if (frac < 0) {
@@ -123,21 +122,49 @@ std::string format_rfc3339_nano(unix_nanos t) {
   int y;
   unsigned m, d;
   civil_from_days(days, y, m, d);
-  char buf[48];
-  int n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d", y, m, d, static_cast<int>(rem / 3600),
-                        static_cast<int>(rem / 60 % 60), static_cast<int>(rem % 60));
-  std::string out(buf, static_cast<std::size_t>(n));
-  if (frac != 0) {
-    char f[16];
-    std::snprintf(f, sizeof f, ".%09lld", static_cast<long long>(frac));
-    std::string fs(f);
-    while (fs.back() == '0') {
-      fs.pop_back();
-    }
-    out += fs;
+  // Fixed-width fields written by hand: snprintf is too slow for the per-event path.
+  auto put2 = [&](std::size_t at, unsigned v) {
+    out[at] = static_cast<char>('0' + v / 10);
+    out[at + 1] = static_cast<char>('0' + v % 10);
+  };
+  if (y < 0 || y > 9999) {
+    y = y < 0 ? 0 : 9999;
   }
-  out += 'Z';
-  return out;
+  put2(0, static_cast<unsigned>(y / 100));
+  put2(2, static_cast<unsigned>(y % 100));
+  out[4] = '-';
+  put2(5, m);
+  out[7] = '-';
+  put2(8, d);
+  out[10] = 'T';
+  put2(11, static_cast<unsigned>(rem / 3600));
+  out[13] = ':';
+  put2(14, static_cast<unsigned>(rem / 60 % 60));
+  out[16] = ':';
+  put2(17, static_cast<unsigned>(rem % 60));
+  std::size_t n = 19;
+  if (frac != 0) {
+    out[n++] = '.';
+    char digits[9];
+    for (int i = 8; i >= 0; --i) {
+      digits[i] = static_cast<char>('0' + frac % 10);
+      frac /= 10;
+    }
+    int last = 8;
+    while (digits[last] == '0') {
+      --last;
+    }
+    for (int i = 0; i <= last; ++i) {
+      out[n++] = digits[i];
+    }
+  }
+  out[n++] = 'Z';
+  return n;
+}
+
+std::string format_rfc3339_nano(unix_nanos t) {
+  char buf[40];
+  return std::string(buf, format_rfc3339_nano(t, buf));
 }
 
 } // namespace vigil::engine

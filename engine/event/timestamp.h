@@ -24,4 +24,7 @@ std::optional<unix_nanos> parse_rfc3339(std::string_view text) noexcept;
 /// This is how CrowdSec's `timestamp` meta prints. Not for the hot path.
 std::string format_rfc3339_nano(unix_nanos t);
 
+/// The same into `out`, which must hold 40 bytes; returns the length. No allocation.
+std::size_t format_rfc3339_nano(unix_nanos t, char* out) noexcept;
+
 } // namespace vigil::engine

@@ -13,4 +13,10 @@ using command = std::function<int()>;
 /// `vigil replay FILE...`: decode audit files and print a summary.
 command add_replay(CLI::App& app);
 
+/// `vigil rules list|test`.
+command add_rules(CLI::App& app);
+
+/// `vigil explain FILE...`.
+command add_explain(CLI::App& app);
+
 } // namespace vigil::cli

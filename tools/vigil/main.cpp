@@ -11,8 +11,9 @@ int main(int argc, char** argv) {
   CLI::App app{"vigil: Kubernetes audit-log security engine"};
   app.require_subcommand(1);
   app.set_version_flag("--version", VIGIL_VERSION);
-  vigil::cli::command selected;
   const vigil::cli::command replay = vigil::cli::add_replay(app);
+  const vigil::cli::command rules = vigil::cli::add_rules(app);
+  const vigil::cli::command explain = vigil::cli::add_explain(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -21,6 +22,12 @@ int main(int argc, char** argv) {
   for (const CLI::App* sub : app.get_subcommands()) {
     if (sub->get_name() == "replay") {
       return replay();
+    }
+    if (sub->get_name() == "rules") {
+      return rules();
+    }
+    if (sub->get_name() == "explain") {
+      return explain();
     }
   }
   return 2;

@@ -1,14 +1,17 @@
 // `vigil replay FILE...`: reads audit files (JSON lines, single Event, EventList, JSON array; "-"
-// for stdin), decodes every event, and prints a summary on stderr.
-#include <algorithm>
+// for stdin) through the same worker/shard pipeline as the daemon, prints alerts on stdout
+// (CrowdSec's message per line, or JSON lines with --output json) and a summary on stderr.
+#include <chrono>
 #include <cstdio>
-#include <map>
 #include <memory>
+
+#include <sys/resource.h>
 #include <string>
 #include <vector>
 
-#include "engine/event/reader.h"
-#include "io/file/file_source.h"
+#include "engine/pipeline/pipeline.h"
+#include "io/file/replay_source.h"
+#include "rules/matcher/ruleset.h"
 #include "tools/vigil/commands.h"
 
 namespace vigil::cli {
@@ -17,85 +20,88 @@ namespace {
 
 struct replay_options {
   std::vector<std::string> files;
+  std::vector<std::string> rules;
+  std::string output = "text";
+  std::string cluster;
+  unsigned workers = 0;
   std::size_t max_errors_shown = 100;
 };
 
-// Counts events by verb and resource, and prints decode errors as file:line: reason.
-class summary_sink final : public engine::event_sink {
+// Runs on the emitter thread: the only writer of stdout and of error lines.
+class printer final : public pipeline::output_handler {
  public:
-  explicit summary_sink(std::size_t max_errors_shown) : max_errors_shown_(max_errors_shown) {}
+  printer(bool json, std::size_t max_errors) : json_(json), max_errors_(max_errors) {}
 
-  void on_event(const engine::audit_event& ev, const engine::position&) override {
-    bump(verbs_, ev.verb.empty() ? std::string_view("(none)") : ev.verb);
-    bump(resources_, ev.object.resource.empty() ? std::string_view("(none)") : ev.object.resource);
-  }
-
-  void on_error(const engine::position& where, const engine::failure& why) override {
-    ++errors_;
-    if (errors_ > max_errors_shown_) {
-      return;
-    }
-    if (where.item >= 0) {
-      std::fprintf(stderr, "%.*s:%llu: item %lld: %s\n", static_cast<int>(where.origin.size()), where.origin.data(),
-                   static_cast<unsigned long long>(where.line), static_cast<long long>(where.item),
-                   engine::describe(why).c_str());
+  void on_alert(const engine::alert& a) override {
+    if (json_) {
+      const std::string line = engine::to_json(a);
+      std::fwrite(line.data(), 1, line.size(), stdout);
+      std::fputc('\n', stdout);
     } else {
-      std::fprintf(stderr, "%.*s:%llu: %s\n", static_cast<int>(where.origin.size()), where.origin.data(),
-                   static_cast<unsigned long long>(where.line), engine::describe(why).c_str());
+      std::fprintf(stdout, "%s\n", a.message.c_str());
     }
   }
 
-  void print_tables() const {
-    if (errors_ > max_errors_shown_) {
-      std::fprintf(stderr, "... and %llu more malformed events not shown\n",
-                   static_cast<unsigned long long>(errors_ - max_errors_shown_));
+  void on_error(const std::string& message) override {
+    if (++errors_ <= max_errors_) {
+      std::fprintf(stderr, "%s\n", message.c_str());
     }
-    print_counts("verb", verbs_);
-    print_counts("resource", resources_);
   }
+
+  std::uint64_t errors() const { return errors_; }
 
  private:
-  using counts = std::map<std::string, std::uint64_t, std::less<>>;
-
-  static void bump(counts& m, std::string_view key) {
-    auto it = m.find(key);
-    if (it == m.end()) {
-      it = m.emplace(std::string(key), 0).first;
-    }
-    ++it->second;
-  }
-
-  static void print_counts(const char* title, const counts& m) {
-    std::vector<std::pair<std::string, std::uint64_t>> rows(m.begin(), m.end());
-    std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
-    std::fprintf(stderr, "%-24s %10s\n", title, "events");
-    for (const auto& [key, n] : rows) {
-      std::fprintf(stderr, "  %-22s %10llu\n", key.c_str(), static_cast<unsigned long long>(n));
-    }
-  }
-
-  counts verbs_;
-  counts resources_;
+  bool json_;
+  std::size_t max_errors_;
   std::uint64_t errors_ = 0;
-  std::size_t max_errors_shown_;
 };
 
 int run_replay(const replay_options& opts) {
-  engine::reader reader;
-  summary_sink sink(opts.max_errors_shown);
+  if (opts.output != "text" && opts.output != "json") {
+    std::fprintf(stderr, "vigil replay: --output must be text or json, got '%s'\n", opts.output.c_str());
+    return 2;
+  }
+  auto loaded = rules::load_ruleset(opts.rules);
+  if (auto* errors = std::get_if<std::vector<rules::load_error>>(&loaded)) {
+    for (const auto& e : *errors) {
+      std::fprintf(stderr, "%s\n", e.to_string().c_str());
+    }
+    std::fprintf(stderr, "vigil replay: %zu error(s) in the rules, nothing replayed\n", errors->size());
+    return 2;
+  }
+  auto rules = std::get<std::shared_ptr<const rules::ruleset>>(loaded);
+  printer out(opts.output == "json", opts.max_errors_shown);
+  pipeline::options po;
+  po.workers = opts.workers;
+  const auto started = std::chrono::steady_clock::now();
+  pipeline::pipeline pl(rules, po, out);
   int status = 0;
   for (const std::string& file : opts.files) {
-    const io::file_read_result r = io::read_file(file, reader, sink);
-    if (!r.ok) {
-      std::fprintf(stderr, "vigil replay: %s\n", r.error.c_str());
+    if (!io::replay_file(io::replay_source{file, file == "-" ? "-" : file, opts.cluster}, pl)) {
       status = 2;
     }
   }
-  const engine::reader_stats& s = reader.stats();
+  const pipeline::totals t = pl.finish();
+  std::fflush(stdout);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  if (out.errors() > opts.max_errors_shown) {
+    std::fprintf(stderr, "... and %llu more malformed events not shown\n",
+                 static_cast<unsigned long long>(out.errors() - opts.max_errors_shown));
+  }
   std::fprintf(stderr, "%llu events read, %llu decoded, %llu malformed\n",
-               static_cast<unsigned long long>(s.events_read), static_cast<unsigned long long>(s.decoded),
-               static_cast<unsigned long long>(s.malformed));
-  sink.print_tables();
+               static_cast<unsigned long long>(t.events_read), static_cast<unsigned long long>(t.decoded),
+               static_cast<unsigned long long>(t.malformed));
+  std::fprintf(stderr, "%llu alerts (%zu rules, %u workers) in %.3f s: %.0f events/s, peak RSS %.1f MB\n",
+               static_cast<unsigned long long>(t.alerts), rules->scenarios.size(), pl.workers(), secs,
+               secs > 0 ? static_cast<double>(t.events_read) / secs : 0.0, static_cast<double>(ru.ru_maxrss) / 1024.0);
+  std::fprintf(stderr, "%-56s %10s %12s\n", "scenario", "alerts", "eval errors");
+  for (std::size_t i = 0; i < rules->scenarios.size(); ++i) {
+    std::fprintf(stderr, "  %-54s %10llu %12llu\n", rules->scenarios[i].name.c_str(),
+                 static_cast<unsigned long long>(t.alerts_per_scenario[i]),
+                 static_cast<unsigned long long>(t.eval_errors_per_scenario[i]));
+  }
   return status;
 }
 
@@ -103,9 +109,14 @@ int run_replay(const replay_options& opts) {
 
 command add_replay(CLI::App& app) {
   auto opts = std::make_shared<replay_options>();
-  CLI::App* sub = app.add_subcommand("replay", "Read audit files and print what they contain");
+  CLI::App* sub = app.add_subcommand("replay", "Run audit files through the rules and print the alerts");
   sub->add_option("files", opts->files, "Audit files: JSON lines, Event, EventList or JSON array; - for stdin")
       ->required();
+  sub->add_option("--rules", opts->rules,
+                  "Scenario file or directory (repeatable); default: the shipped crowdsecurity rules");
+  sub->add_option("-o,--output", opts->output, "Alert format on stdout: text or json")->capture_default_str();
+  sub->add_option("--workers", opts->workers, "Worker threads (default: one per core)");
+  sub->add_option("--cluster", opts->cluster, "Cluster name stamped on the events");
   sub->add_option("--max-errors", opts->max_errors_shown, "Malformed events printed before the rest are only counted")
       ->capture_default_str();
   return [opts] { return run_replay(*opts); };

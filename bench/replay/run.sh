@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Replay throughput: the shipped rules (and the hub's own files, when ../shared is present) over a
+# 1,000,000-event file from tools/gen-audit (seed 1), at 1 and 2 workers; events/s and peak RSS.
+# Usage: bench/replay/run.sh [events] (Release build in build/; the file is cached in build/bench-data/)
+# Checks that real work happened: every event decoded and the injected bursts alerted.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+events="${1:-1000000}"
+vigil=build/tools/vigil
+[ -x "$vigil" ] || { echo "build first: cmake -B build -G Ninja && cmake --build build -j2" >&2; exit 2; }
+mkdir -p build/bench-data
+data="build/bench-data/gen-$events.jsonl"
+summary="build/bench-data/gen-$events.summary.json"
+if [ ! -s "$data" ]; then
+  echo "generating $events events -> $data" >&2
+  python3 tools/gen-audit --events "$events" --seed 1 -o "$data" --summary "$summary"
+fi
+bursts=$(python3 -c "import json;print(len(json.load(open('$summary'))['bursts']))")
+size=$(stat -c %s "$data")
+hub=../shared/data/crowdsec-hub/scenarios/crowdsecurity
+printf "%-10s %-8s %12s %10s %10s %10s\n" rules workers events/s MB/s "RSS MB" alerts
+run() {
+  local label="$1" workers="$2"; shift 2
+  local err
+  err=$("$vigil" replay --workers "$workers" -o json "$@" "$data" 2>&1 >/dev/null)
+  local read decoded eps rss alerts bf secs
+  read=$(sed -n 's/^\([0-9]*\) events read, \([0-9]*\) decoded.*/\1/p' <<<"$err")
+  decoded=$(sed -n 's/^[0-9]* events read, \([0-9]*\) decoded.*/\1/p' <<<"$err")
+  eps=$(sed -n 's/.* s: \([0-9]*\) events\/s.*/\1/p' <<<"$err")
+  secs=$(sed -n 's/.* in \([0-9.]*\) s: .*/\1/p' <<<"$err")
+  rss=$(sed -n 's/.*peak RSS \([0-9.]*\) MB.*/\1/p' <<<"$err")
+  alerts=$(sed -n 's/^\([0-9]*\) alerts .*/\1/p' <<<"$err")
+  bf=$(awk '/k8s-audit-api-server-bruteforce/ {print $2}' <<<"$err")
+  if [ "$decoded" != "$events" ] || [ "$bf" != "$bursts" ]; then
+    echo "benchmark did not do the expected work: decoded=$decoded/$events bruteforce=$bf/$bursts" >&2
+    echo "$err" >&2
+    exit 1
+  fi
+  printf "%-10s %-8s %12s %10.0f %10s %10s\n" "$label" "$workers" "$eps" \
+    "$(python3 -c "print($size/1e6/$secs)")" "$rss" "$alerts"
+}
+for w in 1 2; do run shipped "$w"; done
+if [ -d "$hub" ]; then
+  for w in 1 2; do run hub "$w" --rules "$hub"; done
+fi
+echo "machine: $(nproc) cores, $(awk '/model name/ {$1=$2=$3=""; print; exit}' /proc/cpuinfo | sed 's/^ *//'); file: $events events, $((size / 1000000)) MB"

@@ -1,0 +1,160 @@
+#include "engine/alert/alert.h"
+
+#include <cstdio>
+
+#include <arpa/inet.h>
+
+#include "engine/event/duration.h"
+
+namespace vigil::engine {
+
+bool is_ip(std::string_view s) noexcept {
+  char buf[64];
+  if (s.empty() || s.size() >= sizeof buf) {
+    return false;
+  }
+  s.copy(buf, s.size());
+  buf[s.size()] = '\0';
+  unsigned char addr[16];
+  return inet_pton(AF_INET, buf, addr) == 1 || inet_pton(AF_INET6, buf, addr) == 1;
+}
+
+std::string format_go_time(unix_nanos t) {
+  std::string s = format_rfc3339_nano(t); // 2023-05-17T15:08:22.76396Z
+  s[10] = ' ';
+  s.pop_back();
+  return s + " +0000 UTC";
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+  out += '"';
+  for (const char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+}
+
+alert make_alert(const alert_origin& origin, std::uint64_t events_count, unix_nanos first, unix_nanos last,
+                 unix_nanos at, const event_payload* const* events, std::size_t n_events) {
+  alert a;
+  a.scenario = origin.name;
+  a.scope = origin.scope_type.empty() ? "Ip" : std::string(origin.scope_type);
+  a.events_count = events_count;
+  a.start_at = first;
+  a.last_at = last;
+  a.stop_at = at;
+  a.capacity = origin.capacity;
+  a.leakspeed = origin.leakspeed;
+  a.remediation = origin.remediation;
+  a.reprocess = origin.reprocess;
+  a.labels_json = origin.labels_json;
+  a.events.reserve(n_events);
+  for (std::size_t i = 0; i < n_events; ++i) {
+    a.events.push_back(*events[i]);
+  }
+  if (!a.events.empty()) {
+    const event_payload& e = a.events.back();
+    a.source_ip = e.get("source_ip");
+    a.user = e.get("user");
+    a.namespace_ = e.get("namespace");
+    a.resource_name = e.get("resource_name");
+    a.kind = e.get("kind");
+    a.cluster = e.get("cluster");
+  }
+  if (is_ip(a.source_ip)) {
+    a.value = a.source_ip;
+  }
+  // CrowdSec: "%s %s performed '%s' (%d events over %s) at %s" with the scope, the source value,
+  // the scenario, Total_count, Ovflw_ts - First_ts and Last_ts.
+  a.message = a.scope + " " + (a.value.empty() ? std::string("UNKNOWN") : a.value) + " performed '" + a.scenario +
+              "' (" + std::to_string(events_count) + " events over " + format_go_duration(at - first) + ") at " +
+              format_go_time(last);
+  return a;
+}
+
+std::string to_json(const alert& a) {
+  std::string out;
+  out.reserve(512 + a.events.size() * 256);
+  auto key = [&](const char* k) {
+    if (out.size() > 1) {
+      out += ',';
+    }
+    append_json_string(out, k);
+    out += ':';
+  };
+  auto str = [&](const char* k, std::string_view v) {
+    key(k);
+    append_json_string(out, v);
+  };
+  out += '{';
+  str("scenario", a.scenario);
+  str("message", a.message);
+  str("source_ip", a.source_ip);
+  str("user", a.user);
+  str("namespace", a.namespace_);
+  str("resource_name", a.resource_name);
+  str("kind", a.kind);
+  str("cluster", a.cluster);
+  key("events_count");
+  out += std::to_string(a.events_count);
+  str("start_at", format_rfc3339_nano(a.start_at));
+  str("stop_at", format_rfc3339_nano(a.stop_at));
+  key("remediation");
+  out += a.remediation ? "true" : "false";
+  key("labels");
+  out += a.labels_json.empty() ? "{}" : a.labels_json;
+  key("decisions");
+  out += "[]";
+  str("scope", a.scope);
+  str("value", a.value);
+  key("capacity");
+  out += std::to_string(a.capacity);
+  str("leakspeed", a.leakspeed);
+  key("events");
+  out += '[';
+  for (std::size_t i = 0; i < a.events.size(); ++i) {
+    if (i > 0) {
+      out += ',';
+    }
+    out += "{\"timestamp\":";
+    append_json_string(out, format_rfc3339_nano(a.events[i].time));
+    out += ",\"meta\":{";
+    for (std::size_t j = 0; j < a.events[i].meta.size(); ++j) {
+      if (j > 0) {
+        out += ',';
+      }
+      append_json_string(out, a.events[i].meta[j].first);
+      out += ':';
+      append_json_string(out, a.events[i].meta[j].second);
+    }
+    out += "}}";
+  }
+  out += "]}";
+  return out;
+}
+
+} // namespace vigil::engine

@@ -1,0 +1,64 @@
+#pragma once
+// Alerts: what a bucket overflow becomes. Built on the worker that owns the bucket (off the
+// per-event path: once per overflow), handed to the emitter thread, printed as CrowdSec's log
+// line or as one JSON object per line (`--output json`, schema in docs/alerts.md).
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/bucket/payload.h"
+#include "engine/event/timestamp.h"
+
+namespace vigil::engine {
+
+/// What an alert needs to know about its scenario (copied from the loaded rule).
+struct alert_origin {
+  std::string_view name;
+  std::string_view labels_json; ///< the scenario's labels as a JSON object
+  std::string_view leakspeed;   ///< Go Duration.String() ("10s", "0s")
+  std::string_view scope_type;  ///< "Ip" unless the scenario says otherwise
+  std::int64_t capacity = 0;
+  bool remediation = false;
+  bool reprocess = false;
+};
+
+struct alert {
+  std::string scenario;
+  std::string message;   ///< CrowdSec format: "Ip 1.2.3.4 performed '<scenario>' (6 events over 2.1s) at ..."
+  std::string scope;     ///< "Ip"
+  std::string value;     ///< the source IP when it is a valid IP, else ""
+  std::string source_ip; ///< meta source_ip of the last event, as it was (may be invalid or empty)
+  std::string user, namespace_, resource_name, kind, cluster;
+  std::uint64_t events_count = 0;
+  unix_nanos start_at = 0; ///< first event of the bucket (CrowdSec First_ts)
+  unix_nanos stop_at = 0;  ///< overflow time (Ovflw_ts)
+  unix_nanos last_at = 0;  ///< last event (Last_ts)
+  std::int64_t capacity = 0;
+  std::string leakspeed;
+  bool remediation = false;
+  bool reprocess = false;
+  std::string labels_json;
+  std::vector<event_payload> events; ///< the bucket's queued events, oldest first
+};
+
+/// Builds an alert from an overflow. `events` are the bucket's queued payloads (oldest first).
+alert make_alert(const alert_origin& origin, std::uint64_t events_count, unix_nanos first, unix_nanos last,
+                 unix_nanos at, const event_payload* const* events, std::size_t n_events);
+
+/// One line of JSON (no trailing newline) with the keys of design.md: scenario, message,
+/// source_ip, user, namespace, resource_name, kind, cluster, events_count, start_at, stop_at,
+/// remediation, labels, decisions; plus scope, value, capacity, leakspeed and events.
+std::string to_json(const alert& a);
+
+/// True if `s` is an IPv4 or IPv6 address.
+bool is_ip(std::string_view s) noexcept;
+
+/// Go's time.Time.String() for a UTC time: "2023-05-17 15:08:22.76396 +0000 UTC".
+std::string format_go_time(unix_nanos t);
+
+/// Appends `s` to `out` as a JSON string literal.
+void append_json_string(std::string& out, std::string_view s);
+
+} // namespace vigil::engine

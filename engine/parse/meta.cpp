@@ -1,0 +1,72 @@
+#include "engine/parse/meta.h"
+
+namespace vigil::engine {
+
+namespace {
+
+constexpr std::array<std::string_view, meta_key_count> names = {
+    "cluster", "datasource_path", "datasource_type", "kind",      "log_type",
+    "namespace", "resource_name", "source_ip",       "timestamp", "user",
+};
+
+} // namespace
+
+std::string_view meta_key_name(meta_key k) noexcept { return names[static_cast<std::size_t>(k)]; }
+
+bool meta_key_from_name(std::string_view name, meta_key& out) noexcept {
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == name) {
+      out = static_cast<meta_key>(i);
+      return true;
+    }
+  }
+  return false;
+}
+
+void build_meta(const audit_event& ev, const source_info& source, event_meta& out) noexcept {
+  out.present = 0;
+  out.values = {};
+  out.set(meta_key::log_type, "k8s-audit");
+  out.set(meta_key::datasource_type, source.datasource_type);
+  out.set(meta_key::datasource_path, source.datasource_path);
+  if (!source.cluster.empty()) {
+    out.set(meta_key::cluster, source.cluster); // absent for single-cluster setups, as in CrowdSec
+  }
+  if (ev.has(has_user)) {
+    out.set(meta_key::user, ev.user.username);
+  }
+  if (ev.has(has_source_ips) && ev.source_ips.size() > 0) {
+    // sourceIPs[0] fails in CrowdSec's static on an empty list: the key is then absent.
+    out.set(meta_key::source_ip, ev.source_ip);
+  }
+  // objectRef?.namespace / ?.name are nil when objectRef or the key is missing: CrowdSec skips
+  // nil statics, so the key is absent, while a present empty string stays.
+  if (ev.has(has_object_namespace)) {
+    out.set(meta_key::namespace_, ev.object.namespace_);
+  }
+  if (ev.has(has_object_name)) {
+    out.set(meta_key::resource_name, ev.object.name);
+  }
+  if (ev.has(has_request_object) && ev.request_object.type() == simdjson::dom::element_type::OBJECT) {
+    std::string_view kind;
+    if (ev.request_object["kind"].get(kind) == simdjson::SUCCESS) {
+      out.set(meta_key::kind, kind);
+    }
+  }
+  if (ev.has(has_request_received)) {
+    const std::size_t n = format_rfc3339_nano(ev.request_received, out.timestamp_buf);
+    out.set(meta_key::timestamp, std::string_view(out.timestamp_buf, n));
+  }
+}
+
+unix_nanos event_time(const audit_event& ev, unix_nanos fallback) noexcept {
+  if (ev.has(has_request_received)) {
+    return ev.request_received;
+  }
+  if (ev.has(has_stage_timestamp)) {
+    return ev.stage_time;
+  }
+  return fallback;
+}
+
+} // namespace vigil::engine

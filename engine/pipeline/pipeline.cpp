@@ -1,0 +1,515 @@
+#include "engine/pipeline/pipeline.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include <concurrentqueue/blockingconcurrentqueue.h>
+
+#include "engine/bucket/bucket.h"
+#include "engine/counters/counters.h"
+#include "rules/scenario/event_env.h"
+
+namespace vigil::pipeline {
+
+namespace {
+
+// FNV-1a, fed incrementally so shard_of(cluster, key) hashes exactly the bytes of the bucket key
+// "<cluster>\0<key>" the worker builds.
+struct fnv1a {
+  std::uint64_t h = 1469598103934665603ULL;
+  void add(std::string_view s) noexcept {
+    for (const char c : s) {
+      h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+    }
+  }
+  void add_byte(unsigned char c) noexcept { h = (h ^ c) * 1099511628211ULL; }
+};
+
+struct forwarded_pour {
+  std::uint32_t scenario = 0;
+  std::string key;
+  std::string distinct;
+  engine::unix_nanos time = 0;
+  engine::event_payload payload;
+};
+
+struct work_item {
+  enum class kind : std::uint8_t { docs, pour, flush, stop };
+  kind k = kind::docs;
+  std::shared_ptr<input_chunk> chunk;
+  std::vector<document> docs;
+  std::unique_ptr<forwarded_pour> pour;
+};
+
+struct emit_item {
+  std::unique_ptr<engine::alert> alert;
+  std::string error;
+  bool stop = false;
+};
+
+engine::unix_nanos wall_now() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+struct pipeline_counters {
+  counters::id forwarded, alerts, blackholed, groupby_errors;
+  static const pipeline_counters& get() {
+    static const pipeline_counters c = [] {
+      auto& r = counters::registry::global();
+      return pipeline_counters{
+          r.define("vigil_pipeline_pours_forwarded_total", "Pours sent to the shard that owns their bucket"),
+          r.define("vigil_alerts_total", "Alerts produced by bucket overflows"),
+          r.define("vigil_overflows_blackholed_total", "Overflows discarded by a scenario's blackhole"),
+          r.define("vigil_groupby_errors_total", "groupby/distinct expressions that failed or gave a non-string"),
+      };
+    }();
+    return c;
+  }
+};
+
+} // namespace
+
+std::shared_ptr<input_chunk> make_chunk(std::size_t capacity) {
+  auto c = std::make_shared<input_chunk>();
+  c->data.assign(capacity + simdjson::SIMDJSON_PADDING, '\0');
+  return c;
+}
+
+class worker;
+
+struct pipeline::impl {
+  std::shared_ptr<const rules::ruleset> rules;
+  options opts;
+  output_handler& out;
+  std::vector<std::unique_ptr<worker>> workers;
+  moodycamel::BlockingConcurrentQueue<emit_item> emit_q;
+  std::thread emitter;
+  std::atomic<std::int64_t> in_flight{0};
+  std::atomic<unsigned> flushed{0};
+  std::vector<engine::alert_origin> origins;
+  std::vector<std::uint8_t> stateless; // trigger without blackhole: no bucket state to own
+  std::vector<std::uint64_t> alerts_per_scenario;
+  bool finished = false;
+
+  impl(std::shared_ptr<const rules::ruleset> r, options o, output_handler& h) : rules(std::move(r)), opts(o), out(h) {}
+
+  unsigned shard_of(std::string_view cluster, std::string_view key) const noexcept {
+    fnv1a h;
+    h.add(cluster);
+    h.add_byte(0);
+    h.add(key);
+    return static_cast<unsigned>(h.h % workers.size());
+  }
+
+  void run_emitter() {
+    const auto& c = pipeline_counters::get();
+    emit_item item;
+    bool stopping = false;
+    while (true) {
+      if (stopping) {
+        if (!emit_q.try_dequeue(item)) {
+          return; // every producer has exited: nothing can arrive any more
+        }
+      } else {
+        emit_q.wait_dequeue(item);
+      }
+      if (item.stop) {
+        stopping = true;
+      } else if (item.alert) {
+        counters::add(c.alerts);
+        for (std::size_t i = 0; i < rules->scenarios.size(); ++i) {
+          if (rules->scenarios[i].name == item.alert->scenario) {
+            ++alerts_per_scenario[i];
+            break;
+          }
+        }
+        out.on_alert(*item.alert);
+      } else {
+        out.on_error(item.error);
+      }
+      item = emit_item{};
+    }
+  }
+};
+
+class worker final : public engine::event_sink, public engine::overflow_sink {
+ public:
+  worker(pipeline::impl& p, unsigned index)
+      : p_(p), index_(index), ctx_(*p.rules->match), buckets_(specs(*p.rules)) {
+    matched_.reserve(p.rules->scenarios.size());
+    key_.reserve(256);
+    distinct_.reserve(256);
+    thread_ = std::thread([this] { run(); });
+  }
+
+  void enqueue(work_item&& item) { inbox_.enqueue(std::move(item)); }
+  void join() { thread_.join(); }
+
+  engine::reader_stats reader_stats() const { return reader_.stats(); }
+  std::uint64_t forwarded = 0, blackholed = 0;
+  std::vector<std::uint64_t> eval_errors() const {
+    std::vector<std::uint64_t> v;
+    for (const auto& s : ctx_.stats()) {
+      v.push_back(s.errors);
+    }
+    return v;
+  }
+
+ private:
+  static std::vector<engine::bucket_spec> specs(const rules::ruleset& rs) {
+    std::vector<engine::bucket_spec> v;
+    for (const auto& sc : rs.scenarios) {
+      v.push_back(sc.bucket);
+    }
+    return v;
+  }
+
+  void run() {
+    work_item item;
+    while (true) {
+      inbox_.wait_dequeue(item);
+      switch (item.k) {
+        case work_item::kind::docs:
+          process(*item.chunk, item.docs);
+          p_.in_flight.fetch_sub(static_cast<std::int64_t>(item.docs.size()), std::memory_order_acq_rel);
+          break;
+        case work_item::kind::pour: {
+          const forwarded_pour& fp = *item.pour;
+          if (fp.time > watermark_) {
+            watermark_ = fp.time;
+          }
+          buckets_.pour(fp.scenario, fp.key, fp.distinct, fp.time, fp.payload, *this);
+          p_.in_flight.fetch_sub(1, std::memory_order_acq_rel);
+          break;
+        }
+        case work_item::kind::flush:
+          buckets_.flush(*this);
+          p_.flushed.fetch_add(1, std::memory_order_acq_rel);
+          break;
+        case work_item::kind::stop:
+          return;
+      }
+      item = work_item{};
+    }
+  }
+
+  void process(const input_chunk& chunk, const std::vector<document>& docs) {
+    chunk_ = &chunk;
+    source_ = engine::source_info{chunk.source_type, chunk.source_path, chunk.cluster};
+    received_at_ = wall_now();
+    for (const document& d : docs) {
+      reader_.reset(d.line);
+      reader_.feed(chunk.data.data() + d.offset, d.size, true, chunk.origin, *this);
+    }
+    buckets_.advance(watermark_, *this);
+  }
+
+  void on_event(const engine::audit_event& ev, const engine::position&) override {
+    engine::build_meta(ev, source_, meta_);
+    env_.reset(&ev, &meta_);
+    p_.rules->match->match(ctx_, env_, matched_);
+    if (matched_.empty()) {
+      return;
+    }
+    const engine::unix_nanos t = engine::event_time(ev, received_at_);
+    if (t > watermark_) {
+      watermark_ = t;
+    }
+    fill_payload(t);
+    for (const std::uint32_t s : matched_) {
+      pour(s, t);
+    }
+  }
+
+  // The bucket keeps the event's time and meta (sorted by key, as CrowdSec lists them).
+  void fill_payload(engine::unix_nanos t) {
+    payload_.time = t;
+    std::size_t n = 0;
+    for (std::size_t k = 0; k < engine::meta_key_count; ++k) {
+      const auto key = static_cast<engine::meta_key>(k);
+      if (!meta_.has(key)) {
+        continue;
+      }
+      if (n == payload_.meta.size()) {
+        payload_.meta.emplace_back();
+      }
+      payload_.meta[n].first.assign(engine::meta_key_name(key));
+      payload_.meta[n].second.assign(meta_.get(key));
+      ++n;
+    }
+    payload_.meta.resize(n);
+  }
+
+  // Evaluates a groupby/distinct expression into `out`; false (counted) if it fails.
+  bool eval_string(const expr::program& p, std::string& out) {
+    const expr::eval_result r = p.eval(env_);
+    if (r.err != expr::eval_error::none || r.v.kind != expr::value_kind::string) {
+      counters::add(pipeline_counters::get().groupby_errors);
+      return false;
+    }
+    out.assign(r.v.as_string());
+    return true;
+  }
+
+  void pour(std::uint32_t s, engine::unix_nanos t) {
+    const rules::scenario& sc = p_.rules->scenarios[s];
+    key_.assign(source_.cluster);
+    key_.push_back('\0');
+    if (sc.groupby) {
+      if (!eval_string(*sc.groupby, group_)) {
+        return;
+      }
+      key_.append(group_);
+    }
+    distinct_.clear();
+    if (sc.distinct && !eval_string(*sc.distinct, distinct_)) {
+      return;
+    }
+    const unsigned owner =
+        p_.stateless[s] != 0 ? index_ : p_.shard_of(source_.cluster, std::string_view(key_).substr(source_.cluster.size() + 1));
+    if (owner == index_) {
+      buckets_.pour(s, key_, distinct_, t, payload_, *this);
+      return;
+    }
+    auto fp = std::make_unique<forwarded_pour>();
+    fp->scenario = s;
+    fp->key = key_;
+    fp->distinct = distinct_;
+    fp->time = t;
+    fp->payload.assign(payload_);
+    p_.in_flight.fetch_add(1, std::memory_order_acq_rel);
+    ++forwarded;
+    counters::add(pipeline_counters::get().forwarded);
+    work_item item;
+    item.k = work_item::kind::pour;
+    item.pour = std::move(fp);
+    p_.workers[owner]->enqueue(std::move(item));
+  }
+
+  void on_error(const engine::position& where, const engine::failure& why) override {
+    std::string msg(where.origin);
+    msg += ':' + std::to_string(where.line);
+    if (where.item >= 0) {
+      msg += ": item " + std::to_string(where.item);
+    }
+    msg += ": " + engine::describe(why);
+    p_.emit_q.enqueue(emit_item{nullptr, std::move(msg), false});
+  }
+
+  void on_overflow(const engine::overflow& ov) override {
+    if (ov.blackholed) {
+      ++blackholed;
+      counters::add(pipeline_counters::get().blackholed);
+      return;
+    }
+    auto a = std::make_unique<engine::alert>(engine::make_alert(p_.origins[ov.scenario], ov.events_count, ov.first,
+                                                                ov.last, ov.at, ov.events.data(), ov.events.size()));
+    p_.emit_q.enqueue(emit_item{std::move(a), {}, false});
+  }
+
+  pipeline::impl& p_;
+  unsigned index_;
+  moodycamel::BlockingConcurrentQueue<work_item> inbox_;
+  engine::reader reader_;
+  rules::matcher::context ctx_;
+  rules::event_env env_;
+  engine::event_meta meta_;
+  engine::bucket_set buckets_;
+  std::vector<std::uint32_t> matched_;
+  engine::event_payload payload_;
+  std::string key_, group_, distinct_;
+  engine::source_info source_;
+  const input_chunk* chunk_ = nullptr;
+  engine::unix_nanos watermark_ = 0;
+  engine::unix_nanos received_at_ = 0;
+  std::thread thread_;
+};
+
+pipeline::pipeline(std::shared_ptr<const rules::ruleset> rules, options opts, output_handler& out)
+    : impl_(std::make_unique<impl>(std::move(rules), opts, out)) {
+  impl& p = *impl_;
+  for (const rules::scenario& sc : p.rules->scenarios) {
+    p.origins.push_back(engine::alert_origin{sc.name, sc.labels_json, sc.leakspeed_text, sc.scope_type,
+                                             sc.bucket.capacity, sc.remediation, sc.reprocess});
+    p.stateless.push_back(sc.bucket.type == engine::bucket_type::trigger && sc.bucket.blackhole == 0 ? 1 : 0);
+  }
+  p.alerts_per_scenario.assign(p.rules->scenarios.size(), 0);
+  unsigned n = opts.workers != 0 ? opts.workers : std::max(1u, std::thread::hardware_concurrency());
+  (void)pipeline_counters::get();
+  p.emitter = std::thread([&p] { p.run_emitter(); });
+  p.workers.reserve(n);
+  for (unsigned i = 0; i < n; ++i) {
+    p.workers.push_back(std::make_unique<worker>(p, i));
+  }
+}
+
+pipeline::~pipeline() {
+  if (!impl_->finished) {
+    finish();
+  }
+}
+
+unsigned pipeline::workers() const noexcept { return static_cast<unsigned>(impl_->workers.size()); }
+
+unsigned pipeline::shard_of(std::string_view cluster, std::string_view key) const noexcept {
+  return impl_->shard_of(cluster, key);
+}
+
+void pipeline::submit(const std::shared_ptr<input_chunk>& chunk, std::vector<document> docs, unsigned w) {
+  if (docs.empty()) {
+    return;
+  }
+  impl& p = *impl_;
+  // Admission: wait (do not drop) while too much is queued.
+  while (p.in_flight.load(std::memory_order_acquire) > static_cast<std::int64_t>(p.opts.max_in_flight)) {
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+  p.in_flight.fetch_add(static_cast<std::int64_t>(docs.size()), std::memory_order_acq_rel);
+  work_item item;
+  item.k = work_item::kind::docs;
+  item.chunk = chunk;
+  item.docs = std::move(docs);
+  p.workers[w % p.workers.size()]->enqueue(std::move(item));
+}
+
+totals pipeline::finish() {
+  impl& p = *impl_;
+  p.finished = true;
+  while (p.in_flight.load(std::memory_order_acquire) != 0) {
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  for (auto& w : p.workers) {
+    work_item item;
+    item.k = work_item::kind::flush;
+    w->enqueue(std::move(item));
+  }
+  while (p.flushed.load(std::memory_order_acquire) != p.workers.size()) {
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  for (auto& w : p.workers) {
+    work_item item;
+    item.k = work_item::kind::stop;
+    w->enqueue(std::move(item));
+  }
+  totals t;
+  t.eval_errors_per_scenario.assign(p.rules->scenarios.size(), 0);
+  for (auto& w : p.workers) {
+    w->join();
+    const auto rs = w->reader_stats();
+    t.events_read += rs.events_read;
+    t.decoded += rs.decoded;
+    t.malformed += rs.malformed;
+    t.forwarded += w->forwarded;
+    t.blackholed += w->blackholed;
+    const auto errs = w->eval_errors();
+    for (std::size_t i = 0; i < errs.size(); ++i) {
+      t.eval_errors_per_scenario[i] += errs[i];
+    }
+  }
+  p.emit_q.enqueue(emit_item{nullptr, {}, true});
+  p.emitter.join();
+  t.alerts_per_scenario = p.alerts_per_scenario;
+  for (const std::uint64_t n : t.alerts_per_scenario) {
+    t.alerts += n;
+  }
+  return t;
+}
+
+namespace {
+
+// The first string of a "sourceIPs": [ ... ] array in raw JSON, without parsing; empty if the
+// text does not have that plain shape (escapes, other spellings): then the document goes to the
+// shard of the empty key and the worker forwards pours if needed.
+std::string_view find_source_ip(const char* begin, const char* end) noexcept {
+  static constexpr std::string_view needle = "\"sourceIPs\"";
+  const void* hit = memmem(begin, static_cast<std::size_t>(end - begin), needle.data(), needle.size());
+  if (hit == nullptr) {
+    return {};
+  }
+  const char* p = static_cast<const char*>(hit) + needle.size();
+  auto skip = [&] {
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) {
+      ++p;
+    }
+  };
+  skip();
+  if (p >= end || *p != ':') {
+    return {};
+  }
+  ++p;
+  skip();
+  if (p >= end || *p != '[') {
+    return {};
+  }
+  ++p;
+  skip();
+  if (p >= end || *p != '"') {
+    return {};
+  }
+  const char* s = ++p;
+  while (p < end && *p != '"') {
+    if (*p == '\\') {
+      return {};
+    }
+    ++p;
+  }
+  return p < end ? std::string_view(s, static_cast<std::size_t>(p - s)) : std::string_view();
+}
+
+inline bool is_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+} // namespace
+
+std::size_t frame_documents(const char* data, std::size_t size, bool final, std::uint64_t first_line,
+                            std::size_t max_document_bytes, std::vector<framed>& out, std::uint64_t& next_line) {
+  const char* p = data;
+  const char* const end = data + size;
+  std::uint64_t line = first_line;
+  const char* consumed = p;
+  while (true) {
+    while (p < end && is_space(*p)) {
+      line += *p == '\n' ? 1 : 0;
+      ++p;
+    }
+    consumed = p;
+    if (p >= end) {
+      break;
+    }
+    const char* eol = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+    if (eol == nullptr) {
+      if (!final) {
+        break;
+      }
+      eol = end;
+    }
+    const char* line_end = eol;
+    while (line_end > p && is_space(line_end[-1])) {
+      --line_end;
+    }
+    const char* doc_end = line_end;
+    std::uint64_t lines_inside = 0;
+    // A line that opens an object or array but does not close one may be the start of a
+    // pretty-printed document: find its end by bracket matching.
+    if ((*p == '{' || *p == '[') && line_end[-1] != '}' && line_end[-1] != ']') {
+      const std::size_t n = engine::find_document_end(p, end, max_document_bytes);
+      if (n == 0 && !final && static_cast<std::size_t>(end - p) <= max_document_bytes) {
+        break; // may complete with more input
+      }
+      if (n != 0 && p + n > line_end) {
+        doc_end = p + n;
+        lines_inside = static_cast<std::uint64_t>(std::count(p, doc_end, '\n'));
+      }
+    }
+    out.push_back(framed{document{static_cast<std::uint32_t>(p - data), static_cast<std::uint32_t>(doc_end - p), line},
+                         find_source_ip(p, doc_end)});
+    line += lines_inside;
+    p = doc_end > line_end ? doc_end : eol;
+  }
+  next_line = line;
+  return static_cast<std::size_t>(consumed - data);
+}
+
+} // namespace vigil::pipeline

@@ -1,0 +1,114 @@
+#pragma once
+// The processing pipeline shared by `vigil replay` and the daemon: N worker threads, each owning
+// a shard of the leaky buckets, and one emitter thread.
+//
+//   producer (file reader or webhook) --documents--> worker inbox (moodycamel, one per worker)
+//   worker: decode -> meta -> match (hyperscan + filters) -> groupby -> pour into its buckets
+//           pours whose bucket key belongs to another shard are forwarded to that shard's inbox
+//   overflows -> alerts -> emitter inbox -> alert_handler (one thread)
+//
+// Sharding: the bucket of (scenario, cluster, group key) lives on shard hash(cluster, key) % N.
+// Producers send each document to the shard of (cluster, sourceIPs[0]) (shard_of), which is
+// where the hub's only leaky scenario (groupby source_ip) keeps its buckets, so pours rarely
+// travel. Stateless triggers (no blackhole) fire on whatever worker decoded the event.
+//
+// Admission: submit() counts documents in flight and blocks the producer while more than
+// max_in_flight are queued or being processed (the daemon answers 429 instead, see admit()).
+// What is admitted is always processed: workers never block on each other and never drop.
+//
+// Threading contract: submit(), shard_of() and finish() are called from one producer thread.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/alert/alert.h"
+#include "engine/event/reader.h"
+#include "engine/parse/meta.h"
+#include "rules/matcher/ruleset.h"
+
+namespace vigil::pipeline {
+
+/// A buffer of raw audit data shared by the documents that point into it. The bytes must be
+/// followed by SIMDJSON_PADDING readable bytes (make_chunk does it).
+struct input_chunk {
+  std::string data; ///< bytes plus padding; `size` is the payload length
+  std::size_t size = 0;
+  std::string origin;       ///< file name or source name, for error positions
+  std::string source_type;  ///< "file" or "k8s-audit"
+  std::string source_path;  ///< datasource_path
+  std::string cluster;
+};
+
+/// Allocates a chunk able to hold `capacity` payload bytes plus padding.
+std::shared_ptr<input_chunk> make_chunk(std::size_t capacity);
+
+/// One document (line, multi-line object, or list) inside a chunk.
+struct document {
+  std::uint32_t offset = 0;
+  std::uint32_t size = 0;
+  std::uint64_t line = 1;
+};
+
+/// Receives pipeline output on the emitter thread.
+class output_handler {
+ public:
+  virtual ~output_handler() = default;
+  virtual void on_alert(const engine::alert& a) = 0;
+  /// A decode error: "<origin>:<line>[: item N]: <reason>".
+  virtual void on_error(const std::string& message) = 0;
+};
+
+struct options {
+  unsigned workers = 0;                  ///< 0: one per core
+  std::size_t max_in_flight = 1u << 18;  ///< documents admitted but not yet processed
+};
+
+/// Totals, read after finish().
+struct totals {
+  std::uint64_t events_read = 0, decoded = 0, malformed = 0;
+  std::uint64_t alerts = 0, blackholed = 0, forwarded = 0;
+  std::vector<std::uint64_t> alerts_per_scenario; ///< by scenario index
+  std::vector<std::uint64_t> eval_errors_per_scenario;
+};
+
+class pipeline {
+ public:
+  pipeline(std::shared_ptr<const rules::ruleset> rules, options opts, output_handler& out);
+  ~pipeline();
+  pipeline(const pipeline&) = delete;
+  pipeline& operator=(const pipeline&) = delete;
+
+  [[nodiscard]] unsigned workers() const noexcept;
+
+  /// The worker that owns the buckets of (cluster, key).
+  [[nodiscard]] unsigned shard_of(std::string_view cluster, std::string_view key) const noexcept;
+
+  /// Queues `docs` of `chunk` to `worker`. Blocks while the in-flight limit is reached.
+  void submit(const std::shared_ptr<input_chunk>& chunk, std::vector<document> docs, unsigned worker);
+
+  /// End of input: waits until everything admitted is processed, flushes the buckets, drains the
+  /// emitter, joins the threads. Returns the totals. Call once.
+  totals finish();
+
+  struct impl;
+
+ private:
+  std::unique_ptr<impl> impl_;
+};
+
+/// Splits `data` into documents (one per line, or a multi-line object/array) and reads the first
+/// source IP of each without parsing, for shard_of(). With `final` false, stops before a
+/// document that may continue past the end and returns the bytes consumed.
+/// `first_line` is the line number of data[0]; `next_line` receives the line after what was consumed.
+struct framed {
+  document doc;
+  std::string_view source_ip; ///< empty when not found
+};
+std::size_t frame_documents(const char* data, std::size_t size, bool final, std::uint64_t first_line,
+                            std::size_t max_document_bytes, std::vector<framed>& out, std::uint64_t& next_line);
+
+} // namespace vigil::pipeline

@@ -1,0 +1,89 @@
+#include "rules/expr/builtins.h"
+
+namespace vigil::expr::detail {
+namespace {
+
+using h = value_hint;
+constexpr builtin_info table[] = {
+    {"any", builtin::any, 2, 2, true, h::boolean},
+    {"all", builtin::all, 2, 2, true, h::boolean},
+    {"none", builtin::none_, 2, 2, true, h::boolean},
+    {"one", builtin::one, 2, 2, true, h::boolean},
+    {"filter", builtin::filter, 2, 2, true, h::list},
+    {"map", builtin::map, 2, 2, true, h::list},
+    {"count", builtin::count, 1, 2, true, h::integer},
+    {"len", builtin::len, 1, 1, false, h::integer},
+    {"upper", builtin::upper, 1, 1, false, h::string},
+    {"lower", builtin::lower, 1, 1, false, h::string},
+    {"trim", builtin::trim, 1, 2, false, h::string},
+    {"trimPrefix", builtin::trim_prefix, 2, 2, false, h::string},
+    {"trimSuffix", builtin::trim_suffix, 2, 2, false, h::string},
+    {"hasPrefix", builtin::has_prefix, 2, 2, false, h::boolean},
+    {"hasSuffix", builtin::has_suffix, 2, 2, false, h::boolean},
+    {"indexOf", builtin::index_of, 2, 2, false, h::integer},
+    {"int", builtin::to_int, 1, 1, false, h::integer},
+    {"float", builtin::to_float, 1, 1, false, h::floating},
+    {"string", builtin::to_string, 1, 1, false, h::string},
+    {"type", builtin::type, 1, 1, false, h::string},
+    {"first", builtin::first, 1, 1, false, h::any},
+    {"last", builtin::last, 1, 1, false, h::any},
+    {"get", builtin::get, 2, 2, false, h::any},
+    {"abs", builtin::abs, 1, 1, false, h::any},
+    {"Upper", builtin::cs_upper, 1, 1, false, h::string},
+    {"Lower", builtin::cs_lower, 1, 1, false, h::string},
+    {"TrimSpace", builtin::cs_trim_space, 1, 1, false, h::string},
+    {"Trim", builtin::cs_trim, 2, 2, false, h::string},
+    {"TrimPrefix", builtin::cs_trim_prefix, 2, 2, false, h::string},
+    {"TrimSuffix", builtin::cs_trim_suffix, 2, 2, false, h::string},
+    {"Index", builtin::cs_index, 2, 2, false, h::integer},
+    {"IsIPV4", builtin::cs_is_ipv4, 1, 1, false, h::boolean},
+    {"IsIPV6", builtin::cs_is_ipv6, 1, 1, false, h::boolean},
+    {"IsIP", builtin::cs_is_ip, 1, 1, false, h::boolean},
+    {"ToString", builtin::cs_to_string, 1, 1, false, h::string},
+    {"Atof", builtin::cs_atof, 1, 1, false, h::floating},
+    {"KeyExists", builtin::cs_key_exists, 2, 2, false, h::boolean},
+};
+
+constexpr std::string_view unsupported[] = {
+    // expr builtins not implemented
+    "find", "findIndex", "findLast", "findLastIndex", "sum", "groupBy", "sortBy", "reduce", "split",
+    "splitAfter", "replace", "repeat", "join", "lastIndexOf", "keys", "values", "toJSON", "fromJSON",
+    "toBase64", "fromBase64", "now", "duration", "date", "max", "min", "mean", "median", "round",
+    "ceil", "floor", "toPairs", "fromPairs", "concat", "flatten", "uniq", "sort", "bitand", "bitor",
+    "bitxor", "bitnand", "bitnot", "bitshl", "bitshr", "bitushr", "take", "timezone",
+    // CrowdSec helpers (§13) not implemented
+    "Distance", "IpInRange", "IpToRange", "LookupHost", "File", "RegexpInFile", "ParseUri",
+    "PathUnescape", "QueryUnescape", "PathEscape", "QueryEscape", "JsonExtract", "JsonExtractUnescape",
+    "JsonExtractLib", "JsonExtractSlice", "JsonExtractObject", "ToJsonString", "UnmarshalJSON",
+    "ParseKV", "XMLGetAttributeValue", "XMLGetNodeValue", "Sprintf", "TimeNow", "ParseUnix",
+    "GetDecisionsCount", "GetDecisionsSinceCount", "GetFromStash", "SetInStash", "Fields", "IndexAny",
+    "Join", "Split", "SplitAfter", "SplitN", "SplitAfterN", "Replace", "ReplaceAll", "TrimLeft",
+    "TrimRight", "Get", "Match", "LogInfo", "B64Decode", "Hostname", "CrowdsecCTI", "Flatten",
+    "Distinct", "FlattenDistinct", "FloatApproxEqual", "LibInjectionIsSQLI", "LibInjectionIsXSS",
+    "GetActiveDecisionsCount", "GetActiveDecisionsTimeLeft", "GeoIPEnrich", "GeoIPASNEnrich",
+    "GeoIPRangeEnrich", "ParseQuery", "ExtractQueryParam", "JA4H", "AverageInterval", "MedianInterval",
+    "FileMap", "LookupFile", "ParseKVLax", "IPToCountry", "MatchKnownBot", "HTTPGet", "HTTPHead",
+    "HTTPPost", "HTTPRequest",
+};
+
+}  // namespace
+
+const builtin_info* find_builtin(std::string_view name) noexcept {
+  for (const auto& b : table) {
+    if (b.name == name) {
+      return &b;
+    }
+  }
+  return nullptr;
+}
+
+bool is_known_unsupported(std::string_view name) noexcept {
+  for (auto n : unsupported) {
+    if (n == name) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace vigil::expr::detail

@@ -1,0 +1,882 @@
+// Tree-walking evaluator. Hot path: noexcept, no heap after the first evaluation on a thread
+// (the per-thread arena below is allocated once), no string formatting.
+
+#include <arpa/inet.h>
+
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <memory>
+
+#include "rules/expr/program_data.h"
+
+namespace vigil::expr {
+namespace detail {
+namespace {
+
+// Storage for values built during one evaluation (array literals with dynamic items, filter/map
+// results, concatenations, upper/lower). Reset at the start of every top-level evaluation.
+struct arena {
+  static constexpr std::size_t value_cap = 16 * 1024;
+  static constexpr std::size_t char_cap = 256 * 1024;
+  std::unique_ptr<value[]> vals;
+  std::unique_ptr<char[]> chars;
+  std::size_t vused = 0;
+  std::size_t cused = 0;
+
+  value* values(std::size_t n) noexcept {
+    if (!vals) {
+      vals.reset(new (std::nothrow) value[value_cap]);
+    }
+    if (!vals || n > value_cap - vused) {
+      return nullptr;
+    }
+    value* p = vals.get() + vused;
+    vused += n;
+    return p;
+  }
+  char* bytes(std::size_t n) noexcept {
+    if (!chars) {
+      chars.reset(new (std::nothrow) char[char_cap]);
+    }
+    if (!chars || n > char_cap - cused) {
+      return nullptr;
+    }
+    char* p = chars.get() + cused;
+    cused += n;
+    return p;
+  }
+};
+thread_local arena tl_arena;
+
+struct frame {
+  value elem;
+  int64_t index;
+};
+
+using ee = eval_error;
+using vk = value_kind;
+
+bool is_array(const value& v) noexcept { return v.kind == vk::list || v.is_json_array(); }
+
+// Calls f(value) for each element; f returns false to stop. Returns false if stopped.
+template <typename F>
+bool for_each(const value& arr, F&& f) noexcept {
+  if (arr.kind == vk::list) {
+    for (std::size_t i = 0; i < arr.list_size(); ++i) {
+      if (!f(arr.list_data()[i])) {
+        return false;
+      }
+    }
+    return true;
+  }
+  // Copy the array handle first: ranging over value_unsafe() of a temporary result dangles.
+  simdjson::dom::array items = arr.as_json().get_array().value_unsafe();
+  for (auto e : items) {
+    if (!f(value::from_json(e))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::size_t array_size(const value& v) noexcept {
+  return v.kind == vk::list ? v.list_size() : v.as_json().get_array().value_unsafe().size();
+}
+
+// Element i (0 <= i < size) of an array.
+value array_at(const value& v, std::size_t i) noexcept {
+  if (v.kind == vk::list) {
+    return v.list_data()[i];
+  }
+  simdjson::dom::element e;
+  if (v.as_json().get_array().value_unsafe().at(i).get(e) != simdjson::SUCCESS) {
+    return value::nil();
+  }
+  return value::from_json(e);
+}
+
+// Go-style int conversion of an array index: floats truncate; false when not a usable number.
+bool to_index(const value& k, int64_t& out) noexcept {
+  if (k.kind == vk::integer) {
+    out = k.as_int();
+    return true;
+  }
+  if (k.kind == vk::floating && std::isfinite(k.as_float()) && std::fabs(k.as_float()) < 9.2e18) {
+    out = static_cast<int64_t>(k.as_float());
+    return true;
+  }
+  return false;
+}
+
+std::size_t utf8_length(std::string_view s) noexcept {
+  std::size_t n = 0;
+  for (char c : s) {
+    n += (static_cast<unsigned char>(c) & 0xC0) != 0x80 ? 1 : 0;
+  }
+  return n;
+}
+
+bool is_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+
+std::string_view trim_set(std::string_view s, std::string_view cut, bool left, bool right) noexcept {
+  while (left && !s.empty() && cut.find(s.front()) != std::string_view::npos) {
+    s.remove_prefix(1);
+  }
+  while (right && !s.empty() && cut.find(s.back()) != std::string_view::npos) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+std::string_view trim_space(std::string_view s) noexcept {
+  while (!s.empty() && is_space(s.front())) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && is_space(s.back())) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+// Go %v of a float64 = strconv 'g' with shortest digits: exponent form when exp < -4 || exp >= 6
+// (fmt.Sprint(1e6) == "1e+06", fmt.Sprint(401.0) == "401").
+std::size_t format_float(double f, char* buf, std::size_t cap) noexcept {
+  if (std::isnan(f)) {
+    std::memcpy(buf, "NaN", 3);
+    return 3;
+  }
+  if (std::isinf(f)) {
+    std::memcpy(buf, f > 0 ? "+Inf" : "-Inf", 4);
+    return 4;
+  }
+  auto sci = std::to_chars(buf, buf + cap, f, std::chars_format::scientific);
+  std::string_view s(buf, static_cast<std::size_t>(sci.ptr - buf));
+  auto epos = s.find('e');
+  int exp = 0;
+  std::from_chars(s.data() + epos + (s[epos + 1] == '+' ? 2 : 1), s.data() + s.size(), exp);
+  if (exp < -4 || exp >= 6) {
+    return s.size();
+  }
+  auto fix = std::to_chars(buf, buf + cap, f, std::chars_format::fixed);
+  return static_cast<std::size_t>(fix.ptr - buf);
+}
+
+class evaluator {
+ public:
+  evaluator(const program_data& p, const environment& env, const uint32_t* lifts) noexcept
+      : p_(p), env_(env), lifts_(lifts) {}
+
+  ee eval(node_id id, const frame* f, value& out) noexcept {
+    const node& n = p_.nodes[id];
+    if (lifts_ != nullptr && lifts_[id] != 0) {
+      bool r;
+      if (env_.lifted(lifts_[id] - 1, r)) {
+        out = value::boolean(r);
+        return ee::none;
+      }
+    }
+    switch (n.kind) {
+      case node_kind::literal: out = n.constant; return ee::none;
+      case node_kind::load:
+        out = env_.load(n.slot);
+        if (out.kind == vk::error_) {
+          return out.u.err == ee::none ? ee::host : out.u.err;
+        }
+        return out.is_nil() && n.optional() ? ee::chain_nil_ : ee::none;
+      case node_kind::element:
+        if (f == nullptr) {
+          return ee::type_mismatch;
+        }
+        out = f->elem;
+        return ee::none;
+      case node_kind::element_index:
+        if (f == nullptr) {
+          return ee::type_mismatch;
+        }
+        out = value::integer(f->index);
+        return ee::none;
+      case node_kind::member: {
+        value obj;
+        if (ee e = eval(n.a, f, obj); e != ee::none) {
+          return e;
+        }
+        return member(obj, n.constant.as_string(), n.optional(), out);
+      }
+      case node_kind::index: return index(n, f, out);
+      case node_kind::chain: {
+        ee e = eval(n.a, f, out);
+        if (e == ee::chain_nil_) {
+          out = value::nil();
+          return ee::none;
+        }
+        return e;
+      }
+      case node_kind::not_: {
+        if (ee e = eval(n.a, f, out); e != ee::none) {
+          return e;
+        }
+        if (out.kind != vk::boolean) {
+          return ee::not_bool;
+        }
+        out = value::boolean(!out.as_bool());
+        return ee::none;
+      }
+      case node_kind::negate:
+      case node_kind::plus: {
+        if (ee e = eval(n.a, f, out); e != ee::none) {
+          return e;
+        }
+        if (!out.is_number()) {
+          return ee::type_mismatch;
+        }
+        if (n.kind == node_kind::negate) {
+          out = out.kind == vk::integer ? value::integer(static_cast<int64_t>(0ull - static_cast<uint64_t>(out.as_int())))
+                                        : value::floating(-out.as_float());
+        }
+        return ee::none;
+      }
+      case node_kind::and_:
+      case node_kind::or_: {
+        if (ee e = eval(n.a, f, out); e != ee::none) {
+          return e;
+        }
+        if (out.kind != vk::boolean) {
+          return ee::not_bool;
+        }
+        if (out.as_bool() == (n.kind == node_kind::or_)) {
+          return ee::none;  // decided by the left side
+        }
+        return eval(n.b, f, out);  // right side returned unchanged (§7)
+      }
+      case node_kind::ternary: {
+        value c;
+        if (ee e = eval(n.a, f, c); e != ee::none) {
+          return e;
+        }
+        if (c.kind != vk::boolean) {
+          return ee::not_bool;
+        }
+        return eval(c.as_bool() ? n.b : n.c, f, out);
+      }
+      case node_kind::coalesce: {
+        if (ee e = eval(n.a, f, out); e != ee::none) {
+          return e;
+        }
+        return out.is_nil() ? eval(n.b, f, out) : ee::none;
+      }
+      case node_kind::in_set: {
+        value x;
+        if (ee e = eval(n.a, f, x); e != ee::none) {
+          return e;
+        }
+        if (x.kind == vk::string) {
+          out = value::boolean(p_.sets[n.slot].contains(x.as_string()));
+        } else if (x.is_nil()) {
+          out = value::boolean(p_.sets[n.slot].contains(""));  // nil is looked up as "" (§9.1)
+        } else {
+          return ee::type_mismatch;
+        }
+        return ee::none;
+      }
+      case node_kind::matches: {
+        value x;
+        if (ee e = eval(n.a, f, x); e != ee::none) {
+          return e;
+        }
+        if (x.is_nil()) {
+          out = value::boolean(false);
+          return ee::none;
+        }
+        if (x.kind != vk::string) {
+          return ee::type_mismatch;
+        }
+        int r = p_.regexes[n.slot].search(x.as_string());
+        if (r < 0) {
+          return ee::regex;
+        }
+        out = value::boolean(r == 1);
+        return ee::none;
+      }
+      case node_kind::array: {
+        value* items = tl_arena.values(n.args_count);
+        if (items == nullptr) {
+          return ee::limit;
+        }
+        for (uint32_t k = 0; k < n.args_count; ++k) {
+          if (ee e = eval(p_.args[n.args_begin + k], f, items[k]); e != ee::none) {
+            return e;
+          }
+        }
+        out = value::list(items, n.args_count);
+        return ee::none;
+      }
+      case node_kind::predicate: return predicate(n, f, out);
+      case node_kind::call: return call(n, f, out);
+      default: break;
+    }
+    // Binary operators evaluating both sides.
+    value l, r;
+    if (ee e = eval(n.a, f, l); e != ee::none) {
+      return e;
+    }
+    if (ee e = eval(n.b, f, r); e != ee::none) {
+      return e;
+    }
+    return binary(n.kind, l, r, out);
+  }
+
+ private:
+  static ee member(const value& obj, std::string_view key, bool optional, value& out) noexcept {
+    if (obj.is_nil()) {
+      return optional ? ee::chain_nil_ : ee::nil_fetch;
+    }
+    if (obj.is_json_object()) {
+      out = json_member(obj.as_json().get_object().value_unsafe(), key);
+      return ee::none;
+    }
+    return ee::type_mismatch;  // arrays: `invalid operation: int(string)`; scalars: cannot fetch
+  }
+
+  ee index(const node& n, const frame* f, value& out) noexcept {
+    value obj, key;
+    if (ee e = eval(n.a, f, obj); e != ee::none) {
+      return e;
+    }
+    if (obj.is_nil()) {
+      return n.optional() ? ee::chain_nil_ : ee::nil_fetch;
+    }
+    if (ee e = eval(n.b, f, key); e != ee::none) {
+      return e;
+    }
+    if (obj.is_json_object()) {
+      if (key.kind != vk::string) {
+        return ee::type_mismatch;
+      }
+      return member(obj, key.as_string(), false, out);
+    }
+    if (!is_array(obj)) {
+      return ee::type_mismatch;
+    }
+    int64_t i = 0;
+    if (!to_index(key, i)) {
+      return ee::type_mismatch;
+    }
+    auto size = static_cast<int64_t>(array_size(obj));
+    if (i < 0) {
+      i += size;
+    }
+    if (i < 0 || i >= size) {
+      return ee::index_out_of_range;
+    }
+    out = array_at(obj, static_cast<std::size_t>(i));
+    return ee::none;
+  }
+
+  static ee compare(node_kind k, const value& l, const value& r, value& out) noexcept {
+    int c = 0;
+    if (l.is_number() && r.is_number()) {
+      if (l.kind == vk::integer && r.kind == vk::integer) {
+        c = l.as_int() < r.as_int() ? -1 : (l.as_int() > r.as_int() ? 1 : 0);
+      } else {
+        double a = l.as_number(), b = r.as_number();
+        if (std::isnan(a) || std::isnan(b)) {
+          out = value::boolean(false);
+          return ee::none;
+        }
+        c = a < b ? -1 : (a > b ? 1 : 0);
+      }
+    } else if (l.kind == vk::string && r.kind == vk::string) {
+      c = l.as_string().compare(r.as_string());
+    } else {
+      return ee::type_mismatch;
+    }
+    bool res = k == node_kind::lt ? c < 0 : k == node_kind::le ? c <= 0 : k == node_kind::gt ? c > 0 : c >= 0;
+    out = value::boolean(res);
+    return ee::none;
+  }
+
+  static ee arith(node_kind k, const value& l, const value& r, value& out) noexcept {
+    if (!l.is_number() || !r.is_number()) {
+      return ee::type_mismatch;
+    }
+    bool ints = l.kind == vk::integer && r.kind == vk::integer;
+    if (k == node_kind::mod) {
+      if (!ints) {
+        return ee::type_mismatch;
+      }
+      if (r.as_int() == 0) {
+        return ee::division_by_zero;
+      }
+      out = value::integer(r.as_int() == -1 ? 0 : l.as_int() % r.as_int());
+      return ee::none;
+    }
+    if (k == node_kind::div) {
+      out = value::floating(l.as_number() / r.as_number());
+      return ee::none;
+    }
+    if (k == node_kind::pow) {
+      out = value::floating(std::pow(l.as_number(), r.as_number()));
+      return ee::none;
+    }
+    if (ints) {
+      // Go integers wrap around.
+      auto a = static_cast<uint64_t>(l.as_int()), b = static_cast<uint64_t>(r.as_int());
+      uint64_t v = k == node_kind::add ? a + b : k == node_kind::sub ? a - b : a * b;
+      out = value::integer(static_cast<int64_t>(v));
+      return ee::none;
+    }
+    double a = l.as_number(), b = r.as_number();
+    out = value::floating(k == node_kind::add ? a + b : k == node_kind::sub ? a - b : a * b);
+    return ee::none;
+  }
+
+  static ee binary(node_kind k, const value& l, const value& r, value& out) noexcept {
+    switch (k) {
+      case node_kind::eq: out = value::boolean(equal(l, r)); return ee::none;
+      case node_kind::ne: out = value::boolean(!equal(l, r)); return ee::none;
+      case node_kind::lt:
+      case node_kind::le:
+      case node_kind::gt:
+      case node_kind::ge: return compare(k, l, r, out);
+      case node_kind::in_list: {
+        if (r.is_nil()) {
+          out = value::boolean(false);
+          return ee::none;
+        }
+        if (r.is_json_object()) {
+          if (l.kind != vk::string) {
+            return ee::type_mismatch;
+          }
+          bool found = false;
+          json_member(r.as_json().get_object().value_unsafe(), l.as_string(), &found);
+          out = value::boolean(found);
+          return ee::none;
+        }
+        if (!is_array(r)) {
+          return ee::type_mismatch;
+        }
+        bool found = !for_each(r, [&](const value& e) { return !equal(l, e); });
+        out = value::boolean(found);
+        return ee::none;
+      }
+      case node_kind::contains:
+      case node_kind::starts_with:
+      case node_kind::ends_with: {
+        if (l.is_nil() || r.is_nil()) {
+          out = value::boolean(false);
+          return ee::none;
+        }
+        if (l.kind != vk::string || r.kind != vk::string) {
+          return ee::type_mismatch;
+        }
+        std::string_view a = l.as_string(), b = r.as_string();
+        bool res = k == node_kind::contains      ? a.find(b) != std::string_view::npos
+                   : k == node_kind::starts_with ? a.starts_with(b)
+                                                 : a.ends_with(b);
+        out = value::boolean(res);
+        return ee::none;
+      }
+      case node_kind::add:
+        if (l.kind == vk::string && r.kind == vk::string) {
+          std::size_t n = l.size + r.size;
+          char* p = tl_arena.bytes(n);
+          if (p == nullptr) {
+            return ee::limit;
+          }
+          if (l.size != 0) {
+            std::memcpy(p, l.ptr, l.size);
+          }
+          if (r.size != 0) {
+            std::memcpy(p + l.size, r.ptr, r.size);
+          }
+          out = value::string({p, n});
+          return ee::none;
+        }
+        return arith(k, l, r, out);
+      case node_kind::sub:
+      case node_kind::mul:
+      case node_kind::div:
+      case node_kind::mod:
+      case node_kind::pow: return arith(k, l, r, out);
+      default: return ee::type_mismatch;
+    }
+  }
+
+  ee predicate(const node& n, const frame* outer, value& out) noexcept {
+    value coll;
+    if (ee e = eval(n.a, outer, coll); e != ee::none) {
+      return e;
+    }
+    if (!is_array(coll)) {
+      return coll.is_nil() ? ee::nil_fetch : ee::type_mismatch;
+    }
+    const builtin fn = n.fn;
+    std::size_t size = array_size(coll);
+    value* results = nullptr;
+    if (fn == builtin::filter || fn == builtin::map) {
+      results = tl_arena.values(size);
+      if (results == nullptr && size != 0) {
+        return ee::limit;
+      }
+    }
+    std::size_t hits = 0;
+    std::size_t produced = 0;
+    ee err = ee::none;
+    frame fr{value::nil(), 0};
+    for_each(coll, [&](const value& elem) {
+      fr.elem = elem;
+      value pv;
+      if (n.b == no_node) {
+        pv = elem;  // count(arr): counts `true` elements
+      } else if ((err = eval(n.b, &fr, pv)) != ee::none) {
+        return false;
+      }
+      ++fr.index;
+      if (fn == builtin::map) {
+        results[produced++] = pv;
+        return true;
+      }
+      if (pv.kind != vk::boolean) {
+        err = ee::not_bool;
+        return false;
+      }
+      bool t = pv.as_bool();
+      if (t) {
+        ++hits;
+        if (fn == builtin::filter) {
+          results[produced++] = elem;
+        }
+      }
+      if ((fn == builtin::any && t) || (fn == builtin::all && !t) || (fn == builtin::none_ && t)) {
+        return false;
+      }
+      return true;
+    });
+    if (err != ee::none) {
+      return err;
+    }
+    switch (fn) {
+      case builtin::any: out = value::boolean(hits > 0); break;
+      case builtin::all: out = value::boolean(static_cast<int64_t>(hits) == fr.index); break;
+      case builtin::none_: out = value::boolean(hits == 0); break;
+      case builtin::one: out = value::boolean(hits == 1); break;
+      case builtin::count: out = value::integer(static_cast<int64_t>(hits)); break;
+      default: out = value::list(results, produced); break;
+    }
+    return ee::none;
+  }
+
+  static ee to_string_value(const value& v, value& out) noexcept {
+    char buf[64];
+    std::size_t len = 0;
+    switch (v.kind) {
+      case vk::string: out = v; return ee::none;
+      case vk::nil: out = value::string("<nil>"); return ee::none;
+      case vk::boolean: out = value::string(v.as_bool() ? "true" : "false"); return ee::none;
+      case vk::integer: len = static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, v.as_int()).ptr - buf); break;
+      case vk::floating: len = format_float(v.as_float(), buf, sizeof buf); break;
+      default: return ee::unsupported;  // %v of arrays/maps is not implemented
+    }
+    char* p = tl_arena.bytes(len);
+    if (p == nullptr) {
+      return ee::limit;
+    }
+    std::memcpy(p, buf, len);
+    out = value::string({p, len});
+    return ee::none;
+  }
+
+  static ee case_map(const value& v, bool up, value& out) noexcept {
+    if (v.kind != vk::string) {
+      return ee::type_mismatch;
+    }
+    std::string_view s = v.as_string();
+    char* p = tl_arena.bytes(s.size());
+    if (p == nullptr && !s.empty()) {
+      return ee::limit;
+    }
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      char c = s[i];
+      if (up && c >= 'a' && c <= 'z') {
+        c = static_cast<char>(c - 32);
+      } else if (!up && c >= 'A' && c <= 'Z') {
+        c = static_cast<char>(c + 32);
+      }
+      p[i] = c;
+    }
+    out = value::string({p == nullptr ? "" : p, s.size()});
+    return ee::none;
+  }
+
+  static bool parse_ip(std::string_view s, int family) noexcept {
+    char buf[64];
+    if (s.size() >= sizeof buf) {
+      return false;
+    }
+    std::memcpy(buf, s.data(), s.size());
+    buf[s.size()] = '\0';
+    unsigned char addr[16];
+    return inet_pton(family, buf, addr) == 1;
+  }
+
+  ee call(const node& n, const frame* f, value& out) noexcept {
+    value a[3];
+    for (uint32_t k = 0; k < n.args_count && k < 3; ++k) {
+      if (ee e = eval(p_.args[n.args_begin + k], f, a[k]); e != ee::none) {
+        return e;
+      }
+    }
+    auto str = [&](int k) { return a[k].kind == vk::string; };
+    switch (n.fn) {
+      case builtin::len:
+        if (a[0].kind == vk::string) {
+          out = value::integer(static_cast<int64_t>(utf8_length(a[0].as_string())));
+        } else if (is_array(a[0])) {
+          out = value::integer(static_cast<int64_t>(array_size(a[0])));
+        } else if (a[0].is_json_object()) {
+          out = value::integer(static_cast<int64_t>(a[0].as_json().get_object().value_unsafe().size()));
+        } else {
+          return ee::type_mismatch;
+        }
+        return ee::none;
+      case builtin::upper:
+      case builtin::cs_upper: return case_map(a[0], true, out);
+      case builtin::lower:
+      case builtin::cs_lower: return case_map(a[0], false, out);
+      case builtin::trim:
+      case builtin::cs_trim:
+      case builtin::cs_trim_space:
+        if (!str(0) || (n.args_count == 2 && !str(1))) {
+          return ee::type_mismatch;
+        }
+        out = value::string(n.args_count == 2 ? trim_set(a[0].as_string(), a[1].as_string(), true, true)
+                                              : trim_space(a[0].as_string()));
+        return ee::none;
+      case builtin::trim_prefix:
+      case builtin::cs_trim_prefix:
+      case builtin::trim_suffix:
+      case builtin::cs_trim_suffix: {
+        if (!str(0) || !str(1)) {
+          return ee::type_mismatch;
+        }
+        std::string_view s = a[0].as_string(), x = a[1].as_string();
+        bool prefix = n.fn == builtin::trim_prefix || n.fn == builtin::cs_trim_prefix;
+        if (prefix && s.starts_with(x)) {
+          s.remove_prefix(x.size());
+        } else if (!prefix && s.ends_with(x)) {
+          s.remove_suffix(x.size());
+        }
+        out = value::string(s);
+        return ee::none;
+      }
+      case builtin::has_prefix:
+      case builtin::has_suffix:
+        if (!str(0) || !str(1)) {
+          return ee::type_mismatch;
+        }
+        out = value::boolean(n.fn == builtin::has_prefix ? a[0].as_string().starts_with(a[1].as_string())
+                                                         : a[0].as_string().ends_with(a[1].as_string()));
+        return ee::none;
+      case builtin::index_of:
+      case builtin::cs_index: {
+        if (!str(0) || !str(1)) {
+          return ee::type_mismatch;
+        }
+        auto pos = a[0].as_string().find(a[1].as_string());
+        out = value::integer(pos == std::string_view::npos ? -1 : static_cast<int64_t>(pos));
+        return ee::none;
+      }
+      case builtin::to_int: {
+        int64_t i = 0;
+        if (a[0].kind == vk::integer || a[0].kind == vk::floating) {
+          if (!to_index(a[0], i)) {
+            return ee::type_mismatch;
+          }
+        } else if (a[0].kind == vk::string) {
+          std::string_view s = a[0].as_string();
+          const char* b = s.data();
+          const char* e = s.data() + s.size();
+          if (b != e && *b == '+') {
+            ++b;
+          }
+          auto r = std::from_chars(b, e, i);
+          if (r.ec != std::errc() || r.ptr != e || b == e || (b != s.data() && *b == '-')) {
+            return ee::type_mismatch;
+          }
+        } else {
+          return ee::type_mismatch;
+        }
+        out = value::integer(i);
+        return ee::none;
+      }
+      case builtin::to_float:
+      case builtin::cs_atof: {
+        if (a[0].is_number()) {
+          out = value::floating(a[0].as_number());
+          return ee::none;
+        }
+        if (!str(0)) {
+          return ee::type_mismatch;
+        }
+        std::string_view s = a[0].as_string();
+        const char* b = s.data();
+        const char* e = s.data() + s.size();
+        if (b != e && *b == '+') {
+          ++b;
+        }
+        double d = 0;
+        auto r = std::from_chars(b, e, d);
+        if (r.ec != std::errc() || r.ptr != e || b == e) {
+          if (n.fn == builtin::cs_atof) {
+            out = value::floating(0);  // CrowdSec's Atof logs and returns 0
+            return ee::none;
+          }
+          return ee::type_mismatch;
+        }
+        out = value::floating(d);
+        return ee::none;
+      }
+      case builtin::to_string:
+      case builtin::cs_to_string: return to_string_value(a[0], out);
+      case builtin::type: {
+        const char* t = "unknown";
+        switch (a[0].kind) {
+          case vk::nil: t = "nil"; break;
+          case vk::boolean: t = "bool"; break;
+          case vk::integer: t = "int"; break;
+          case vk::floating: t = "float"; break;
+          case vk::string: t = "string"; break;
+          case vk::list: t = "array"; break;
+          case vk::json: t = a[0].is_json_array() ? "array" : "map"; break;
+          default: break;
+        }
+        out = value::string(t);
+        return ee::none;
+      }
+      case builtin::first:
+      case builtin::last: {
+        if (!is_array(a[0])) {
+          return ee::type_mismatch;
+        }
+        std::size_t size = array_size(a[0]);
+        out = size == 0 ? value::nil() : array_at(a[0], n.fn == builtin::first ? 0 : size - 1);
+        return ee::none;
+      }
+      case builtin::get: {
+        if (a[0].is_json_object()) {
+          if (!str(1)) {
+            return ee::type_mismatch;
+          }
+          out = json_member(a[0].as_json().get_object().value_unsafe(), a[1].as_string());
+          return ee::none;
+        }
+        if (!is_array(a[0])) {
+          return a[0].is_nil() ? (out = value::nil(), ee::none) : ee::type_mismatch;
+        }
+        int64_t i = 0;
+        if (!to_index(a[1], i)) {
+          return ee::type_mismatch;
+        }
+        auto size = static_cast<int64_t>(array_size(a[0]));
+        if (i < 0) {
+          i += size;
+        }
+        out = i < 0 || i >= size ? value::nil() : array_at(a[0], static_cast<std::size_t>(i));
+        return ee::none;
+      }
+      case builtin::abs:
+        if (a[0].kind == vk::integer) {
+          out = a[0].as_int() < 0 ? value::integer(static_cast<int64_t>(0ull - static_cast<uint64_t>(a[0].as_int()))) : a[0];
+        } else if (a[0].kind == vk::floating) {
+          out = value::floating(std::fabs(a[0].as_float()));
+        } else {
+          return ee::type_mismatch;
+        }
+        return ee::none;
+      case builtin::cs_is_ipv4:
+      case builtin::cs_is_ipv6:
+      case builtin::cs_is_ip: {
+        if (!str(0)) {
+          return ee::type_mismatch;
+        }
+        bool v4 = parse_ip(a[0].as_string(), AF_INET), v6 = !v4 && parse_ip(a[0].as_string(), AF_INET6);
+        out = value::boolean(n.fn == builtin::cs_is_ipv4 ? v4 : n.fn == builtin::cs_is_ipv6 ? v6 : (v4 || v6));
+        return ee::none;
+      }
+      case builtin::cs_key_exists: {
+        if (!str(0)) {
+          return ee::type_mismatch;
+        }
+        bool found = false;
+        if (a[1].is_json_object()) {
+          json_member(a[1].as_json().get_object().value_unsafe(), a[0].as_string(), &found);
+        } else if (!a[1].is_nil()) {
+          return ee::type_mismatch;
+        }
+        out = value::boolean(found);
+        return ee::none;
+      }
+      default: return ee::unsupported;
+    }
+  }
+
+  const program_data& p_;
+  const environment& env_;
+  const uint32_t* lifts_;
+};
+
+}  // namespace
+
+eval_result evaluate(const program_data& p, const environment& env, const uint32_t* lifts, node_id from) noexcept {
+  tl_arena.vused = 0;
+  tl_arena.cused = 0;
+  eval_result r;
+  r.err = evaluator(p, env, lifts).eval(from == no_node ? p.root : from, nullptr, r.v);
+  if (r.err == eval_error::chain_nil_) {
+    r.err = eval_error::none;  // defensive: every chain is wrapped, so this is not expected
+    r.v = value::nil();
+  }
+  if (r.err != eval_error::none) {
+    r.v = value::nil();
+  }
+  return r;
+}
+
+}  // namespace detail
+
+// ---------- program ----------
+
+eval_result program::eval(const environment& env) const noexcept {
+  return detail::evaluate(*d_, env, lifts_ ? lifts_->data() : nullptr);
+}
+
+eval_result program::eval_node(node_id id, const environment& env) const noexcept {
+  return detail::evaluate(*d_, env, nullptr, id);
+}
+
+bool_result program::eval_bool(const environment& env) const noexcept {
+  eval_result r = detail::evaluate(*d_, env, lifts_ ? lifts_->data() : nullptr);
+  if (r.err != eval_error::none) {
+    return {false, r.err};
+  }
+  if (r.v.kind != value_kind::boolean) {
+    return {false, eval_error::not_bool};
+  }
+  return {r.v.as_bool(), eval_error::none};
+}
+
+program program::with_lifts(std::vector<uint32_t> lifts) const {
+  lifts.resize(d_->nodes.size(), 0);
+  return program(d_, std::make_shared<const std::vector<uint32_t>>(std::move(lifts)));
+}
+
+value_hint program::result_hint() const noexcept { return d_->nodes[d_->root].hint; }
+std::string_view program::source() const noexcept { return d_->source; }
+node_id program::root() const noexcept { return d_->root; }
+std::span<const node> program::nodes() const noexcept { return d_->nodes; }
+std::span<const node_id> program::args() const noexcept { return d_->args; }
+const string_set& program::set(uint32_t set_id) const noexcept { return d_->sets[set_id]; }
+std::string_view program::regex_pattern(uint32_t regex_id) const noexcept { return d_->regexes[regex_id].pattern(); }
+
+}  // namespace vigil::expr

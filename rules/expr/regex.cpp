@@ -1,0 +1,191 @@
+#include "rules/expr/regex.h"
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+#include <hs/hs.h>
+#include <simdjson.h>
+
+namespace vigil::expr::detail {
+namespace {
+
+// Prototype scratch big enough for every database compiled so far; threads clone it when the
+// generation moves (only after a new program was compiled).
+std::mutex proto_mu;
+hs_scratch_t* proto = nullptr;
+std::atomic<uint64_t> proto_gen{0};
+
+struct thread_scratch {
+  hs_scratch_t* s = nullptr;
+  uint64_t gen = 0;
+  ~thread_scratch() {
+    if (s != nullptr) {
+      hs_free_scratch(s);
+    }
+  }
+};
+thread_local thread_scratch tls;
+
+int on_match(unsigned, unsigned long long, unsigned long long, unsigned, void* ctx) {
+  *static_cast<bool*>(ctx) = true;
+  return 1;  // stop at the first match
+}
+
+// RE2 rejects these; hyperscan would accept (or report them less clearly).
+std::string re2_check(std::string_view p) {
+  bool in_class = false;
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    char c = p[i];
+    if (c == '\\') {
+      if (i + 1 < p.size() && p[i + 1] >= '1' && p[i + 1] <= '9' && !in_class) {
+        return "invalid escape sequence: backreferences are not supported";
+      }
+      ++i;
+      continue;
+    }
+    if (in_class) {
+      if (c == ']') {
+        in_class = false;
+      }
+      continue;
+    }
+    if (c == '[') {
+      in_class = true;
+      if (i + 1 < p.size() && p[i + 1] == '^') {
+        ++i;
+      }
+      if (i + 1 < p.size() && p[i + 1] == ']') {
+        ++i;  // a leading ']' is literal
+      }
+      continue;
+    }
+    if (c == '(' && p.substr(i, 3) == "(?=") {
+      return "invalid or unsupported Perl syntax: `(?=`";
+    }
+    if (c == '(' && p.substr(i, 3) == "(?!") {
+      return "invalid or unsupported Perl syntax: `(?!`";
+    }
+    if (c == '(' && (p.substr(i, 4) == "(?<=" || p.substr(i, 4) == "(?<!")) {
+      return "invalid or unsupported Perl syntax: `" + std::string(p.substr(i, 4)) + "`";
+    }
+    if (c == '(' && p.substr(i, 3) == "(?>") {
+      return "invalid or unsupported Perl syntax: `(?>`";
+    }
+    if ((c == '*' || c == '+' || c == '?' || c == '}') && i + 1 < p.size() && p[i + 1] == '+') {
+      return "invalid nested repetition operator: `" + std::string(p.substr(i, 2)) + "`";
+    }
+  }
+  return {};
+}
+
+// RE2's `$` (without (?m)) matches only at the end of the text; hyperscan's (PCRE's) also
+// matches before a final "\n". Rewrite such `$` to `\z`. Patterns that turn (?m) on anywhere are
+// left alone (multi-line `$` has the same meaning in both).
+std::string translate(std::string_view p) {
+  bool multiline = false;
+  for (std::size_t i = 0; i + 2 < p.size(); ++i) {
+    if (p[i] == '(' && p[i + 1] == '?') {
+      for (std::size_t j = i + 2; j < p.size() && p[j] != ')' && p[j] != ':' && p[j] != '-'; ++j) {
+        multiline = multiline || p[j] == 'm';
+      }
+    }
+  }
+  std::string out;
+  bool in_class = false;
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    char c = p[i];
+    if (c == '\\' && i + 1 < p.size()) {
+      out += c;
+      out += p[++i];
+      continue;
+    }
+    if (in_class) {
+      in_class = c != ']';
+    } else if (c == '[') {
+      in_class = true;
+      out += c;
+      if (i + 1 < p.size() && p[i + 1] == '^') {
+        out += p[++i];
+      }
+      if (i + 1 < p.size() && p[i + 1] == ']') {
+        out += p[++i];
+      }
+      continue;
+    } else if (c == '$' && !multiline) {
+      out += "\\z";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string hyperscan_expression(std::string_view re2_pattern) { return translate(re2_pattern); }
+
+unsigned hyperscan_flags() noexcept { return HS_FLAG_SINGLEMATCH | HS_FLAG_UTF8 | HS_FLAG_ALLOWEMPTY; }
+
+std::variant<regex_db, std::string> regex_db::compile(std::string_view pattern) {
+  if (auto err = re2_check(pattern); !err.empty()) {
+    return err;
+  }
+  if (pattern.find('\0') != std::string_view::npos) {
+    return std::string("NUL byte in pattern");
+  }
+  std::string text = translate(pattern);
+  hs_database_t* db = nullptr;
+  hs_compile_error_t* cerr = nullptr;
+  // RE2 defaults: `.` excludes \n (no DOTALL), `^`/`$` at text boundaries (no MULTILINE).
+  unsigned flags = hyperscan_flags();
+  if (hs_compile(text.c_str(), flags, HS_MODE_BLOCK, nullptr, &db, &cerr) != HS_SUCCESS) {
+    std::string msg = cerr != nullptr && cerr->message != nullptr ? cerr->message : "invalid pattern";
+    hs_free_compile_error(cerr);
+    return msg;
+  }
+  {
+    std::lock_guard lock(proto_mu);
+    if (hs_alloc_scratch(db, &proto) != HS_SUCCESS) {
+      hs_free_database(db);
+      return std::string("cannot allocate hyperscan scratch");
+    }
+    proto_gen.fetch_add(1, std::memory_order_release);
+  }
+  return regex_db(db, std::string(pattern));
+}
+
+regex_db::~regex_db() {
+  if (db_ != nullptr) {
+    hs_free_database(db_);
+  }
+}
+
+int regex_db::search(std::string_view text) const noexcept {
+  uint64_t gen = proto_gen.load(std::memory_order_acquire);
+  if (tls.s == nullptr || tls.gen != gen) {
+    std::lock_guard lock(proto_mu);
+    if (tls.s != nullptr) {
+      hs_free_scratch(tls.s);
+      tls.s = nullptr;
+    }
+    if (proto == nullptr || hs_clone_scratch(proto, &tls.s) != HS_SUCCESS) {
+      return -1;
+    }
+    tls.gen = proto_gen.load(std::memory_order_relaxed);
+  }
+  // HS_FLAG_UTF8 databases have undefined results on invalid UTF-8: refuse it.
+  if (!simdjson::validate_utf8(text.data(), text.size())) {
+    return -1;
+  }
+  bool matched = false;
+  const char* data = text.empty() ? "" : text.data();
+  hs_error_t rc = hs_scan(db_, data, static_cast<unsigned>(text.size()), 0, tls.s, on_match, &matched);
+  if (rc != HS_SUCCESS && rc != HS_SCAN_TERMINATED) {
+    return -1;
+  }
+  return matched ? 1 : 0;
+}
+
+}  // namespace vigil::expr::detail

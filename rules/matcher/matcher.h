@@ -1,0 +1,84 @@
+#pragma once
+// The rule matcher: evaluates every loaded scenario's filter on one event.
+//
+// String tests are not run one rule at a time. At build time, every test of the form
+// `<field> == "lit"`, `!=`, `<field> in ["a", "b"]`, `startsWith`, `endsWith`, `contains` and
+// `matches` whose left side is a plain field path (`evt.Meta.user`,
+// `evt.Unmarshaled.k8s_audit.objectRef?.resource`, `...annotations["k"]`) is lifted out of its
+// filter. The lifted tests of all rules are grouped per field into one hyperscan database. Per
+// event, each field is read once and scanned once (or not at all when it holds the same string as
+// on the previous event), which sets the result bits of all its tests; the filters then run with
+// those tests answered from the bits. Anything that is not a string at run time (nil, a number, a
+// missing object) is left to the filter's own evaluation, so results are exactly the evaluator's.
+//
+// Threading: a matcher is immutable and shared; each worker owns one matcher::context (hyperscan
+// scratch, bits, caches). match() allocates nothing once the context is warm.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "rules/expr/expr.h"
+#include "rules/scenario/event_env.h"
+#include "rules/scenario/scenario.h"
+
+struct hs_database;
+struct hs_scratch;
+
+namespace vigil::rules {
+
+/// Per-rule evaluation outcome counts, kept by each context (summed by callers if needed).
+struct rule_stats {
+  std::uint64_t evaluations = 0;
+  std::uint64_t matches = 0;
+  std::uint64_t errors = 0;
+};
+
+class matcher {
+ public:
+  struct impl;
+
+  /// Lifts and groups the string tests of `scenarios` (which must outlive the matcher).
+  /// Fails (with a message) only if hyperscan rejects a database.
+  static std::variant<matcher, std::string> build(const std::vector<scenario>& scenarios);
+
+  /// Per-worker state. Not thread-safe.
+  class context {
+   public:
+    explicit context(const matcher& m);
+    ~context();
+    context(context&&) noexcept;
+    context& operator=(context&&) = delete;
+    context(const context&) = delete;
+
+    /// Outcome counts per scenario, in load order.
+    [[nodiscard]] const std::vector<rule_stats>& stats() const noexcept { return stats_; }
+
+    struct state;
+    std::unique_ptr<state> state_;
+    std::vector<rule_stats> stats_;
+  };
+
+  /// Evaluates every filter against the event loaded in `env`, in load order, and writes the
+  /// indexes of the matching scenarios into `out` (cleared first). An evaluation error makes that
+  /// rule false for this event and is counted (vigil_rule_eval_errors_total); it never stops the
+  /// other rules. Hot path: no allocation once `out` and the context are warm, no exception.
+  void match(context& ctx, const event_env& env, std::vector<std::uint32_t>& out) const noexcept;
+
+  /// Number of string tests lifted into hyperscan, and number of field databases.
+  [[nodiscard]] std::size_t lifted_tests() const noexcept;
+  [[nodiscard]] std::size_t field_databases() const noexcept;
+  [[nodiscard]] std::size_t size() const noexcept;
+
+  matcher(matcher&&) noexcept;
+  matcher& operator=(matcher&&) noexcept;
+  ~matcher();
+
+ private:
+  explicit matcher(std::unique_ptr<impl> p) noexcept;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace vigil::rules

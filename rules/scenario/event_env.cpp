@@ -1,0 +1,130 @@
+#include "rules/scenario/event_env.h"
+
+namespace vigil::rules {
+
+namespace {
+
+using expr::binding;
+using expr::path_segment;
+using expr::value_hint;
+
+binding bound(std::uint32_t slot, std::size_t consumed, value_hint hint) {
+  return binding{.slot = slot, .consumed = consumed, .hint = hint};
+}
+
+std::variant<binding, std::string> bind_meta_key(std::string_view key, std::size_t consumed) {
+  engine::meta_key k;
+  if (engine::meta_key_from_name(key, k)) {
+    return bound(static_cast<std::uint32_t>(k), consumed, value_hint::string);
+  }
+  // A map of strings: a key nobody sets reads as "".
+  return bound(slot_empty_string, consumed, value_hint::string);
+}
+
+} // namespace
+
+std::variant<binding, std::string> event_schema::bind(std::span<const path_segment> path) const {
+  if (path[0].name != "evt") {
+    return "unknown name " + std::string(path[0].name);
+  }
+  if (path.size() < 2) {
+    return std::string("evt must be followed by a field (evt.Meta, evt.Unmarshaled, ...)");
+  }
+  const path_segment& field = path[1];
+  const std::string_view f = field.name;
+  if (field.call) {
+    if (f == "GetMeta" && field.has_argument) {
+      return bind_meta_key(field.argument, 2);
+    }
+    if (f == "GetType") {
+      return std::string("evt.GetType() is not available in vigil: every event is a log event");
+    }
+    return "type Event has no method " + std::string(f);
+  }
+  if (f == "Meta") {
+    if (path.size() < 3 || path[2].call) {
+      return std::string("evt.Meta is only available by key (evt.Meta.user, evt.Meta[\"user\"])");
+    }
+    return bind_meta_key(path[2].name, 3);
+  }
+  if (f == "Unmarshaled") {
+    if (path.size() < 3 || path[2].call) {
+      return std::string("evt.Unmarshaled is only available by key (evt.Unmarshaled.k8s_audit)");
+    }
+    if (path[2].name == "k8s_audit") {
+      return bound(slot_audit_json, 3, value_hint::any);
+    }
+    return bound(slot_nil, 3, value_hint::any);
+  }
+  if (f == "Parsed") {
+    if (path.size() < 3 || path[2].call) {
+      return std::string("evt.Parsed is only available by key (evt.Parsed.program)");
+    }
+    if (path[2].name == "message") {
+      return std::string("evt.Parsed.message is not available in vigil: filters read the decoded event "
+                         "(evt.Unmarshaled.k8s_audit...)");
+    }
+    if (path[2].name == "program") {
+      return bound(slot_log_type_label, 3, value_hint::string);
+    }
+    return bound(slot_empty_string, 3, value_hint::string);
+  }
+  if (f == "Enriched") {
+    if (path.size() < 3 || path[2].call) {
+      return std::string("evt.Enriched is only available by key");
+    }
+    return bound(slot_empty_string, 3, value_hint::string);
+  }
+  if (f == "Line") {
+    if (path.size() < 3 || path[2].call) {
+      return std::string("evt.Line is only available by field (evt.Line.Labels.type, evt.Line.Src)");
+    }
+    const std::string_view sub = path[2].name;
+    if (sub == "Raw") {
+      return std::string("evt.Line.Raw is not available in vigil: filters read the decoded event "
+                         "(evt.Unmarshaled.k8s_audit...)");
+    }
+    if (sub == "Src") {
+      return bound(static_cast<std::uint32_t>(engine::meta_key::datasource_path), 3, value_hint::string);
+    }
+    if (sub == "Module") {
+      return bound(static_cast<std::uint32_t>(engine::meta_key::datasource_type), 3, value_hint::string);
+    }
+    if (sub == "Labels") {
+      if (path.size() < 4 || path[3].call) {
+        return std::string("evt.Line.Labels is only available by key (evt.Line.Labels.type)");
+      }
+      return bound(path[3].name == "type" ? slot_log_type_label : slot_empty_string, 4, value_hint::string);
+    }
+    return "type Line has no field " + std::string(sub);
+  }
+  if (f == "StrTime") {
+    return bound(slot_str_time, 2, value_hint::string);
+  }
+  return "type Event has no field " + std::string(f);
+}
+
+expr::value event_env::load(std::uint32_t slot) const noexcept {
+  if (slot < engine::meta_key_count) {
+    return expr::value::string(meta_->get(static_cast<engine::meta_key>(slot)));
+  }
+  switch (slot) {
+    case slot_audit_json:
+      return expr::value::from_json(event_->root);
+    case slot_empty_string:
+      return expr::value::string({});
+    case slot_log_type_label:
+      return expr::value::string("k8s-audit");
+    case slot_str_time: {
+      std::string_view s;
+      if (event_->root["requestReceivedTimestamp"].get(s) == simdjson::SUCCESS) {
+        return expr::value::string(s);
+      }
+      return expr::value::string({});
+    }
+    default:
+      return expr::value::nil();
+  }
+}
+
+} // namespace vigil::rules

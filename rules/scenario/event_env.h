@@ -1,0 +1,57 @@
+#pragma once
+// The `evt` object that scenario filters, groupby and distinct expressions see, bound to vigil's
+// decoded audit event and its meta map. Compile-time: event_schema resolves the paths CrowdSec
+// filters use to slots. Run-time: event_env loads those slots from one event, without allocating.
+//
+//   evt.Meta.<key>, evt.Meta["key"], evt.GetMeta("key")   the parser's meta (missing key: "")
+//   evt.Unmarshaled.k8s_audit...                            the audit event as JSON (keys resolved
+//                                                           case-insensitively, exact case first)
+//   evt.Parsed.program, evt.Line.Labels.type                "k8s-audit"
+//   evt.Line.Module / evt.Line.Src                          datasource_type / datasource_path
+//   evt.StrTime                                             requestReceivedTimestamp as written
+//   evt.Parsed.<other>, evt.Enriched.<key>                  "" (nothing fills them in vigil)
+//
+// Not available (load error naming the path): evt.Line.Raw and evt.Parsed.message (vigil never
+// keeps the raw text; filters read the decoded event instead), and any other evt field.
+
+#include <cstdint>
+#include <string>
+#include <variant>
+
+#include "engine/event/event.h"
+#include "engine/parse/meta.h"
+#include "rules/expr/expr.h"
+
+namespace vigil::rules {
+
+/// Slots of the `evt` schema. Meta keys occupy slots 0..meta_key_count-1.
+enum event_slot : std::uint32_t {
+  slot_audit_json = engine::meta_key_count, ///< evt.Unmarshaled.k8s_audit
+  slot_empty_string,                        ///< constant ""
+  slot_nil,                                 ///< constant nil
+  slot_log_type_label,                      ///< constant "k8s-audit"
+  slot_str_time,                            ///< requestReceivedTimestamp text
+  slot_count,
+};
+
+class event_schema final : public expr::schema {
+ public:
+  std::variant<expr::binding, std::string> bind(std::span<const expr::path_segment> path) const override;
+};
+
+/// One event's values. Point it at an event and its meta, then evaluate programs against it.
+/// Not thread-safe; one per worker.
+class event_env final : public expr::environment {
+ public:
+  void reset(const engine::audit_event* event, const engine::event_meta* meta) noexcept {
+    event_ = event;
+    meta_ = meta;
+  }
+  expr::value load(std::uint32_t slot) const noexcept override;
+
+ private:
+  const engine::audit_event* event_ = nullptr;
+  const engine::event_meta* meta_ = nullptr;
+};
+
+} // namespace vigil::rules

@@ -1,0 +1,109 @@
+// Alert text and JSON, Go duration and time formats (what CrowdSec prints).
+#include "engine/alert/alert.h"
+
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include "engine/event/duration.h"
+#include "engine/event/timestamp.h"
+
+namespace vigil::engine {
+namespace {
+
+TEST(duration, parses_go_syntax) {
+  EXPECT_EQ(parse_go_duration("10s"), 10'000'000'000LL);
+  EXPECT_EQ(parse_go_duration("1m"), 60'000'000'000LL);
+  EXPECT_EQ(parse_go_duration("1h30m"), 5'400'000'000'000LL);
+  EXPECT_EQ(parse_go_duration("500ms"), 500'000'000LL);
+  EXPECT_EQ(parse_go_duration("1.5s"), 1'500'000'000LL);
+  EXPECT_EQ(parse_go_duration("2us"), 2'000LL);
+  EXPECT_EQ(parse_go_duration("0"), 0);
+  EXPECT_EQ(parse_go_duration("-1s"), -1'000'000'000LL);
+  for (const char* bad : {"", "10", "s", "1x", "1.s.", "ten seconds", "1e3s", "99999999999999999999h"}) {
+    EXPECT_FALSE(parse_go_duration(bad).has_value()) << bad;
+  }
+}
+
+TEST(duration, formats_like_go) {
+  EXPECT_EQ(format_go_duration(0), "0s");
+  EXPECT_EQ(format_go_duration(10'000'000'000LL), "10s");
+  EXPECT_EQ(format_go_duration(60'000'000'000LL), "1m0s");
+  EXPECT_EQ(format_go_duration(3'600'000'000'000LL), "1h0m0s");
+  EXPECT_EQ(format_go_duration(2'100'000'000LL), "2.1s");
+  EXPECT_EQ(format_go_duration(30'181'650LL), "30.18165ms");
+  EXPECT_EQ(format_go_duration(1'500LL), "1.5\xC2\xB5s");
+  EXPECT_EQ(format_go_duration(999LL), "999ns");
+  EXPECT_EQ(format_go_duration(65'500'000'000LL), "1m5.5s");
+}
+
+event_payload payload(unix_nanos t, std::vector<std::pair<std::string, std::string>> meta) {
+  event_payload p;
+  p.time = t;
+  p.meta = std::move(meta);
+  return p;
+}
+
+TEST(alert, crowdsec_message_and_fields) {
+  const unix_nanos t0 = *parse_rfc3339("2023-05-17T15:08:20Z");
+  const unix_nanos t1 = *parse_rfc3339("2023-05-17T15:08:22.1Z");
+  const event_payload a = payload(t0, {{"source_ip", "1.2.3.4"}, {"user", "alice"}});
+  const event_payload b = payload(t1, {{"namespace", "ns"}, {"source_ip", "1.2.3.4"}, {"user", "bob"}});
+  const event_payload* events[] = {&a, &b};
+  const alert_origin origin{"crowdsecurity/k8s-audit-api-server-bruteforce", R"({"remediation":true})", "10s", "Ip",
+                            5, true, true};
+  const alert al = make_alert(origin, 6, t0, t1, t1, events, 2);
+  EXPECT_EQ(al.message, "Ip 1.2.3.4 performed 'crowdsecurity/k8s-audit-api-server-bruteforce' (6 events over 2.1s) "
+                        "at 2023-05-17 15:08:22.1 +0000 UTC");
+  EXPECT_EQ(al.value, "1.2.3.4");
+  EXPECT_EQ(al.user, "bob"); // meta of the last event
+  EXPECT_EQ(al.namespace_, "ns");
+  EXPECT_TRUE(al.remediation);
+
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  ASSERT_EQ(parser.parse(to_json(al)).get(doc), simdjson::SUCCESS);
+  EXPECT_EQ(std::string_view(doc["scenario"]), "crowdsecurity/k8s-audit-api-server-bruteforce");
+  EXPECT_EQ(int64_t(doc["events_count"]), 6);
+  EXPECT_EQ(std::string_view(doc["start_at"]), "2023-05-17T15:08:20Z");
+  EXPECT_EQ(std::string_view(doc["stop_at"]), "2023-05-17T15:08:22.1Z");
+  EXPECT_TRUE(bool(doc["remediation"]));
+  EXPECT_TRUE(bool(doc["labels"]["remediation"]));
+  EXPECT_EQ(simdjson::dom::array(doc["decisions"]).size(), 0u);
+  EXPECT_EQ(simdjson::dom::array(doc["events"]).size(), 2u);
+  EXPECT_EQ(std::string_view(doc["events"].at(1)["meta"]["user"]), "bob");
+  for (const char* k : {"scenario", "message", "source_ip", "user", "namespace", "resource_name", "kind", "cluster",
+                        "events_count", "start_at", "stop_at", "remediation", "labels", "decisions"}) {
+    EXPECT_EQ(doc[k].error(), simdjson::SUCCESS) << k;
+  }
+}
+
+TEST(alert, missing_or_invalid_source_still_alerts) {
+  const event_payload a = payload(0, {{"source_ip", "not-an-ip"}});
+  const event_payload* events[] = {&a};
+  const alert al = make_alert(alert_origin{"x", "{}", "0s", "Ip", 0, false, false}, 1, 0, 0, 0, events, 1);
+  EXPECT_EQ(al.value, "");
+  EXPECT_EQ(al.source_ip, "not-an-ip");
+  EXPECT_EQ(al.message.substr(0, 29), "Ip UNKNOWN performed 'x' (1 e");
+}
+
+TEST(alert, is_ip) {
+  EXPECT_TRUE(is_ip("192.168.49.1"));
+  EXPECT_TRUE(is_ip("::1"));
+  EXPECT_TRUE(is_ip("2001:db8::1"));
+  EXPECT_FALSE(is_ip(""));
+  EXPECT_FALSE(is_ip("1.2.3"));
+  EXPECT_FALSE(is_ip("example.com"));
+}
+
+TEST(alert, json_escapes_strings) {
+  const event_payload a = payload(0, {{"user", "a\"b\\c\n\x01"}});
+  const event_payload* events[] = {&a};
+  const alert al = make_alert(alert_origin{"x", "{}", "0s", "Ip", 0, false, false}, 1, 0, 0, 0, events, 1);
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  ASSERT_EQ(parser.parse(to_json(al)).get(doc), simdjson::SUCCESS);
+  EXPECT_EQ(std::string_view(doc["user"]), "a\"b\\c\n\x01");
+}
+
+} // namespace
+} // namespace vigil::engine

@@ -1,0 +1,309 @@
+// End to end through the pipeline (decode -> meta -> match -> buckets -> alerts): the hub's
+// fixtures, the Falco traces against expectations derived from the scenario semantics, CrowdSec's
+// documented bucket cases, and identical results at 1 and 2 workers.
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "engine/event/timestamp.h"
+#include "engine/pipeline/pipeline.h"
+#include "io/file/replay_source.h"
+#include "rules/matcher/ruleset.h"
+
+namespace vigil {
+namespace {
+
+namespace fs = std::filesystem;
+
+const fs::path realworld = "../shared/data/realworld";
+const std::string hub_rules = "../shared/data/crowdsec-hub/scenarios/crowdsecurity";
+
+class collector final : public pipeline::output_handler {
+ public:
+  void on_alert(const engine::alert& a) override { alerts.push_back(a); }
+  void on_error(const std::string& m) override { errors.push_back(m); }
+  std::vector<engine::alert> alerts;
+  std::vector<std::string> errors;
+};
+
+std::shared_ptr<const rules::ruleset> load(const std::vector<std::string>& paths) {
+  auto r = rules::load_ruleset(paths);
+  if (auto* e = std::get_if<std::vector<rules::load_error>>(&r)) {
+    ADD_FAILURE() << (*e)[0].to_string();
+    return nullptr;
+  }
+  return std::get<std::shared_ptr<const rules::ruleset>>(r);
+}
+
+struct run_result {
+  std::vector<engine::alert> alerts;
+  std::vector<std::string> errors;
+  pipeline::totals totals;
+};
+
+run_result run_text(const std::string& text, const std::vector<std::string>& rule_paths = {}, unsigned workers = 1,
+                    const std::string& origin = "test.log", const std::string& source_type = "file") {
+  collector out;
+  auto rs = load(rule_paths);
+  pipeline::options o;
+  o.workers = workers;
+  pipeline::pipeline pl(rs, o, out);
+  io::replay_buffer(text, io::replay_source{"", origin, "", source_type}, pl);
+  run_result r;
+  r.totals = pl.finish();
+  r.alerts = std::move(out.alerts);
+  r.errors = std::move(out.errors);
+  return r;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string meta(const engine::event_payload& p, const char* key) { return std::string(p.get(key)); }
+
+// .tests/k8s-audit-pod-exec-file and k8s-audit-priv-pod-file, assertions as in scenario.assert.
+TEST(replay, hub_fixtures_give_the_asserted_alerts) {
+  if (!fs::exists(realworld)) {
+    GTEST_SKIP();
+  }
+  std::vector<std::vector<std::string>> rule_sets = {{}};
+  if (fs::exists(hub_rules)) {
+    rule_sets.push_back({hub_rules});
+  }
+  for (const auto& rules : rule_sets) {
+    const run_result exec = run_text(slurp(realworld / "crowdsec-hub/k8s-audit-pod-exec-file.log"), rules, 1,
+                                     "k8s-audit-pod-exec-file.log");
+    ASSERT_EQ(exec.alerts.size(), 1u);
+    const engine::alert& a = exec.alerts[0];
+    EXPECT_EQ(a.scenario, "crowdsecurity/k8s-audit-pod-exec");
+    EXPECT_EQ(a.scope, "Ip");
+    EXPECT_EQ(a.value, "192.168.49.1");
+    EXPECT_FALSE(a.remediation);
+    EXPECT_EQ(a.events_count, 1u);
+    ASSERT_EQ(a.events.size(), 1u);
+    const auto& e = a.events[0];
+    EXPECT_EQ(meta(e, "datasource_path"), "k8s-audit-pod-exec-file.log");
+    EXPECT_EQ(meta(e, "datasource_type"), "file");
+    EXPECT_EQ(meta(e, "log_type"), "k8s-audit");
+    EXPECT_EQ(meta(e, "namespace"), "foo");
+    EXPECT_EQ(meta(e, "resource_name"), "test-pod-1");
+    EXPECT_EQ(meta(e, "source_ip"), "192.168.49.1");
+    EXPECT_EQ(meta(e, "timestamp"), "2023-05-17T15:08:22.76396Z");
+    EXPECT_EQ(meta(e, "user"), "minikube-user");
+    EXPECT_EQ(a.message, "Ip 192.168.49.1 performed 'crowdsecurity/k8s-audit-pod-exec' (1 events over 0s) at "
+                         "2023-05-17 15:08:22.76396 +0000 UTC");
+
+    const run_result priv = run_text(slurp(realworld / "crowdsec-hub/k8s-audit-priv-pod-file.log"), rules, 1,
+                                     "k8s-audit-priv-pod-file.log");
+    ASSERT_EQ(priv.alerts.size(), 1u);
+    const engine::alert& p = priv.alerts[0];
+    EXPECT_EQ(p.scenario, "crowdsecurity/k8s-audit-privileged-pod-creation");
+    EXPECT_FALSE(p.remediation);
+    EXPECT_EQ(p.events_count, 1u);
+    EXPECT_EQ(meta(p.events[0], "kind"), "Pod");
+    EXPECT_EQ(meta(p.events[0], "timestamp"), "2023-05-17T13:59:57.756152Z");
+    EXPECT_EQ(meta(p.events[0], "datasource_path"), "k8s-audit-priv-pod-file.log");
+    EXPECT_EQ(meta(p.events[0], "namespace"), "foo");
+  }
+}
+
+// What each Falco trace must fire, read off the scenario definitions (not off vigil's output):
+// anonymous user -> anonymous-access; pods/exec -> pod-exec; pod create with hostNetwork ->
+// host-network; any container privileged -> privileged; hostPath /etc -> host-path-volume.
+// attach is not exec; no trace has 401/403 or a forbid decision.
+const std::map<std::string, std::set<std::string>> falco_expected = {
+    {"anonymous_creates_namespace_foo.json", {"crowdsecurity/k8s-audit-anonymous-access"}},
+    {"exec_pod.json", {"crowdsecurity/k8s-audit-pod-exec"}},
+    {"create_nginx_pod_hostnetwork.json", {"crowdsecurity/k8s-audit-pod-host-network"}},
+    {"create_nginx_pod_privileged.json", {"crowdsecurity/k8s-audit-privileged-pod-creation"}},
+    {"create_nginx_pod_privileged_2nd_container.json", {"crowdsecurity/k8s-audit-privileged-pod-creation"}},
+    {"create_nginx_pod_no_secctx_1st_container_privileged_2nd_container.json",
+     {"crowdsecurity/k8s-audit-privileged-pod-creation"}},
+    {"create_nginx_pod_sensitive_mount.json", {"crowdsecurity/k8s-audit-pod-host-path-volume"}},
+    {"create_nginx_pod_sensitive_mount_2nd_container.json", {"crowdsecurity/k8s-audit-pod-host-path-volume"}},
+};
+
+TEST(replay, falco_traces_fire_exactly_what_the_scenarios_imply) {
+  const fs::path dir = realworld / "falco-trace-files";
+  if (!fs::exists(dir)) {
+    GTEST_SKIP();
+  }
+  std::vector<std::vector<std::string>> rule_sets = {{}};
+  if (fs::exists(hub_rules)) {
+    rule_sets.push_back({hub_rules});
+  }
+  for (const auto& rules : rule_sets) {
+    std::size_t files = 0;
+    for (const auto& entry : fs::directory_iterator(dir)) {
+      if (!entry.is_regular_file()) {
+        continue;
+      }
+      const std::string name = entry.path().filename().string();
+      for (const char* type : {"file", "k8s-audit"}) {
+        const run_result r = run_text(slurp(entry.path()), rules, 1, name, type);
+        std::multiset<std::string> got;
+        for (const auto& a : r.alerts) {
+          got.insert(a.scenario);
+        }
+        const auto it = falco_expected.find(name);
+        const std::set<std::string> want = it == falco_expected.end() ? std::set<std::string>{} : it->second;
+        EXPECT_EQ(std::set<std::string>(got.begin(), got.end()), want) << name << " (" << type << ")";
+        EXPECT_EQ(got.size(), want.size()) << name;
+      }
+      ++files;
+    }
+    EXPECT_EQ(files, 47u);
+  }
+}
+
+// Audit events from one source IP with a given response code, `gap_ms` apart.
+std::string burst(const std::string& ip, int code, int n, const std::string& start, int gap_ms) {
+  std::string out;
+  const engine::unix_nanos t0 = *engine::parse_rfc3339(start);
+  for (int i = 0; i < n; ++i) {
+    const std::string ts = engine::format_rfc3339_nano(t0 + static_cast<engine::unix_nanos>(i) * gap_ms * 1'000'000);
+    out += R"({"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"id-)" + ip + "-" +
+           std::to_string(i) + R"(","stage":"ResponseComplete","verb":"list","user":{"username":"system:anonymous"},"sourceIPs":[")" +
+           ip + R"("],"objectRef":{"resource":"secrets"},"responseStatus":{"code":)" + std::to_string(code) +
+           R"(},"requestReceivedTimestamp":")" + ts + "\"}\n";
+  }
+  return out;
+}
+
+std::size_t count(const run_result& r, const std::string& scenario) {
+  return static_cast<std::size_t>(
+      std::count_if(r.alerts.begin(), r.alerts.end(), [&](const auto& a) { return a.scenario == scenario; }));
+}
+
+const std::string bruteforce = "crowdsecurity/k8s-audit-api-server-bruteforce";
+
+TEST(replay, five_401_then_quiet_is_no_alert) {
+  const run_result r = run_text(burst("10.0.0.1", 401, 5, "2026-01-01T00:00:00Z", 1000) +
+                                burst("10.0.0.1", 401, 1, "2026-01-01T00:10:00Z", 0));
+  EXPECT_EQ(count(r, bruteforce), 0u);
+  EXPECT_EQ(count(r, "crowdsecurity/k8s-audit-anonymous-access"), 6u); // every anonymous request
+}
+
+TEST(replay, six_401_in_ten_seconds_is_one_alert_with_six_events) {
+  const run_result r = run_text(burst("10.0.0.2", 401, 6, "2026-01-01T00:00:00Z", 1500));
+  ASSERT_EQ(count(r, bruteforce), 1u);
+  const auto& a = *std::find_if(r.alerts.begin(), r.alerts.end(), [](const auto& x) { return x.scenario == bruteforce; });
+  EXPECT_EQ(a.events_count, 6u);
+  EXPECT_EQ(a.events.size(), 6u);
+  EXPECT_EQ(a.value, "10.0.0.2");
+  EXPECT_TRUE(a.remediation);
+  EXPECT_EQ(a.message.find("Ip 10.0.0.2 performed '" + bruteforce + "' (6 events over 7.5s)"), 0u) << a.message;
+}
+
+TEST(replay, twenty_403_in_ten_seconds_is_one_alert_thanks_to_the_blackhole) {
+  const run_result r = run_text(burst("10.0.0.3", 403, 20, "2026-01-01T00:00:00Z", 500));
+  EXPECT_EQ(count(r, bruteforce), 1u);
+  EXPECT_GE(r.totals.blackholed, 1u);
+}
+
+TEST(replay, slow_failures_leak_and_never_overflow) {
+  // One failure every 10 s: the bucket leaks as fast as it fills.
+  const run_result r = run_text(burst("10.0.0.4", 401, 30, "2026-01-01T00:00:00Z", 10000));
+  EXPECT_EQ(count(r, bruteforce), 0u);
+  // One every 2 s: 5 tokens drain, a 6th event in the window overflows.
+  const run_result fast = run_text(burst("10.0.0.4", 401, 8, "2026-01-01T00:00:00Z", 2000));
+  EXPECT_EQ(count(fast, bruteforce), 1u);
+}
+
+TEST(replay, two_source_ips_interleaved_have_their_own_buckets) {
+  std::string a = burst("10.0.0.5", 401, 6, "2026-01-01T00:00:00Z", 1000);
+  std::string b = burst("10.0.0.6", 403, 3, "2026-01-01T00:00:00.5Z", 1000);
+  // Interleave line by line.
+  std::istringstream sa(a), sb(b);
+  std::string la, lb, mixed;
+  while (true) {
+    const bool ga = static_cast<bool>(std::getline(sa, la));
+    const bool gb = static_cast<bool>(std::getline(sb, lb));
+    if (!ga && !gb) {
+      break;
+    }
+    mixed += (ga ? la + "\n" : "") + (gb ? lb + "\n" : "");
+  }
+  for (unsigned workers : {1u, 2u}) {
+    const run_result r = run_text(mixed, {}, workers);
+    ASSERT_EQ(count(r, bruteforce), 1u) << workers;
+    const auto& al = *std::find_if(r.alerts.begin(), r.alerts.end(), [](const auto& x) { return x.scenario == bruteforce; });
+    EXPECT_EQ(al.value, "10.0.0.5");
+    EXPECT_EQ(al.events_count, 6u);
+  }
+}
+
+TEST(replay, events_without_response_status_do_not_break_other_rules) {
+  // An exec request logged at RequestReceived: no responseStatus. The bruteforce filter fails on
+  // it (counted), the exec rule still fires.
+  const std::string ev =
+      R"({"kind":"Event","stage":"RequestReceived","verb":"create","user":{"username":"u"},"sourceIPs":["10.1.1.1"],"objectRef":{"resource":"pods","subresource":"exec","namespace":"n","name":"p"},"requestReceivedTimestamp":"2026-01-01T00:00:00Z"})";
+  const run_result r = run_text(ev + "\n");
+  EXPECT_EQ(count(r, "crowdsecurity/k8s-audit-pod-exec"), 1u);
+  std::size_t bf_index = 0;
+  auto rs = load({});
+  for (std::size_t i = 0; i < rs->scenarios.size(); ++i) {
+    if (rs->scenarios[i].name == bruteforce) {
+      bf_index = i;
+    }
+  }
+  EXPECT_EQ(r.totals.eval_errors_per_scenario[bf_index], 1u);
+}
+
+TEST(replay, malformed_lines_are_reported_with_position_and_the_rest_is_processed) {
+  const std::string ev =
+      R"({"kind":"Event","verb":"create","user":{"username":"u"},"sourceIPs":["10.1.1.1"],"objectRef":{"resource":"pods","subresource":"exec"},"requestReceivedTimestamp":"2026-01-01T00:00:00Z"})";
+  const run_result r = run_text(ev + "\n{\"kind\": 0}\nnot json\n" + ev + "\n", {}, 2, "mixed.log");
+  EXPECT_EQ(r.totals.decoded, 2u);
+  EXPECT_EQ(r.totals.malformed, 2u);
+  ASSERT_EQ(r.errors.size(), 2u);
+  std::vector<std::string> errs = r.errors;
+  std::sort(errs.begin(), errs.end());
+  EXPECT_EQ(errs[0].rfind("mixed.log:2: ", 0), 0u) << errs[0];
+  EXPECT_EQ(errs[1].rfind("mixed.log:3: ", 0), 0u) << errs[1];
+  EXPECT_EQ(count(r, "crowdsecurity/k8s-audit-pod-exec"), 2u);
+}
+
+std::multiset<std::string> alert_set(const run_result& r) {
+  std::multiset<std::string> s;
+  for (const auto& a : r.alerts) {
+    s.insert(engine::to_json(a));
+  }
+  return s;
+}
+
+TEST(replay, two_workers_give_the_same_alerts_as_one) {
+  if (!fs::exists(realworld)) {
+    GTEST_SKIP();
+  }
+  std::string all = slurp(realworld / "perfspec-kubernetes-event-dataset/audit-logs.reconstructed.jsonl");
+  all += slurp(realworld / "audit2rbac/demo.log");
+  for (const auto& e : fs::directory_iterator(realworld / "falco-trace-files")) {
+    if (e.is_regular_file()) {
+      all += slurp(e.path()) + "\n";
+    }
+  }
+  for (int i = 0; i < 20; ++i) {
+    all += burst("10.9.0." + std::to_string(i), i % 2 == 0 ? 401 : 403, 4 + i, "2026-01-01T00:00:00Z", 700);
+  }
+  const run_result one = run_text(all, {}, 1, "all.log");
+  const run_result two = run_text(all, {}, 2, "all.log");
+  const run_result three = run_text(all, {}, 3, "all.log");
+  EXPECT_GT(one.alerts.size(), 20u);
+  EXPECT_EQ(alert_set(one), alert_set(two));
+  EXPECT_EQ(alert_set(one), alert_set(three));
+  EXPECT_EQ(one.totals.decoded, two.totals.decoded);
+}
+
+} // namespace
+} // namespace vigil

@@ -1,0 +1,213 @@
+// The matcher's lifted (hyperscan) string tests must give exactly what evaluating each filter on
+// its own gives: same verdict, same errors, on every real event we have and on adversarial ones.
+#include "rules/matcher/matcher.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "engine/event/reader.h"
+#include "engine/parse/meta.h"
+#include "rules/matcher/ruleset.h"
+
+namespace vigil::rules {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Runs every event of `text` through the matcher and through each plain filter, comparing.
+class comparing_sink final : public engine::event_sink {
+ public:
+  comparing_sink(const ruleset& rs, const char* source_type) : rs_(rs), ctx_(*rs.match), type_(source_type) {}
+
+  void on_event(const engine::audit_event& ev, const engine::position& where) override {
+    engine::build_meta(ev, engine::source_info{type_, "test", ""}, meta_);
+    env_.reset(&ev, &meta_);
+    rs_.match->match(ctx_, env_, matched_);
+    for (std::uint32_t i = 0; i < rs_.scenarios.size(); ++i) {
+      const expr::bool_result plain = rs_.scenarios[i].filter->eval_bool(env_);
+      const bool lifted_match = std::find(matched_.begin(), matched_.end(), i) != matched_.end();
+      const bool plain_match = plain.err == expr::eval_error::none && plain.value;
+      EXPECT_EQ(lifted_match, plain_match) << rs_.scenarios[i].name << " at line " << where.line;
+      matches += plain_match ? 1 : 0;
+      errors += plain.err != expr::eval_error::none ? 1 : 0;
+      ++evaluations;
+    }
+  }
+  void on_error(const engine::position&, const engine::failure&) override {}
+
+  std::size_t evaluations = 0, matches = 0, errors = 0;
+
+  std::uint64_t matcher_errors() const {
+    std::uint64_t n = 0;
+    for (const auto& s : ctx_.stats()) {
+      n += s.errors;
+    }
+    return n;
+  }
+
+ private:
+  const ruleset& rs_;
+  matcher::context ctx_;
+  event_env env_;
+  engine::event_meta meta_;
+  std::vector<std::uint32_t> matched_;
+  const char* type_;
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void run(const ruleset& rs, const std::string& text, comparing_sink& sink) {
+  engine::reader reader;
+  std::string buf = text + std::string(simdjson::SIMDJSON_PADDING, '\0');
+  reader.feed(buf.data(), text.size(), true, "t", sink);
+}
+
+std::shared_ptr<const ruleset> must_load(const std::vector<std::string>& paths) {
+  auto r = load_ruleset(paths);
+  if (auto* e = std::get_if<std::vector<load_error>>(&r)) {
+    ADD_FAILURE() << (*e)[0].to_string();
+    return nullptr;
+  }
+  return std::get<std::shared_ptr<const ruleset>>(r);
+}
+
+std::string all_realworld() {
+  std::string all;
+  for (const char* dir : {"falco-trace-files", "panther-analysis", "crowdsec-hub", "audit2rbac"}) {
+    const fs::path d = fs::path("../shared/data/realworld") / dir;
+    if (!fs::exists(d)) {
+      continue;
+    }
+    for (const auto& e : fs::directory_iterator(d)) {
+      if (e.is_regular_file()) {
+        all += slurp(e.path()) + "\n";
+      }
+    }
+  }
+  all += slurp("../shared/data/realworld/perfspec-kubernetes-event-dataset/audit-logs.reconstructed.jsonl");
+  return all;
+}
+
+TEST(matcher, lifted_equals_plain_on_real_events_shipped_rules) {
+  auto rs = must_load({});
+  ASSERT_TRUE(rs);
+  EXPECT_GT(rs->match->lifted_tests(), 10u);
+  EXPECT_GT(rs->match->field_databases(), 3u);
+  const std::string events = all_realworld();
+  if (events.size() < 1000) {
+    GTEST_SKIP() << "no ../shared/data/realworld";
+  }
+  for (const char* type : {"file", "k8s-audit"}) {
+    comparing_sink sink(*rs, type);
+    run(*rs, events, sink);
+    EXPECT_GT(sink.evaluations, 100000u);
+    EXPECT_GT(sink.matches, 10u);
+    EXPECT_EQ(sink.matcher_errors(), sink.errors);
+  }
+}
+
+TEST(matcher, lifted_equals_plain_on_real_events_hub_rules) {
+  const std::string hub = "../shared/data/crowdsec-hub/scenarios/crowdsecurity";
+  if (!fs::exists(hub)) {
+    GTEST_SKIP() << "no hub files";
+  }
+  auto rs = must_load({hub});
+  ASSERT_TRUE(rs);
+  for (const char* type : {"file", "k8s-audit"}) {
+    comparing_sink sink(*rs, type);
+    run(*rs, all_realworld(), sink);
+    EXPECT_GT(sink.matches, 10u);
+  }
+}
+
+// Every liftable operator, with literals that need escaping and the "" corner cases, against
+// events where the field is a string, empty, missing, null, a number, an object or an array.
+TEST(matcher, lifted_equals_plain_on_adversarial_values) {
+  const std::string dir = ::testing::TempDir() + "/vigil_matcher_rules";
+  fs::create_directories(dir);
+  std::ofstream(dir + "/ops.yaml") << R"(type: trigger
+name: t/eq
+description: d
+filter: evt.Unmarshaled.k8s_audit.verb == 'get' || evt.Unmarshaled.k8s_audit.userAgent == 'a.b*c(d)'
+---
+type: trigger
+name: t/ne
+description: d
+filter: evt.Unmarshaled.k8s_audit.verb != 'get' && evt.Meta.user != ''
+---
+type: trigger
+name: t/in
+description: d
+filter: evt.Unmarshaled.k8s_audit.objectRef?.resource in ['pods', '', 'secrets']
+---
+type: trigger
+name: t/notin
+description: d
+filter: evt.Unmarshaled.k8s_audit.objectRef?.resource not in ['pods', 'x\ny']
+---
+type: trigger
+name: t/prefix
+description: d
+filter: evt.Meta.user startsWith 'system:' || evt.Unmarshaled.k8s_audit.requestURI startsWith ''
+---
+type: trigger
+name: t/suffix
+description: d
+filter: evt.Unmarshaled.k8s_audit.requestURI endsWith '/exec' && evt.Meta.user endsWith ''
+---
+type: trigger
+name: t/contains
+description: d
+filter: evt.Unmarshaled.k8s_audit.requestURI contains '?watch=' || evt.Unmarshaled.k8s_audit.verb contains ''
+---
+type: trigger
+name: t/matches
+description: d
+filter: evt.Unmarshaled.k8s_audit.userAgent matches '^kubectl/v1\\.[0-9]+' || evt.Meta.user matches 'adm.n$'
+---
+type: trigger
+name: t/annotation
+description: d
+filter: evt.Unmarshaled.k8s_audit.annotations["authorization.k8s.io/decision"] == "forbid"
+---
+type: trigger
+name: t/eq-empty
+description: d
+filter: evt.Unmarshaled.k8s_audit.verb == '' || evt.Unmarshaled.k8s_audit.stage in ['']
+---
+type: trigger
+name: t/object
+description: d
+filter: evt.Unmarshaled.k8s_audit.requestObject?.kind == 'Pod' || evt.Unmarshaled.k8s_audit.requestObject?.spec?.nodeName in ['a', 'b']
+)";
+  auto rs = must_load({dir});
+  ASSERT_TRUE(rs);
+  EXPECT_GE(rs->match->lifted_tests(), 15u);
+  const std::string events = R"json({"verb":"get","user":{"username":"system:admin"},"requestURI":"/api/v1/pods/x/exec","userAgent":"kubectl/v1.26.1","objectRef":{"resource":"pods"},"requestObject":{"kind":"Pod","spec":{"nodeName":"a"}}}
+{"verb":"list","user":{"username":""},"requestURI":"/api?watch=1","userAgent":"a.b*c(d)","objectRef":{"resource":""},"stage":"","requestObject":{"kind":5,"spec":{"nodeName":7}}}
+{"verb":"","user":{"username":"admin"},"requestURI":"","objectRef":{"resource":"x\ny"},"annotations":{"authorization.k8s.io/decision":"forbid"},"requestObject":[1,2]}
+{"verb":"x","requestURI":null,"objectRef":null,"annotations":null,"requestObject":{"kind":null,"spec":null}}
+{"verb":"create","annotations":{"authorization.k8s.io/decision":1},"requestObject":"str"}
+{"auditID":"only"}
+{"verb":"GET","objectRef":{"resource":"PODS"},"userAgent":"KUBECTL/v1.2","requestURI":"/exec/","requestObject":{"KIND":"Pod","spec":{"NodeName":"b"}}}
+)json";
+  for (const char* type : {"file", "k8s-audit"}) {
+    comparing_sink sink(*rs, type);
+    run(*rs, events, sink);
+    EXPECT_EQ(sink.evaluations, 7u * rs->scenarios.size());
+    EXPECT_GT(sink.matches, 10u);
+    EXPECT_GT(sink.errors, 0u); // numbers in string sets, strings fetched from non-objects...
+    EXPECT_EQ(sink.matcher_errors(), sink.errors);
+  }
+}
+
+} // namespace
+} // namespace vigil::rules
