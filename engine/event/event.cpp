@@ -277,6 +277,8 @@ decode_status decode_event(element e, audit_event& out) noexcept {
             break;
           }
         }
+      } else if (key_is(k, "timestamp")) {
+        st = read_time(v, out.legacy_time, out.present, has_legacy_timestamp, "timestamp");
       } else if (key_is(k, "useragent")) {
         ok = read_string(v, out.user_agent);
         st.field = "userAgent";

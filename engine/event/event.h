@@ -47,6 +47,7 @@ enum event_field : std::uint32_t {
   has_response_code = 1u << 10,
   has_object_namespace = 1u << 11, ///< objectRef.namespace is present (possibly "")
   has_object_name = 1u << 12,      ///< objectRef.name is present (possibly "")
+  has_legacy_timestamp = 1u << 13, ///< the `timestamp` field of pre-v1 captures
 };
 
 /// One decoded Kubernetes audit Event. Strings are empty when the field is absent.
@@ -74,6 +75,7 @@ struct audit_event {
   simdjson::dom::object annotations;      ///< valid if has_annotations
   unix_nanos request_received = 0;        ///< requestReceivedTimestamp, valid if has_request_received
   unix_nanos stage_time = 0;              ///< stageTimestamp, valid if has_stage_timestamp
+  unix_nanos legacy_time = 0;             ///< `timestamp` (audit.k8s.io/v1alpha1 and old v1beta1)
   std::uint32_t present = 0;              ///< event_field bits
 
   [[nodiscard]] bool has(event_field f) const noexcept { return (present & f) != 0; }

@@ -66,6 +66,9 @@ unix_nanos event_time(const audit_event& ev, unix_nanos fallback) noexcept {
   if (ev.has(has_stage_timestamp)) {
     return ev.stage_time;
   }
+  if (ev.has(has_legacy_timestamp)) {
+    return ev.legacy_time;
+  }
   return fallback;
 }
 

@@ -73,8 +73,8 @@ struct event_meta {
 /// Fills `out` from `event` and `source`. Hot path: no allocation, no exception.
 void build_meta(const audit_event& event, const source_info& source, event_meta& out) noexcept;
 
-/// The event's time for buckets: requestReceivedTimestamp, else stageTimestamp, else `fallback`
-/// (the time the event was received by vigil).
+/// The event's time for buckets: requestReceivedTimestamp, else stageTimestamp, else the legacy
+/// `timestamp` of old captures, else `fallback` (the time the event was received by vigil).
 unix_nanos event_time(const audit_event& event, unix_nanos fallback) noexcept;
 
 } // namespace vigil::engine

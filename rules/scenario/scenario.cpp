@@ -89,7 +89,26 @@ std::optional<expr::program> compile_expr(context& ctx, const YAML::Node& node, 
     return std::move(*p);
   }
   const scalar_origin o = locate_scalar(ctx.text, node.Mark());
-  for (const expr::diagnostic& d : std::get<std::vector<expr::diagnostic>>(result)) {
+  // Where the text really ends: an "unexpected end" found past trailing blank lines is shown
+  // just after the last character written.
+  std::uint32_t last_line = 1, last_col = 0, cur_line = 1, cur_col = 0;
+  for (const char c : src) {
+    if (c == '\n') {
+      ++cur_line;
+      cur_col = 0;
+      continue;
+    }
+    ++cur_col;
+    if (c != ' ' && c != '\t' && c != '\r') {
+      last_line = cur_line;
+      last_col = cur_col;
+    }
+  }
+  for (expr::diagnostic d : std::get<std::vector<expr::diagnostic>>(result)) {
+    if (d.line > last_line || (d.line == last_line && d.column > last_col + 1)) {
+      d.line = last_line;
+      d.column = last_col + 1;
+    }
     const std::uint32_t line = o.line + (d.line > 0 ? d.line - 1 : 0);
     const std::uint32_t column = d.line <= 1 ? o.column + (d.column > 0 ? d.column - 1 : 0) : o.indent + d.column;
     ctx.failed = true;
