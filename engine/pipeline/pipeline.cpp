@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <iterator>
 #include <thread>
+
+#include <pthread.h>
 
 #include <concurrentqueue/blockingconcurrentqueue.h>
 
@@ -47,7 +50,17 @@ struct emit_item {
   std::unique_ptr<engine::alert> alert;
   std::string error;
   bool stop = false;
+  std::uint32_t scenario = 0; ///< of the alert
 };
+
+// Threads that find their queue empty spin briefly, then sleep on the semaphore: on a machine
+// with as many threads as cores, a long spin (moodycamel's default is 10,000) steals the CPU from
+// the thread that has work.
+struct queue_traits : moodycamel::ConcurrentQueueDefaultTraits {
+  static const int MAX_SEMA_SPINS = 64;
+};
+template <class T>
+using blocking_queue = moodycamel::BlockingConcurrentQueue<T, queue_traits>;
 
 engine::unix_nanos wall_now() noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -78,6 +91,39 @@ std::shared_ptr<input_chunk> make_chunk(std::size_t capacity) {
   return c;
 }
 
+struct chunk_pool::state {
+  moodycamel::ConcurrentQueue<input_chunk*> free;
+  ~state() {
+    input_chunk* c = nullptr;
+    while (free.try_dequeue(c)) {
+      delete c;
+    }
+  }
+};
+
+chunk_pool::chunk_pool() : state_(std::make_shared<state>()) {}
+chunk_pool::~chunk_pool() = default;
+
+std::shared_ptr<input_chunk> chunk_pool::get(std::size_t capacity) {
+  input_chunk* c = nullptr;
+  if (!state_->free.try_dequeue(c)) {
+    c = new input_chunk();
+  }
+  if (c->data.size() < capacity + simdjson::SIMDJSON_PADDING) {
+    c->data.resize(capacity + simdjson::SIMDJSON_PADDING);
+  }
+  c->size = 0;
+  // The deleter holds the pool state, so a chunk outliving the pool object is still freed.
+  std::weak_ptr<state> home = state_;
+  return std::shared_ptr<input_chunk>(c, [home](input_chunk* chunk) {
+    if (auto st = home.lock(); st && st->free.size_approx() < 64) {
+      st->free.enqueue(chunk);
+    } else {
+      delete chunk;
+    }
+  });
+}
+
 class worker;
 
 struct pipeline::impl {
@@ -85,7 +131,7 @@ struct pipeline::impl {
   options opts;
   output_handler& out;
   std::vector<std::unique_ptr<worker>> workers;
-  moodycamel::BlockingConcurrentQueue<emit_item> emit_q;
+  blocking_queue<emit_item> emit_q;
   std::thread emitter;
   std::atomic<std::int64_t> in_flight{0};
   std::atomic<unsigned> flushed{0};
@@ -106,31 +152,31 @@ struct pipeline::impl {
 
   void run_emitter() {
     const auto& c = pipeline_counters::get();
-    emit_item item;
+    std::vector<emit_item> items(256);
     bool stopping = false;
     while (true) {
+      std::size_t n;
       if (stopping) {
-        if (!emit_q.try_dequeue(item)) {
+        n = emit_q.try_dequeue_bulk(items.begin(), items.size());
+        if (n == 0) {
           return; // every producer has exited: nothing can arrive any more
         }
       } else {
-        emit_q.wait_dequeue(item);
+        n = emit_q.wait_dequeue_bulk(items.begin(), items.size());
       }
-      if (item.stop) {
-        stopping = true;
-      } else if (item.alert) {
-        counters::add(c.alerts);
-        for (std::size_t i = 0; i < rules->scenarios.size(); ++i) {
-          if (rules->scenarios[i].name == item.alert->scenario) {
-            ++alerts_per_scenario[i];
-            break;
-          }
+      for (std::size_t i = 0; i < n; ++i) {
+        emit_item& item = items[i];
+        if (item.stop) {
+          stopping = true;
+        } else if (item.alert) {
+          counters::add(c.alerts);
+          ++alerts_per_scenario[item.scenario];
+          out.on_alert(*item.alert);
+        } else {
+          out.on_error(item.error);
         }
-        out.on_alert(*item.alert);
-      } else {
-        out.on_error(item.error);
+        item = emit_item{};
       }
-      item = emit_item{};
     }
   }
 };
@@ -142,7 +188,11 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
     matched_.reserve(p.rules->scenarios.size());
     key_.reserve(256);
     distinct_.reserve(256);
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+      const std::string name = "vigil-worker-" + std::to_string(index_);
+      pthread_setname_np(pthread_self(), name.c_str());
+      run();
+    });
   }
 
   void enqueue(work_item&& item) { inbox_.enqueue(std::move(item)); }
@@ -174,6 +224,7 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
       switch (item.k) {
         case work_item::kind::docs:
           process(*item.chunk, item.docs);
+          publish();
           p_.in_flight.fetch_sub(static_cast<std::int64_t>(item.docs.size()), std::memory_order_acq_rel);
           break;
         case work_item::kind::pour: {
@@ -182,17 +233,28 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
             watermark_ = fp.time;
           }
           buckets_.pour(fp.scenario, fp.key, fp.distinct, fp.time, fp.payload, *this);
+          publish();
           p_.in_flight.fetch_sub(1, std::memory_order_acq_rel);
           break;
         }
         case work_item::kind::flush:
           buckets_.flush(*this);
+          publish();
           p_.flushed.fetch_add(1, std::memory_order_acq_rel);
           break;
         case work_item::kind::stop:
           return;
       }
       item = work_item{};
+    }
+  }
+
+  // Hands the alerts and errors of a batch to the emitter at once: one wake-up per batch, not
+  // one per alert.
+  void publish() {
+    if (!pending_.empty()) {
+      p_.emit_q.enqueue_bulk(std::make_move_iterator(pending_.begin()), pending_.size());
+      pending_.clear();
     }
   }
 
@@ -296,7 +358,7 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
       msg += ": item " + std::to_string(where.item);
     }
     msg += ": " + engine::describe(why);
-    p_.emit_q.enqueue(emit_item{nullptr, std::move(msg), false});
+    pending_.push_back(emit_item{nullptr, std::move(msg), false, 0});
   }
 
   void on_overflow(const engine::overflow& ov) override {
@@ -307,18 +369,19 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
     }
     auto a = std::make_unique<engine::alert>(engine::make_alert(p_.origins[ov.scenario], ov.events_count, ov.first,
                                                                 ov.last, ov.at, ov.events.data(), ov.events.size()));
-    p_.emit_q.enqueue(emit_item{std::move(a), {}, false});
+    pending_.push_back(emit_item{std::move(a), {}, false, ov.scenario});
   }
 
   pipeline::impl& p_;
   unsigned index_;
-  moodycamel::BlockingConcurrentQueue<work_item> inbox_;
+  blocking_queue<work_item> inbox_;
   engine::reader reader_;
   rules::matcher::context ctx_;
   rules::event_env env_;
   engine::event_meta meta_;
   engine::bucket_set buckets_;
   std::vector<std::uint32_t> matched_;
+  std::vector<emit_item> pending_;
   engine::event_payload payload_;
   std::string key_, group_, distinct_;
   engine::source_info source_;
@@ -339,7 +402,10 @@ pipeline::pipeline(std::shared_ptr<const rules::ruleset> rules, options opts, ou
   p.alerts_per_scenario.assign(p.rules->scenarios.size(), 0);
   unsigned n = opts.workers != 0 ? opts.workers : std::max(1u, std::thread::hardware_concurrency());
   (void)pipeline_counters::get();
-  p.emitter = std::thread([&p] { p.run_emitter(); });
+  p.emitter = std::thread([&p] {
+    pthread_setname_np(pthread_self(), "vigil-emitter");
+    p.run_emitter();
+  });
   p.workers.reserve(n);
   for (unsigned i = 0; i < n; ++i) {
     p.workers.push_back(std::make_unique<worker>(p, i));
@@ -409,7 +475,7 @@ totals pipeline::finish() {
       t.eval_errors_per_scenario[i] += errs[i];
     }
   }
-  p.emit_q.enqueue(emit_item{nullptr, {}, true});
+  p.emit_q.enqueue(emit_item{nullptr, {}, true, 0});
   p.emitter.join();
   t.alerts_per_scenario = p.alerts_per_scenario;
   for (const std::uint64_t n : t.alerts_per_scenario) {

@@ -46,6 +46,22 @@ struct input_chunk {
 /// Allocates a chunk able to hold `capacity` payload bytes plus padding.
 std::shared_ptr<input_chunk> make_chunk(std::size_t capacity);
 
+/// Recycles chunks: a chunk handed out by get() returns to the pool when the last document
+/// pointing into it has been processed, so a steady stream reuses the same few buffers (no page
+/// faults, no zeroing). Safe to release chunks from any thread; get() from one producer thread.
+class chunk_pool {
+ public:
+  chunk_pool();
+  ~chunk_pool();
+  /// A chunk able to hold `capacity` payload bytes (contents unspecified, metadata cleared).
+  std::shared_ptr<input_chunk> get(std::size_t capacity);
+
+  struct state;
+
+ private:
+  std::shared_ptr<state> state_;
+};
+
 /// One document (line, multi-line object, or list) inside a chunk.
 struct document {
   std::uint32_t offset = 0;
@@ -64,7 +80,7 @@ class output_handler {
 
 struct options {
   unsigned workers = 0;                  ///< 0: one per core
-  std::size_t max_in_flight = 1u << 18;  ///< documents admitted but not yet processed
+  std::size_t max_in_flight = 1u << 15;  ///< documents admitted but not yet processed
 };
 
 /// Totals, read after finish().

@@ -26,8 +26,9 @@ bool pump(const replay_source& src, pipeline::pipeline& pl, ReadSome&& read_some
   bool ok = true;
   std::vector<pipeline::framed> framed;
   std::vector<std::vector<pipeline::document>> per_worker(pl.workers());
+  pipeline::chunk_pool pool;
   while (!eof) {
-    auto chunk = pipeline::make_chunk(carry.size() + chunk_bytes);
+    auto chunk = pool.get(carry.size() + chunk_bytes);
     chunk->origin = origin;
     chunk->source_type = src.source_type;
     chunk->source_path = origin;
