@@ -349,6 +349,20 @@ bool reader::recover_items(const char* begin, const char* end, const position& w
   return true;
 }
 
+void reader::feed_document(const char* data, std::size_t size, std::uint64_t line, std::string_view origin,
+                           event_sink& sink) {
+  element root;
+  if (size <= options_.max_document_bytes && size <= parser_.capacity() && size > 0 && *data == '{' &&
+      parser_.parse(data, size, false).get(root) == simdjson::SUCCESS) {
+    stats_.bytes += size;
+    counters::add(decoder_counters::get().bytes, size);
+    dispatch(root, position{origin, line, -1}, sink);
+    return;
+  }
+  reset(line);
+  feed(data, size, true, origin, sink);
+}
+
 std::size_t reader::feed(const char* data, std::size_t size, bool final, std::string_view origin, event_sink& sink) {
   const char* p = data;
   const char* const end = data + size;

@@ -90,6 +90,12 @@ class reader {
   /// Line numbers continue from the previous call; call reset() between unrelated inputs.
   std::size_t feed(const char* data, std::size_t size, bool final, std::string_view origin, event_sink& sink);
 
+  /// Decodes one document already framed by the caller (a line, a pretty-printed object or a
+  /// list) whose first byte is on line `line`, with the same padding rule as feed(). Skips the
+  /// line search of feed() on the common path; anything unusual goes through feed().
+  void feed_document(const char* data, std::size_t size, std::uint64_t line, std::string_view origin,
+                     event_sink& sink);
+
   /// Starts a new input whose first byte is on line `first_line`.
   void reset(std::uint64_t first_line = 1) noexcept {
     line_ = first_line;

@@ -54,8 +54,9 @@ void build_meta(const audit_event& ev, const source_info& source, event_meta& ou
     }
   }
   if (ev.has(has_request_received)) {
-    const std::size_t n = format_rfc3339_nano(ev.request_received, out.timestamp_buf);
-    out.set(meta_key::timestamp, std::string_view(out.timestamp_buf, n));
+    out.timestamp_nanos = ev.request_received;
+    out.timestamp_ready = false;
+    out.set(meta_key::timestamp, {}); // formatted by get() when first read
   }
 }
 

@@ -59,11 +59,21 @@ struct source_info {
 struct event_meta {
   std::array<std::string_view, meta_key_count> values{};
   std::uint32_t present = 0; ///< bit (1 << key) set when the key exists
-  char timestamp_buf[40]{};  ///< storage of the `timestamp` value
+  /// The `timestamp` value is formatted on first read: most events never need it.
+  unix_nanos timestamp_nanos = 0;
+  mutable bool timestamp_ready = false;
+  mutable char timestamp_buf[40]{};
 
   [[nodiscard]] bool has(meta_key k) const noexcept { return (present >> static_cast<unsigned>(k)) & 1u; }
   /// "" when absent, as evt.Meta.<k> reads in CrowdSec.
-  [[nodiscard]] std::string_view get(meta_key k) const noexcept { return values[static_cast<std::size_t>(k)]; }
+  [[nodiscard]] std::string_view get(meta_key k) const noexcept {
+    if (k == meta_key::timestamp && !timestamp_ready && has(k)) {
+      const std::size_t n = format_rfc3339_nano(timestamp_nanos, timestamp_buf);
+      const_cast<event_meta*>(this)->values[static_cast<std::size_t>(k)] = std::string_view(timestamp_buf, n);
+      timestamp_ready = true;
+    }
+    return values[static_cast<std::size_t>(k)];
+  }
   void set(meta_key k, std::string_view v) noexcept {
     values[static_cast<std::size_t>(k)] = v;
     present |= 1u << static_cast<unsigned>(k);

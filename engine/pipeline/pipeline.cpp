@@ -263,8 +263,7 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
     source_ = engine::source_info{chunk.source_type, chunk.source_path, chunk.cluster};
     received_at_ = wall_now();
     for (const document& d : docs) {
-      reader_.reset(d.line);
-      reader_.feed(chunk.data.data() + d.offset, d.size, true, chunk.origin, *this);
+      reader_.feed_document(chunk.data.data() + d.offset, d.size, d.line, chunk.origin, *this);
     }
     buckets_.advance(watermark_, *this);
   }

@@ -96,9 +96,23 @@ struct rule_counters {
 
 } // namespace
 
+// The leading conjuncts of a filter's top-level && chain that are lifted tests (or their
+// negation). They are decided from the bits in order: a false one decides the rule (every earlier
+// conjunct was true, so the evaluator would stop there too); when all conjuncts are lifted and
+// true, the rule matches. Anything else falls back to evaluating the filter.
+struct prefix_test {
+  std::uint32_t test;
+  bool negated;
+};
+struct rule_plan {
+  std::vector<prefix_test> prefix;
+  bool complete = false; // the whole filter is the conjunction of `prefix`
+};
+
 struct matcher::impl {
   const std::vector<scenario>* scenarios = nullptr;
   std::vector<expr::program> filters;
+  std::vector<rule_plan> plans;
   std::vector<field_db> fields;
   std::vector<lifted_test> tests;
   std::vector<rule_counters> rule_ids;
@@ -291,6 +305,32 @@ std::variant<matcher, std::string> matcher::build(const std::vector<scenario>& s
       }
       lifts[id] = test_id + 1;
     }
+    // Flatten the && chain of the root, left to right.
+    std::vector<node_id> conjuncts;
+    std::vector<node_id> stack{p.root()};
+    while (!stack.empty()) {
+      const node_id id = stack.back();
+      stack.pop_back();
+      if (nodes[id].kind == node_kind::and_) {
+        stack.push_back(nodes[id].b);
+        stack.push_back(nodes[id].a);
+      } else {
+        conjuncts.push_back(id);
+      }
+    }
+    rule_plan plan;
+    plan.complete = true;
+    for (const node_id c : conjuncts) {
+      if (lifts[c] != 0) {
+        plan.prefix.push_back(prefix_test{lifts[c] - 1, false});
+      } else if (nodes[c].kind == node_kind::not_ && lifts[nodes[c].a] != 0) {
+        plan.prefix.push_back(prefix_test{lifts[nodes[c].a] - 1, true});
+      } else {
+        plan.complete = false;
+        break;
+      }
+    }
+    m->plans.push_back(std::move(plan));
     m->filters.push_back(p.with_lifts(std::move(lifts)));
   }
 
@@ -404,10 +444,32 @@ void matcher::match(context& ctx, const event_env& env, std::vector<std::uint32_
     }
   }
 
-  // 2. Run the filters in load order, lifted tests answered from the bits.
+  // 2. Decide each rule from its lifted prefix when possible, else run its filter with the lifted
+  // tests answered from the bits.
   const lifted_env lenv(env, im.tests, st);
   for (std::uint32_t i = 0; i < im.filters.size(); ++i) {
-    const expr::bool_result r = im.filters[i].eval_bool(lenv);
+    const rule_plan& plan = im.plans[i];
+    int decided = -1; // -1: evaluate; 0: false; 1: true
+    std::size_t k = 0;
+    for (; k < plan.prefix.size(); ++k) {
+      bool v;
+      if (!lenv.lifted(plan.prefix[k].test, v)) {
+        break;
+      }
+      if (v == plan.prefix[k].negated) {
+        decided = 0;
+        break;
+      }
+    }
+    if (decided < 0 && plan.complete && k == plan.prefix.size()) {
+      decided = 1;
+    }
+    expr::bool_result r;
+    if (decided >= 0) {
+      r.value = decided == 1;
+    } else {
+      r = im.filters[i].eval_bool(lenv);
+    }
     rule_stats& rs = ctx.stats_[i];
     ++rs.evaluations;
     counters::add(im.rule_ids[i].evaluations);

@@ -8,6 +8,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "engine/alert/alert.h"
 #include "engine/event/duration.h"
 #include "rules/scenario/event_env.h"
 
@@ -159,38 +160,6 @@ std::optional<bool> boolean(context& ctx, const YAML::Node& node, const char* ke
   return v;
 }
 
-void json_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (const char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-}
-
 // YAML labels to JSON: scalars that read as booleans or integers stay typed (remediation: true,
 // confidence: 3), everything else is a string; sequences and maps recurse.
 void yaml_to_json(std::string& out, const YAML::Node& n) {
@@ -213,7 +182,7 @@ void yaml_to_json(std::string& out, const YAML::Node& n) {
         out += ',';
       }
       first = false;
-      json_string(out, kv.first.as<std::string>());
+      engine::append_json_string(out, kv.first.as<std::string>());
       out += ':';
       yaml_to_json(out, kv.second);
     }
@@ -231,7 +200,7 @@ void yaml_to_json(std::string& out, const YAML::Node& n) {
                s.find_first_not_of("-0123456789") == std::string::npos) {
       out += std::to_string(i);
     } else {
-      json_string(out, s);
+      engine::append_json_string(out, s);
     }
   }
 }
