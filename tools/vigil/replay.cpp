@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/config/config.h"
 #include "engine/pipeline/pipeline.h"
 #include "io/file/replay_source.h"
 #include "rules/matcher/ruleset.h"
@@ -19,6 +20,7 @@ namespace vigil::cli {
 namespace {
 
 struct replay_options {
+  std::string config;
   std::vector<std::string> files;
   std::vector<std::string> rules;
   std::string output = "text";
@@ -61,7 +63,23 @@ int run_replay(const replay_options& opts) {
     std::fprintf(stderr, "vigil replay: --output must be text or json, got '%s'\n", opts.output.c_str());
     return 2;
   }
-  auto loaded = rules::load_ruleset(opts.rules);
+  config::settings cfg;
+  if (!opts.config.empty()) {
+    auto c = config::load(opts.config);
+    if (auto* errors = std::get_if<std::vector<config::error>>(&c)) {
+      for (const auto& e : *errors) {
+        std::fprintf(stderr, "%s\n", e.to_string().c_str());
+      }
+      std::fprintf(stderr, "vigil replay: %zu error(s) in the configuration\n", errors->size());
+      return 2;
+    }
+    cfg = std::get<config::settings>(c);
+  }
+  // Command-line flags override the file.
+  const std::vector<std::string>& rule_paths = opts.rules.empty() ? cfg.rules : opts.rules;
+  const unsigned workers = opts.workers != 0 ? opts.workers : cfg.workers;
+  const std::string cluster = opts.cluster.empty() ? cfg.cluster : opts.cluster;
+  auto loaded = rules::load_ruleset(rule_paths);
   if (auto* errors = std::get_if<std::vector<rules::load_error>>(&loaded)) {
     for (const auto& e : *errors) {
       std::fprintf(stderr, "%s\n", e.to_string().c_str());
@@ -72,12 +90,13 @@ int run_replay(const replay_options& opts) {
   auto rules = std::get<std::shared_ptr<const rules::ruleset>>(loaded);
   printer out(opts.output == "json", opts.max_errors_shown);
   pipeline::options po;
-  po.workers = opts.workers;
+  po.workers = workers;
+  po.max_in_flight = cfg.max_in_flight;
   const auto started = std::chrono::steady_clock::now();
   pipeline::pipeline pl(rules, po, out);
   int status = 0;
   for (const std::string& file : opts.files) {
-    if (!io::replay_file(io::replay_source{file, file == "-" ? "-" : file, opts.cluster}, pl)) {
+    if (!io::replay_file(io::replay_source{file, file, cluster}, pl)) {
       status = 2;
     }
   }
@@ -110,6 +129,7 @@ int run_replay(const replay_options& opts) {
 command add_replay(CLI::App& app) {
   auto opts = std::make_shared<replay_options>();
   CLI::App* sub = app.add_subcommand("replay", "Run audit files through the rules and print the alerts");
+  sub->add_option("-c,--config", opts->config, "vigil.yaml (see docs/configuration.md); flags override it");
   sub->add_option("files", opts->files, "Audit files: JSON lines, Event, EventList or JSON array; - for stdin")
       ->required();
   sub->add_option("--rules", opts->rules,
