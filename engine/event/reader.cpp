@@ -366,6 +366,9 @@ void reader::feed_document(const char* data, std::size_t size, std::uint64_t lin
 std::size_t reader::feed(const char* data, std::size_t size, bool final, std::string_view origin, event_sink& sink) {
   const char* p = data;
   const char* const end = data + size;
+  if (at_start_ && size < 3 && !final && std::memcmp(p, "\xEF\xBB\xBF", size) == 0) {
+    return 0; // maybe the start of a byte order mark: wait for the rest
+  }
   if (at_start_ && size >= 3 && std::memcmp(p, "\xEF\xBB\xBF", 3) == 0) {
     p += 3; // UTF-8 byte order mark
   }

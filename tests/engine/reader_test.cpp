@@ -324,3 +324,27 @@ TEST(reader, counts_into_stats_and_the_registry) {
 
 } // namespace
 } // namespace vigil::engine
+
+namespace vigil::engine {
+namespace {
+
+// Regression (found by decoder_fuzz): a byte order mark split across two reads.
+TEST(reader, byte_order_mark_split_across_reads) {
+  const std::string input = "\xEF\xBB\xBF{\"verb\":\"get\"}\n";
+  test::collect_sink s;
+  reader r;
+  std::string pending;
+  for (std::size_t pos = 0; pos <= input.size(); ++pos) {
+    const bool final = pos == input.size();
+    if (!final) {
+      pending += input[pos];
+    }
+    std::string padded = pending + std::string(simdjson::SIMDJSON_PADDING, '\0');
+    pending.erase(0, r.feed(padded.data(), pending.size(), final, "bom", s));
+  }
+  EXPECT_EQ(s.events.size(), 1u);
+  EXPECT_TRUE(s.errors.empty());
+}
+
+} // namespace
+} // namespace vigil::engine
