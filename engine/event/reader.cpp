@@ -93,6 +93,110 @@ inline const char* skip_space(const char* p, const char* end) noexcept {
 
 } // namespace
 
+namespace {
+
+// Finds the list of items: the document itself if it is an array, else the value of a top-level
+// "items" key of an object. Returns the '[' or nullptr.
+const char* locate_list(const char* begin, const char* end, std::size_t max_bytes) noexcept {
+  const char* p = skip_space(begin, end);
+  if (p < end && *p == '{') {
+    ++p;
+    bool found = false;
+    while (p < end) {
+      p = skip_space(p, end);
+      if (p >= end || *p != '"') {
+        return nullptr;
+      }
+      const char* key_end = p + 1;
+      while (key_end < end && *key_end != '"') {
+        key_end += (*key_end == '\\') ? 2 : 1;
+      }
+      if (key_end >= end) {
+        return nullptr;
+      }
+      const std::string_view key(p + 1, static_cast<std::size_t>(key_end - p - 1));
+      p = skip_space(key_end + 1, end);
+      if (p >= end || *p != ':') {
+        return nullptr;
+      }
+      p = skip_space(p + 1, end);
+      if (key == "items" && p < end && *p == '[') {
+        found = true;
+        break;
+      }
+      // Skip the value: a container by bracket matching, a scalar up to the next , or }.
+      if (p < end && (*p == '{' || *p == '[')) {
+        const char* value_end = nullptr;
+        if (scan_value_end(p, end, max_bytes, value_end) != scan_result::complete) {
+          return nullptr;
+        }
+        p = value_end;
+      } else if (p < end && *p == '"') {
+        ++p;
+        while (p < end && *p != '"') {
+          p += (*p == '\\') ? 2 : 1;
+        }
+        ++p;
+      } else {
+        while (p < end && *p != ',' && *p != '}') {
+          ++p;
+        }
+      }
+      p = skip_space(p, end);
+      if (p < end && *p == ',') {
+        ++p;
+      } else {
+        return nullptr;
+      }
+    }
+    if (!found) {
+      return nullptr;
+    }
+  }
+  if (p >= end || *p != '[') {
+    return nullptr;
+  }
+  return p;
+}
+
+} // namespace
+
+bool split_items(const char* begin, const char* end, std::size_t max_bytes, std::vector<item_span>& out) {
+  const char* p = locate_list(begin, end, max_bytes);
+  if (p == nullptr) {
+    return false;
+  }
+  ++p;
+  while (true) {
+    p = skip_space(p, end);
+    if (p >= end || *p == ']') {
+      return true;
+    }
+    const char* item_end = nullptr;
+    const scan_result r =
+        *p == '{' || *p == '[' ? scan_value_end(p, end, max_bytes, item_end) : scan_result::incomplete;
+    if (r != scan_result::complete) {
+      // Scalars and cut items: the item runs to the next ',' or ']' at this depth, unvalidated.
+      const char* q = p;
+      while (q < end && *q != ',' && *q != ']') {
+        ++q;
+      }
+      out.push_back(item_span{static_cast<std::size_t>(p - begin), static_cast<std::size_t>(q - p), false});
+      if (r != scan_result::complete && (*p == '{' || *p == '[')) {
+        return true; // the rest of the list is unreadable
+      }
+      p = q;
+    } else {
+      out.push_back(item_span{static_cast<std::size_t>(p - begin), static_cast<std::size_t>(item_end - p), true});
+      p = item_end;
+    }
+    p = skip_space(p, end);
+    if (p < end && *p == ',') {
+      ++p;
+    }
+  }
+}
+
 std::size_t find_document_end(const char* begin, const char* end, std::size_t max_bytes) noexcept {
   const char* out = nullptr;
   if (begin >= end || scan_value_end(begin, end, max_bytes, out) != scan_result::complete) {
@@ -252,64 +356,8 @@ void reader::dispatch(element root, const position& where, event_sink& sink) {
 }
 
 bool reader::recover_items(const char* begin, const char* end, const position& where, event_sink& sink) {
-  // Locate the list of items: the document itself if it is an array, else the value of a
-  // top-level "items" key of an object.
-  const char* p = skip_space(begin, end);
-  if (p < end && *p == '{') {
-    ++p;
-    bool found = false;
-    while (p < end) {
-      p = skip_space(p, end);
-      if (p >= end || *p != '"') {
-        return false;
-      }
-      const char* key_end = p + 1;
-      while (key_end < end && *key_end != '"') {
-        key_end += (*key_end == '\\') ? 2 : 1;
-      }
-      if (key_end >= end) {
-        return false;
-      }
-      const std::string_view key(p + 1, static_cast<std::size_t>(key_end - p - 1));
-      p = skip_space(key_end + 1, end);
-      if (p >= end || *p != ':') {
-        return false;
-      }
-      p = skip_space(p + 1, end);
-      if (key == "items" && p < end && *p == '[') {
-        found = true;
-        break;
-      }
-      // Skip the value: a container by bracket matching, a scalar up to the next , or }.
-      if (p < end && (*p == '{' || *p == '[')) {
-        const char* value_end = nullptr;
-        if (scan_value_end(p, end, options_.max_document_bytes, value_end) != scan_result::complete) {
-          return false;
-        }
-        p = value_end;
-      } else if (p < end && *p == '"') {
-        ++p;
-        while (p < end && *p != '"') {
-          p += (*p == '\\') ? 2 : 1;
-        }
-        ++p;
-      } else {
-        while (p < end && *p != ',' && *p != '}') {
-          ++p;
-        }
-      }
-      p = skip_space(p, end);
-      if (p < end && *p == ',') {
-        ++p;
-      } else {
-        return false;
-      }
-    }
-    if (!found) {
-      return false;
-    }
-  }
-  if (p >= end || *p != '[') {
+  const char* p = locate_list(begin, end, options_.max_document_bytes);
+  if (p == nullptr) {
     return false;
   }
   ++p;

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <simdjson.h>
 
@@ -77,6 +78,19 @@ struct reader_stats {
 /// aware, nothing else validated), 0 if the input ends first or the value exceeds `max_bytes`.
 /// Used by framers that split input into documents without parsing it.
 std::size_t find_document_end(const char* begin, const char* end, std::size_t max_bytes) noexcept;
+
+/// One item of a JSON list located by split_items: bytes [offset, offset + size) of the input.
+/// `complete` is false for an item that is not a bracket-balanced object or array.
+struct item_span {
+  std::size_t offset;
+  std::size_t size;
+  bool complete;
+};
+
+/// Splits the items of a JSON array, or of the "items" array of an object (an EventList),
+/// without parsing them. False when there is no such list. Used by the webhook to hand each
+/// item of a batch to the worker that owns it.
+bool split_items(const char* begin, const char* end, std::size_t max_bytes, std::vector<item_span>& out);
 
 class reader {
  public:

@@ -68,7 +68,7 @@ engine::unix_nanos wall_now() noexcept {
 }
 
 struct pipeline_counters {
-  counters::id forwarded, alerts, blackholed, groupby_errors;
+  counters::id forwarded, alerts, blackholed, groupby_errors, no_source;
   static const pipeline_counters& get() {
     static const pipeline_counters c = [] {
       auto& r = counters::registry::global();
@@ -77,6 +77,8 @@ struct pipeline_counters {
           r.define("vigil_alerts_total", "Alerts produced by bucket overflows"),
           r.define("vigil_overflows_blackholed_total", "Overflows discarded by a scenario's blackhole"),
           r.define("vigil_groupby_errors_total", "groupby/distinct expressions that failed or gave a non-string"),
+          r.define("vigil_alerts_without_source_total",
+                   "Alerts whose source_ip is missing or not an IP (emitted anyway, no decision possible)"),
       };
     }();
     return c;
@@ -368,6 +370,9 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
     }
     auto a = std::make_unique<engine::alert>(engine::make_alert(p_.origins[ov.scenario], ov.events_count, ov.first,
                                                                 ov.last, ov.at, ov.events.data(), ov.events.size()));
+    if (a->value.empty()) {
+      counters::add(pipeline_counters::get().no_source);
+    }
     pending_.push_back(emit_item{std::move(a), {}, false, ov.scenario});
   }
 
@@ -439,6 +444,38 @@ void pipeline::submit(const std::shared_ptr<input_chunk>& chunk, std::vector<doc
   item.docs = std::move(docs);
   p.workers[w % p.workers.size()]->enqueue(std::move(item));
 }
+
+bool pipeline::try_submit(const std::shared_ptr<input_chunk>& chunk, std::vector<std::vector<document>>& per_worker) {
+  impl& p = *impl_;
+  std::int64_t n = 0;
+  for (const auto& docs : per_worker) {
+    n += static_cast<std::int64_t>(docs.size());
+  }
+  if (n == 0) {
+    return true;
+  }
+  const std::int64_t before = p.in_flight.fetch_add(n, std::memory_order_acq_rel);
+  if (before + n > static_cast<std::int64_t>(p.opts.max_in_flight) && before > 0) {
+    // A batch larger than the limit is still admitted when nothing else is in flight, so an
+    // oversized batch cannot be refused forever.
+    p.in_flight.fetch_sub(n, std::memory_order_acq_rel);
+    return false;
+  }
+  for (unsigned w = 0; w < per_worker.size(); ++w) {
+    if (per_worker[w].empty()) {
+      continue;
+    }
+    work_item item;
+    item.k = work_item::kind::docs;
+    item.chunk = chunk;
+    item.docs = std::move(per_worker[w]);
+    per_worker[w].clear();
+    p.workers[w % p.workers.size()]->enqueue(std::move(item));
+  }
+  return true;
+}
+
+std::int64_t pipeline::in_flight() const noexcept { return impl_->in_flight.load(std::memory_order_acquire); }
 
 totals pipeline::finish() {
   impl& p = *impl_;

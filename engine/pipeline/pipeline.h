@@ -106,6 +106,14 @@ class pipeline {
   /// Queues `docs` of `chunk` to `worker`. Blocks while the in-flight limit is reached.
   void submit(const std::shared_ptr<input_chunk>& chunk, std::vector<document> docs, unsigned worker);
 
+  /// Admission for the webhook: queues every document of `per_worker` (indexed by worker) if the
+  /// whole batch fits under the in-flight limit, else queues nothing and returns false (the
+  /// caller answers 429). Never blocks. Call from the producer thread only.
+  bool try_submit(const std::shared_ptr<input_chunk>& chunk, std::vector<std::vector<document>>& per_worker);
+
+  /// Documents admitted and not yet processed.
+  [[nodiscard]] std::int64_t in_flight() const noexcept;
+
   /// End of input: waits until everything admitted is processed, flushes the buckets, drains the
   /// emitter, joins the threads. Returns the totals. Call once.
   totals finish();

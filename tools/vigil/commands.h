@@ -16,6 +16,9 @@ command add_replay(CLI::App& app);
 /// `vigil rules list|test`.
 command add_rules(CLI::App& app);
 
+/// `vigil run`: the daemon.
+command add_run(CLI::App& app);
+
 /// `vigil explain FILE...`.
 command add_explain(CLI::App& app);
 

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   const vigil::cli::command replay = vigil::cli::add_replay(app);
   const vigil::cli::command rules = vigil::cli::add_rules(app);
   const vigil::cli::command explain = vigil::cli::add_explain(app);
+  const vigil::cli::command run = vigil::cli::add_run(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -28,6 +29,9 @@ int main(int argc, char** argv) {
     }
     if (sub->get_name() == "explain") {
       return explain();
+    }
+    if (sub->get_name() == "run") {
+      return run();
     }
   }
   return 2;

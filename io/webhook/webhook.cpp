@@ -1,0 +1,357 @@
+#include "io/webhook/webhook.h"
+
+#include <cstring>
+
+#include <simdjson.h>
+
+#include "engine/counters/counters.h"
+#include "engine/event/reader.h"
+
+namespace vigil::io {
+
+namespace {
+
+std::uint64_t fnv1a(std::string_view a, std::string_view b) noexcept {
+  std::uint64_t h = 1469598103934665603ULL;
+  for (const char c : a) {
+    h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+  }
+  h = (h ^ 0xFFu) * 1099511628211ULL;
+  for (const char c : b) {
+    h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+  }
+  return h == 0 ? 1 : h;
+}
+
+// Remembers recent 64-bit keys in two generations of a flat hash table: lookups check both,
+// inserts go to the young one, and when it is half full the old one is wiped and they swap.
+// Memory is fixed at construction; nothing is allocated per event.
+class recent_keys {
+ public:
+  explicit recent_keys(std::size_t entries) {
+    std::size_t cap = 1024;
+    while (cap < entries) {
+      cap <<= 1;
+    }
+    mask_ = cap - 1;
+    gen_[0].assign(cap, 0);
+    gen_[1].assign(cap, 0);
+  }
+
+  [[nodiscard]] bool contains(std::uint64_t k) const noexcept { return find(gen_[0], k) || find(gen_[1], k); }
+
+  void insert(std::uint64_t k) noexcept {
+    if (contains(k)) {
+      return;
+    }
+    if (used_ * 2 >= gen_[young_].size()) {
+      young_ ^= 1;
+      std::fill(gen_[young_].begin(), gen_[young_].end(), 0);
+      used_ = 0;
+    }
+    std::vector<std::uint64_t>& t = gen_[young_];
+    std::size_t i = k & mask_;
+    while (t[i] != 0) {
+      i = (i + 1) & mask_;
+    }
+    t[i] = k;
+    ++used_;
+  }
+
+ private:
+  bool find(const std::vector<std::uint64_t>& t, std::uint64_t k) const noexcept {
+    std::size_t i = k & mask_;
+    while (t[i] != 0) {
+      if (t[i] == k) {
+        return true;
+      }
+      i = (i + 1) & mask_;
+    }
+    return false;
+  }
+
+  std::vector<std::uint64_t> gen_[2];
+  std::size_t mask_ = 0;
+  std::size_t used_ = 0;
+  int young_ = 0;
+};
+
+bool constant_time_equal(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  unsigned char d = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    d |= static_cast<unsigned char>(a[i] ^ b[i]);
+  }
+  return d == 0;
+}
+
+bool valid_cluster_name(std::string_view s) noexcept {
+  if (s.empty() || s.size() > 253) {
+    return false;
+  }
+  for (const char c : s) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+          c == '.')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string json_error(std::string_view message) {
+  std::string out = "{\"error\":";
+  engine::append_json_string(out, message);
+  out += '}';
+  return out;
+}
+
+} // namespace
+
+struct webhook::impl {
+  pipeline::pipeline& pl;
+  webhook_options opts;
+  simdjson::dom::parser parser;
+  recent_keys seen;
+  engine::audit_event event;
+  std::vector<engine::item_span> spans;
+  std::vector<std::vector<pipeline::document>> per_worker;
+  std::vector<std::uint64_t> keys;
+  counters::id requests, hits, accepted, rejected, duplicates, refused, bad_bodies;
+
+  impl(pipeline::pipeline& p, webhook_options o)
+      : pl(p), opts(std::move(o)), seen(opts.dedupe_entries), per_worker(p.workers()) {
+    auto& r = counters::registry::global();
+    const counters::label src{"source", opts.name};
+    requests = r.define("cs_k8sauditsource_requests_total", "Total number of requests received", {src});
+    hits = r.define("cs_k8sauditsource_hits_total", "Total number of events received by k8s-audit source",
+                    {src, {"datasource_type", "k8s-audit"}, {"acquis_type", "k8s-audit"}});
+    const char* help = "Audit events received by the webhook, by outcome";
+    accepted = r.define("vigil_webhook_events_total", help, {src, {"result", "accepted"}});
+    rejected = r.define("vigil_webhook_events_total", help, {src, {"result", "rejected"}});
+    duplicates = r.define("vigil_webhook_events_total", help, {src, {"result", "duplicate"}});
+    refused = r.define("vigil_webhook_batches_refused_total", "Batches answered 429 (in-flight limit)", {src});
+    bad_bodies = r.define("vigil_webhook_bad_bodies_total", "Batches answered 400 (nothing usable)", {src});
+  }
+
+  // Cluster of a request: the path suffix if any, else the configured one. False for other paths.
+  bool route(std::string_view path, std::string_view& cluster) const {
+    const std::string_view base = opts.path;
+    if (path == base) {
+      cluster = opts.cluster;
+      return true;
+    }
+    if (path.size() > base.size() + 1 && path.substr(0, base.size()) == base && path[base.size()] == '/' &&
+        valid_cluster_name(path.substr(base.size() + 1))) {
+      cluster = path.substr(base.size() + 1);
+      return true;
+    }
+    return false;
+  }
+
+  // One decoded item: rejected, duplicate, or routed to its shard.
+  void take(const engine::decode_status& st, std::size_t index, const engine::item_span& span,
+            std::string_view cluster, std::string& rejects, std::size_t& n_rejected, std::string_view reason_if_bad) {
+    if (!st.ok() || !reason_if_bad.empty()) {
+      engine::failure f;
+      f.status = st;
+      reject(index, reason_if_bad.empty() ? engine::describe(f) : std::string(reason_if_bad), rejects, n_rejected);
+      return;
+    }
+    if (!event.audit_id.empty()) {
+      const std::uint64_t k = fnv1a(event.audit_id, event.stage);
+      if (seen.contains(k)) {
+        ++n_duplicates;
+        return;
+      }
+      keys.push_back(k);
+    }
+    per_worker[pl.shard_of(cluster, event.source_ip)].push_back(
+        pipeline::document{static_cast<std::uint32_t>(span.offset), static_cast<std::uint32_t>(span.size), 1});
+  }
+
+  void reject(std::size_t index, const std::string& reason, std::string& rejects, std::size_t& n_rejected) {
+    if (n_rejected < 100) { // the answer names the first 100; all are counted
+      if (!rejects.empty()) {
+        rejects += ',';
+      }
+      rejects += "{\"index\":" + std::to_string(index) + ",\"reason\":";
+      engine::append_json_string(rejects, reason);
+      rejects += '}';
+    }
+    ++n_rejected;
+  }
+
+  std::size_t n_duplicates = 0;
+};
+
+webhook::webhook(pipeline::pipeline& pl, webhook_options opts) : impl_(std::make_unique<impl>(pl, std::move(opts))) {}
+webhook::~webhook() = default;
+
+int webhook::precheck(const http::request& req, http::response& res) {
+  impl& w = *impl_;
+  counters::add(w.requests);
+  std::string_view cluster;
+  if (!w.route(req.path, cluster)) {
+    res.body = json_error("no such path; the audit webhook is at " + w.opts.path);
+    return 404;
+  }
+  if (req.method != "POST") {
+    res.headers.emplace_back("Allow", "POST");
+    res.body = json_error("method not allowed: use POST");
+    return 405;
+  }
+  if (!w.opts.tokens.empty()) {
+    const std::string_view auth = req.header("authorization");
+    bool ok = false;
+    if (auth.size() > 7 && (auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) {
+      for (const std::string& t : w.opts.tokens) {
+        ok = constant_time_equal(auth.substr(7), t) || ok;
+      }
+    }
+    if (!ok) {
+      res.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"vigil\"");
+      res.body = json_error(auth.empty() ? "missing bearer token" : "invalid bearer token");
+      return 401;
+    }
+  }
+  const std::string_view ct = req.header("content-type");
+  if (!ct.empty()) {
+    const std::string_view media = ct.substr(0, ct.find(';'));
+    if (media != "application/json" && media != "application/json " && media != "text/json") {
+      res.body = json_error("unsupported content type '" + std::string(ct) + "': send application/json");
+      return 415;
+    }
+  }
+  return 0;
+}
+
+void webhook::handle(http::request& req, http::response& res) {
+  impl& w = *impl_;
+  std::string_view cluster;
+  w.route(req.path, cluster);
+  const std::size_t size = req.body.size();
+
+  auto chunk = std::make_shared<pipeline::input_chunk>();
+  chunk->data = std::move(req.body);
+  chunk->data.append(simdjson::SIMDJSON_PADDING, '\0');
+  chunk->size = size;
+  const std::string_view remote = req.remote.substr(0, req.remote.rfind(':'));
+  chunk->origin = w.opts.name + ":" + std::string(req.remote);
+  chunk->source_type = "k8s-audit";
+  chunk->source_path = std::string(remote); // CrowdSec's Line.Src: the client address
+  chunk->cluster = std::string(cluster);
+  const char* data = chunk->data.data();
+
+  w.spans.clear();
+  w.keys.clear();
+  w.n_duplicates = 0;
+  for (auto& v : w.per_worker) {
+    v.clear();
+  }
+  std::string rejects;
+  std::size_t n_rejected = 0;
+
+  simdjson::dom::element root;
+  auto err = size > w.parser.capacity() ? w.parser.allocate(size) : simdjson::SUCCESS;
+  if (err == simdjson::SUCCESS) {
+    err = w.parser.parse(data, size, false).get(root);
+  }
+  if (err == simdjson::SUCCESS) {
+    // Valid JSON: find the items (an EventList, an array, or one Event).
+    simdjson::dom::array items;
+    bool is_list = root.type() == simdjson::dom::element_type::ARRAY;
+    if (is_list) {
+      items = root.get_array().value_unsafe();
+    } else if (root.type() == simdjson::dom::element_type::OBJECT) {
+      std::string_view kind;
+      if (root["kind"].get(kind) == simdjson::SUCCESS && kind == "EventList") {
+        simdjson::dom::element it;
+        if (root["items"].get(it) == simdjson::SUCCESS && it.type() == simdjson::dom::element_type::ARRAY) {
+          items = it.get_array().value_unsafe();
+          is_list = true;
+        } else if (root["items"].error() == simdjson::SUCCESS && it.type() != simdjson::dom::element_type::NULL_VALUE) {
+          counters::add(w.bad_bodies);
+          res.status = 400;
+          res.body = json_error("EventList 'items' is not a list");
+          return;
+        } else {
+          res.body = R"({"accepted":0,"duplicates":0,"rejected":[]})"; // an empty batch
+          return;
+        }
+      }
+    } else {
+      counters::add(w.bad_bodies);
+      res.status = 400;
+      res.body = json_error("not an audit Event, EventList or array of Events");
+      return;
+    }
+    if (is_list) {
+      if (!engine::split_items(data, data + size, w.opts.max_document_bytes, w.spans) || w.spans.size() != items.size()) {
+        counters::add(w.bad_bodies);
+        res.status = 400;
+        res.body = json_error("cannot split the list of items");
+        return;
+      }
+      std::size_t i = 0;
+      for (simdjson::dom::element item : items) {
+        const engine::decode_status st = engine::decode_event(item, w.event);
+        w.take(st, i, w.spans[i], cluster, rejects, n_rejected, {});
+        ++i;
+      }
+    } else {
+      w.spans.push_back(engine::item_span{0, size, true});
+      const engine::decode_status st = engine::decode_event(root, w.event);
+      w.take(st, 0, w.spans[0], cluster, rejects, n_rejected, {});
+    }
+  } else {
+    // Not valid JSON as a whole: keep what can be read item by item.
+    if (!engine::split_items(data, data + size, w.opts.max_document_bytes, w.spans) || w.spans.empty()) {
+      counters::add(w.bad_bodies);
+      res.status = 400;
+      res.body = json_error(std::string("body is not a usable audit batch: ") + simdjson::error_message(err));
+      return;
+    }
+    for (std::size_t i = 0; i < w.spans.size(); ++i) {
+      const engine::item_span& span = w.spans[i];
+      simdjson::dom::element item;
+      const auto item_err = span.complete ? w.parser.parse(data + span.offset, span.size, false).get(item)
+                                          : simdjson::TAPE_ERROR;
+      if (item_err != simdjson::SUCCESS) {
+        w.take(engine::decode_status{}, i, span, cluster, rejects, n_rejected,
+               std::string("invalid JSON: ") + simdjson::error_message(item_err));
+        continue;
+      }
+      const engine::decode_status st = engine::decode_event(item, w.event);
+      w.take(st, i, span, cluster, rejects, n_rejected, {});
+    }
+  }
+
+  std::size_t n_accepted = 0;
+  for (const auto& v : w.per_worker) {
+    n_accepted += v.size();
+  }
+  if (!w.pl.try_submit(chunk, w.per_worker)) {
+    counters::add(w.refused);
+    res.status = 429;
+    res.headers.emplace_back("Retry-After", "1");
+    res.body = json_error("too many events in flight: retry later; nothing of this batch was taken");
+    return;
+  }
+  for (const std::uint64_t k : w.keys) {
+    w.seen.insert(k);
+  }
+  counters::add(w.hits, n_accepted + n_rejected + w.n_duplicates);
+  counters::add(w.accepted, n_accepted);
+  counters::add(w.rejected, n_rejected);
+  counters::add(w.duplicates, w.n_duplicates);
+  res.body = "{\"accepted\":" + std::to_string(n_accepted) + ",\"duplicates\":" + std::to_string(w.n_duplicates) +
+             ",\"rejected\":[" + rejects + "]";
+  if (n_rejected > 100) {
+    res.body += ",\"rejected_total\":" + std::to_string(n_rejected);
+  }
+  res.body += '}';
+}
+
+} // namespace vigil::io

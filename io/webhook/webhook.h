@@ -1,0 +1,53 @@
+#pragma once
+// The Kubernetes audit webhook source: kube-apiserver POSTs EventList batches; vigil checks the
+// request, splits the batch into events without a full decode on the loop thread (one simdjson
+// parse to validate, decode_event for the checks and the shard key), admits the batch into the
+// pipeline or refuses it whole, and answers.
+//
+// Answers (see docs/webhook.md): 200 once every good event of the batch is admitted, with a JSON
+// body naming the rejected items; 400 when nothing in the body is usable; 401 without the right
+// bearer token; 404 other paths; 405 other methods; 413 over max_body_size; 415 a content type
+// other than JSON; 429 (Retry-After) when the batch would pass the in-flight limit: nothing of it
+// is taken; 503 while shutting down. A batch resent after it was admitted (lost answer) is not
+// counted twice: (auditID, stage) pairs seen recently are dropped and counted as duplicates.
+//
+// Threading contract: precheck() and handle() run on the HTTP server's loop thread.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/pipeline/pipeline.h"
+#include "io/http/server.h"
+
+namespace vigil::io {
+
+struct webhook_options {
+  std::string path = "/audit/webhook/event"; ///< also serves path + "/<cluster>"
+  std::vector<std::string> tokens;           ///< accepted bearer tokens; empty: no authentication
+  std::string cluster;                       ///< cluster stamped on events (a path suffix overrides)
+  std::string name = "k8s-audit";            ///< source name in counters and error positions
+  std::size_t dedupe_entries = 1u << 20;     ///< (auditID, stage) pairs remembered
+  std::size_t max_document_bytes = 64u << 20;
+};
+
+class webhook {
+ public:
+  webhook(pipeline::pipeline& pl, webhook_options opts);
+  ~webhook();
+  webhook(const webhook&) = delete;
+  webhook& operator=(const webhook&) = delete;
+
+  /// Header checks: 404, 405, 401, 415. Returns 0 to read the body.
+  int precheck(const http::request& req, http::response& res);
+  /// The batch: 200, 400 or 429.
+  void handle(http::request& req, http::response& res);
+
+  struct impl;
+
+ private:
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace vigil::io
