@@ -1,0 +1,325 @@
+// The daemon end to end: the real `vigil run` binary on loopback (port 0), driven over HTTP.
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include "tests/support/process.h"
+
+namespace vigil {
+namespace {
+
+namespace fs = std::filesystem;
+using test::child;
+using test::http_client;
+
+const std::string vigil_bin = VIGIL_BINARY;
+const fs::path realworld = "../shared/data/realworld";
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find_first_not_of(" \t\r") != std::string::npos) {
+      out.push_back(line);
+    }
+  }
+  return out;
+}
+
+std::string event_list(const std::vector<std::string>& events, std::size_t from, std::size_t n) {
+  std::string out = R"({"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[)";
+  for (std::size_t i = from; i < from + n && i < events.size(); ++i) {
+    if (i > from) {
+      out += ',';
+    }
+    out += events[i];
+  }
+  return out + "]}";
+}
+
+// What identifies an alert across sources (datasource_type/path differ between file and webhook).
+std::multiset<std::string> alert_keys(const std::string& json_lines) {
+  std::multiset<std::string> keys;
+  simdjson::dom::parser p;
+  for (const auto& line : lines_of(json_lines)) {
+    simdjson::dom::element a;
+    if (p.parse(line).get(a) != simdjson::SUCCESS) {
+      ADD_FAILURE() << "not JSON: " << line;
+      continue;
+    }
+    keys.insert(std::string(std::string_view(a["scenario"])) + "|" + std::string(std::string_view(a["source_ip"])) +
+                "|" + std::to_string(int64_t(a["events_count"])) + "|" + std::string(std::string_view(a["user"])) +
+                "|" + std::string(std::string_view(a["stop_at"])));
+  }
+  return keys;
+}
+
+std::string burst(const std::string& ip, int code, int n, int second) {
+  std::string out;
+  for (int i = 0; i < n; ++i) {
+    char ts[64];
+    std::snprintf(ts, sizeof ts, "2026-02-01T10:00:%02d.%03dZ", second + i / 2, (i % 2) * 500);
+    out += R"({"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"b-)" + ip + "-" +
+           std::to_string(i) + R"(","stage":"ResponseComplete","verb":"get","user":{"username":"mallory"},"sourceIPs":[")" +
+           ip + R"("],"objectRef":{"resource":"secrets"},"responseStatus":{"code":)" + std::to_string(code) +
+           R"(},"requestReceivedTimestamp":")" + ts + "\"}\n";
+  }
+  return out;
+}
+
+TEST(webhook, fixtures_posted_as_batches_give_the_same_alerts_as_replay) {
+  if (!fs::exists(realworld)) {
+    GTEST_SKIP();
+  }
+  std::string all;
+  for (const auto& e : fs::directory_iterator(realworld / "falco-trace-files")) {
+    if (e.is_regular_file() && e.path().filename() != "fal_01_003.json") {
+      all += slurp(e.path()) + "\n";
+    }
+  }
+  all += slurp(realworld / "crowdsec-hub/k8s-audit-pod-exec-file.log") + "\n";
+  all += slurp(realworld / "crowdsec-hub/k8s-audit-priv-pod-file.log") + "\n";
+  all += slurp(realworld / "audit2rbac/demo.log");
+  all += burst("198.51.100.7", 401, 9, 0) + burst("198.51.100.8", 403, 4, 1);
+  // Two Falco traces reuse another trace's auditID: the webhook drops such repeats as resent
+  // events, so keep the first of each (auditID, stage) on both sides.
+  std::vector<std::string> events;
+  {
+    std::set<std::string> ids;
+    simdjson::dom::parser p;
+    for (const auto& line : lines_of(all)) {
+      simdjson::dom::element e;
+      ASSERT_EQ(p.parse(line).get(e), simdjson::SUCCESS) << line;
+      std::string_view id, stage;
+      if (e["auditID"].get(id) == simdjson::SUCCESS) {
+        if (e["stage"].get(stage) != simdjson::SUCCESS) {
+          stage = {};
+        }
+        if (!ids.insert(std::string(id) + "|" + std::string(stage)).second) {
+          continue;
+        }
+      }
+      events.push_back(line);
+    }
+    all.clear();
+    for (const auto& e : events) {
+      all += e + "\n";
+    }
+  }
+  ASSERT_GT(events.size(), 100u);
+
+  const fs::path file = fs::path(::testing::TempDir()) / "vigil_webhook_events.jsonl";
+  std::ofstream(file) << all;
+  child replay({vigil_bin, "replay", "-o", "json", "--workers", "2", file.string()});
+  ASSERT_EQ(replay.stop(0), 0) << replay.stderr_text;
+
+  child daemon({vigil_bin, "run", "--listen", "127.0.0.1:0", "-o", "json", "--workers", "2"});
+  const int port = test::start_daemon(daemon);
+  ASSERT_NE(port, 0) << daemon.stderr_text;
+  http_client c(port);
+  ASSERT_TRUE(c.connected());
+  std::size_t accepted = 0;
+  for (std::size_t i = 0; i < events.size(); i += 17) { // uneven batches, one connection
+    const auto r = c.request("POST", "/audit/webhook/event", event_list(events, i, 17));
+    ASSERT_EQ(r.status, 200) << r.body;
+    simdjson::dom::parser p;
+    accepted += static_cast<std::size_t>(int64_t(p.parse(r.body)["accepted"]));
+  }
+  EXPECT_EQ(accepted, events.size());
+  ASSERT_EQ(daemon.stop(), 0) << daemon.stderr_text;
+  EXPECT_NE(daemon.stderr_text.find("stopped: " + std::to_string(events.size()) + " events processed"),
+            std::string::npos)
+      << daemon.stderr_text;
+
+  const auto from_replay = alert_keys(replay.stdout_text);
+  const auto from_webhook = alert_keys(daemon.stdout_text);
+  EXPECT_GE(from_replay.size(), 9u);
+  EXPECT_EQ(from_webhook, from_replay);
+  EXPECT_EQ(from_webhook.count("crowdsecurity/k8s-audit-api-server-bruteforce|198.51.100.7|6|mallory|2026-02-01T10:00:02.5Z"),
+            1u);
+}
+
+// Many clients at once against a deliberately small in-flight limit: some batches get 429, the
+// clients retry, and every event is counted exactly once. A resent batch is a duplicate.
+TEST(webhook, concurrent_clients_with_429_and_retries_lose_nothing) {
+#ifdef NDEBUG
+  const int batches_per_client = 500;
+#else
+  const int batches_per_client = 100;
+#endif
+  const int clients = 4;
+  const int batch_size = 400;
+  child daemon({vigil_bin, "run", "--listen", "127.0.0.1:0", "-o", "json", "--workers", "2", "--max-in-flight", "600"});
+  const int port = test::start_daemon(daemon);
+  ASSERT_NE(port, 0) << daemon.stderr_text;
+
+  std::atomic<long> accepted{0}, too_many{0}, failures{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < clients; ++t) {
+    pool.emplace_back([&, t] {
+      http_client c(port);
+      for (int b = 0; b < batches_per_client; ++b) {
+        std::string body = R"({"kind":"EventList","items":[)";
+        for (int i = 0; i < batch_size; ++i) {
+          if (i > 0) {
+            body += ',';
+          }
+          body += R"({"kind":"Event","level":"Metadata","auditID":"c)" + std::to_string(t) + "-" + std::to_string(b) +
+                  "-" + std::to_string(i) +
+                  R"(","stage":"ResponseComplete","verb":"get","user":{"username":"u"},"sourceIPs":["10.0.)" +
+                  std::to_string(t) + "." + std::to_string(i % 250) +
+                  R"("],"objectRef":{"resource":"pods"},"responseStatus":{"code":200},"requestReceivedTimestamp":"2026-02-01T10:00:00Z"})";
+        }
+        body += "]}";
+        for (int attempt = 0;; ++attempt) {
+          const auto r = c.request("POST", "/audit/webhook/event", body);
+          if (r.status == 200) {
+            simdjson::dom::parser p;
+            accepted += int64_t(p.parse(r.body)["accepted"]);
+            break;
+          }
+          if (r.status == 429 && attempt < 10000) {
+            ++too_many;
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            continue;
+          }
+          ++failures;
+          break;
+        }
+      }
+    });
+  }
+  for (auto& th : pool) {
+    th.join();
+  }
+  const long expected = static_cast<long>(clients) * batches_per_client * batch_size;
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(accepted.load(), expected);
+  EXPECT_GT(too_many.load(), 0) << "the in-flight limit was never reached: the test proves nothing about 429";
+
+  // A batch resent after it was admitted (its answer lost) is not counted twice.
+  http_client c(port);
+  std::string again = R"({"kind":"EventList","items":[)";
+  for (int i = 0; i < 3; ++i) {
+    again += std::string(i > 0 ? "," : "") + R"({"auditID":"c0-0-)" + std::to_string(i) +
+             R"(","stage":"ResponseComplete","verb":"get","sourceIPs":["10.0.0.1"]})";
+  }
+  again += "]}";
+  const auto dup = c.request("POST", "/audit/webhook/event", again);
+  ASSERT_EQ(dup.status, 200);
+  EXPECT_NE(dup.body.find("\"accepted\":0,\"duplicates\":3"), std::string::npos) << dup.body;
+
+  ASSERT_EQ(daemon.stop(), 0);
+  EXPECT_NE(daemon.stderr_text.find("stopped: " + std::to_string(expected) + " events processed"), std::string::npos)
+      << daemon.stderr_text.substr(daemon.stderr_text.size() > 2000 ? daemon.stderr_text.size() - 2000 : 0);
+}
+
+TEST(webhook, every_error_status_with_its_body) {
+  child daemon({vigil_bin, "run", "--listen", "127.0.0.1:0", "-o", "json", "--workers", "1", "--token", "s3cret",
+                "--max-body-size", "4096"});
+  const int port = test::start_daemon(daemon);
+  ASSERT_NE(port, 0) << daemon.stderr_text;
+  const std::string path = "/audit/webhook/event";
+  const std::string ok_batch =
+      R"({"kind":"EventList","items":[{"auditID":"e1","stage":"ResponseComplete","verb":"create","user":{"username":"u"},"sourceIPs":["192.0.2.1"],"objectRef":{"resource":"pods","subresource":"exec","namespace":"n","name":"p"},"requestReceivedTimestamp":"2026-02-01T10:00:00Z"}]})";
+  const std::vector<std::string> auth = {"Content-Type: application/json", "Authorization: Bearer s3cret"};
+  {
+    http_client c(port);
+    const auto r = c.request("POST", path, ok_batch);
+    EXPECT_EQ(r.status, 401);
+    EXPECT_NE(r.body.find("missing bearer token"), std::string::npos);
+    EXPECT_NE(r.headers.find("WWW-Authenticate: Bearer"), std::string::npos);
+  }
+  {
+    http_client c(port);
+    EXPECT_EQ(c.request("POST", path, ok_batch, {"Content-Type: application/json", "Authorization: Bearer nope"}).status,
+              401);
+  }
+  {
+    http_client c(port);
+    const auto r = c.request("GET", path, "", auth);
+    EXPECT_EQ(r.status, 405);
+    EXPECT_NE(r.headers.find("Allow: POST"), std::string::npos);
+  }
+  {
+    http_client c(port);
+    EXPECT_EQ(c.request("POST", "/other", ok_batch, auth).status, 404);
+  }
+  {
+    http_client c(port);
+    EXPECT_EQ(c.request("POST", path, ok_batch, {"Content-Type: text/plain", "Authorization: Bearer s3cret"}).status,
+              415);
+  }
+  {
+    http_client c(port);
+    const auto r = c.request("POST", path, std::string(5000, ' '), auth);
+    EXPECT_EQ(r.status, 413);
+    EXPECT_NE(r.body.find("max_body_size"), std::string::npos);
+  }
+  {
+    http_client c(port);
+    const auto r = c.request("POST", path, "this is not json", auth);
+    EXPECT_EQ(r.status, 400);
+    EXPECT_NE(r.body.find("\"error\""), std::string::npos);
+  }
+  {
+    http_client c(port);
+    const auto r = c.request("POST", path, R"({"kind":"EventList","items":[{"verb":"get","auditID":"g1"},{"kind":0},{"verb": tru}]})", auth);
+    EXPECT_EQ(r.status, 200);
+    EXPECT_NE(r.body.find("\"accepted\":1"), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find("{\"index\":1,\"reason\":\"not an audit event: field 'kind' has the wrong type\"}"),
+              std::string::npos)
+        << r.body;
+    EXPECT_NE(r.body.find("{\"index\":2,\"reason\":\"invalid JSON"), std::string::npos) << r.body;
+  }
+  {
+    // Keep-alive: several requests on one connection; a cluster taken from the path suffix;
+    // Expect: 100-continue; a chunked body.
+    http_client c(port);
+    const auto r1 = c.request("POST", path + "/prod-eu", ok_batch,
+                              {"Content-Type: application/json", "Authorization: Bearer s3cret", "Expect: 100-continue"});
+    EXPECT_EQ(r1.status, 200) << r1.body;
+    const std::string second = R"({"kind":"EventList","items":[]})";
+    std::string chunked = "POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: "
+                          "Bearer s3cret\r\nTransfer-Encoding: chunked\r\n\r\n";
+    char hex[16];
+    std::snprintf(hex, sizeof hex, "%zx", second.size());
+    chunked += std::string(hex) + "\r\n" + second + "\r\n0\r\n\r\n";
+    ASSERT_TRUE(c.send_raw(chunked));
+    const auto r2 = c.read_response();
+    EXPECT_EQ(r2.status, 200) << r2.body;
+    EXPECT_NE(r2.body.find("\"accepted\":0"), std::string::npos);
+  }
+  ASSERT_EQ(daemon.stop(), 0);
+  EXPECT_NE(daemon.stdout_text.find("\"cluster\":\"prod-eu\""), std::string::npos) << daemon.stdout_text;
+  EXPECT_NE(daemon.stdout_text.find("crowdsecurity/k8s-audit-pod-exec"), std::string::npos);
+}
+
+TEST(webhook, bind_errors_are_reported) {
+  child first({vigil_bin, "run", "--listen", "127.0.0.1:0", "--workers", "1"});
+  const int port = test::start_daemon(first);
+  ASSERT_NE(port, 0);
+  child second({vigil_bin, "run", "--listen", "127.0.0.1:" + std::to_string(port), "--workers", "1"});
+  EXPECT_EQ(second.stop(0), 2);
+  EXPECT_NE(second.stderr_text.find("cannot listen on 127.0.0.1:" + std::to_string(port)), std::string::npos)
+      << second.stderr_text;
+  EXPECT_EQ(first.stop(SIGINT), 0);
+}
+
+} // namespace
+} // namespace vigil
