@@ -6,6 +6,8 @@
 #include <unordered_set>
 
 #include <http_parser.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <uv.h>
 
 #include "engine/counters/counters.h"
@@ -69,7 +71,14 @@ struct server::impl {
   std::uint16_t port = 0;
   http_parser_settings settings{};
   std::unordered_map<int, counters::id> status_ids;
-  counters::id connections_total, connections_rejected, bytes_in, parse_errors, timeouts;
+  counters::id connections_total, connections_rejected, bytes_in, parse_errors, timeouts, tls_failures;
+  SSL_CTX* ssl_ctx = nullptr;
+
+  ~impl() {
+    if (ssl_ctx != nullptr) {
+      SSL_CTX_free(ssl_ctx);
+    }
+  }
 
   counters::id status_counter(int status) {
     auto it = status_ids.find(status);
@@ -107,9 +116,11 @@ struct connection {
   bool in_request = false;   // between message begin and complete
   bool closing = false;      // close once pending writes are flushed
   bool read_paused = false;
-  bool handles_closed = 0;
+  bool handles_closed = false;
   int open_handles = 0;
   std::size_t pending_write = 0;
+  SSL* ssl = nullptr; // TLS: reads go network -> rbio -> SSL_read, writes SSL_write -> wbio -> network
+  bool cert_verified = false;
 };
 
 void close_connection(connection* c);
@@ -119,6 +130,9 @@ void on_handle_closed(uv_handle_t* h) {
   if (--c->open_handles == 0) {
     server::impl* srv = c->srv;
     srv->conns.erase(c);
+    if (c->ssl != nullptr) {
+      SSL_free(c->ssl);
+    }
     delete c;
     srv->maybe_drained();
   }
@@ -169,7 +183,7 @@ void on_written(uv_write_t* req, int) {
   }
 }
 
-void send_raw(connection* c, std::string data) {
+void write_socket(connection* c, std::string data) {
   if (c->handles_closed) {
     return;
   }
@@ -188,6 +202,36 @@ void send_raw(connection* c, std::string data) {
     c->read_paused = true; // the client does not read its answers: stop reading its requests
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->tcp));
   }
+}
+
+// Moves what OpenSSL produced (handshake records, encrypted answers) to the socket.
+void flush_tls(connection* c) {
+  BIO* wbio = SSL_get_wbio(c->ssl);
+  while (BIO_pending(wbio) > 0) {
+    std::string out(static_cast<std::size_t>(BIO_pending(wbio)), '\0');
+    const int n = BIO_read(wbio, out.data(), static_cast<int>(out.size()));
+    if (n <= 0) {
+      break;
+    }
+    out.resize(static_cast<std::size_t>(n));
+    write_socket(c, std::move(out));
+  }
+}
+
+void send_raw(connection* c, std::string data) {
+  if (c->ssl == nullptr) {
+    write_socket(c, std::move(data));
+    return;
+  }
+  if (c->handles_closed) {
+    return;
+  }
+  // Memory BIOs never block: SSL_write takes everything.
+  if (!data.empty() && SSL_write(c->ssl, data.data(), static_cast<int>(data.size())) <= 0) {
+    close_connection(c);
+    return;
+  }
+  flush_tls(c);
 }
 
 void send_response(connection* c, const response& res, bool keep_alive) {
@@ -241,7 +285,9 @@ request make_request(connection* c) {
                  q == std::string_view::npos ? std::string_view() : url.substr(q + 1),
                  std::move(c->headers),
                  c->body,
-                 c->remote};
+                 c->remote,
+                 c->ssl != nullptr,
+                 c->cert_verified};
 }
 
 // Answers now, ignores the rest of the request, and closes the connection.
@@ -352,6 +398,24 @@ int on_message_complete(http_parser* p) {
   return 0;
 }
 
+// Feeds plaintext to http-parser. False when the connection is done (error or early answer).
+bool feed_http(connection* c, const char* data, std::size_t n) {
+  http_parser_execute(&c->parser, &c->srv->settings, data, n);
+  const auto err = HTTP_PARSER_ERRNO(&c->parser);
+  if (err == HPE_PAUSED) {
+    return false; // an early answer was sent; the connection closes after it
+  }
+  if (err != HPE_OK || (c->parser.upgrade != 0)) {
+    counters::add(c->srv->parse_errors);
+    response res;
+    res.status = 400;
+    res.body = std::string(R"({"error":"malformed HTTP request: )") + http_errno_description(err) + "\"}";
+    send_response(c, res, false);
+    return false;
+  }
+  return true;
+}
+
 void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   auto* c = static_cast<connection*>(s->data);
   if (n < 0) {
@@ -362,20 +426,47 @@ void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
     return;
   }
   counters::add(c->srv->bytes_in, static_cast<std::uint64_t>(n));
-  const std::size_t used = http_parser_execute(&c->parser, &c->srv->settings, buf->base, static_cast<std::size_t>(n));
-  const auto err = HTTP_PARSER_ERRNO(&c->parser);
-  if (err == HPE_PAUSED) {
-    return; // an early answer was sent; the connection closes after it
-  }
-  if (err != HPE_OK || (c->parser.upgrade != 0)) {
-    counters::add(c->srv->parse_errors);
-    response res;
-    res.status = 400;
-    res.body = std::string(R"({"error":"malformed HTTP request: )") + http_errno_description(err) + "\"}";
-    send_response(c, res, false);
+  if (c->ssl == nullptr) {
+    feed_http(c, buf->base, static_cast<std::size_t>(n));
     return;
   }
-  (void)used;
+  BIO_write(SSL_get_rbio(c->ssl), buf->base, static_cast<int>(n));
+  if (!SSL_is_init_finished(c->ssl)) {
+    const int r = SSL_do_handshake(c->ssl);
+    flush_tls(c);
+    if (r <= 0) {
+      const int e = SSL_get_error(c->ssl, r);
+      if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+        counters::add(c->srv->tls_failures);
+        ERR_clear_error();
+        close_connection(c);
+      }
+      return;
+    }
+    X509* peer = SSL_get1_peer_certificate(c->ssl);
+    c->cert_verified = peer != nullptr && SSL_get_verify_result(c->ssl) == X509_V_OK;
+    X509_free(peer);
+  }
+  char plain[16384];
+  while (!c->handles_closed && !c->closing) {
+    const int r = SSL_read(c->ssl, plain, sizeof plain);
+    if (r > 0) {
+      if (!feed_http(c, plain, static_cast<std::size_t>(r))) {
+        break;
+      }
+      continue;
+    }
+    const int e = SSL_get_error(c->ssl, r);
+    if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+      ERR_clear_error();
+      close_connection(c); // close_notify or a TLS error
+      return;
+    }
+    break;
+  }
+  if (!c->handles_closed) {
+    flush_tls(c);
+  }
 }
 
 void on_connection(uv_stream_t* listener, int status) {
@@ -418,6 +509,11 @@ void on_connection(uv_stream_t* listener, int status) {
     c->remote = std::string(ip) + ":" + std::to_string(port);
   }
   uv_tcp_nodelay(&c->tcp, 1);
+  if (srv->ssl_ctx != nullptr) {
+    c->ssl = SSL_new(srv->ssl_ctx);
+    SSL_set_bio(c->ssl, BIO_new(BIO_s_mem()), BIO_new(BIO_s_mem()));
+    SSL_set_accept_state(c->ssl);
+  }
   http_parser_init(&c->parser, HTTP_REQUEST);
   c->parser.data = c;
   arm(c, srv->opts.header_timeout_ms);
@@ -448,12 +544,56 @@ server::server(uv_loop_s* loop, server_options opts, precheck check, handler h) 
   s.bytes_in = r.define("vigil_http_bytes_received_total", "Bytes read from HTTP clients", {l});
   s.parse_errors = r.define("vigil_http_parse_errors_total", "Requests that were not valid HTTP/1.1", {l});
   s.timeouts = r.define("vigil_http_timeouts_total", "Connections closed by a header, body or idle timeout", {l});
+  s.tls_failures = r.define("vigil_http_tls_handshake_failures_total", "TLS handshakes that failed", {l});
 }
 
 server::~server() = default;
 
+namespace {
+
+std::string openssl_error(const std::string& what) {
+  char buf[256] = "unknown error";
+  const unsigned long e = ERR_get_error();
+  if (e != 0) {
+    ERR_error_string_n(e, buf, sizeof buf);
+  }
+  ERR_clear_error();
+  return what + ": " + buf;
+}
+
+// Client certificates are checked, but a missing or bad one does not fail the handshake: the
+// request is answered 401 by the handler instead, which the client can read.
+int accept_any_client_cert(int, X509_STORE_CTX*) { return 1; }
+
+} // namespace
+
 std::string server::listen() {
   impl& s = *impl_;
+  if (s.opts.tls) {
+    const tls_options& t = *s.opts.tls;
+    s.ssl_ctx = SSL_CTX_new(TLS_server_method());
+    if (s.ssl_ctx == nullptr) {
+      return openssl_error("TLS");
+    }
+    SSL_CTX_set_min_proto_version(s.ssl_ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(s.ssl_ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    if (SSL_CTX_use_certificate_chain_file(s.ssl_ctx, t.cert_file.c_str()) != 1) {
+      return openssl_error("TLS certificate " + t.cert_file);
+    }
+    if (SSL_CTX_use_PrivateKey_file(s.ssl_ctx, t.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+      return openssl_error("TLS key " + t.key_file);
+    }
+    if (SSL_CTX_check_private_key(s.ssl_ctx) != 1) {
+      return openssl_error("TLS key " + t.key_file + " does not match " + t.cert_file);
+    }
+    if (!t.client_ca_file.empty()) {
+      if (SSL_CTX_load_verify_locations(s.ssl_ctx, t.client_ca_file.c_str(), nullptr) != 1) {
+        return openssl_error("TLS client CA " + t.client_ca_file);
+      }
+      SSL_CTX_set_client_CA_list(s.ssl_ctx, SSL_load_client_CA_file(t.client_ca_file.c_str()));
+      SSL_CTX_set_verify(s.ssl_ctx, SSL_VERIFY_PEER, accept_any_client_cert);
+    }
+  }
   sockaddr_storage addr{};
   int rc = uv_ip4_addr(s.opts.host.c_str(), s.opts.port, reinterpret_cast<sockaddr_in*>(&addr));
   if (rc != 0) {

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -26,6 +27,8 @@ struct request {
   std::vector<std::pair<std::string, std::string>> headers; ///< names lower-cased
   std::string& body;       ///< the decoded body (chunked encoding removed); handlers may modify it
   std::string_view remote; ///< client address "ip:port"
+  bool tls = false;                ///< the connection is TLS
+  bool client_cert_verified = false; ///< TLS client certificate present and signed by client_ca
 
   /// First value of a header (name in lower case), empty if absent.
   [[nodiscard]] std::string_view header(std::string_view name) const noexcept;
@@ -44,7 +47,15 @@ struct response {
 using precheck = std::function<int(const request& headers_only, response& early)>;
 using handler = std::function<void(request& req, response& res)>;
 
+/// TLS 1.2/1.3 through OpenSSL (memory BIOs on the libuv stream).
+struct tls_options {
+  std::string cert_file;      ///< PEM certificate chain
+  std::string key_file;       ///< PEM private key
+  std::string client_ca_file; ///< PEM CAs that sign client certificates; empty: no client certs asked
+};
+
 struct server_options {
+  std::optional<tls_options> tls;         ///< plain HTTP when absent
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;                   ///< 0: chosen by the OS (see bound_port())
   std::size_t max_body_size = 32u << 20;    ///< larger bodies get 413
@@ -63,7 +74,7 @@ class server {
   server(const server&) = delete;
   server& operator=(const server&) = delete;
 
-  /// Binds and listens. Returns an error message (empty on success).
+  /// Loads TLS material (if any), binds and listens. Returns an error message (empty on success).
   std::string listen();
   /// The port actually bound (useful with port 0).
   [[nodiscard]] std::uint16_t bound_port() const noexcept;

@@ -202,6 +202,11 @@ int webhook::precheck(const http::request& req, http::response& res) {
     res.body = json_error("method not allowed: use POST");
     return 405;
   }
+  if (w.opts.require_client_cert && !req.client_cert_verified) {
+    res.body = json_error(req.tls ? "a client certificate signed by the configured CA is required"
+                                  : "TLS with a client certificate is required");
+    return 401;
+  }
   if (!w.opts.tokens.empty()) {
     const std::string_view auth = req.header("authorization");
     bool ok = false;

@@ -26,6 +26,7 @@ namespace vigil::io {
 struct webhook_options {
   std::string path = "/audit/webhook/event"; ///< also serves path + "/<cluster>"
   std::vector<std::string> tokens;           ///< accepted bearer tokens; empty: no authentication
+  bool require_client_cert = false;          ///< mTLS: 401 without a client certificate signed by the CA
   std::string cluster;                       ///< cluster stamped on events (a path suffix overrides)
   std::string name = "k8s-audit";            ///< source name in counters and error positions
   std::size_t dedupe_entries = 1u << 20;     ///< (auditID, stage) pairs remembered

@@ -215,10 +215,10 @@ class http_client {
 
 /// Starts `vigil run` on an OS-chosen port; returns the port (0 on failure).
 inline int start_daemon(child& c) {
-  if (!c.started() || !c.wait_for_stderr("vigil listening on http://127.0.0.1:")) {
+  if (!c.started() || !c.wait_for_stderr("vigil listening on http")) {
     return 0;
   }
-  const std::size_t at = c.stderr_text.find("127.0.0.1:") + 10;
+  const std::size_t at = c.stderr_text.find("127.0.0.1:", c.stderr_text.find("vigil listening on http")) + 10;
   return std::stoi(c.stderr_text.substr(at));
 }
 

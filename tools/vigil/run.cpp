@@ -33,6 +33,7 @@ struct run_options {
   unsigned workers = 0;
   std::size_t max_body_size = 32u << 20;
   std::size_t max_in_flight = 0;
+  std::string tls_cert, tls_key, tls_client_ca;
 };
 
 std::string now_text() {
@@ -151,6 +152,7 @@ int run_daemon(const run_options& o) {
   io::webhook_options wo;
   wo.path = o.path.empty() || o.path[0] != '/' ? "/" + o.path : o.path;
   wo.tokens = o.tokens;
+  wo.require_client_cert = !o.tls_client_ca.empty();
   wo.cluster = o.cluster.empty() ? cfg.cluster : o.cluster;
   io::webhook hook(pl, wo);
 
@@ -161,6 +163,13 @@ int run_daemon(const run_options& o) {
   so.port = port;
   so.max_body_size = o.max_body_size;
   so.name = "webhook";
+  if (!o.tls_cert.empty() || !o.tls_key.empty() || !o.tls_client_ca.empty()) {
+    if (o.tls_cert.empty() || o.tls_key.empty()) {
+      std::fprintf(stderr, "vigil run: TLS needs both --tls-cert and --tls-key\n");
+      return 2;
+    }
+    so.tls = http::tls_options{o.tls_cert, o.tls_key, o.tls_client_ca};
+  }
   http::server srv(
       &d.loop, so, [&hook](const http::request& r, http::response& res) { return hook.precheck(r, res); },
       [&hook](http::request& r, http::response& res) { hook.handle(r, res); });
@@ -175,10 +184,12 @@ int run_daemon(const run_options& o) {
   d.sigint.data = d.sigterm.data = &d;
   uv_signal_start(&d.sigint, on_signal, SIGINT);
   uv_signal_start(&d.sigterm, on_signal, SIGTERM);
-  log_line("info", "vigil listening on http://" + (host.find(':') != std::string::npos ? "[" + host + "]" : host) +
+  log_line("info", std::string("vigil listening on ") + (so.tls ? "https://" : "http://") + (host.find(':') != std::string::npos ? "[" + host + "]" : host) +
                        ":" + std::to_string(srv.bound_port()) + wo.path + " (" + std::to_string(rules->scenarios.size()) +
                        " rules, " + std::to_string(pl.workers()) + " workers" +
-                       (wo.tokens.empty() ? ", no authentication" : ", bearer tokens") + ")");
+                       (wo.require_client_cert ? ", client certificates" : "") +
+                       (wo.tokens.empty() ? (wo.require_client_cert ? "" : ", no authentication") : ", bearer tokens") +
+                       ")");
   uv_run(&d.loop, UV_RUN_DEFAULT);
   const pipeline::totals t = pl.finish();
   uv_loop_close(&d.loop);
@@ -203,6 +214,9 @@ command add_run(CLI::App& app) {
   sub->add_option("--workers", o->workers, "Worker threads (default: one per core)");
   sub->add_option("--max-body-size", o->max_body_size, "Largest request body in bytes")->capture_default_str();
   sub->add_option("--max-in-flight", o->max_in_flight, "Events admitted but not processed before 429");
+  sub->add_option("--tls-cert", o->tls_cert, "PEM certificate chain: serve HTTPS (TLS 1.2/1.3)");
+  sub->add_option("--tls-key", o->tls_key, "PEM private key of --tls-cert");
+  sub->add_option("--tls-client-ca", o->tls_client_ca, "PEM CA bundle: require client certificates it signed (401 otherwise)");
   return [o] { return run_daemon(*o); };
 }
 
