@@ -25,7 +25,8 @@ int sh(const std::string& cmd) { return std::system(("bash -c '" + cmd + "' >/de
 class tls : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = fs::path(::testing::TempDir()) / "vigil_tls";
+    // One folder per process: ctest runs the cases of this suite in parallel processes.
+    dir_ = fs::path(::testing::TempDir()) / ("vigil_tls_" + std::to_string(getpid()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     const std::string d = dir_.string();

@@ -123,7 +123,7 @@ TEST(webhook, fixtures_posted_as_batches_give_the_same_alerts_as_replay) {
   }
   ASSERT_GT(events.size(), 100u);
 
-  const fs::path file = fs::path(::testing::TempDir()) / "vigil_webhook_events.jsonl";
+  const fs::path file = fs::path(::testing::TempDir()) / ("vigil_webhook_events_" + std::to_string(getpid()) + ".jsonl");
   std::ofstream(file) << all;
   child replay({vigil_bin, "replay", "-o", "json", "--workers", "2", file.string()});
   ASSERT_EQ(replay.stop(0), 0) << replay.stderr_text;

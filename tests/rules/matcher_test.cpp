@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "engine/event/reader.h"
 #include "engine/parse/meta.h"
@@ -131,7 +132,7 @@ TEST(matcher, lifted_equals_plain_on_real_events_hub_rules) {
 // Every liftable operator, with literals that need escaping and the "" corner cases, against
 // events where the field is a string, empty, missing, null, a number, an object or an array.
 TEST(matcher, lifted_equals_plain_on_adversarial_values) {
-  const std::string dir = ::testing::TempDir() + "/vigil_matcher_rules";
+  const std::string dir = ::testing::TempDir() + "/vigil_matcher_rules_" + std::to_string(getpid());
   fs::create_directories(dir);
   std::ofstream(dir + "/ops.yaml") << R"(type: trigger
 name: t/eq
