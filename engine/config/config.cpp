@@ -13,9 +13,182 @@ namespace {
 
 namespace fs = std::filesystem;
 
+bool parse_duration_ms(const std::string& text, std::uint32_t& out) {
+  // Go-style: 500ms, 10s, 1m, 1h (one unit).
+  std::size_t i = 0;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+    ++i;
+  }
+  if (i == 0 || i > 9) {
+    return false;
+  }
+  const unsigned long long n = std::stoull(text.substr(0, i));
+  const std::string unit = text.substr(i);
+  const unsigned long long ms = unit == "ms" ? n : unit == "s" ? n * 1000 : unit == "m" ? n * 60000 : unit == "h" ? n * 3600000 : ~0ULL;
+  if (ms == ~0ULL || ms == 0 || ms > 86400000ULL) {
+    return false;
+  }
+  out = static_cast<std::uint32_t>(ms);
+  return true;
+}
+
+bool parse_listen(const std::string& s, std::string& host, std::uint16_t& port) {
+  const std::size_t colon = s.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return false;
+  }
+  host = s.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  const std::string p = s.substr(colon + 1);
+  if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos || std::stoul(p) > 65535) {
+    return false;
+  }
+  port = static_cast<std::uint16_t>(std::stoul(p));
+  return true;
+}
+
 struct loader {
   const std::string& file;
   std::vector<error> errors;
+
+  std::string where(const YAML::Node& n) const { return file + ":" + std::to_string(n.Mark().line + 1); }
+
+  std::string path_of(const YAML::Node& n, const fs::path& base) {
+    fs::path p = n.as<std::string>();
+    if (p.is_relative() && !base.empty()) {
+      p = base / p;
+    }
+    return p.string();
+  }
+
+  void strings(const YAML::Node& n, const char* key, std::vector<std::string>& out) {
+    if (n.IsScalar()) {
+      out.push_back(n.as<std::string>());
+    } else if (n.IsSequence()) {
+      for (const auto& item : n) {
+        if (item.IsScalar()) {
+          out.push_back(item.as<std::string>());
+        } else {
+          fail(item.Mark(), std::string(key) + ": expected a string");
+        }
+      }
+    } else {
+      fail(n.Mark(), std::string(key) + ": expected a string or a list of strings");
+    }
+  }
+
+  // One entry of `sources:` (vigil's own spelling).
+  void source(const YAML::Node& src, const fs::path& base, settings& out) {
+    if (!src.IsMap() || !src["type"] || !src["type"].IsScalar()) {
+      fail(src.Mark(), "sources: each entry needs a type (webhook or file)");
+      return;
+    }
+    const std::string type = src["type"].as<std::string>();
+    if (type == "webhook") {
+      static const std::set<std::string> keys = {"type", "name", "listen", "path", "cluster", "tokens", "tls",
+                                                 "max_body_size", "timeouts"};
+      webhook_source w;
+      w.origin = where(src);
+      for (const auto& kv : src) {
+        const std::string k = kv.first.as<std::string>();
+        const YAML::Node& v = kv.second;
+        if (keys.count(k) == 0) {
+          fail(kv.first.Mark(), "webhook source: unknown key '" + k + "'");
+        } else if (k == "name" || k == "path" || k == "cluster") {
+          if (!v.IsScalar()) {
+            fail(v.Mark(), k + ": expected a string");
+            continue;
+          }
+          (k == "name" ? w.name : k == "path" ? w.path : w.cluster) = v.as<std::string>();
+        } else if (k == "listen") {
+          if (!v.IsScalar() || !parse_listen(v.as<std::string>(), w.host, w.port)) {
+            fail(v.Mark(), "listen: expected ADDRESS:PORT");
+          }
+        } else if (k == "tokens") {
+          strings(v, "tokens", w.tokens);
+        } else if (k == "max_body_size") {
+          std::int64_t n = 0;
+          if (integer(v, "max_body_size", 1024, std::int64_t(1) << 31, n)) {
+            w.max_body_size = static_cast<std::size_t>(n);
+          }
+        } else if (k == "tls") {
+          if (!v.IsMap()) {
+            fail(v.Mark(), "tls: expected a mapping with cert, key and optionally client_ca");
+            continue;
+          }
+          for (const auto& t : v) {
+            const std::string tk = t.first.as<std::string>();
+            if (tk != "cert" && tk != "key" && tk != "client_ca") {
+              fail(t.first.Mark(), "tls: unknown key '" + tk + "'");
+              continue;
+            }
+            const std::string p = path_of(t.second, base);
+            if (!fs::exists(p)) {
+              fail(t.second.Mark(), "tls." + tk + ": " + p + " does not exist");
+            }
+            (tk == "cert" ? w.tls_cert : tk == "key" ? w.tls_key : w.tls_client_ca) = p;
+          }
+          if (w.tls_cert.empty() || w.tls_key.empty()) {
+            fail(v.Mark(), "tls: cert and key are both required");
+          }
+        } else if (k == "timeouts") {
+          if (!v.IsMap()) {
+            fail(v.Mark(), "timeouts: expected a mapping (header, body, idle)");
+            continue;
+          }
+          for (const auto& t : v) {
+            const std::string tk = t.first.as<std::string>();
+            std::uint32_t* target = tk == "header" ? &w.header_timeout_ms
+                                    : tk == "body" ? &w.body_timeout_ms
+                                    : tk == "idle" ? &w.idle_timeout_ms
+                                                   : nullptr;
+            if (target == nullptr) {
+              fail(t.first.Mark(), "timeouts: unknown key '" + tk + "'");
+            } else if (!t.second.IsScalar() || !parse_duration_ms(t.second.as<std::string>(), *target)) {
+              fail(t.second.Mark(), "timeouts." + tk + ": expected a duration such as 10s or 500ms");
+            }
+          }
+        }
+      }
+      if (!w.path.empty() && w.path[0] != '/') {
+        w.path = "/" + w.path;
+      }
+      out.webhooks.push_back(std::move(w));
+    } else if (type == "file") {
+      file_source f;
+      f.origin = where(src);
+      for (const auto& kv : src) {
+        const std::string k = kv.first.as<std::string>();
+        if (k == "type") {
+          continue;
+        }
+        if (k == "paths") {
+          std::vector<std::string> ps;
+          strings(kv.second, "paths", ps);
+          for (const auto& p : ps) {
+            f.paths.push_back(fs::path(p).is_relative() && !base.empty() ? (base / p).string() : p);
+          }
+        } else if (k == "cluster") {
+          f.cluster = kv.second.as<std::string>();
+        } else if (k == "mode") {
+          const std::string mode = kv.second.as<std::string>();
+          if (mode != "cat") {
+            fail(kv.second.Mark(), "mode: '" + mode + "' is not supported yet: only cat (read once) is");
+          }
+        } else {
+          fail(kv.first.Mark(), "file source: unknown key '" + k + "'");
+        }
+      }
+      if (f.paths.empty()) {
+        fail(src.Mark(), "file source: paths is required");
+      }
+      out.files.push_back(std::move(f));
+    } else {
+      fail(src["type"].Mark(), "sources: unknown type '" + type + "' (webhook or file)");
+    }
+  }
 
   void fail(const YAML::Mark& m, std::string msg) {
     errors.push_back(error{file, static_cast<std::uint32_t>(m.line + 1), static_cast<std::uint32_t>(m.column + 1),
@@ -65,7 +238,7 @@ std::variant<settings, std::vector<error>> load_text(const std::string& text, co
     return l.errors;
   }
   const fs::path base = fs::path(file).parent_path();
-  static const std::set<std::string> known = {"workers", "max_in_flight", "rules", "cluster"};
+  static const std::set<std::string> known = {"workers", "max_in_flight", "rules", "cluster", "sources", "acquis"};
   for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
     const YAML::Node& v = kv.second;
@@ -87,6 +260,34 @@ std::variant<settings, std::vector<error>> load_text(const std::string& text, co
         l.fail(v.Mark(), "cluster: expected a string");
       } else {
         out.cluster = v.as<std::string>();
+      }
+    } else if (key == "sources") {
+      if (!v.IsSequence()) {
+        l.fail(v.Mark(), "sources: expected a list");
+      } else {
+        for (const auto& src : v) {
+          l.source(src, base, out);
+        }
+      }
+    } else if (key == "acquis") {
+      std::vector<YAML::Node> items;
+      if (v.IsSequence()) {
+        for (const auto& item : v) {
+          items.push_back(item);
+        }
+      } else {
+        items.push_back(v);
+      }
+      for (const auto& item : items) {
+        if (!item.IsScalar()) {
+          l.fail(item.Mark(), "acquis: expected a path");
+          continue;
+        }
+        fs::path p = item.as<std::string>();
+        if (p.is_relative() && !base.empty()) {
+          p = base / p;
+        }
+        load_acquis(p.string(), out, l.errors);
       }
     } else if (key == "rules") {
       std::vector<YAML::Node> items;
@@ -120,6 +321,114 @@ std::variant<settings, std::vector<error>> load_text(const std::string& text, co
     return l.errors;
   }
   return out;
+}
+
+void load_acquis(const std::string& path, settings& out, std::vector<error>& errors) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    errors.push_back(error{path, 0, 0, "cannot open the acquisition file"});
+    return;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  loader l{path, {}};
+  std::vector<YAML::Node> docs;
+  try {
+    docs = YAML::LoadAll(ss.str());
+  } catch (const YAML::Exception& e) {
+    l.fail(e.mark, "invalid YAML: " + e.msg);
+    errors.insert(errors.end(), l.errors.begin(), l.errors.end());
+    return;
+  }
+  const fs::path base = fs::path(path).parent_path();
+  for (const YAML::Node& doc : docs) {
+    if (doc.IsNull()) {
+      continue;
+    }
+    if (!doc.IsMap()) {
+      l.fail(doc.Mark(), "an acquisition must be a YAML mapping");
+      continue;
+    }
+    std::string type;
+    if (doc["labels"] && doc["labels"].IsMap() && doc["labels"]["type"]) {
+      type = doc["labels"]["type"].as<std::string>();
+    }
+    std::string source = doc["source"] ? doc["source"].as<std::string>() : (doc["filename"] || doc["filenames"] ? "file" : "");
+    if (source == "k8s_audit") {
+      out.warnings.push_back(l.where(doc) + ": source k8s_audit is the old name of k8s-audit; accepted");
+      source = "k8s-audit";
+    }
+    if (source == "k8s-audit") {
+      static const std::set<std::string> keys = {"source", "listen_addr", "listen_port", "webhook_path", "labels",
+                                                 "log_level", "mode", "name", "use_time_machine", "unique_id",
+                                                 "transform"};
+      webhook_source w;
+      w.origin = l.where(doc);
+      for (const auto& kv : doc) {
+        const std::string k = kv.first.as<std::string>();
+        if (keys.count(k) == 0) {
+          l.fail(kv.first.Mark(), "unknown field \"" + k + "\"");
+        }
+      }
+      if (!doc["listen_addr"] || doc["listen_addr"].as<std::string>().empty()) {
+        l.fail(doc.Mark(), "listen_addr cannot be empty");
+      } else {
+        w.host = doc["listen_addr"].as<std::string>();
+      }
+      std::int64_t port = 0;
+      if (!doc["listen_port"]) {
+        l.fail(doc.Mark(), "listen_port cannot be empty");
+      } else if (l.integer(doc["listen_port"], "listen_port", 0, 65535, port)) {
+        w.port = static_cast<std::uint16_t>(port);
+      }
+      if (!doc["webhook_path"] || doc["webhook_path"].as<std::string>().empty()) {
+        l.fail(doc.Mark(), "webhook_path cannot be empty");
+      } else {
+        w.path = doc["webhook_path"].as<std::string>();
+        if (w.path[0] != '/') {
+          w.path = "/" + w.path;
+        }
+      }
+      if (!doc["labels"]) {
+        l.fail(doc.Mark(), "missing labels");
+      } else if (type != "k8s-audit") {
+        out.warnings.push_back(l.where(doc) + ": labels.type is '" + type +
+                               "', not k8s-audit: CrowdSec's k8s-audit parser would not read these events; vigil does");
+      }
+      if (doc["mode"] && doc["mode"].as<std::string>() == "cat") {
+        l.fail(doc["mode"].Mark(), "cat mode is set but the k8s-audit datasource only supports tail");
+      }
+      w.name = doc["name"] ? doc["name"].as<std::string>() : w.host + ":" + std::to_string(w.port);
+      out.webhooks.push_back(std::move(w));
+    } else if (source == "file") {
+      if (type != "k8s-audit") {
+        out.warnings.push_back(l.where(doc) + ": file acquisition with labels.type '" + type + "' skipped (not k8s-audit)");
+        continue;
+      }
+      const bool cat = doc["mode"] && doc["mode"].as<std::string>() == "cat";
+      if (!cat) {
+        out.warnings.push_back(l.where(doc) +
+                               ": file acquisition in tail mode skipped: vigil reads files once (mode: cat) for now");
+        continue;
+      }
+      file_source f;
+      f.origin = l.where(doc);
+      std::vector<std::string> ps;
+      if (doc["filename"]) {
+        l.strings(doc["filename"], "filename", ps);
+      }
+      if (doc["filenames"]) {
+        l.strings(doc["filenames"], "filenames", ps);
+      }
+      for (const auto& p : ps) {
+        f.paths.push_back(fs::path(p).is_relative() && !base.empty() ? (base / p).string() : p);
+      }
+      out.files.push_back(std::move(f));
+    } else {
+      out.warnings.push_back(l.where(doc) + ": datasource '" + source + "' skipped (vigil reads Kubernetes audit events only)");
+    }
+  }
+  errors.insert(errors.end(), l.errors.begin(), l.errors.end());
 }
 
 std::variant<settings, std::vector<error>> load(const std::string& path) {

@@ -11,12 +11,36 @@
 
 namespace vigil::config {
 
+/// One audit webhook listener.
+struct webhook_source {
+  std::string name;                        ///< counter label; default "host:port"
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 9876;
+  std::string path = "/audit/webhook/event";
+  std::string cluster;                     ///< empty: the top-level cluster
+  std::vector<std::string> tokens;         ///< bearer tokens; empty: no authentication
+  std::string tls_cert, tls_key, tls_client_ca;
+  std::size_t max_body_size = 32u << 20;
+  std::uint32_t header_timeout_ms = 10000, body_timeout_ms = 30000, idle_timeout_ms = 60000;
+  std::string origin;                      ///< "file:line" where it was configured
+};
+
+/// Audit log files read once at start (`mode: cat`).
+struct file_source {
+  std::vector<std::string> paths;
+  std::string cluster;
+  std::string origin;
+};
+
 struct settings {
   std::string file;                    ///< where the settings came from ("" = embedded default)
   unsigned workers = 0;                ///< worker threads; 0 = one per core
   std::size_t max_in_flight = 1u << 15; ///< documents admitted but not yet processed
   std::vector<std::string> rules;      ///< scenario files/directories; empty = the shipped pack
   std::string cluster;                 ///< cluster name stamped on events
+  std::vector<webhook_source> webhooks; ///< empty: the embedded default webhook
+  std::vector<file_source> files;
+  std::vector<std::string> warnings;   ///< entries skipped on purpose (e.g. other CrowdSec datasources)
 };
 
 struct error {
@@ -32,5 +56,12 @@ std::variant<settings, std::vector<error>> load(const std::string& path);
 
 /// The same from text (`file` names it in errors and anchors relative paths).
 std::variant<settings, std::vector<error>> load_text(const std::string& text, const std::string& file);
+
+/// Adds the k8s-audit entries of a CrowdSec acquisition file (acquis.yaml, several documents) to
+/// `out`: `source: k8s-audit` webhooks (listen_addr, listen_port, webhook_path, labels; the older
+/// spelling `k8s_audit` is accepted with a warning) and file acquisitions (`filename:` /
+/// `filenames:`) labelled `type: k8s-audit`. Other datasources are skipped with one warning each.
+/// Errors are appended to `errors`.
+void load_acquis(const std::string& path, settings& out, std::vector<error>& errors);
 
 } // namespace vigil::config

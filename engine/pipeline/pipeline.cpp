@@ -222,7 +222,14 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
   void run() {
     work_item item;
     while (true) {
-      inbox_.wait_dequeue(item);
+      if (p_.opts.live) {
+        if (!inbox_.wait_dequeue_timed(item, std::chrono::seconds(1))) {
+          idle_tick();
+          continue;
+        }
+      } else {
+        inbox_.wait_dequeue(item);
+      }
       switch (item.k) {
         case work_item::kind::docs:
           process(*item.chunk, item.docs);
@@ -260,6 +267,20 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
     }
   }
 
+  // Live mode, nothing to do for a second: event time has not moved, but wall time has, so idle
+  // buckets must still expire. The watermark moves by the wall time elapsed since the last event.
+  void idle_tick() {
+    const engine::unix_nanos now = wall_now();
+    if (last_activity_wall_ != 0 && now > last_activity_wall_) {
+      const engine::unix_nanos w = watermark_at_activity_ + (now - last_activity_wall_);
+      if (w > watermark_) {
+        watermark_ = w;
+        buckets_.advance(watermark_, *this);
+        publish();
+      }
+    }
+  }
+
   void process(const input_chunk& chunk, const std::vector<document>& docs) {
     chunk_ = &chunk;
     source_ = engine::source_info{chunk.source_type, chunk.source_path, chunk.cluster};
@@ -268,6 +289,8 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
       reader_.feed_document(chunk.data.data() + d.offset, d.size, d.line, chunk.origin, *this);
     }
     buckets_.advance(watermark_, *this);
+    last_activity_wall_ = received_at_;
+    watermark_at_activity_ = watermark_;
   }
 
   void on_event(const engine::audit_event& ev, const engine::position&) override {
@@ -392,6 +415,8 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
   const input_chunk* chunk_ = nullptr;
   engine::unix_nanos watermark_ = 0;
   engine::unix_nanos received_at_ = 0;
+  engine::unix_nanos last_activity_wall_ = 0;     ///< wall time of the last batch (live mode)
+  engine::unix_nanos watermark_at_activity_ = 0;  ///< watermark then
   std::thread thread_;
 };
 

@@ -16,7 +16,8 @@
 // max_in_flight are queued or being processed (the daemon answers 429 instead, see admit()).
 // What is admitted is always processed: workers never block on each other and never drop.
 //
-// Threading contract: submit(), shard_of() and finish() are called from one producer thread.
+// Threading contract: submit(), try_submit() and shard_of() may be called from several producer
+// threads (the webhook loop, a file reader); finish() once, after every producer is done.
 
 #include <atomic>
 #include <cstdint>
@@ -81,6 +82,9 @@ class output_handler {
 struct options {
   unsigned workers = 0;                  ///< 0: one per core
   std::size_t max_in_flight = 1u << 15;  ///< documents admitted but not yet processed
+  /// Live mode (the daemon): an idle shard advances its watermark with the wall clock so idle
+  /// buckets expire. Replay runs on event time only.
+  bool live = false;
 };
 
 /// Totals, read after finish().

@@ -1,6 +1,10 @@
 #include "engine/config/config.h"
 
+#include <filesystem>
+#include <fstream>
+
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 namespace vigil::config {
 namespace {
@@ -56,6 +60,135 @@ TEST(config, invalid_yaml_and_missing_file) {
   auto r = load("/nonexistent/vigil.yaml");
   ASSERT_TRUE(std::holds_alternative<std::vector<error>>(r));
   EXPECT_NE(std::get<std::vector<error>>(r)[0].message.find("cannot open"), std::string::npos);
+}
+
+} // namespace
+} // namespace vigil::config
+
+namespace vigil::config {
+namespace {
+
+std::string write_file(const std::string& name, const std::string& text) {
+  const std::string dir = ::testing::TempDir() + "/vigil_config_" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  const std::string path = dir + "/" + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+TEST(config, webhook_and_file_sources) {
+  const std::string log = write_file("audit.log", "{}\n");
+  auto r = load_text(R"(cluster: fleet
+sources:
+  - type: webhook
+    listen: 0.0.0.0:8443
+    path: audit
+    cluster: prod-eu
+    tokens: [t1, t2]
+    max_body_size: 1048576
+    timeouts: {header: 5s, body: 20s, idle: 2m}
+  - type: file
+    paths: [)" + log + R"(]
+    mode: cat
+)",
+                     "vigil.yaml");
+  ASSERT_TRUE(std::holds_alternative<settings>(r)) << std::get<std::vector<error>>(r)[0].to_string();
+  const settings& s = std::get<settings>(r);
+  ASSERT_EQ(s.webhooks.size(), 1u);
+  const webhook_source& w = s.webhooks[0];
+  EXPECT_EQ(w.host, "0.0.0.0");
+  EXPECT_EQ(w.port, 8443);
+  EXPECT_EQ(w.path, "/audit");
+  EXPECT_EQ(w.cluster, "prod-eu");
+  EXPECT_EQ(w.tokens, (std::vector<std::string>{"t1", "t2"}));
+  EXPECT_EQ(w.max_body_size, 1048576u);
+  EXPECT_EQ(w.header_timeout_ms, 5000u);
+  EXPECT_EQ(w.idle_timeout_ms, 120000u);
+  ASSERT_EQ(s.files.size(), 1u);
+  EXPECT_EQ(s.files[0].paths[0], log);
+}
+
+TEST(config, source_errors_are_located) {
+  const auto errs = errors_of(R"(sources:
+  - type: webhook
+    listen: nowhere
+    colour: red
+    timeouts: {header: soon}
+  - type: file
+    mode: tail
+  - type: kafka
+)");
+  ASSERT_GE(errs.size(), 5u);
+  EXPECT_EQ(errs[0].line, 3u);
+  EXPECT_NE(errs[0].message.find("ADDRESS:PORT"), std::string::npos);
+  EXPECT_EQ(errs[1].line, 4u);
+  EXPECT_EQ(errs[2].line, 5u);
+  bool tail = false, kafka = false;
+  for (const auto& e : errs) {
+    tail = tail || e.message.find("'tail' is not supported yet") != std::string::npos;
+    kafka = kafka || e.message.find("unknown type 'kafka'") != std::string::npos;
+  }
+  EXPECT_TRUE(tail);
+  EXPECT_TRUE(kafka);
+}
+
+// The tutorial's acquisition entries, as written (webhook with the old `k8s_audit` spelling and a
+// file acquisition), plus a datasource vigil does not handle.
+TEST(config, crowdsec_acquis_file) {
+  const std::string acquis = write_file("acquis.yaml", R"(filenames:
+  - /var/log/k8s/audit.log
+labels:
+ type: k8s-audit
+---
+source: k8s_audit
+listen_addr: 0.0.0.0
+listen_port: 4242
+webhook_path: /audit/webhook/event
+labels:
+ type: k8s-audit
+---
+source: journalctl
+journalctl_filter:
+  - "_SYSTEMD_UNIT=ssh.service"
+labels:
+  type: syslog
+)");
+  settings s;
+  std::vector<error> errs;
+  load_acquis(acquis, s, errs);
+  ASSERT_TRUE(errs.empty()) << errs[0].to_string();
+  ASSERT_EQ(s.webhooks.size(), 1u);
+  EXPECT_EQ(s.webhooks[0].host, "0.0.0.0");
+  EXPECT_EQ(s.webhooks[0].port, 4242);
+  EXPECT_EQ(s.webhooks[0].path, "/audit/webhook/event");
+  EXPECT_TRUE(s.files.empty()); // tail-mode file acquisitions are skipped, with a warning
+  ASSERT_EQ(s.warnings.size(), 3u);
+  EXPECT_NE(s.warnings[0].find("tail mode skipped"), std::string::npos) << s.warnings[0];
+  EXPECT_NE(s.warnings[1].find("k8s_audit is the old name"), std::string::npos) << s.warnings[1];
+  EXPECT_NE(s.warnings[2].find("'journalctl' skipped"), std::string::npos) << s.warnings[2];
+
+  const std::string bad = write_file("bad-acquis.yaml", "source: k8s-audit\nlisten_port: 4242\nfoobar: 1\n");
+  settings s2;
+  std::vector<error> errs2;
+  load_acquis(bad, s2, errs2);
+  ASSERT_GE(errs2.size(), 4u);
+  bool unknown = false, addr = false, path = false, labels = false;
+  for (const auto& e : errs2) {
+    unknown = unknown || e.message == "unknown field \"foobar\"";
+    addr = addr || e.message == "listen_addr cannot be empty";
+    path = path || e.message == "webhook_path cannot be empty";
+    labels = labels || e.message == "missing labels";
+  }
+  EXPECT_TRUE(unknown && addr && path && labels);
+}
+
+TEST(config, acquis_from_vigil_yaml) {
+  write_file("acq2.yaml", "source: k8s-audit\nlisten_addr: 127.0.0.1\nlisten_port: 0\nwebhook_path: hook\nlabels:\n  type: k8s-audit\n");
+  const std::string cfg = write_file("with-acquis.yaml", "acquis: acq2.yaml\n");
+  auto r = load(cfg);
+  ASSERT_TRUE(std::holds_alternative<settings>(r)) << std::get<std::vector<error>>(r)[0].to_string();
+  ASSERT_EQ(std::get<settings>(r).webhooks.size(), 1u);
+  EXPECT_EQ(std::get<settings>(r).webhooks[0].path, "/hook");
 }
 
 } // namespace

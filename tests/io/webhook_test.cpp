@@ -323,3 +323,60 @@ TEST(webhook, bind_errors_are_reported) {
 
 } // namespace
 } // namespace vigil
+
+namespace vigil {
+namespace {
+
+std::string write_temp(const std::string& name, const std::string& text) {
+  const fs::path dir = fs::path(::testing::TempDir()) / ("vigil_run_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / name) << text;
+  return (dir / name).string();
+}
+
+const std::string exec_event =
+    R"({"auditID":"f1","stage":"ResponseComplete","verb":"create","user":{"username":"u"},"sourceIPs":["192.0.2.44"],"objectRef":{"resource":"pods","subresource":"exec"},"requestReceivedTimestamp":"2026-02-01T10:00:00Z"})";
+
+TEST(run, configured_sources_two_listeners_and_a_file) {
+  const std::string log = write_temp("audit.log", exec_event + "\n");
+  write_temp("acquis.yaml", "source: k8s-audit\nlisten_addr: 127.0.0.1\nlisten_port: 0\nwebhook_path: /second\n"
+                            "labels:\n  type: k8s-audit\n---\nsource: journalctl\nlabels:\n  type: syslog\n");
+  const std::string cfg = write_temp("vigil.yaml", "workers: 1\ncluster: lab\nacquis: acquis.yaml\nsources:\n"
+                                                   "  - type: webhook\n    listen: 127.0.0.1:0\n    cluster: first\n"
+                                                   "  - type: file\n    paths: [audit.log]\n    mode: cat\n");
+  child check({vigil_bin, "check-config", "-c", cfg});
+  EXPECT_EQ(check.stop(0), 0) << check.stderr_text;
+  EXPECT_NE(check.stdout_text.find("configuration OK: 7 rules, 2 webhook listener(s), 1 file source(s)"),
+            std::string::npos)
+      << check.stdout_text;
+
+  child d({vigil_bin, "run", "-c", cfg, "-o", "json"});
+  ASSERT_TRUE(d.wait_for_stderr("/second")) << d.stderr_text;
+  EXPECT_NE(d.stderr_text.find("'journalctl' skipped"), std::string::npos) << d.stderr_text;
+  ASSERT_TRUE(d.wait_for_stderr("read " + log)) << d.stderr_text;
+  const std::size_t at = d.stderr_text.find("127.0.0.1:", d.stderr_text.find("/second") - 30) + 10;
+  const int second_port = std::stoi(d.stderr_text.substr(at));
+  http_client c(second_port);
+  const auto r = c.request("POST", "/second", R"({"kind":"EventList","items":[)" + exec_event + "]}");
+  EXPECT_EQ(r.status, 200) << r.body;
+  ASSERT_EQ(d.stop(), 0);
+  // The file event (cluster lab) and the webhook event (duplicate auditID on another listener is
+  // still new to that listener's dedupe) both alert.
+  EXPECT_EQ(std::count(d.stdout_text.begin(), d.stdout_text.end(), '\n'), 2) << d.stdout_text;
+  EXPECT_NE(d.stdout_text.find("\"cluster\":\"lab\""), std::string::npos);
+}
+
+TEST(run, bad_configuration_is_reported_with_positions_and_refused) {
+  const std::string cfg = write_temp("broken.yaml", "workers: lots\nsources:\n  - type: webhook\n    listen: x\n");
+  child check({vigil_bin, "check-config", "-c", cfg});
+  EXPECT_EQ(check.stop(0), 2);
+  EXPECT_NE(check.stderr_text.find("broken.yaml:1:10: workers: expected an integer"), std::string::npos)
+      << check.stderr_text;
+  EXPECT_NE(check.stderr_text.find("broken.yaml:4:13: listen: expected ADDRESS:PORT"), std::string::npos)
+      << check.stderr_text;
+  child d({vigil_bin, "run", "-c", cfg});
+  EXPECT_EQ(d.stop(0), 2);
+}
+
+} // namespace
+} // namespace vigil

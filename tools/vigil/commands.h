@@ -19,6 +19,9 @@ command add_rules(CLI::App& app);
 /// `vigil run`: the daemon.
 command add_run(CLI::App& app);
 
+/// `vigil check-config`.
+command add_check_config(CLI::App& app);
+
 /// `vigil explain FILE...`.
 command add_explain(CLI::App& app);
 

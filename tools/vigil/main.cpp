@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   const vigil::cli::command rules = vigil::cli::add_rules(app);
   const vigil::cli::command explain = vigil::cli::add_explain(app);
   const vigil::cli::command run = vigil::cli::add_run(app);
+  const vigil::cli::command check = vigil::cli::add_check_config(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -32,6 +33,9 @@ int main(int argc, char** argv) {
     }
     if (sub->get_name() == "run") {
       return run();
+    }
+    if (sub->get_name() == "check-config") {
+      return check();
     }
   }
   return 2;

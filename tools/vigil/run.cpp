@@ -7,12 +7,14 @@
 #include <ctime>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <uv.h>
 
 #include "engine/config/config.h"
 #include "engine/pipeline/pipeline.h"
+#include "io/file/replay_source.h"
 #include "io/http/server.h"
 #include "io/webhook/webhook.h"
 #include "rules/matcher/ruleset.h"
@@ -93,7 +95,8 @@ bool split_host_port(const std::string& s, std::string& host, std::uint16_t& por
 struct daemon_state {
   uv_loop_t loop{};
   uv_signal_t sigint{}, sigterm{};
-  http::server* server = nullptr;
+  std::vector<std::unique_ptr<http::server>> servers;
+  std::size_t drained = 0;
   bool stopping = false;
 };
 
@@ -105,33 +108,104 @@ void on_signal(uv_signal_t* h, int signum) {
   d->stopping = true;
   log_line("info", std::string("received ") + (signum == SIGTERM ? "SIGTERM" : "SIGINT") +
                        ": no new batches (503), finishing what was admitted");
-  d->server->drain([d] {
-    uv_close(reinterpret_cast<uv_handle_t*>(&d->sigint), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t*>(&d->sigterm), nullptr);
-  });
+  for (auto& srv : d->servers) {
+    srv->drain([d] {
+      if (++d->drained == d->servers.size()) {
+        uv_close(reinterpret_cast<uv_handle_t*>(&d->sigint), nullptr);
+        uv_close(reinterpret_cast<uv_handle_t*>(&d->sigterm), nullptr);
+      }
+    });
+  }
 }
 
-int run_daemon(const run_options& o) {
-  config::settings cfg;
-  if (!o.config.empty()) {
-    auto c = config::load(o.config);
-    if (auto* errors = std::get_if<std::vector<config::error>>(&c)) {
-      for (const auto& e : *errors) {
-        std::fprintf(stderr, "%s\n", e.to_string().c_str());
-      }
-      return 2;
+// Loads vigil.yaml (if any) and the acquisition files it names, reporting every error.
+bool load_settings(const run_options& o, config::settings& cfg) {
+  if (o.config.empty()) {
+    return true;
+  }
+  auto c = config::load(o.config);
+  if (auto* errors = std::get_if<std::vector<config::error>>(&c)) {
+    for (const auto& e : *errors) {
+      std::fprintf(stderr, "%s\n", e.to_string().c_str());
     }
-    cfg = std::get<config::settings>(c);
+    std::fprintf(stderr, "vigil: %zu error(s) in the configuration\n", errors->size());
+    return false;
+  }
+  cfg = std::get<config::settings>(c);
+  for (const auto& w : cfg.warnings) {
+    log_line("warning", w);
+  }
+  return true;
+}
+
+// The webhook listeners: the configured ones, or the embedded default; command-line flags
+// override the first one.
+std::vector<config::webhook_source> webhooks_of(const run_options& o, const config::settings& cfg, bool listen_flag) {
+  std::vector<config::webhook_source> ws = cfg.webhooks;
+  if (ws.empty()) {
+    ws.emplace_back();
+  }
+  config::webhook_source& first = ws.front();
+  if (listen_flag || cfg.webhooks.empty()) {
+    std::string host;
+    std::uint16_t port = 0;
+    if (split_host_port(o.listen, host, port)) {
+      first.host = host;
+      first.port = port;
+    }
+  }
+  if (o.path != "/audit/webhook/event" || cfg.webhooks.empty()) {
+    first.path = o.path.empty() || o.path[0] != '/' ? "/" + o.path : o.path;
+  }
+  if (!o.tokens.empty()) {
+    first.tokens = o.tokens;
+  }
+  if (!o.tls_cert.empty()) {
+    first.tls_cert = o.tls_cert;
+  }
+  if (!o.tls_key.empty()) {
+    first.tls_key = o.tls_key;
+  }
+  if (!o.tls_client_ca.empty()) {
+    first.tls_client_ca = o.tls_client_ca;
+  }
+  if (o.max_body_size != (32u << 20)) {
+    first.max_body_size = o.max_body_size;
+  }
+  for (auto& w : ws) {
+    if (w.cluster.empty()) {
+      w.cluster = o.cluster.empty() ? cfg.cluster : o.cluster;
+    }
+    if (w.name.empty()) {
+      w.name = w.host + ":" + std::to_string(w.port);
+    }
+  }
+  return ws;
+}
+
+int run_daemon(const run_options& o, bool listen_flag) {
+  config::settings cfg;
+  if (!load_settings(o, cfg)) {
+    return 2;
   }
   if (o.output != "text" && o.output != "json") {
     std::fprintf(stderr, "vigil run: --output must be text or json\n");
     return 2;
   }
-  std::string host;
-  std::uint16_t port = 0;
-  if (!split_host_port(o.listen, host, port)) {
-    std::fprintf(stderr, "vigil run: --listen must be ADDRESS:PORT, got '%s'\n", o.listen.c_str());
-    return 2;
+  {
+    std::string host;
+    std::uint16_t port = 0;
+    if (!split_host_port(o.listen, host, port)) {
+      std::fprintf(stderr, "vigil run: --listen must be ADDRESS:PORT, got '%s'\n", o.listen.c_str());
+      return 2;
+    }
+  }
+  const std::vector<config::webhook_source> webhooks = webhooks_of(o, cfg, listen_flag);
+  for (const auto& w : webhooks) {
+    if (w.tls_cert.empty() != w.tls_key.empty() || (!w.tls_client_ca.empty() && w.tls_cert.empty())) {
+      std::fprintf(stderr, "vigil run: webhook %s: TLS needs both a certificate and a key\n", w.name.c_str());
+      return 2;
+    }
   }
   auto loaded = rules::load_ruleset(o.rules.empty() ? cfg.rules : o.rules);
   if (auto* errors = std::get_if<std::vector<rules::load_error>>(&loaded)) {
@@ -147,54 +221,94 @@ int run_daemon(const run_options& o) {
   pipeline::options po;
   po.workers = o.workers != 0 ? o.workers : cfg.workers;
   po.max_in_flight = o.max_in_flight != 0 ? o.max_in_flight : cfg.max_in_flight;
+  po.live = true;
   pipeline::pipeline pl(rules, po, out);
-
-  io::webhook_options wo;
-  wo.path = o.path.empty() || o.path[0] != '/' ? "/" + o.path : o.path;
-  wo.tokens = o.tokens;
-  wo.require_client_cert = !o.tls_client_ca.empty();
-  wo.cluster = o.cluster.empty() ? cfg.cluster : o.cluster;
-  io::webhook hook(pl, wo);
 
   daemon_state d;
   uv_loop_init(&d.loop);
-  http::server_options so;
-  so.host = host;
-  so.port = port;
-  so.max_body_size = o.max_body_size;
-  so.name = "webhook";
-  if (!o.tls_cert.empty() || !o.tls_key.empty() || !o.tls_client_ca.empty()) {
-    if (o.tls_cert.empty() || o.tls_key.empty()) {
-      std::fprintf(stderr, "vigil run: TLS needs both --tls-cert and --tls-key\n");
+  std::vector<std::unique_ptr<io::webhook>> hooks;
+  for (const auto& w : webhooks) {
+    io::webhook_options wo;
+    wo.path = w.path;
+    wo.tokens = w.tokens;
+    wo.cluster = w.cluster;
+    wo.name = w.name;
+    wo.require_client_cert = !w.tls_client_ca.empty();
+    hooks.push_back(std::make_unique<io::webhook>(pl, wo));
+    io::webhook* hook = hooks.back().get();
+    http::server_options so;
+    so.host = w.host;
+    so.port = w.port;
+    so.max_body_size = w.max_body_size;
+    so.header_timeout_ms = w.header_timeout_ms;
+    so.body_timeout_ms = w.body_timeout_ms;
+    so.idle_timeout_ms = w.idle_timeout_ms;
+    so.name = w.name;
+    if (!w.tls_cert.empty()) {
+      so.tls = http::tls_options{w.tls_cert, w.tls_key, w.tls_client_ca};
+    }
+    auto srv = std::make_unique<http::server>(
+        &d.loop, so, [hook](const http::request& r, http::response& res) { return hook->precheck(r, res); },
+        [hook](http::request& r, http::response& res) { hook->handle(r, res); });
+    if (const std::string err = srv->listen(); !err.empty()) {
+      std::fprintf(stderr, "vigil run: %s%s\n", w.origin.empty() ? "" : (w.origin + ": ").c_str(), err.c_str());
       return 2;
     }
-    so.tls = http::tls_options{o.tls_cert, o.tls_key, o.tls_client_ca};
+    const std::string host = w.host.find(':') != std::string::npos ? "[" + w.host + "]" : w.host;
+    log_line("info", std::string("vigil listening on ") + (so.tls ? "https://" : "http://") + host + ":" +
+                         std::to_string(srv->bound_port()) + w.path + " (" + std::to_string(rules->scenarios.size()) +
+                         " rules, " + std::to_string(pl.workers()) + " workers" +
+                         (wo.require_client_cert ? ", client certificates" : "") +
+                         (wo.tokens.empty() ? (wo.require_client_cert ? "" : ", no authentication") : ", bearer tokens") +
+                         (w.cluster.empty() ? "" : ", cluster " + w.cluster) + ")");
+    d.servers.push_back(std::move(srv));
   }
-  http::server srv(
-      &d.loop, so, [&hook](const http::request& r, http::response& res) { return hook.precheck(r, res); },
-      [&hook](http::request& r, http::response& res) { hook.handle(r, res); });
-  if (const std::string err = srv.listen(); !err.empty()) {
-    std::fprintf(stderr, "vigil run: %s\n", err.c_str());
-    uv_loop_close(&d.loop);
-    return 2;
-  }
-  d.server = &srv;
+  // Files of `type: file` sources are read once, on their own thread.
+  std::thread files([&] {
+    for (const auto& f : cfg.files) {
+      for (const auto& path : f.paths) {
+        io::replay_file(io::replay_source{path, path, f.cluster.empty() ? cfg.cluster : f.cluster}, pl);
+        log_line("info", "read " + path);
+      }
+    }
+  });
   uv_signal_init(&d.loop, &d.sigint);
   uv_signal_init(&d.loop, &d.sigterm);
   d.sigint.data = d.sigterm.data = &d;
   uv_signal_start(&d.sigint, on_signal, SIGINT);
   uv_signal_start(&d.sigterm, on_signal, SIGTERM);
-  log_line("info", std::string("vigil listening on ") + (so.tls ? "https://" : "http://") + (host.find(':') != std::string::npos ? "[" + host + "]" : host) +
-                       ":" + std::to_string(srv.bound_port()) + wo.path + " (" + std::to_string(rules->scenarios.size()) +
-                       " rules, " + std::to_string(pl.workers()) + " workers" +
-                       (wo.require_client_cert ? ", client certificates" : "") +
-                       (wo.tokens.empty() ? (wo.require_client_cert ? "" : ", no authentication") : ", bearer tokens") +
-                       ")");
   uv_run(&d.loop, UV_RUN_DEFAULT);
+  files.join();
   const pipeline::totals t = pl.finish();
+  d.servers.clear();
+  uv_run(&d.loop, UV_RUN_NOWAIT);
   uv_loop_close(&d.loop);
   log_line("info", "stopped: " + std::to_string(t.decoded) + " events processed, " + std::to_string(t.alerts) +
                        " alerts");
+  return 0;
+}
+
+int check_config(const run_options& o) {
+  config::settings cfg;
+  if (!load_settings(o, cfg)) {
+    return 2;
+  }
+  auto loaded = rules::load_ruleset(o.rules.empty() ? cfg.rules : o.rules);
+  if (auto* errors = std::get_if<std::vector<rules::load_error>>(&loaded)) {
+    for (const auto& e : *errors) {
+      std::fprintf(stderr, "%s\n", e.to_string().c_str());
+    }
+    std::fprintf(stderr, "vigil check-config: %zu error(s) in the rules\n", errors->size());
+    return 2;
+  }
+  const auto webhooks = webhooks_of(o, cfg, false);
+  std::printf("configuration OK: %zu rules, %zu webhook listener(s), %zu file source(s), %zu warning(s)\n",
+              std::get<std::shared_ptr<const rules::ruleset>>(loaded)->scenarios.size(), webhooks.size(),
+              cfg.files.size(), cfg.warnings.size());
+  for (const auto& w : webhooks) {
+    std::printf("  webhook %s%s:%u%s%s\n", w.tls_cert.empty() ? "http://" : "https://", w.host.c_str(),
+                static_cast<unsigned>(w.port), w.path.c_str(), w.tokens.empty() ? "" : " (bearer tokens)");
+  }
   return 0;
 }
 
@@ -217,7 +331,16 @@ command add_run(CLI::App& app) {
   sub->add_option("--tls-cert", o->tls_cert, "PEM certificate chain: serve HTTPS (TLS 1.2/1.3)");
   sub->add_option("--tls-key", o->tls_key, "PEM private key of --tls-cert");
   sub->add_option("--tls-client-ca", o->tls_client_ca, "PEM CA bundle: require client certificates it signed (401 otherwise)");
-  return [o] { return run_daemon(*o); };
+  CLI::Option* listen = sub->get_option("--listen");
+  return [o, listen] { return run_daemon(*o, listen->count() > 0); };
+}
+
+command add_check_config(CLI::App& app) {
+  auto o = std::make_shared<run_options>();
+  CLI::App* sub = app.add_subcommand("check-config", "Validate vigil.yaml, the acquisition files and the rules");
+  sub->add_option("-c,--config", o->config, "vigil.yaml to check");
+  sub->add_option("--rules", o->rules, "Scenario file or directory (repeatable)");
+  return [o] { return check_config(*o); };
 }
 
 } // namespace vigil::cli
