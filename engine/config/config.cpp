@@ -174,9 +174,18 @@ struct loader {
           f.cluster = kv.second.as<std::string>();
         } else if (k == "mode") {
           const std::string mode = kv.second.as<std::string>();
-          if (mode != "cat") {
-            fail(kv.second.Mark(), "mode: '" + mode + "' is not supported yet: only cat (read once) is");
+          if (mode != "cat" && mode != "tail") {
+            fail(kv.second.Mark(), "mode: '" + mode + "' is not a mode: cat (read once) or tail (follow)");
           }
+          f.tail = mode == "tail";
+        } else if (k == "start") {
+          const std::string start = kv.second.as<std::string>();
+          if (start != "end" && start != "beginning") {
+            fail(kv.second.Mark(), "start: end or beginning");
+          }
+          f.from_beginning = start == "beginning";
+        } else if (k == "position_dir") {
+          f.position_dir = path_of(kv.second, base);
         } else {
           fail(kv.first.Mark(), "file source: unknown key '" + k + "'");
         }
@@ -405,13 +414,8 @@ void load_acquis(const std::string& path, settings& out, std::vector<error>& err
         out.warnings.push_back(l.where(doc) + ": file acquisition with labels.type '" + type + "' skipped (not k8s-audit)");
         continue;
       }
-      const bool cat = doc["mode"] && doc["mode"].as<std::string>() == "cat";
-      if (!cat) {
-        out.warnings.push_back(l.where(doc) +
-                               ": file acquisition in tail mode skipped: vigil reads files once (mode: cat) for now");
-        continue;
-      }
       file_source f;
+      f.tail = !(doc["mode"] && doc["mode"].as<std::string>() == "cat"); // CrowdSec's default is tail
       f.origin = l.where(doc);
       std::vector<std::string> ps;
       if (doc["filename"]) {

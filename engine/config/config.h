@@ -25,10 +25,13 @@ struct webhook_source {
   std::string origin;                      ///< "file:line" where it was configured
 };
 
-/// Audit log files read once at start (`mode: cat`).
+/// Audit log files: read once at start (`mode: cat`) or followed (`mode: tail`, the default).
 struct file_source {
   std::vector<std::string> paths;
   std::string cluster;
+  bool tail = true;
+  bool from_beginning = false;  ///< tail: where to start a file with no saved position
+  std::string position_dir = "."; ///< tail: where positions are kept across restarts
   std::string origin;
 };
 

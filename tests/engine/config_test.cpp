@@ -115,7 +115,7 @@ TEST(config, source_errors_are_located) {
     colour: red
     timeouts: {header: soon}
   - type: file
-    mode: tail
+    mode: follow
   - type: kafka
 )");
   ASSERT_GE(errs.size(), 5u);
@@ -125,7 +125,7 @@ TEST(config, source_errors_are_located) {
   EXPECT_EQ(errs[2].line, 5u);
   bool tail = false, kafka = false;
   for (const auto& e : errs) {
-    tail = tail || e.message.find("'tail' is not supported yet") != std::string::npos;
+    tail = tail || e.message.find("'follow' is not a mode") != std::string::npos;
     kafka = kafka || e.message.find("unknown type 'kafka'") != std::string::npos;
   }
   EXPECT_TRUE(tail);
@@ -161,11 +161,12 @@ labels:
   EXPECT_EQ(s.webhooks[0].host, "0.0.0.0");
   EXPECT_EQ(s.webhooks[0].port, 4242);
   EXPECT_EQ(s.webhooks[0].path, "/audit/webhook/event");
-  EXPECT_TRUE(s.files.empty()); // tail-mode file acquisitions are skipped, with a warning
-  ASSERT_EQ(s.warnings.size(), 3u);
-  EXPECT_NE(s.warnings[0].find("tail mode skipped"), std::string::npos) << s.warnings[0];
-  EXPECT_NE(s.warnings[1].find("k8s_audit is the old name"), std::string::npos) << s.warnings[1];
-  EXPECT_NE(s.warnings[2].find("'journalctl' skipped"), std::string::npos) << s.warnings[2];
+  ASSERT_EQ(s.files.size(), 1u); // CrowdSec's default file mode is tail
+  EXPECT_TRUE(s.files[0].tail);
+  EXPECT_EQ(s.files[0].paths, (std::vector<std::string>{"/var/log/k8s/audit.log"}));
+  ASSERT_EQ(s.warnings.size(), 2u);
+  EXPECT_NE(s.warnings[0].find("k8s_audit is the old name"), std::string::npos) << s.warnings[0];
+  EXPECT_NE(s.warnings[1].find("'journalctl' skipped"), std::string::npos) << s.warnings[1];
 
   const std::string bad = write_file("bad-acquis.yaml", "source: k8s-audit\nlisten_port: 4242\nfoobar: 1\n");
   settings s2;

@@ -2,6 +2,7 @@
 // alerts are logged on stderr in CrowdSec's format, or written to stdout as JSON lines with
 // --output json. SIGTERM/SIGINT: stop accepting (503), finish every admitted event, emit pending
 // alerts, exit 0.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -15,6 +16,7 @@
 #include "engine/config/config.h"
 #include "engine/pipeline/pipeline.h"
 #include "io/file/replay_source.h"
+#include "io/file/tailer.h"
 #include "io/http/server.h"
 #include "io/webhook/webhook.h"
 #include "rules/matcher/ruleset.h"
@@ -263,15 +265,36 @@ int run_daemon(const run_options& o, bool listen_flag) {
                          (w.cluster.empty() ? "" : ", cluster " + w.cluster) + ")");
     d.servers.push_back(std::move(srv));
   }
-  // Files of `type: file` sources are read once, on their own thread.
+  // File sources: `cat` files are read once on their own thread; `tail` files are followed, each
+  // by a tailer thread, with its position kept in position_dir.
   std::thread files([&] {
     for (const auto& f : cfg.files) {
+      if (f.tail) {
+        continue;
+      }
       for (const auto& path : f.paths) {
         io::replay_file(io::replay_source{path, path, f.cluster.empty() ? cfg.cluster : f.cluster}, pl);
         log_line("info", "read " + path);
       }
     }
   });
+  std::vector<std::unique_ptr<io::tailer>> tailers;
+  for (const auto& f : cfg.files) {
+    if (!f.tail) {
+      continue;
+    }
+    for (const auto& path : f.paths) {
+      io::tail_options t;
+      t.path = path;
+      t.cluster = f.cluster.empty() ? cfg.cluster : f.cluster;
+      std::string key = path;
+      std::replace(key.begin(), key.end(), '/', '_');
+      t.position_file = f.position_dir + "/vigil-tail" + key + ".pos";
+      t.from_beginning = f.from_beginning;
+      tailers.push_back(std::make_unique<io::tailer>(pl, t));
+      log_line("info", "following " + path + " (position in " + t.position_file + ")");
+    }
+  }
   uv_signal_init(&d.loop, &d.sigint);
   uv_signal_init(&d.loop, &d.sigterm);
   d.sigint.data = d.sigterm.data = &d;
@@ -279,6 +302,9 @@ int run_daemon(const run_options& o, bool listen_flag) {
   uv_signal_start(&d.sigterm, on_signal, SIGTERM);
   uv_run(&d.loop, UV_RUN_DEFAULT);
   files.join();
+  for (auto& t : tailers) {
+    t->stop();
+  }
   const pipeline::totals t = pl.finish();
   d.servers.clear();
   uv_run(&d.loop, UV_RUN_NOWAIT);

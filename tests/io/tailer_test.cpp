@@ -1,0 +1,179 @@
+// Following a file: appends, rotation by rename, truncation, and a restart from the saved position,
+// each line processed exactly once.
+#include "io/file/tailer.h"
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "rules/matcher/ruleset.h"
+
+namespace vigil::io {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Counts pod-exec alerts by pod name (each line of these files is one exec into a distinct pod).
+class counting_output final : public pipeline::output_handler {
+ public:
+  void on_alert(const engine::alert& a) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++by_name_[a.resource_name];
+  }
+  void on_error(const std::string&) override {}
+  std::size_t total() {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::size_t n = 0;
+    for (const auto& [k, v] : by_name_) {
+      n += v;
+    }
+    return n;
+  }
+  std::map<std::string, int> snapshot() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return by_name_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, int> by_name_;
+};
+
+std::string exec_line(const std::string& pod) {
+  return R"({"auditID":")" + pod + R"(","stage":"ResponseComplete","verb":"create","user":{"username":"u"},"sourceIPs":["192.0.2.5"],"objectRef":{"resource":"pods","subresource":"exec","name":")" +
+         pod + R"("},"requestReceivedTimestamp":"2026-02-01T10:00:00Z"})" + "\n";
+}
+
+void append(const fs::path& p, const std::string& text) {
+  std::ofstream out(p, std::ios::app);
+  out << text;
+}
+
+// Waits (bounded) for the pipeline to have produced `n` alerts. File tailing is a real-time
+// activity: there is no clock to drive, only a deadline.
+bool wait_for(counting_output& out, std::size_t n) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < until) {
+    if (out.total() >= n) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+std::shared_ptr<const rules::ruleset> shipped() {
+  return std::get<std::shared_ptr<const rules::ruleset>>(rules::load_ruleset({}));
+}
+
+fs::path fresh_dir(const char* name) {
+  const fs::path d = fs::path(::testing::TempDir()) / (std::string(name) + "_" + std::to_string(getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+TEST(tailer, follows_appends_rotation_and_truncation_without_loss_or_duplicates) {
+  const fs::path dir = fresh_dir("vigil_tail");
+  const fs::path log = dir / "audit.log";
+  append(log, exec_line("a1") + exec_line("a2") + exec_line("a3"));
+  counting_output out;
+  pipeline::options po;
+  po.workers = 2;
+  pipeline::pipeline pl(shipped(), po, out);
+  tail_options t;
+  t.path = log.string();
+  t.position_file = (dir / "pos").string();
+  t.from_beginning = true;
+  t.poll_ms = 20;
+  tailer tail(pl, t);
+  ASSERT_TRUE(wait_for(out, 3));
+
+  append(log, exec_line("b1") + std::string(exec_line("b2")).substr(0, 40)); // b2 cut mid-line
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  append(log, std::string(exec_line("b2")).substr(40));
+  ASSERT_TRUE(wait_for(out, 5));
+
+  // Rotation as a log writer does it: rename, a last line still written to the old file, then
+  // the new file.
+  fs::rename(log, dir / "audit.log.1");
+  append(dir / "audit.log.1", exec_line("c1"));
+  append(log, exec_line("d1") + exec_line("d2"));
+  ASSERT_TRUE(wait_for(out, 8));
+  EXPECT_GE(tail.rotations(), 1u);
+
+  // copytruncate: the file is emptied in place, then written again.
+  fs::resize_file(log, 0);
+  append(log, exec_line("e1"));
+  ASSERT_TRUE(wait_for(out, 9));
+
+  tail.stop();
+  pl.finish();
+  const auto seen = out.snapshot();
+  EXPECT_EQ(seen.size(), 9u);
+  for (const char* pod : {"a1", "a2", "a3", "b1", "b2", "c1", "d1", "d2", "e1"}) {
+    EXPECT_EQ(seen.count(pod) ? seen.at(pod) : 0, 1) << pod;
+  }
+}
+
+TEST(tailer, restart_goes_on_from_the_saved_position) {
+  const fs::path dir = fresh_dir("vigil_tail_restart");
+  const fs::path log = dir / "audit.log";
+  append(log, exec_line("p1") + exec_line("p2") + exec_line("p3"));
+  tail_options t;
+  t.path = log.string();
+  t.position_file = (dir / "pos").string();
+  t.from_beginning = true;
+  t.poll_ms = 20;
+  {
+    counting_output out;
+    pipeline::pipeline pl(shipped(), pipeline::options{}, out);
+    tailer tail(pl, t);
+    ASSERT_TRUE(wait_for(out, 3));
+    tail.stop();
+    pl.finish();
+  }
+  append(log, exec_line("q1") + exec_line("q2"));
+  counting_output out;
+  pipeline::pipeline pl(shipped(), pipeline::options{}, out);
+  t.from_beginning = false; // irrelevant: the saved position wins for the same file
+  tailer tail(pl, t);
+  ASSERT_TRUE(wait_for(out, 2));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200)); // nothing more may come
+  tail.stop();
+  pl.finish();
+  const auto seen = out.snapshot();
+  EXPECT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen.count("q1"), 1u);
+  EXPECT_EQ(seen.count("q2"), 1u);
+}
+
+TEST(tailer, a_new_file_without_position_starts_at_its_end) {
+  const fs::path dir = fresh_dir("vigil_tail_end");
+  const fs::path log = dir / "audit.log";
+  append(log, exec_line("old1") + exec_line("old2"));
+  counting_output out;
+  pipeline::pipeline pl(shipped(), pipeline::options{}, out);
+  tail_options t;
+  t.path = log.string();
+  t.position_file = (dir / "pos").string();
+  t.poll_ms = 20;
+  tailer tail(pl, t);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  append(log, exec_line("new1"));
+  ASSERT_TRUE(wait_for(out, 1));
+  tail.stop();
+  pl.finish();
+  const auto seen = out.snapshot();
+  EXPECT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen.count("new1"), 1u);
+}
+
+} // namespace
+} // namespace vigil::io
