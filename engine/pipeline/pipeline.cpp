@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstring>
 #include <iterator>
+#include <map>
 #include <thread>
 
 #include <pthread.h>
@@ -30,7 +31,28 @@ struct fnv1a {
   void add_byte(unsigned char c) noexcept { h = (h ^ c) * 1099511628211ULL; }
 };
 
+// What workers need of one loaded rule set. Replaced as a whole by reload().
+struct rule_generation {
+  std::shared_ptr<const rules::ruleset> rules;
+  std::vector<engine::alert_origin> origins;
+  std::vector<std::uint8_t> stateless; // trigger without blackhole: no bucket state to own
+  std::uint64_t id = 0;
+};
+
+std::shared_ptr<const rule_generation> make_generation(std::shared_ptr<const rules::ruleset> rs, std::uint64_t id) {
+  auto g = std::make_shared<rule_generation>();
+  g->rules = std::move(rs);
+  g->id = id;
+  for (const rules::scenario& sc : g->rules->scenarios) {
+    g->origins.push_back(engine::alert_origin{sc.name, sc.labels_json, sc.leakspeed_text, sc.scope_type,
+                                              sc.bucket.capacity, sc.remediation, sc.reprocess});
+    g->stateless.push_back(sc.bucket.type == engine::bucket_type::trigger && sc.bucket.blackhole == 0 ? 1 : 0);
+  }
+  return g;
+}
+
 struct forwarded_pour {
+  std::uint64_t generation = 0; ///< a pour from before a reload is dropped (scenario indexes changed)
   std::uint32_t scenario = 0;
   std::string key;
   std::string distinct;
@@ -39,11 +61,12 @@ struct forwarded_pour {
 };
 
 struct work_item {
-  enum class kind : std::uint8_t { docs, pour, flush, stop };
+  enum class kind : std::uint8_t { docs, pour, flush, reload, stop };
   kind k = kind::docs;
   std::shared_ptr<input_chunk> chunk;
   std::vector<document> docs;
   std::unique_ptr<forwarded_pour> pour;
+  std::shared_ptr<const rule_generation> generation; ///< reload
 };
 
 struct emit_item {
@@ -68,7 +91,7 @@ engine::unix_nanos wall_now() noexcept {
 }
 
 struct pipeline_counters {
-  counters::id forwarded, alerts, blackholed, groupby_errors, no_source;
+  counters::id forwarded, alerts, blackholed, groupby_errors, no_source, stale_pours;
   static const pipeline_counters& get() {
     static const pipeline_counters c = [] {
       auto& r = counters::registry::global();
@@ -79,6 +102,7 @@ struct pipeline_counters {
           r.define("vigil_groupby_errors_total", "groupby/distinct expressions that failed or gave a non-string"),
           r.define("vigil_alerts_without_source_total",
                    "Alerts whose source_ip is missing or not an IP (emitted anyway, no decision possible)"),
+          r.define("vigil_pipeline_stale_pours_total", "Forwarded pours dropped because the rules were reloaded"),
       };
     }();
     return c;
@@ -137,9 +161,8 @@ struct pipeline::impl {
   std::thread emitter;
   std::atomic<std::int64_t> in_flight{0};
   std::atomic<unsigned> flushed{0};
-  std::vector<engine::alert_origin> origins;
-  std::vector<std::uint8_t> stateless; // trigger without blackhole: no bucket state to own
-  std::vector<std::uint64_t> alerts_per_scenario;
+  std::shared_ptr<const rule_generation> generation; // the newest; workers switch in-band
+  std::map<std::string, std::uint64_t, std::less<>> alerts_by_scenario; // emitter thread only
   bool finished = false;
 
   impl(std::shared_ptr<const rules::ruleset> r, options o, output_handler& h) : rules(std::move(r)), opts(o), out(h) {}
@@ -172,7 +195,7 @@ struct pipeline::impl {
           stopping = true;
         } else if (item.alert) {
           counters::add(c.alerts);
-          ++alerts_per_scenario[item.scenario];
+          ++alerts_by_scenario[item.alert->scenario];
           out.on_alert(*item.alert);
         } else {
           out.on_error(item.error);
@@ -186,8 +209,8 @@ struct pipeline::impl {
 class worker final : public engine::event_sink, public engine::overflow_sink {
  public:
   worker(pipeline::impl& p, unsigned index)
-      : p_(p), index_(index), ctx_(*p.rules->match), buckets_(specs(*p.rules)) {
-    matched_.reserve(p.rules->scenarios.size());
+      : p_(p), index_(index) {
+    switch_to(p.generation);
     key_.reserve(256);
     distinct_.reserve(256);
     thread_ = std::thread([this] {
@@ -204,13 +227,21 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
   std::uint64_t forwarded = 0, blackholed = 0;
   std::vector<std::uint64_t> eval_errors() const {
     std::vector<std::uint64_t> v;
-    for (const auto& s : ctx_.stats()) {
+    for (const auto& s : ctx_->stats()) {
       v.push_back(s.errors);
     }
     return v;
   }
 
  private:
+  // Takes a rule set into use. Bucket state does not carry over: scenarios may have changed.
+  void switch_to(std::shared_ptr<const rule_generation> g) {
+    gen_ = std::move(g);
+    ctx_ = std::make_unique<rules::matcher::context>(*gen_->rules->match);
+    buckets_ = std::make_unique<engine::bucket_set>(specs(*gen_->rules));
+    matched_.reserve(gen_->rules->scenarios.size());
+  }
+
   static std::vector<engine::bucket_spec> specs(const rules::ruleset& rs) {
     std::vector<engine::bucket_spec> v;
     for (const auto& sc : rs.scenarios) {
@@ -238,16 +269,23 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
           break;
         case work_item::kind::pour: {
           const forwarded_pour& fp = *item.pour;
-          if (fp.time > watermark_) {
-            watermark_ = fp.time;
+          if (fp.generation != gen_->id) {
+            counters::add(pipeline_counters::get().stale_pours);
+          } else {
+            if (fp.time > watermark_) {
+              watermark_ = fp.time;
+            }
+            buckets_->pour(fp.scenario, fp.key, fp.distinct, fp.time, fp.payload, *this);
+            publish();
           }
-          buckets_.pour(fp.scenario, fp.key, fp.distinct, fp.time, fp.payload, *this);
-          publish();
           p_.in_flight.fetch_sub(1, std::memory_order_acq_rel);
           break;
         }
+        case work_item::kind::reload:
+          switch_to(item.generation);
+          break;
         case work_item::kind::flush:
-          buckets_.flush(*this);
+          buckets_->flush(*this);
           publish();
           p_.flushed.fetch_add(1, std::memory_order_acq_rel);
           break;
@@ -275,7 +313,7 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
       const engine::unix_nanos w = watermark_at_activity_ + (now - last_activity_wall_);
       if (w > watermark_) {
         watermark_ = w;
-        buckets_.advance(watermark_, *this);
+        buckets_->advance(watermark_, *this);
         publish();
       }
     }
@@ -288,7 +326,7 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
     for (const document& d : docs) {
       reader_.feed_document(chunk.data.data() + d.offset, d.size, d.line, chunk.origin, *this);
     }
-    buckets_.advance(watermark_, *this);
+    buckets_->advance(watermark_, *this);
     last_activity_wall_ = received_at_;
     watermark_at_activity_ = watermark_;
   }
@@ -296,7 +334,7 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
   void on_event(const engine::audit_event& ev, const engine::position&) override {
     engine::build_meta(ev, source_, meta_);
     env_.reset(&ev, &meta_);
-    p_.rules->match->match(ctx_, env_, matched_);
+    gen_->rules->match->match(*ctx_, env_, matched_);
     if (matched_.empty()) {
       return;
     }
@@ -341,7 +379,7 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
   }
 
   void pour(std::uint32_t s, engine::unix_nanos t) {
-    const rules::scenario& sc = p_.rules->scenarios[s];
+    const rules::scenario& sc = gen_->rules->scenarios[s];
     key_.assign(source_.cluster);
     key_.push_back('\0');
     if (sc.groupby) {
@@ -355,12 +393,13 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
       return;
     }
     const unsigned owner =
-        p_.stateless[s] != 0 ? index_ : p_.shard_of(source_.cluster, std::string_view(key_).substr(source_.cluster.size() + 1));
+        gen_->stateless[s] != 0 ? index_ : p_.shard_of(source_.cluster, std::string_view(key_).substr(source_.cluster.size() + 1));
     if (owner == index_) {
-      buckets_.pour(s, key_, distinct_, t, payload_, *this);
+      buckets_->pour(s, key_, distinct_, t, payload_, *this);
       return;
     }
     auto fp = std::make_unique<forwarded_pour>();
+    fp->generation = gen_->id;
     fp->scenario = s;
     fp->key = key_;
     fp->distinct = distinct_;
@@ -391,7 +430,7 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
       counters::add(pipeline_counters::get().blackholed);
       return;
     }
-    auto a = std::make_unique<engine::alert>(engine::make_alert(p_.origins[ov.scenario], ov.events_count, ov.first,
+    auto a = std::make_unique<engine::alert>(engine::make_alert(gen_->origins[ov.scenario], ov.events_count, ov.first,
                                                                 ov.last, ov.at, ov.events.data(), ov.events.size()));
     if (a->value.empty()) {
       counters::add(pipeline_counters::get().no_source);
@@ -403,10 +442,11 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
   unsigned index_;
   blocking_queue<work_item> inbox_;
   engine::reader reader_;
-  rules::matcher::context ctx_;
+  std::shared_ptr<const rule_generation> gen_;
+  std::unique_ptr<rules::matcher::context> ctx_;
   rules::event_env env_;
   engine::event_meta meta_;
-  engine::bucket_set buckets_;
+  std::unique_ptr<engine::bucket_set> buckets_;
   std::vector<std::uint32_t> matched_;
   std::vector<emit_item> pending_;
   engine::event_payload payload_;
@@ -423,12 +463,7 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
 pipeline::pipeline(std::shared_ptr<const rules::ruleset> rules, options opts, output_handler& out)
     : impl_(std::make_unique<impl>(std::move(rules), opts, out)) {
   impl& p = *impl_;
-  for (const rules::scenario& sc : p.rules->scenarios) {
-    p.origins.push_back(engine::alert_origin{sc.name, sc.labels_json, sc.leakspeed_text, sc.scope_type,
-                                             sc.bucket.capacity, sc.remediation, sc.reprocess});
-    p.stateless.push_back(sc.bucket.type == engine::bucket_type::trigger && sc.bucket.blackhole == 0 ? 1 : 0);
-  }
-  p.alerts_per_scenario.assign(p.rules->scenarios.size(), 0);
+  p.generation = make_generation(p.rules, 1);
   unsigned n = opts.workers != 0 ? opts.workers : std::max(1u, std::thread::hardware_concurrency());
   (void)pipeline_counters::get();
   p.emitter = std::thread([&p] {
@@ -500,6 +535,20 @@ bool pipeline::try_submit(const std::shared_ptr<input_chunk>& chunk, std::vector
   return true;
 }
 
+void pipeline::reload(std::shared_ptr<const rules::ruleset> rules) {
+  impl& p = *impl_;
+  p.rules = rules;
+  p.generation = make_generation(std::move(rules), p.generation->id + 1);
+  for (auto& w : p.workers) {
+    work_item item;
+    item.k = work_item::kind::reload;
+    item.generation = p.generation;
+    w->enqueue(std::move(item));
+  }
+}
+
+std::shared_ptr<const rules::ruleset> pipeline::rules() const { return impl_->rules; }
+
 std::int64_t pipeline::in_flight() const noexcept { return impl_->in_flight.load(std::memory_order_acquire); }
 
 totals pipeline::finish() {
@@ -522,7 +571,8 @@ totals pipeline::finish() {
     w->enqueue(std::move(item));
   }
   totals t;
-  t.eval_errors_per_scenario.assign(p.rules->scenarios.size(), 0);
+  const auto& final_rules = *p.generation->rules;
+  t.eval_errors_per_scenario.assign(final_rules.scenarios.size(), 0);
   for (auto& w : p.workers) {
     w->join();
     const auto rs = w->reader_stats();
@@ -538,8 +588,11 @@ totals pipeline::finish() {
   }
   p.emit_q.enqueue(emit_item{nullptr, {}, true, 0});
   p.emitter.join();
-  t.alerts_per_scenario = p.alerts_per_scenario;
-  for (const std::uint64_t n : t.alerts_per_scenario) {
+  for (const auto& sc : final_rules.scenarios) {
+    const auto it = p.alerts_by_scenario.find(sc.name);
+    t.alerts_per_scenario.push_back(it == p.alerts_by_scenario.end() ? 0 : it->second);
+  }
+  for (const auto& [name, n] : p.alerts_by_scenario) {
     t.alerts += n;
   }
   return t;

@@ -115,6 +115,13 @@ class pipeline {
   /// caller answers 429). Never blocks. Call from the producer thread only.
   bool try_submit(const std::shared_ptr<input_chunk>& chunk, std::vector<std::vector<document>>& per_worker);
 
+  /// Takes a new rule set into use: each worker switches between two batches (in-band), with
+  /// fresh buckets; the old set serves until then. Call from the thread that owns the pipeline.
+  void reload(std::shared_ptr<const rules::ruleset> rules);
+
+  /// The newest rule set.
+  [[nodiscard]] std::shared_ptr<const rules::ruleset> rules() const;
+
   /// Documents admitted and not yet processed.
   [[nodiscard]] std::int64_t in_flight() const noexcept;
 

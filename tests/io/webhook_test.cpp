@@ -380,3 +380,43 @@ TEST(run, bad_configuration_is_reported_with_positions_and_refused) {
 
 } // namespace
 } // namespace vigil
+
+namespace vigil {
+namespace {
+
+std::string exec_batch(const std::string& id) {
+  return R"({"kind":"EventList","items":[{"auditID":")" + id +
+         R"(","stage":"ResponseComplete","verb":"create","user":{"username":"u"},"sourceIPs":["192.0.2.60"],"objectRef":{"resource":"pods","subresource":"exec"},"requestReceivedTimestamp":"2026-02-01T10:00:00Z"}]})";
+}
+
+std::string exec_rule(const std::string& name) {
+  return "type: trigger\nname: " + name + "\ndescription: exec\nfilter: evt.Unmarshaled.k8s_audit.objectRef?.subresource == 'exec'\n";
+}
+
+TEST(run, sighup_reloads_rules_and_a_broken_file_keeps_the_old_set) {
+  const fs::path dir = fs::path(::testing::TempDir()) / ("vigil_reload_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::ofstream(dir / "exec.yaml") << exec_rule("test/exec-v1");
+  child d({vigil_bin, "run", "--listen", "127.0.0.1:0", "-o", "json", "--workers", "2", "--rules", dir.string()});
+  const int port = test::start_daemon(d);
+  ASSERT_NE(port, 0) << d.stderr_text;
+  http_client c(port);
+  ASSERT_EQ(c.request("POST", "/audit/webhook/event", exec_batch("r1")).status, 200);
+
+  std::ofstream(dir / "exec.yaml", std::ios::trunc) << "type: trigger\nname: broken\nfilter: evt.Meta.user ==\n";
+  ASSERT_EQ(::kill(d.pid(), SIGHUP), 0);
+  ASSERT_TRUE(d.wait_for_stderr("reload failed")) << d.stderr_text;
+  ASSERT_EQ(c.request("POST", "/audit/webhook/event", exec_batch("r2")).status, 200);
+
+  std::ofstream(dir / "exec.yaml", std::ios::trunc) << exec_rule("test/exec-v2");
+  ASSERT_EQ(::kill(d.pid(), SIGHUP), 0);
+  ASSERT_TRUE(d.wait_for_stderr("rules reloaded: 1 rules")) << d.stderr_text;
+  ASSERT_EQ(c.request("POST", "/audit/webhook/event", exec_batch("r3")).status, 200);
+  ASSERT_EQ(d.stop(), 0);
+  EXPECT_EQ(test::count_substr(d.stdout_text, "\"scenario\":\"test/exec-v1\""), 2u) << d.stdout_text;
+  EXPECT_EQ(test::count_substr(d.stdout_text, "\"scenario\":\"test/exec-v2\""), 1u) << d.stdout_text;
+}
+
+} // namespace
+} // namespace vigil

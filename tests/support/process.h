@@ -109,6 +109,7 @@ class child {
   }
 
   [[nodiscard]] bool started() const { return pid_ > 0; }
+  [[nodiscard]] pid_t pid() const { return pid_; }
   std::string stdout_text, stderr_text;
 
  private:
@@ -212,6 +213,15 @@ class http_client {
   int fd_ = -1;
   std::string buf_;
 };
+
+/// Occurrences of `needle` in `text`.
+inline std::size_t count_substr(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
+    ++n;
+  }
+  return n;
+}
 
 /// Starts `vigil run` on an OS-chosen port; returns the port (0 on failure).
 inline int start_daemon(child& c) {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -96,7 +97,8 @@ bool split_host_port(const std::string& s, std::string& host, std::uint16_t& por
 
 struct daemon_state {
   uv_loop_t loop{};
-  uv_signal_t sigint{}, sigterm{};
+  uv_signal_t sigint{}, sigterm{}, sighup{};
+  std::function<void()> reload;
   std::vector<std::unique_ptr<http::server>> servers;
   std::size_t drained = 0;
   bool stopping = false;
@@ -107,6 +109,10 @@ void on_signal(uv_signal_t* h, int signum) {
   if (d->stopping) {
     return;
   }
+  if (signum == SIGHUP) {
+    d->reload();
+    return;
+  }
   d->stopping = true;
   log_line("info", std::string("received ") + (signum == SIGTERM ? "SIGTERM" : "SIGINT") +
                        ": no new batches (503), finishing what was admitted");
@@ -115,6 +121,7 @@ void on_signal(uv_signal_t* h, int signum) {
       if (++d->drained == d->servers.size()) {
         uv_close(reinterpret_cast<uv_handle_t*>(&d->sigint), nullptr);
         uv_close(reinterpret_cast<uv_handle_t*>(&d->sigterm), nullptr);
+        uv_close(reinterpret_cast<uv_handle_t*>(&d->sighup), nullptr);
       }
     });
   }
@@ -295,11 +302,30 @@ int run_daemon(const run_options& o, bool listen_flag) {
       log_line("info", "following " + path + " (position in " + t.position_file + ")");
     }
   }
+  // SIGHUP: reload the rules from the same files. The old set serves until the new one is
+  // built; a broken file keeps the old set and says why.
+  const std::vector<std::string> rule_paths = o.rules.empty() ? cfg.rules : o.rules;
+  d.reload = [&pl, rule_paths] {
+    auto next = rules::load_ruleset(rule_paths);
+    if (auto* errors = std::get_if<std::vector<rules::load_error>>(&next)) {
+      for (const auto& e : *errors) {
+        log_line("error", e.to_string());
+      }
+      log_line("error", "reload failed (" + std::to_string(errors->size()) + " error(s)): the previous rules stay in use");
+      return;
+    }
+    auto rs = std::get<std::shared_ptr<const rules::ruleset>>(next);
+    const std::size_t n = rs->scenarios.size();
+    pl.reload(std::move(rs));
+    log_line("info", "rules reloaded: " + std::to_string(n) + " rules");
+  };
   uv_signal_init(&d.loop, &d.sigint);
   uv_signal_init(&d.loop, &d.sigterm);
-  d.sigint.data = d.sigterm.data = &d;
+  uv_signal_init(&d.loop, &d.sighup);
+  d.sigint.data = d.sigterm.data = d.sighup.data = &d;
   uv_signal_start(&d.sigint, on_signal, SIGINT);
   uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+  uv_signal_start(&d.sighup, on_signal, SIGHUP);
   uv_run(&d.loop, UV_RUN_DEFAULT);
   files.join();
   for (auto& t : tailers) {
