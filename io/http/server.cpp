@@ -66,6 +66,8 @@ struct server::impl {
   uv_tcp_t listener{};
   bool listening = false;
   bool draining = false;
+  uv_timer_t drain_timer{};
+  bool drain_timer_open = false;
   std::function<void()> on_drained;
   std::unordered_set<connection*> conns;
   std::uint16_t port = 0;
@@ -94,6 +96,11 @@ struct server::impl {
 
   void maybe_drained() {
     if (draining && conns.empty() && on_drained) {
+      if (drain_timer_open) {
+        uv_timer_stop(&drain_timer);
+        uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer), nullptr);
+        drain_timer_open = false;
+      }
       auto cb = std::move(on_drained);
       on_drained = nullptr;
       cb();
@@ -624,6 +631,24 @@ std::string server::listen() {
 std::uint16_t server::bound_port() const noexcept { return impl_->port; }
 std::size_t server::connections() const noexcept { return impl_->conns.size(); }
 
+namespace {
+
+void close_idle(server::impl& s) {
+  std::vector<connection*> idle;
+  for (connection* c : s.conns) {
+    if (!c->in_request && c->pending_write == 0) {
+      idle.push_back(c);
+    } else if (!c->in_request) {
+      c->closing = true; // close after the answer being written
+    }
+  }
+  for (connection* c : idle) {
+    close_connection(c);
+  }
+}
+
+} // namespace
+
 void server::drain(std::function<void()> on_drained) {
   impl& s = *impl_;
   s.draining = true;
@@ -632,20 +657,28 @@ void server::drain(std::function<void()> on_drained) {
     s.listening = false;
     uv_close(reinterpret_cast<uv_handle_t*>(&s.listener), nullptr);
   }
-  // Idle connections close now; one with an answer still being written closes after it; one in
-  // the middle of a request is answered (with Connection: close) and then closes.
-  std::vector<connection*> idle;
-  for (connection* c : s.conns) {
-    if (!c->in_request && c->pending_write == 0) {
-      idle.push_back(c);
-    } else if (!c->in_request) {
-      c->closing = true;
-    }
+  // For a short grace period, keep-alive clients that send a request get 503 (a clear "come back
+  // later" that kube-apiserver retries); requests in progress are answered (Connection: close).
+  // Then idle connections are closed.
+  uv_timer_init(s.loop, &s.drain_timer);
+  s.drain_timer.data = &s;
+  s.drain_timer_open = true;
+  uv_timer_start(
+      &s.drain_timer,
+      [](uv_timer_t* t) {
+        auto* srv = static_cast<impl*>(t->data);
+        uv_close(reinterpret_cast<uv_handle_t*>(t), nullptr);
+        srv->drain_timer_open = false;
+        close_idle(*srv);
+        srv->maybe_drained();
+      },
+      s.opts.drain_grace_ms, 0);
+  if (s.conns.empty()) {
+    uv_timer_stop(&s.drain_timer);
+    uv_close(reinterpret_cast<uv_handle_t*>(&s.drain_timer), nullptr);
+    s.drain_timer_open = false;
+    s.maybe_drained();
   }
-  for (connection* c : idle) {
-    close_connection(c);
-  }
-  s.maybe_drained();
 }
 
 } // namespace vigil::http

@@ -64,6 +64,7 @@ struct server_options {
   std::uint32_t idle_timeout_ms = 60000;    ///< keep-alive connection with no request
   std::size_t max_connections = 1024;       ///< beyond: accepted and closed at once (counted)
   std::size_t max_pending_write = 1u << 20; ///< stop reading a client that does not read its answers
+  std::uint32_t drain_grace_ms = 500;       ///< on drain: keep-alive clients get 503 this long, then close
   std::string name = "http";                ///< counter label (`server`)
 };
 

@@ -420,3 +420,86 @@ TEST(run, sighup_reloads_rules_and_a_broken_file_keeps_the_old_set) {
 
 } // namespace
 } // namespace vigil
+
+namespace vigil {
+namespace {
+
+// SIGTERM while clients keep posting: every batch answered 200 is processed (and nothing else);
+// the rest get 503 or a closed connection.
+TEST(run, shutdown_under_load_loses_nothing_acknowledged) {
+  child d({vigil_bin, "run", "--listen", "127.0.0.1:0", "--workers", "2"});
+  const int port = test::start_daemon(d);
+  ASSERT_NE(port, 0) << d.stderr_text;
+  std::atomic<long> acknowledged{0}, refused{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 3; ++t) {
+    clients.emplace_back([&, t] {
+      int b = 0;
+      while (!stop) {
+        http_client c(port);
+        if (!c.connected()) {
+          return; // the listener is gone
+        }
+        while (!stop) {
+          std::string body = R"({"kind":"EventList","items":[)";
+          for (int i = 0; i < 100; ++i) {
+            body += std::string(i ? "," : "") + R"({"auditID":"s)" + std::to_string(t) + "-" + std::to_string(b) + "-" +
+                    std::to_string(i) + R"(","stage":"ResponseComplete","verb":"get","sourceIPs":["10.1.1.)" +
+                    std::to_string(i) + R"("],"requestReceivedTimestamp":"2026-02-01T10:00:00Z"})";
+          }
+          body += "]}";
+          ++b;
+          const auto r = c.request("POST", "/audit/webhook/event", body);
+          if (r.status == 200) {
+            simdjson::dom::parser p;
+            acknowledged += int64_t(p.parse(r.body)["accepted"]);
+          } else {
+            ++refused;
+            break; // 503, or the connection was closed: reconnect (or find the listener gone)
+          }
+        }
+      }
+    });
+  }
+  http_client keep_alive(port);
+  ASSERT_EQ(keep_alive.request("POST", "/audit/webhook/event", R"({"kind":"EventList","items":[]})").status, 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_EQ(::kill(d.pid(), SIGTERM), 0);
+  ASSERT_TRUE(d.wait_for_stderr("received SIGTERM"));
+  // A keep-alive client asking during the drain is told to come back later.
+  const auto late = keep_alive.request("POST", "/audit/webhook/event", R"({"kind":"EventList","items":[]})");
+  EXPECT_EQ(late.status, 503) << late.body;
+  EXPECT_NE(late.headers.find("Retry-After"), std::string::npos);
+  const int status = d.stop(0);
+  stop = true;
+  for (auto& c : clients) {
+    c.join();
+  }
+  EXPECT_EQ(status, 0);
+  EXPECT_GT(acknowledged.load(), 0);
+  EXPECT_NE(d.stderr_text.find("stopped: " + std::to_string(acknowledged.load()) + " events processed"),
+            std::string::npos)
+      << "acknowledged " << acknowledged.load() << "\n"
+      << d.stderr_text;
+}
+
+TEST(run, stalled_clients_are_timed_out) {
+  const std::string cfg = write_temp("timeouts.yaml", "sources:\n  - type: webhook\n    listen: 127.0.0.1:0\n"
+                                                      "    timeouts: {header: 300ms, idle: 300ms}\n");
+  child d({vigil_bin, "run", "-c", cfg, "--workers", "1"});
+  const int port = test::start_daemon(d);
+  ASSERT_NE(port, 0) << d.stderr_text;
+  http_client stalled(port);
+  ASSERT_TRUE(stalled.send_raw("POST /audit/webhook/event HTTP/1.1\r\nHost: x\r\nContent-Le"));
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(stalled.read_response(5000).status, 0); // closed by the server, no answer
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(4));
+  http_client idle(port);
+  ASSERT_EQ(idle.request("POST", "/audit/webhook/event", R"({"kind":"EventList","items":[]})").status, 200);
+  EXPECT_EQ(idle.read_response(5000).status, 0); // the idle keep-alive connection is closed too
+  ASSERT_EQ(d.stop(), 0);
+}
+
+} // namespace
+} // namespace vigil
