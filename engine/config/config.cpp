@@ -32,23 +32,6 @@ bool parse_duration_ms(const std::string& text, std::uint32_t& out) {
   return true;
 }
 
-bool parse_listen(const std::string& s, std::string& host, std::uint16_t& port) {
-  const std::size_t colon = s.rfind(':');
-  if (colon == std::string::npos || colon == 0) {
-    return false;
-  }
-  host = s.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  const std::string p = s.substr(colon + 1);
-  if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos || std::stoul(p) > 65535) {
-    return false;
-  }
-  port = static_cast<std::uint16_t>(std::stoul(p));
-  return true;
-}
-
 struct loader {
   const std::string& file;
   std::vector<error> errors;
@@ -219,6 +202,23 @@ struct loader {
 };
 
 } // namespace
+
+bool parse_listen(const std::string& s, std::string& host, std::uint16_t& port) {
+  const std::size_t colon = s.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return false;
+  }
+  host = s.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  const std::string p = s.substr(colon + 1);
+  if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos || std::stoul(p) > 65535) {
+    return false;
+  }
+  port = static_cast<std::uint16_t>(std::stoul(p));
+  return true;
+}
 
 std::string error::to_string() const {
   std::string s = file;

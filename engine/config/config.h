@@ -54,6 +54,9 @@ struct error {
   [[nodiscard]] std::string to_string() const;
 };
 
+/// Splits "ADDRESS:PORT" ("[::1]:9876" for IPv6); false when it is not of that form.
+bool parse_listen(const std::string& text, std::string& host, std::uint16_t& port);
+
 /// Loads and validates a vigil.yaml. Relative rule paths are resolved against the file's folder.
 std::variant<settings, std::vector<error>> load(const std::string& path);
 

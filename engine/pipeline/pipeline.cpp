@@ -505,6 +505,28 @@ void pipeline::submit(const std::shared_ptr<input_chunk>& chunk, std::vector<doc
   p.workers[w % p.workers.size()]->enqueue(std::move(item));
 }
 
+std::size_t pipeline::submit_framed(const std::shared_ptr<input_chunk>& chunk, bool final, std::uint64_t& line,
+                                    std::size_t max_document_bytes, std::size_t& documents) {
+  // Scratch per producer thread: several producers may frame at once.
+  thread_local std::vector<framed> found;
+  thread_local std::vector<std::vector<document>> per_worker;
+  found.clear();
+  per_worker.resize(workers());
+  std::uint64_t next_line = line;
+  const std::size_t used =
+      frame_documents(chunk->data.data(), chunk->size, final, line, max_document_bytes, found, next_line);
+  line = next_line;
+  for (const framed& f : found) {
+    per_worker[shard_of(chunk->cluster, f.source_ip)].push_back(f.doc);
+  }
+  for (unsigned w = 0; w < per_worker.size(); ++w) {
+    submit(chunk, std::move(per_worker[w]), w);
+    per_worker[w] = {};
+  }
+  documents = found.size();
+  return used;
+}
+
 bool pipeline::try_submit(const std::shared_ptr<input_chunk>& chunk, std::vector<std::vector<document>>& per_worker) {
   impl& p = *impl_;
   std::int64_t n = 0;

@@ -110,6 +110,14 @@ class pipeline {
   /// Queues `docs` of `chunk` to `worker`. Blocks while the in-flight limit is reached.
   void submit(const std::shared_ptr<input_chunk>& chunk, std::vector<document> docs, unsigned worker);
 
+  /// Frames the documents of chunk->data[0, chunk->size) (frame_documents), sends each to the
+  /// shard of (chunk->cluster, its first source IP), and submits them (blocking admission).
+  /// `line` is the line of the first byte and is advanced. Returns the bytes consumed; with
+  /// `final` false, a document that may continue past the end is left for the next chunk.
+  /// `documents` receives how many were submitted.
+  std::size_t submit_framed(const std::shared_ptr<input_chunk>& chunk, bool final, std::uint64_t& line,
+                            std::size_t max_document_bytes, std::size_t& documents);
+
   /// Admission for the webhook: queues every document of `per_worker` (indexed by worker) if the
   /// whole batch fits under the in-flight limit, else queues nothing and returns false (the
   /// caller answers 429). Never blocks. Call from the producer thread only.

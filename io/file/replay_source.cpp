@@ -24,8 +24,6 @@ bool pump(const replay_source& src, pipeline::pipeline& pl, ReadSome&& read_some
   std::uint64_t line = 1;
   bool eof = false;
   bool ok = true;
-  std::vector<pipeline::framed> framed;
-  std::vector<std::vector<pipeline::document>> per_worker(pl.workers());
   pipeline::chunk_pool pool;
   while (!eof) {
     auto chunk = pool.get(carry.size() + chunk_bytes);
@@ -49,18 +47,8 @@ bool pump(const replay_source& src, pipeline::pipeline& pl, ReadSome&& read_some
       size += static_cast<std::size_t>(n);
     }
     chunk->size = size;
-    framed.clear();
-    std::uint64_t next_line = line;
-    const std::size_t used =
-        pipeline::frame_documents(chunk->data.data(), size, eof, line, max_document, framed, next_line);
-    line = next_line;
-    for (const pipeline::framed& f : framed) {
-      per_worker[pl.shard_of(src.cluster, f.source_ip)].push_back(f.doc);
-    }
-    for (unsigned w = 0; w < per_worker.size(); ++w) {
-      pl.submit(chunk, std::move(per_worker[w]), w);
-      per_worker[w] = {};
-    }
+    std::size_t documents = 0;
+    const std::size_t used = pl.submit_framed(chunk, eof, line, max_document, documents);
     carry.assign(chunk->data.data() + used, size - used);
     if (carry.size() > max_document) {
       std::fprintf(stderr, "%s:%llu: document larger than %zu bytes: the rest of the input is skipped\n",

@@ -68,8 +68,6 @@ void tailer::run() {
   const counters::id rotations_id =
       reg.define("vigil_file_rotations_total", "Log rotations followed by file tailers", {{"path", opts_.path}});
   pipeline::chunk_pool pool;
-  std::vector<pipeline::framed> framed;
-  std::vector<std::vector<pipeline::document>> per_worker(pl_.workers());
 
   int fd = -1;
   std::uint64_t inode = 0;
@@ -127,19 +125,9 @@ void tailer::run() {
     }
     const std::size_t size = carry.size() + static_cast<std::size_t>(n);
     chunk->size = size;
-    framed.clear();
-    std::uint64_t next_line = line;
-    const std::size_t used =
-        pipeline::frame_documents(chunk->data.data(), size, false, line, max_document, framed, next_line);
-    line = next_line;
-    for (const auto& f : framed) {
-      per_worker[pl_.shard_of(opts_.cluster, f.source_ip)].push_back(f.doc);
-    }
-    for (unsigned w = 0; w < per_worker.size(); ++w) {
-      pl_.submit(chunk, std::move(per_worker[w]), w);
-      per_worker[w] = {};
-    }
-    documents_ += framed.size();
+    std::size_t documents = 0;
+    const std::size_t used = pl_.submit_framed(chunk, false, line, max_document, documents);
+    documents_ += documents;
     offset += used;
     carry.assign(chunk->data.data() + used, size - used);
     if (carry.size() > max_document) {

@@ -74,27 +74,6 @@ class alert_log final : public pipeline::output_handler {
   bool json_;
 };
 
-bool split_host_port(const std::string& s, std::string& host, std::uint16_t& port) {
-  const std::size_t colon = s.rfind(':');
-  if (colon == std::string::npos) {
-    return false;
-  }
-  host = s.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  try {
-    const unsigned long p = std::stoul(s.substr(colon + 1));
-    if (p > 65535) {
-      return false;
-    }
-    port = static_cast<std::uint16_t>(p);
-  } catch (...) {
-    return false;
-  }
-  return !host.empty();
-}
-
 struct daemon_state {
   uv_loop_t loop{};
   uv_signal_t sigint{}, sigterm{}, sighup{};
@@ -158,7 +137,7 @@ std::vector<config::webhook_source> webhooks_of(const run_options& o, const conf
   if (listen_flag || cfg.webhooks.empty()) {
     std::string host;
     std::uint16_t port = 0;
-    if (split_host_port(o.listen, host, port)) {
+    if (config::parse_listen(o.listen, host, port)) {
       first.host = host;
       first.port = port;
     }
@@ -204,7 +183,7 @@ int run_daemon(const run_options& o, bool listen_flag) {
   {
     std::string host;
     std::uint16_t port = 0;
-    if (!split_host_port(o.listen, host, port)) {
+    if (!config::parse_listen(o.listen, host, port)) {
       std::fprintf(stderr, "vigil run: --listen must be ADDRESS:PORT, got '%s'\n", o.listen.c_str());
       return 2;
     }
