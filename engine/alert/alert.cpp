@@ -133,7 +133,27 @@ std::string to_json(const alert& a) {
   key("labels");
   out += a.labels_json.empty() ? "{}" : a.labels_json;
   key("decisions");
-  out += "[]";
+  out += '[';
+  for (std::size_t i = 0; i < a.decisions.size(); ++i) {
+    const decision& d = a.decisions[i];
+    out += i > 0 ? ",{" : "{";
+    out += "\"type\":";
+    append_json_string(out, d.type);
+    out += ",\"scope\":";
+    append_json_string(out, d.scope);
+    out += ",\"value\":";
+    append_json_string(out, d.value);
+    out += ",\"duration\":";
+    append_json_string(out, format_go_duration(d.duration));
+    out += ",\"until\":";
+    append_json_string(out, format_rfc3339_nano(d.until));
+    out += ",\"origin\":";
+    append_json_string(out, d.origin);
+    out += ",\"scenario\":";
+    append_json_string(out, d.scenario);
+    out += '}';
+  }
+  out += ']';
   str("scope", a.scope);
   str("value", a.value);
   key("capacity");

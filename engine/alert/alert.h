@@ -24,6 +24,17 @@ struct alert_origin {
   bool reprocess = false;
 };
 
+/// A decision taken on an alert by a profile (a ban a bouncer enforces).
+struct decision {
+  std::string type = "ban";
+  std::string scope = "Ip";
+  std::string value;
+  std::string origin = "crowdsec";
+  std::string scenario;
+  unix_nanos duration = 0;
+  unix_nanos until = 0; ///< expiry time
+};
+
 struct alert {
   std::string scenario;
   std::string message;   ///< CrowdSec format: "Ip 1.2.3.4 performed '<scenario>' (6 events over 2.1s) at ..."
@@ -41,6 +52,7 @@ struct alert {
   bool reprocess = false;
   std::string labels_json;
   std::vector<event_payload> events; ///< the bucket's queued events, oldest first
+  std::vector<decision> decisions;   ///< filled by the profiles on the emitter thread
 };
 
 /// Builds an alert from an overflow. `events` are the bucket's queued payloads (oldest first).

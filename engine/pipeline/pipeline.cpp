@@ -5,6 +5,7 @@
 #include <cstring>
 #include <iterator>
 #include <map>
+#include <unordered_map>
 #include <thread>
 
 #include <pthread.h>
@@ -224,6 +225,21 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
   void join() { thread_.join(); }
 
   engine::reader_stats reader_stats() const { return reader_.stats(); }
+
+  // Counts by string key; allocates only for a key not seen before.
+  struct string_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+  using counts = std::unordered_map<std::string, std::uint64_t, string_hash, std::equal_to<>>;
+  static void bump(counts& m, std::string_view key) {
+    auto it = m.find(key);
+    if (it == m.end()) {
+      it = m.emplace(std::string(key), 0).first;
+    }
+    ++it->second;
+  }
+  counts by_verb, by_resource;
   std::uint64_t forwarded = 0, blackholed = 0;
   std::vector<std::uint64_t> eval_errors() const {
     std::vector<std::uint64_t> v;
@@ -332,6 +348,10 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
   }
 
   void on_event(const engine::audit_event& ev, const engine::position&) override {
+    if (p_.opts.count_verbs_resources) {
+      bump(by_verb, ev.verb.empty() ? std::string_view("(none)") : ev.verb);
+      bump(by_resource, ev.object.resource.empty() ? std::string_view("(none)") : ev.object.resource);
+    }
     engine::build_meta(ev, source_, meta_);
     env_.reset(&ev, &meta_);
     gen_->rules->match->match(*ctx_, env_, matched_);
@@ -602,6 +622,12 @@ totals pipeline::finish() {
     t.decoded += rs.decoded;
     t.malformed += rs.malformed;
     t.forwarded += w->forwarded;
+    for (const auto& [k, v] : w->by_verb) {
+      t.by_verb[k] += v;
+    }
+    for (const auto& [k, v] : w->by_resource) {
+      t.by_resource[k] += v;
+    }
     t.blackholed += w->blackholed;
     const auto errs = w->eval_errors();
     for (std::size_t i = 0; i < errs.size(); ++i) {

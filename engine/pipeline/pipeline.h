@@ -21,6 +21,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -85,6 +86,8 @@ struct options {
   /// Live mode (the daemon): an idle shard advances its watermark with the wall clock so idle
   /// buckets expire. Replay runs on event time only.
   bool live = false;
+  /// Count decoded events by verb and by resource (the replay summary); off in the daemon.
+  bool count_verbs_resources = false;
 };
 
 /// Totals, read after finish().
@@ -93,6 +96,7 @@ struct totals {
   std::uint64_t alerts = 0, blackholed = 0, forwarded = 0;
   std::vector<std::uint64_t> alerts_per_scenario; ///< by scenario index
   std::vector<std::uint64_t> eval_errors_per_scenario;
+  std::map<std::string, std::uint64_t> by_verb, by_resource; ///< with count_verbs_resources
 };
 
 class pipeline {

@@ -2,6 +2,7 @@
 // for stdin) through the same worker/shard pipeline as the daemon, prints alerts on stdout
 // (CrowdSec's message per line, or JSON lines with --output json) and a summary on stderr.
 #include <chrono>
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 
@@ -27,7 +28,17 @@ struct replay_options {
   std::string cluster;
   unsigned workers = 0;
   std::size_t max_errors_shown = 100;
+  bool no_counts = false;
 };
+
+void print_counts(const char* title, const std::map<std::string, std::uint64_t>& m) {
+  std::vector<std::pair<std::string, std::uint64_t>> rows(m.begin(), m.end());
+  std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::fprintf(stderr, "%-56s %10s\n", title, "events");
+  for (const auto& [key, n] : rows) {
+    std::fprintf(stderr, "  %-54s %10llu\n", key.c_str(), static_cast<unsigned long long>(n));
+  }
+}
 
 // Runs on the emitter thread: the only writer of stdout and of error lines.
 class printer final : public pipeline::output_handler {
@@ -92,6 +103,7 @@ int run_replay(const replay_options& opts) {
   pipeline::options po;
   po.workers = workers;
   po.max_in_flight = cfg.max_in_flight;
+  po.count_verbs_resources = !opts.no_counts;
   const auto started = std::chrono::steady_clock::now();
   pipeline::pipeline pl(rules, po, out);
   int status = 0;
@@ -115,6 +127,10 @@ int run_replay(const replay_options& opts) {
   std::fprintf(stderr, "%llu alerts (%zu rules, %u workers) in %.3f s: %.0f events/s, peak RSS %.1f MB\n",
                static_cast<unsigned long long>(t.alerts), rules->scenarios.size(), pl.workers(), secs,
                secs > 0 ? static_cast<double>(t.events_read) / secs : 0.0, static_cast<double>(ru.ru_maxrss) / 1024.0);
+  if (!opts.no_counts) {
+    print_counts("verb", t.by_verb);
+    print_counts("resource", t.by_resource);
+  }
   std::fprintf(stderr, "%-56s %10s %12s\n", "scenario", "alerts", "eval errors");
   for (std::size_t i = 0; i < rules->scenarios.size(); ++i) {
     std::fprintf(stderr, "  %-54s %10llu %12llu\n", rules->scenarios[i].name.c_str(),
@@ -137,6 +153,7 @@ command add_replay(CLI::App& app) {
   sub->add_option("-o,--output", opts->output, "Alert format on stdout: text or json")->capture_default_str();
   sub->add_option("--workers", opts->workers, "Worker threads (default: one per core)");
   sub->add_option("--cluster", opts->cluster, "Cluster name stamped on the events");
+  sub->add_flag("--no-counts", opts->no_counts, "Do not count events by verb and resource in the summary");
   sub->add_option("--max-errors", opts->max_errors_shown, "Malformed events printed before the rest are only counted")
       ->capture_default_str();
   return [opts] { return run_replay(*opts); };

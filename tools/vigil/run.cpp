@@ -240,6 +240,15 @@ int run_daemon(const run_options& o, bool listen_flag) {
         [hook](http::request& r, http::response& res) { hook->handle(r, res); });
     if (const std::string err = srv->listen(); !err.empty()) {
       std::fprintf(stderr, "vigil run: %s%s\n", w.origin.empty() ? "" : (w.origin + ": ").c_str(), err.c_str());
+      // Close what was opened (listeners already started, this server's handle) and let the loop
+      // finish closing before anything is freed.
+      for (auto& started : d.servers) {
+        started->drain(nullptr);
+      }
+      uv_run(&d.loop, UV_RUN_DEFAULT);
+      srv.reset();
+      d.servers.clear();
+      uv_loop_close(&d.loop);
       return 2;
     }
     const std::string host = w.host.find(':') != std::string::npos ? "[" + w.host + "]" : w.host;
