@@ -247,7 +247,8 @@ std::variant<settings, std::vector<error>> load_text(const std::string& text, co
     return l.errors;
   }
   const fs::path base = fs::path(file).parent_path();
-  static const std::set<std::string> known = {"workers", "max_in_flight", "rules", "cluster", "sources", "acquis"};
+  static const std::set<std::string> known = {"workers", "max_in_flight", "rules",   "cluster",
+                                              "sources", "acquis",        "profiles"};
   for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
     const YAML::Node& v = kv.second;
@@ -269,6 +270,17 @@ std::variant<settings, std::vector<error>> load_text(const std::string& text, co
         l.fail(v.Mark(), "cluster: expected a string");
       } else {
         out.cluster = v.as<std::string>();
+      }
+    } else if (key == "profiles") {
+      if (!v.IsScalar()) {
+        l.fail(v.Mark(), "profiles: expected a path");
+      } else {
+        const std::string p = l.path_of(v, base);
+        if (!fs::exists(p)) {
+          l.fail(v.Mark(), "profiles: " + p + " does not exist");
+        } else {
+          out.profiles = p;
+        }
       }
     } else if (key == "sources") {
       if (!v.IsSequence()) {

@@ -41,6 +41,7 @@ struct settings {
   std::size_t max_in_flight = 1u << 15; ///< documents admitted but not yet processed
   std::vector<std::string> rules;      ///< scenario files/directories; empty = the shipped pack
   std::string cluster;                 ///< cluster name stamped on events
+  std::string profiles;                ///< profiles.yaml; empty = the embedded default profiles
   std::vector<webhook_source> webhooks; ///< empty: the embedded default webhook
   std::vector<file_source> files;
   std::vector<std::string> warnings;   ///< entries skipped on purpose (e.g. other CrowdSec datasources)

@@ -92,7 +92,7 @@ engine::unix_nanos wall_now() noexcept {
 }
 
 struct pipeline_counters {
-  counters::id forwarded, alerts, blackholed, groupby_errors, no_source, stale_pours;
+  counters::id forwarded, alerts, blackholed, groupby_errors, no_source, stale_pours, decisions, profile_errors;
   static const pipeline_counters& get() {
     static const pipeline_counters c = [] {
       auto& r = counters::registry::global();
@@ -104,6 +104,8 @@ struct pipeline_counters {
           r.define("vigil_alerts_without_source_total",
                    "Alerts whose source_ip is missing or not an IP (emitted anyway, no decision possible)"),
           r.define("vigil_pipeline_stale_pours_total", "Forwarded pours dropped because the rules were reloaded"),
+          r.define("vigil_decisions_total", "Decisions taken by the profiles"),
+          r.define("vigil_profile_errors_total", "Profile filter or duration_expr evaluation errors"),
       };
     }();
     return c;
@@ -196,6 +198,14 @@ struct pipeline::impl {
           stopping = true;
         } else if (item.alert) {
           counters::add(c.alerts);
+          if (opts.profiles) {
+            // Decisions expire on event time in replay (deterministic), on wall time live.
+            const engine::unix_nanos now = opts.live ? wall_now() : item.alert->stop_at;
+            rules::profile_outcome o = opts.profiles->evaluate(*item.alert, now);
+            item.alert->decisions = std::move(o.decisions);
+            counters::add(c.profile_errors, o.errors);
+            counters::add(c.decisions, item.alert->decisions.size());
+          }
           ++alerts_by_scenario[item.alert->scenario];
           out.on_alert(*item.alert);
         } else {

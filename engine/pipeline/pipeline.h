@@ -31,6 +31,7 @@
 #include "engine/event/reader.h"
 #include "engine/parse/meta.h"
 #include "rules/matcher/ruleset.h"
+#include "rules/profiles/profiles.h"
 
 namespace vigil::pipeline {
 
@@ -88,6 +89,8 @@ struct options {
   bool live = false;
   /// Count decoded events by verb and by resource (the replay summary); off in the daemon.
   bool count_verbs_resources = false;
+  /// The profiles the emitter runs on every alert (decisions); null: none.
+  std::shared_ptr<const rules::profile_set> profiles;
 };
 
 /// Totals, read after finish().

@@ -54,6 +54,7 @@ run_result run_text(const std::string& text, const std::vector<std::string>& rul
   auto rs = load(rule_paths);
   pipeline::options o;
   o.workers = workers;
+  o.profiles = std::make_shared<const rules::profile_set>(rules::profile_set::defaults());
   pipeline::pipeline pl(rs, o, out);
   io::replay_buffer(text, io::replay_source{"", origin, "", source_type}, pl);
   run_result r;
@@ -90,6 +91,7 @@ TEST(replay, hub_fixtures_give_the_asserted_alerts) {
     EXPECT_EQ(a.scope, "Ip");
     EXPECT_EQ(a.value, "192.168.49.1");
     EXPECT_FALSE(a.remediation);
+    EXPECT_TRUE(a.decisions.empty()); // notification-only, as the collection intends
     EXPECT_EQ(a.events_count, 1u);
     ASSERT_EQ(a.events.size(), 1u);
     const auto& e = a.events[0];
@@ -203,6 +205,11 @@ TEST(replay, six_401_in_ten_seconds_is_one_alert_with_six_events) {
   EXPECT_EQ(a.events.size(), 6u);
   EXPECT_EQ(a.value, "10.0.0.2");
   EXPECT_TRUE(a.remediation);
+  // The default profiles ban the source for 4h, counted from the overflow (event time in replay).
+  ASSERT_EQ(a.decisions.size(), 1u);
+  EXPECT_EQ(a.decisions[0].type, "ban");
+  EXPECT_EQ(a.decisions[0].value, "10.0.0.2");
+  EXPECT_EQ(a.decisions[0].until - a.stop_at, 4LL * 3600 * 1'000'000'000);
   EXPECT_EQ(a.message.find("Ip 10.0.0.2 performed '" + bruteforce + "' (6 events over 7.5s)"), 0u) << a.message;
 }
 

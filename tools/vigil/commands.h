@@ -3,10 +3,19 @@
 // the function that runs it (exit status).
 
 #include <functional>
+#include <memory>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
+namespace vigil::rules {
+class profile_set;
+}
+
 namespace vigil::cli {
+
+/// The profiles of `path` (or the embedded defaults when empty); null after printing every error.
+std::shared_ptr<const rules::profile_set> load_profiles_or_report(const std::string& path, const char* cmd);
 
 using command = std::function<int()>;
 

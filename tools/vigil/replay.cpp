@@ -22,6 +22,7 @@ namespace {
 
 struct replay_options {
   std::string config;
+  std::string profiles;
   std::vector<std::string> files;
   std::vector<std::string> rules;
   std::string output = "text";
@@ -99,11 +100,16 @@ int run_replay(const replay_options& opts) {
     return 2;
   }
   auto rules = std::get<std::shared_ptr<const rules::ruleset>>(loaded);
+  auto profiles = load_profiles_or_report(opts.profiles.empty() ? cfg.profiles : opts.profiles, "replay");
+  if (!profiles) {
+    return 2;
+  }
   printer out(opts.output == "json", opts.max_errors_shown);
   pipeline::options po;
   po.workers = workers;
   po.max_in_flight = cfg.max_in_flight;
   po.count_verbs_resources = !opts.no_counts;
+  po.profiles = profiles;
   const auto started = std::chrono::steady_clock::now();
   pipeline::pipeline pl(rules, po, out);
   int status = 0;
@@ -142,6 +148,21 @@ int run_replay(const replay_options& opts) {
 
 } // namespace
 
+std::shared_ptr<const rules::profile_set> load_profiles_or_report(const std::string& path, const char* cmd) {
+  if (path.empty()) {
+    return std::make_shared<const rules::profile_set>(rules::profile_set::defaults());
+  }
+  auto r = rules::profile_set::load(path);
+  if (auto* errors = std::get_if<std::vector<rules::load_error>>(&r)) {
+    for (const auto& e : *errors) {
+      std::fprintf(stderr, "%s\n", e.to_string().c_str());
+    }
+    std::fprintf(stderr, "vigil %s: %zu error(s) in the profiles\n", cmd, errors->size());
+    return nullptr;
+  }
+  return std::make_shared<const rules::profile_set>(std::move(std::get<rules::profile_set>(r)));
+}
+
 command add_replay(CLI::App& app) {
   auto opts = std::make_shared<replay_options>();
   CLI::App* sub = app.add_subcommand("replay", "Run audit files through the rules and print the alerts");
@@ -152,6 +173,7 @@ command add_replay(CLI::App& app) {
                   "Scenario file or directory (repeatable); default: the shipped crowdsecurity rules");
   sub->add_option("-o,--output", opts->output, "Alert format on stdout: text or json")->capture_default_str();
   sub->add_option("--workers", opts->workers, "Worker threads (default: one per core)");
+  sub->add_option("--profiles", opts->profiles, "profiles.yaml (default: CrowdSec's defaults + the k8s-audit notification profile)");
   sub->add_option("--cluster", opts->cluster, "Cluster name stamped on the events");
   sub->add_flag("--no-counts", opts->no_counts, "Do not count events by verb and resource in the summary");
   sub->add_option("--max-errors", opts->max_errors_shown, "Malformed events printed before the rest are only counted")

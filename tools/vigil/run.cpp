@@ -29,6 +29,7 @@ namespace {
 
 struct run_options {
   std::string config;
+  std::string profiles;
   std::string listen = "127.0.0.1:9876";
   std::string path = "/audit/webhook/event";
   std::vector<std::string> tokens;
@@ -204,12 +205,17 @@ int run_daemon(const run_options& o, bool listen_flag) {
     return 2;
   }
   auto rules = std::get<std::shared_ptr<const rules::ruleset>>(loaded);
+  auto profiles = load_profiles_or_report(o.profiles.empty() ? cfg.profiles : o.profiles, "run");
+  if (!profiles) {
+    return 2;
+  }
 
   alert_log out(o.output == "json");
   pipeline::options po;
   po.workers = o.workers != 0 ? o.workers : cfg.workers;
   po.max_in_flight = o.max_in_flight != 0 ? o.max_in_flight : cfg.max_in_flight;
   po.live = true;
+  po.profiles = profiles;
   pipeline::pipeline pl(rules, po, out);
 
   daemon_state d;
@@ -341,9 +347,14 @@ int check_config(const run_options& o) {
     std::fprintf(stderr, "vigil check-config: %zu error(s) in the rules\n", errors->size());
     return 2;
   }
+  auto profiles = load_profiles_or_report(o.profiles.empty() ? cfg.profiles : o.profiles, "check-config");
+  if (!profiles) {
+    return 2;
+  }
   const auto webhooks = webhooks_of(o, cfg, false);
-  std::printf("configuration OK: %zu rules, %zu webhook listener(s), %zu file source(s), %zu warning(s)\n",
-              std::get<std::shared_ptr<const rules::ruleset>>(loaded)->scenarios.size(), webhooks.size(),
+  std::printf("configuration OK: %zu profiles, %zu rules, %zu webhook listener(s), %zu file source(s), %zu warning(s)\n",
+              profiles->profiles().size(), std::get<std::shared_ptr<const rules::ruleset>>(loaded)->scenarios.size(),
+              webhooks.size(),
               cfg.files.size(), cfg.warnings.size());
   for (const auto& w : webhooks) {
     std::printf("  webhook %s%s:%u%s%s\n", w.tls_cert.empty() ? "http://" : "https://", w.host.c_str(),
@@ -362,6 +373,7 @@ command add_run(CLI::App& app) {
   sub->add_option("--webhook-path", o->path, "Webhook URL path (also serves PATH/<cluster>)")->capture_default_str();
   sub->add_option("--token", o->tokens, "Accepted bearer token (repeatable); none: no authentication");
   sub->add_option("--rules", o->rules, "Scenario file or directory (repeatable); default: the shipped rules");
+  sub->add_option("--profiles", o->profiles, "profiles.yaml (default: CrowdSec's defaults + the k8s-audit notification profile)");
   sub->add_option("--cluster", o->cluster, "Cluster name stamped on the events");
   sub->add_option("-o,--output", o->output, "Alerts: text (log lines on stderr) or json (stdout)")
       ->capture_default_str();
@@ -380,6 +392,7 @@ command add_check_config(CLI::App& app) {
   CLI::App* sub = app.add_subcommand("check-config", "Validate vigil.yaml, the acquisition files and the rules");
   sub->add_option("-c,--config", o->config, "vigil.yaml to check");
   sub->add_option("--rules", o->rules, "Scenario file or directory (repeatable)");
+  sub->add_option("--profiles", o->profiles, "profiles.yaml to check");
   return [o] { return check_config(*o); };
 }
 

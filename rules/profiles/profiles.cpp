@@ -1,0 +1,454 @@
+#include "rules/profiles/profiles.h"
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include <simdjson.h>
+#include <yaml-cpp/yaml.h>
+
+#include "engine/event/duration.h"
+
+namespace vigil::rules {
+
+namespace {
+
+using expr::binding;
+using expr::path_segment;
+using expr::value_hint;
+
+enum alert_slot : std::uint32_t {
+  s_remediation,
+  s_scenario,
+  s_message,
+  s_scope,
+  s_value,
+  s_events_count,
+  s_capacity,
+  s_leakspeed,
+  s_start_at,
+  s_stop_at,
+  s_simulated,
+  s_true,
+  s_sources, // JSON list
+  s_events,  // JSON list
+  s_labels,  // JSON object
+  s_meta_base, // GetMeta("k"): s_meta_base + index into the schema's key table
+};
+
+// Compile-time view of `Alert` (exact Go field and method names, as CrowdSec's models.Alert).
+class alert_schema final : public expr::schema {
+ public:
+  std::variant<binding, std::string> bind(std::span<const path_segment> path) const override {
+    if (path[0].name != "Alert") {
+      return "unknown name " + std::string(path[0].name);
+    }
+    if (path.size() < 2) {
+      return std::string("Alert must be followed by a field or a method");
+    }
+    const path_segment& f = path[1];
+    const std::string_view n = f.name;
+    auto b = [](std::uint32_t slot, std::size_t consumed, value_hint h) { return binding{slot, consumed, h}; };
+    if (f.call) {
+      if (n == "GetScenario") return b(s_scenario, 2, value_hint::string);
+      if (n == "GetScope") return b(s_scope, 2, value_hint::string);
+      if (n == "GetValue") return b(s_value, 2, value_hint::string);
+      if (n == "GetEventsCount") return b(s_events_count, 2, value_hint::integer);
+      if (n == "GetSources") return b(s_sources, 2, value_hint::list);
+      if (n == "HasRemediation") return b(s_true, 2, value_hint::boolean);
+      if (n == "GetMeta" && f.has_argument) {
+        auto it = std::find(meta_keys.begin(), meta_keys.end(), std::string(f.argument));
+        if (it == meta_keys.end()) {
+          meta_keys.emplace_back(f.argument);
+          it = meta_keys.end() - 1;
+        }
+        return b(s_meta_base + static_cast<std::uint32_t>(it - meta_keys.begin()), 2, value_hint::string);
+      }
+      return "type Alert has no method " + std::string(n);
+    }
+    if (n == "Remediation") return b(s_remediation, 2, value_hint::boolean);
+    if (n == "Scenario") return b(s_scenario, 2, value_hint::string);
+    if (n == "Message") return b(s_message, 2, value_hint::string);
+    if (n == "EventsCount") return b(s_events_count, 2, value_hint::integer);
+    if (n == "Capacity") return b(s_capacity, 2, value_hint::integer);
+    if (n == "Leakspeed") return b(s_leakspeed, 2, value_hint::string);
+    if (n == "StartAt") return b(s_start_at, 2, value_hint::string);
+    if (n == "StopAt") return b(s_stop_at, 2, value_hint::string);
+    if (n == "Simulated") return b(s_simulated, 2, value_hint::boolean);
+    if (n == "Events") return b(s_events, 2, value_hint::any);
+    if (n == "Labels") return b(s_labels, 2, value_hint::any);
+    if (n == "Source") {
+      if (path.size() < 3 || path[2].call) {
+        return std::string("Alert.Source is only available by field (Alert.Source.Value, Alert.Source.Scope)");
+      }
+      const std::string_view sf = path[2].name;
+      if (sf == "Scope") return b(s_scope, 3, value_hint::string);
+      if (sf == "Value" || sf == "IP") return b(s_value, 3, value_hint::string);
+      return "type Source has no field " + std::string(sf);
+    }
+    return "type Alert has no field " + std::string(n);
+  }
+
+  // Meta keys used by GetMeta("k") calls, in slot order (filled while compiling).
+  mutable std::vector<std::string> meta_keys;
+};
+
+// One alert's values. Lists and objects come from a small JSON rendering of the alert.
+class alert_env final : public expr::environment {
+ public:
+  alert_env(const engine::alert& a, const std::vector<std::string>& meta_keys) : a_(a), meta_keys_(meta_keys) {
+    std::string json = "{\"sources\":[";
+    if (!a.value.empty()) {
+      engine::append_json_string(json, a.value);
+    }
+    json += "],\"labels\":" + (a.labels_json.empty() ? std::string("{}") : a.labels_json) + ",\"events\":[";
+    for (std::size_t i = 0; i < a.events.size(); ++i) {
+      json += i > 0 ? ",{\"Meta\":[" : "{\"Meta\":[";
+      for (std::size_t j = 0; j < a.events[i].meta.size(); ++j) {
+        json += j > 0 ? ",{\"key\":" : "{\"key\":";
+        engine::append_json_string(json, a.events[i].meta[j].first);
+        json += ",\"value\":";
+        engine::append_json_string(json, a.events[i].meta[j].second);
+        json += '}';
+      }
+      json += "],\"Timestamp\":";
+      engine::append_json_string(json, engine::format_rfc3339_nano(a.events[i].time));
+      json += '}';
+    }
+    json += "]}";
+    if (parser_.parse(json).get(root_) != simdjson::SUCCESS) {
+      root_ = {};
+    }
+    start_ = engine::format_rfc3339_nano(a.start_at);
+    stop_ = engine::format_rfc3339_nano(a.stop_at);
+  }
+
+  expr::value load(std::uint32_t slot) const noexcept override {
+    switch (slot) {
+      case s_remediation: return expr::value::boolean(a_.remediation);
+      case s_scenario: return expr::value::string(a_.scenario);
+      case s_message: return expr::value::string(a_.message);
+      case s_scope: return expr::value::string(a_.scope);
+      case s_value: return expr::value::string(a_.value);
+      case s_events_count: return expr::value::integer(static_cast<std::int64_t>(a_.events_count));
+      case s_capacity: return expr::value::integer(a_.capacity);
+      case s_leakspeed: return expr::value::string(a_.leakspeed);
+      case s_start_at: return expr::value::string(start_);
+      case s_stop_at: return expr::value::string(stop_);
+      case s_simulated: return expr::value::boolean(false);
+      case s_true: return expr::value::boolean(true);
+      case s_sources: return member("sources");
+      case s_events: return member("events");
+      case s_labels: return member("labels");
+      default: break;
+    }
+    const std::size_t k = slot - s_meta_base;
+    if (k < meta_keys_.size()) {
+      for (const auto& e : a_.events) {
+        for (const auto& [key, v] : e.meta) {
+          if (key == meta_keys_[k]) {
+            return expr::value::string(v);
+          }
+        }
+      }
+      return expr::value::string({});
+    }
+    return expr::value::nil();
+  }
+
+ private:
+  expr::value member(const char* key) const noexcept {
+    simdjson::dom::element e;
+    if (root_.type() != simdjson::dom::element_type::OBJECT || root_[key].get(e) != simdjson::SUCCESS) {
+      return expr::value::nil();
+    }
+    return expr::value::from_json(e);
+  }
+
+  const engine::alert& a_;
+  const std::vector<std::string>& meta_keys_;
+  simdjson::dom::parser parser_;
+  simdjson::dom::element root_{};
+  std::string start_, stop_;
+};
+
+const alert_schema& schema() {
+  static const alert_schema s;
+  return s;
+}
+
+std::optional<next_step> parse_step(const std::string& v, bool allow_apply, bool error_step) {
+  if (v.empty()) return next_step::unset;
+  if (v == "continue") return next_step::continue_;
+  if (v == "break") return next_step::break_;
+  if (v == "apply" && allow_apply) return next_step::apply;
+  if (v == "ignore" && error_step) return next_step::ignore;
+  return std::nullopt;
+}
+
+// Go durations, plus whole days ("2d") as CrowdSec accepts in profiles.
+std::optional<engine::unix_nanos> parse_profile_duration(const std::string& text) {
+  if (text.size() > 1 && text.back() == 'd' && text.find_first_not_of("0123456789") == text.size() - 1) {
+    return static_cast<engine::unix_nanos>(std::stoll(text.substr(0, text.size() - 1))) * 86400 * 1'000'000'000LL;
+  }
+  return engine::parse_go_duration(text);
+}
+
+} // namespace
+
+std::variant<profile_set, std::vector<load_error>> profile_set::load_text(const std::string& text,
+                                                                          const std::string& file) {
+  std::vector<load_error> errors;
+  auto fail = [&](const YAML::Mark& m, std::string msg) {
+    errors.push_back(load_error{file, static_cast<std::uint32_t>(m.line + 1), static_cast<std::uint32_t>(m.column + 1),
+                                std::move(msg)});
+  };
+  std::vector<YAML::Node> docs;
+  try {
+    docs = YAML::LoadAll(text);
+  } catch (const YAML::Exception& e) {
+    fail(e.mark, "invalid YAML: " + e.msg);
+    return errors;
+  }
+  profile_set out;
+  static const std::set<std::string> keys = {"name",          "debug",         "filters",    "decisions",
+                                             "duration_expr", "notifications", "on_success", "on_failure",
+                                             "on_error"};
+  auto compile = [&](const YAML::Node& n, const char* what) -> std::optional<expr::program> {
+    if (!n.IsScalar()) {
+      fail(n.Mark(), std::string(what) + ": expected an expression");
+      return std::nullopt;
+    }
+    auto r = expr::compile(n.as<std::string>(), schema());
+    if (auto* p = std::get_if<expr::program>(&r)) {
+      return std::move(*p);
+    }
+    for (const auto& d : std::get<std::vector<expr::diagnostic>>(r)) {
+      fail(n.Mark(), std::string(what) + ": " + d.message + " (expression line " + std::to_string(d.line) +
+                         ", column " + std::to_string(d.column) + ")");
+    }
+    return std::nullopt;
+  };
+  for (const YAML::Node& doc : docs) {
+    if (doc.IsNull()) {
+      continue;
+    }
+    if (!doc.IsMap()) {
+      fail(doc.Mark(), "a profile must be a YAML mapping");
+      continue;
+    }
+    profile p;
+    p.file = file;
+    p.line = static_cast<std::uint32_t>(doc.Mark().line + 1);
+    for (const auto& kv : doc) {
+      const std::string k = kv.first.as<std::string>();
+      if (keys.count(k) == 0) {
+        fail(kv.first.Mark(), "unknown key '" + k + "'");
+      }
+    }
+    p.name = doc["name"] && doc["name"].IsScalar() ? doc["name"].as<std::string>() : "";
+    if (p.name.empty()) {
+      fail(doc.Mark(), "a profile needs a name");
+    }
+    if (const YAML::Node f = doc["filters"]) {
+      if (!f.IsSequence()) {
+        fail(f.Mark(), "filters: expected a list of expressions");
+      } else {
+        for (const auto& item : f) {
+          if (auto prog = compile(item, "filters")) {
+            if (prog->result_hint() != value_hint::boolean && prog->result_hint() != value_hint::any) {
+              fail(item.Mark(), "filters: must be a boolean expression");
+            }
+            p.filters.push_back(std::move(*prog));
+          }
+        }
+      }
+    }
+    if (const YAML::Node ds = doc["decisions"]) {
+      if (!ds.IsSequence()) {
+        fail(ds.Mark(), "decisions: expected a list");
+      } else {
+        for (const auto& d : ds) {
+          decision_spec spec;
+          if (!d.IsMap()) {
+            fail(d.Mark(), "decisions: each decision is a mapping (type, duration, scope)");
+            continue;
+          }
+          for (const auto& kv : d) {
+            const std::string k = kv.first.as<std::string>();
+            if (k == "type") {
+              spec.type = kv.second.as<std::string>();
+            } else if (k == "duration") {
+              auto dur = parse_profile_duration(kv.second.as<std::string>());
+              if (!dur || *dur <= 0) {
+                fail(kv.second.Mark(), "decisions.duration: invalid duration '" + kv.second.as<std::string>() + "'");
+              } else {
+                spec.duration = *dur;
+              }
+            } else if (k == "scope") {
+              spec.scope = kv.second.as<std::string>();
+            } else if (k != "value" && k != "origin" && k != "simulated") {
+              fail(kv.first.Mark(), "decisions: unknown key '" + k + "'");
+            }
+          }
+          p.decisions.push_back(spec);
+        }
+      }
+    }
+    if (const YAML::Node de = doc["duration_expr"]) {
+      p.duration_expr = compile(de, "duration_expr");
+    }
+    if (const YAML::Node ns = doc["notifications"]) {
+      if (!ns.IsSequence()) {
+        fail(ns.Mark(), "notifications: expected a list of notification names");
+      } else {
+        for (const auto& n : ns) {
+          p.notifications.push_back(n.as<std::string>());
+        }
+      }
+    }
+    struct step_key {
+      const char* key;
+      next_step* target;
+      bool apply, error;
+    };
+    for (const step_key& s : {step_key{"on_success", &p.on_success, false, false},
+                              step_key{"on_failure", &p.on_failure, true, false},
+                              step_key{"on_error", &p.on_error, true, true}}) {
+      if (const YAML::Node v = doc[s.key]) {
+        const auto st = parse_step(v.as<std::string>(), s.apply, s.error);
+        if (!st) {
+          fail(v.Mark(), std::string(s.key) + ": invalid value '" + v.as<std::string>() + "'");
+        } else {
+          *s.target = *st;
+        }
+      }
+    }
+    out.profiles_.push_back(std::move(p));
+  }
+  if (out.profiles_.empty() && errors.empty()) {
+    errors.push_back(load_error{file, 0, 0, "zero profiles loaded"});
+  }
+  if (!errors.empty()) {
+    return errors;
+  }
+  return out;
+}
+
+std::variant<profile_set, std::vector<load_error>> profile_set::load(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return std::vector<load_error>{load_error{path, 0, 0, "cannot open the profiles file"}};
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return load_text(ss.str(), path);
+}
+
+profile_set profile_set::defaults() {
+  static const char* text = R"(name: k8s_audit_notification
+filters:
+  - Alert.Remediation == false && Alert.GetScenario() startsWith "crowdsecurity/k8s-audit"
+notifications:
+  - slack_k8s_audit
+on_success: break
+---
+name: default_ip_remediation
+filters:
+  - Alert.Remediation == true && Alert.GetScope() == "Ip"
+decisions:
+  - type: ban
+    duration: 4h
+on_success: break
+---
+name: default_range_remediation
+filters:
+  - Alert.Remediation == true && Alert.GetScope() == "Range"
+decisions:
+  - type: ban
+    duration: 4h
+on_success: break
+)";
+  return std::get<profile_set>(load_text(text, "(embedded default profiles)"));
+}
+
+std::set<std::string> profile_set::notification_names() const {
+  std::set<std::string> names;
+  for (const auto& p : profiles_) {
+    names.insert(p.notifications.begin(), p.notifications.end());
+  }
+  return names;
+}
+
+profile_outcome profile_set::evaluate(const engine::alert& a, engine::unix_nanos now) const {
+  profile_outcome out;
+  const alert_env env(a, schema().meta_keys);
+  for (const profile& p : profiles_) {
+    bool matched = false;
+    bool failed = false;
+    for (const expr::program& f : p.filters) {
+      const expr::bool_result r = f.eval_bool(env);
+      if (r.err != expr::eval_error::none) {
+        failed = true;
+        ++out.errors;
+        continue;
+      }
+      if (r.value) {
+        matched = true;
+        break; // OR'ed: the decisions are applied once
+      }
+    }
+    if (!matched && failed) {
+      if (p.on_error == next_step::apply) {
+        matched = true;
+      } else if (p.on_error == next_step::break_) {
+        break;
+      } else {
+        continue;
+      }
+    }
+    if (!matched) {
+      if (p.on_failure == next_step::break_) {
+        break;
+      }
+      continue;
+    }
+    out.profiles.push_back(p.name);
+    engine::unix_nanos duration_override = 0;
+    if (p.duration_expr) {
+      const expr::eval_result r = p.duration_expr->eval(env);
+      std::optional<engine::unix_nanos> d;
+      if (r.err == expr::eval_error::none && r.v.kind == expr::value_kind::string) {
+        d = parse_profile_duration(std::string(r.v.as_string()));
+      }
+      if (d && *d > 0) {
+        duration_override = *d;
+      } else {
+        ++out.errors; // the decision keeps its configured duration
+      }
+    }
+    if (!a.value.empty()) { // no source IP: nothing a bouncer could enforce
+      for (const decision_spec& spec : p.decisions) {
+        engine::decision d;
+        d.type = spec.type;
+        d.scope = spec.scope.empty() ? a.scope : spec.scope;
+        d.value = a.value;
+        d.scenario = a.scenario;
+        d.duration = duration_override != 0 ? duration_override : spec.duration;
+        d.until = now + d.duration;
+        out.decisions.push_back(std::move(d));
+      }
+    }
+    for (const std::string& n : p.notifications) {
+      if (std::find(out.notifications.begin(), out.notifications.end(), n) == out.notifications.end()) {
+        out.notifications.push_back(n);
+      }
+    }
+    if (p.on_success == next_step::break_) {
+      break;
+    }
+  }
+  return out;
+}
+
+} // namespace vigil::rules

@@ -1,0 +1,76 @@
+#pragma once
+// profiles.yaml: what happens to an alert. Each profile has filters over `Alert` (the expr
+// subset), decisions to take, notifications to send, and what to do next. vigil follows the
+// documented meaning where CrowdSec's code differs (docs/profiles.md):
+//  - the filters of a profile are OR'ed and its decisions are applied once, however many match;
+//  - `on_failure: break` stops the chain when the profile does not match;
+//  - `on_success: break` stops it when it does;
+//  - `on_error` (a filter failed): `apply` = treat as matched, `break` = stop, `continue` /
+//    `ignore` / unset = skip this profile (CrowdSec answers 500 for the whole batch when unset).
+//
+// Threading: a profile_set is immutable after loading; evaluate() runs on the emitter thread.
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "engine/alert/alert.h"
+#include "rules/expr/expr.h"
+#include "rules/scenario/scenario.h"
+
+namespace vigil::rules {
+
+struct decision_spec {
+  std::string type = "ban";
+  engine::unix_nanos duration = 4LL * 3600 * 1'000'000'000; ///< 4h when absent, as CrowdSec
+  std::string scope; ///< empty: the alert's scope
+};
+
+enum class next_step : std::uint8_t { unset, continue_, break_, apply, ignore };
+
+struct profile {
+  std::string name;
+  std::string file;
+  std::uint32_t line = 0;
+  std::vector<expr::program> filters;
+  std::vector<decision_spec> decisions;
+  std::optional<expr::program> duration_expr;
+  std::vector<std::string> notifications;
+  next_step on_success = next_step::unset;
+  next_step on_failure = next_step::unset;
+  next_step on_error = next_step::unset;
+};
+
+/// What the profiles decided for one alert.
+struct profile_outcome {
+  std::vector<engine::decision> decisions;
+  std::vector<std::string> notifications; ///< plugin names, in profile order, without repeats
+  std::vector<std::string> profiles;      ///< names of the profiles that matched
+  std::uint32_t errors = 0;               ///< filter or duration_expr evaluation errors
+};
+
+class profile_set {
+ public:
+  /// CrowdSec's default profiles (ban an Ip or Range 4h on remediation alerts) preceded by the
+  /// k8s-audit collection's notification-only profile (slack_k8s_audit).
+  static profile_set defaults();
+
+  /// Loads profiles.yaml (several documents). Every error is reported with file:line.
+  static std::variant<profile_set, std::vector<load_error>> load(const std::string& path);
+  static std::variant<profile_set, std::vector<load_error>> load_text(const std::string& text, const std::string& file);
+
+  /// Runs the chain on an alert. `now` stamps the decisions' expiry. Not for the hot path.
+  profile_outcome evaluate(const engine::alert& a, engine::unix_nanos now) const;
+
+  [[nodiscard]] const std::vector<profile>& profiles() const noexcept { return profiles_; }
+
+  /// Notification names referenced by the profiles (to check them against the configured ones).
+  [[nodiscard]] std::set<std::string> notification_names() const;
+
+ private:
+  std::vector<profile> profiles_;
+};
+
+} // namespace vigil::rules

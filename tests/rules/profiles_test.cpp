@@ -1,0 +1,159 @@
+// profiles.yaml: order, break, the notification-only k8s profile, decisions, duration_expr, errors.
+#include "rules/profiles/profiles.h"
+
+#include <gtest/gtest.h>
+
+namespace vigil::rules {
+namespace {
+
+engine::alert make(const std::string& scenario, bool remediation, const std::string& ip = "203.0.113.9") {
+  engine::alert a;
+  a.scenario = scenario;
+  a.remediation = remediation;
+  a.scope = "Ip";
+  a.value = ip;
+  a.source_ip = ip;
+  a.events_count = remediation ? 6 : 1;
+  engine::event_payload e;
+  e.meta = {{"namespace", "foo"}, {"source_ip", ip}, {"user", "mallory"}};
+  a.events.push_back(e);
+  return a;
+}
+
+profile_set load(const std::string& text) {
+  auto r = profile_set::load_text(text, "profiles.yaml");
+  if (auto* e = std::get_if<std::vector<load_error>>(&r)) {
+    ADD_FAILURE() << (*e)[0].to_string();
+    return profile_set::defaults();
+  }
+  return std::get<profile_set>(r);
+}
+
+const engine::unix_nanos hour = 3600LL * 1'000'000'000;
+
+TEST(profiles, defaults_ban_bruteforce_for_4h_and_only_notify_triggers) {
+  const profile_set p = profile_set::defaults();
+  const profile_outcome bf = p.evaluate(make("crowdsecurity/k8s-audit-api-server-bruteforce", true), 1000);
+  ASSERT_EQ(bf.decisions.size(), 1u);
+  EXPECT_EQ(bf.decisions[0].type, "ban");
+  EXPECT_EQ(bf.decisions[0].scope, "Ip");
+  EXPECT_EQ(bf.decisions[0].value, "203.0.113.9");
+  EXPECT_EQ(bf.decisions[0].duration, 4 * hour);
+  EXPECT_EQ(bf.decisions[0].until, 1000 + 4 * hour);
+  EXPECT_EQ(bf.profiles, (std::vector<std::string>{"default_ip_remediation"}));
+  EXPECT_TRUE(bf.notifications.empty());
+
+  const profile_outcome exec = p.evaluate(make("crowdsecurity/k8s-audit-pod-exec", false), 1000);
+  EXPECT_TRUE(exec.decisions.empty());
+  EXPECT_EQ(exec.profiles, (std::vector<std::string>{"k8s_audit_notification"}));
+  EXPECT_EQ(exec.notifications, (std::vector<std::string>{"slack_k8s_audit"}));
+  EXPECT_EQ(exec.errors, 0u);
+}
+
+TEST(profiles, order_and_on_success_break) {
+  const profile_set p = load(R"(name: first
+filters: ["Alert.GetScenario() == 'x/a'"]
+decisions: [{type: captcha, duration: 1h}]
+notifications: [n1]
+---
+name: second
+filters: ["true"]
+decisions: [{type: ban, duration: 2h}]
+notifications: [n2]
+on_success: break
+---
+name: third
+filters: ["true"]
+notifications: [n3]
+)");
+  const profile_outcome o = p.evaluate(make("x/a", true), 0);
+  EXPECT_EQ(o.profiles, (std::vector<std::string>{"first", "second"}));
+  ASSERT_EQ(o.decisions.size(), 2u);
+  EXPECT_EQ(o.decisions[0].type, "captcha");
+  EXPECT_EQ(o.decisions[1].type, "ban");
+  EXPECT_EQ(o.notifications, (std::vector<std::string>{"n1", "n2"}));
+}
+
+TEST(profiles, filters_are_ored_and_decisions_applied_once) {
+  const profile_set p = load("name: both\nfilters: ['true', 'Alert.Remediation == true']\ndecisions: [{type: ban}]\n");
+  const profile_outcome o = p.evaluate(make("x", true), 0);
+  ASSERT_EQ(o.decisions.size(), 1u);
+  EXPECT_EQ(o.decisions[0].duration, 4 * hour); // no duration: CrowdSec's 4h
+}
+
+TEST(profiles, on_failure_break_stops_the_chain) {
+  const profile_set p = load(R"(name: gate
+filters: ["Alert.GetScenario() startsWith 'trusted/'"]
+on_failure: break
+---
+name: ban
+filters: ["true"]
+decisions: [{type: ban}]
+)");
+  EXPECT_TRUE(p.evaluate(make("other/x", true), 0).decisions.empty());
+  EXPECT_EQ(p.evaluate(make("trusted/x", true), 0).decisions.size(), 1u);
+}
+
+TEST(profiles, duration_expr_and_days) {
+  const profile_set p = load(R"(name: d
+filters: ["true"]
+decisions: [{type: ban, duration: 1h}]
+duration_expr: "Alert.GetEventsCount() > 5 ? '2d' : '30m'"
+)");
+  EXPECT_EQ(p.evaluate(make("x", true), 0).decisions[0].duration, 48 * hour);
+  EXPECT_EQ(p.evaluate(make("x", false), 0).decisions[0].duration, hour / 2);
+}
+
+TEST(profiles, on_error_apply_continue_break) {
+  const std::string failing = "filters: ['Alert.Events[5].Meta != nil']\ndecisions: [{type: ban}]\n";
+  EXPECT_EQ(load("name: e\non_error: apply\n" + failing).evaluate(make("x", true), 0).decisions.size(), 1u);
+  const profile_outcome skipped = load("name: e\n" + failing).evaluate(make("x", true), 0);
+  EXPECT_TRUE(skipped.decisions.empty());
+  EXPECT_EQ(skipped.errors, 1u);
+  EXPECT_TRUE(load("name: e\non_error: break\n" + failing + "---\nname: later\nfilters: ['true']\ndecisions: [{type: ban}]\n")
+                  .evaluate(make("x", true), 0)
+                  .decisions.empty());
+}
+
+TEST(profiles, alert_fields_and_methods) {
+  const profile_set p = load(R"(name: f
+filters:
+  - >-
+    Alert.GetMeta("user") == "mallory" && Alert.GetValue() in Alert.GetSources() && Alert.Source.Scope == "Ip"
+    && any(Alert.Events, { any(.Meta, { .key == "namespace" && .value == "foo" }) }) && Alert.HasRemediation()
+decisions: [{type: ban, scope: Range}]
+)");
+  const profile_outcome o = p.evaluate(make("x", true), 0);
+  EXPECT_EQ(o.errors, 0u);
+  ASSERT_EQ(o.decisions.size(), 1u);
+  EXPECT_EQ(o.decisions[0].scope, "Range");
+}
+
+TEST(profiles, no_decision_without_a_source_ip) {
+  EXPECT_TRUE(profile_set::defaults().evaluate(make("crowdsecurity/x", true, ""), 0).decisions.empty());
+}
+
+TEST(profiles, load_errors_are_located) {
+  auto r = profile_set::load_text(R"(name: a
+filters: ["Alert.remediation == true"]
+on_success: stop
+colour: red
+decisions: [{type: ban, duration: forever}]
+)",
+                                  "p.yaml");
+  ASSERT_TRUE(std::holds_alternative<std::vector<load_error>>(r));
+  const auto& errs = std::get<std::vector<load_error>>(r);
+  ASSERT_EQ(errs.size(), 4u);
+  std::string all;
+  for (const auto& e : errs) {
+    all += e.to_string() + "\n";
+  }
+  EXPECT_NE(all.find("p.yaml:4:1: unknown key 'colour'"), std::string::npos) << all;
+  EXPECT_NE(all.find("no field remediation"), std::string::npos) << all;
+  EXPECT_NE(all.find("on_success: invalid value 'stop'"), std::string::npos) << all;
+  EXPECT_NE(all.find("invalid duration 'forever'"), std::string::npos) << all;
+  EXPECT_TRUE(std::holds_alternative<std::vector<load_error>>(profile_set::load_text("", "empty.yaml")));
+}
+
+} // namespace
+} // namespace vigil::rules
