@@ -248,7 +248,7 @@ std::variant<settings, std::vector<error>> load_text(const std::string& text, co
   }
   const fs::path base = fs::path(file).parent_path();
   static const std::set<std::string> known = {"workers", "max_in_flight", "rules",   "cluster",
-                                              "sources", "acquis",        "profiles"};
+                                              "sources", "acquis",        "profiles", "store"};
   for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
     const YAML::Node& v = kv.second;
@@ -270,6 +270,36 @@ std::variant<settings, std::vector<error>> load_text(const std::string& text, co
         l.fail(v.Mark(), "cluster: expected a string");
       } else {
         out.cluster = v.as<std::string>();
+      }
+    } else if (key == "store") {
+      if (!v.IsMap()) {
+        l.fail(v.Mark(), "store: expected a mapping (path, max_items, max_age)");
+        continue;
+      }
+      for (const auto& kv2 : v) {
+        const std::string k = kv2.first.as<std::string>();
+        std::int64_t n = 0;
+        if (k == "path") {
+          out.store_path = kv2.second.IsNull() ? "" : l.path_of(kv2.second, base);
+        } else if (k == "max_items") {
+          if (l.integer(kv2.second, "store.max_items", 0, 1LL << 40, n)) {
+            out.store_max_items = static_cast<std::size_t>(n);
+          }
+        } else if (k == "max_age") {
+          const std::string text = kv2.second.as<std::string>();
+          const bool unit = text.size() > 1 && text.size() < 8 && (text.back() == 'd' || text.back() == 'h') &&
+                            text.find_first_not_of("0123456789") == text.size() - 1;
+          if (unit) {
+            const auto n = static_cast<std::uint32_t>(std::stoul(text.substr(0, text.size() - 1)));
+            out.store_max_age_hours = text.back() == 'd' ? n * 24 : n;
+          } else if (text == "0") {
+            out.store_max_age_hours = 0;
+          } else {
+            l.fail(kv2.second.Mark(), "store.max_age: expected hours or days (168h, 7d) or 0");
+          }
+        } else {
+          l.fail(kv2.first.Mark(), "store: unknown key '" + k + "'");
+        }
       }
     } else if (key == "profiles") {
       if (!v.IsScalar()) {

@@ -213,6 +213,7 @@ struct pipeline::impl {
         }
         item = emit_item{};
       }
+      out.on_batch_end();
     }
   }
 };

@@ -79,6 +79,8 @@ class output_handler {
   virtual void on_alert(const engine::alert& a) = 0;
   /// A decode error: "<origin>:<line>[: item N]: <reason>".
   virtual void on_error(const std::string& message) = 0;
+  /// After each group of alerts the emitter took at once: a place to write them in one go.
+  virtual void on_batch_end() {}
 };
 
 struct options {

@@ -503,3 +503,53 @@ TEST(run, stalled_clients_are_timed_out) {
 
 } // namespace
 } // namespace vigil
+
+namespace vigil {
+namespace {
+
+TEST(run, alerts_and_decisions_reach_the_store_and_the_cli) {
+  const std::string db = write_temp("cli.db", "");
+  fs::remove(db);
+  const std::string cfg = write_temp("store.yaml", "workers: 1\nstore:\n  path: cli.db\n  max_items: 100\n  max_age: 7d\n"
+                                                   "sources:\n  - type: webhook\n    listen: 127.0.0.1:0\n");
+  child d({vigil_bin, "run", "-c", cfg});
+  const int port = test::start_daemon(d);
+  ASSERT_NE(port, 0) << d.stderr_text;
+  http_client c(port);
+  std::string batch = R"({"kind":"EventList","items":[)";
+  for (int i = 0; i < 7; ++i) {
+    batch += std::string(i ? "," : "") + R"({"auditID":"bf)" + std::to_string(i) +
+             R"(","stage":"ResponseComplete","verb":"list","user":{"username":"mallory"},"sourceIPs":["198.51.100.66"],"responseStatus":{"code":401},"requestReceivedTimestamp":"2026-02-01T10:00:0)" +
+             std::to_string(i) + R"(Z"})";
+  }
+  batch += "]}";
+  ASSERT_EQ(c.request("POST", "/audit/webhook/event", batch).status, 200);
+  ASSERT_EQ(d.stop(), 0);
+  EXPECT_NE(d.stderr_text.find("4h0m0s ban on Ip 198.51.100.66"), std::string::npos) << d.stderr_text;
+
+  child list({vigil_bin, "decisions", "list", "-c", cfg, "-o", "json"});
+  ASSERT_EQ(list.stop(0), 0) << list.stderr_text;
+  EXPECT_EQ(test::count_substr(list.stdout_text, "\"value\":\"198.51.100.66\""), 1u) << list.stdout_text;
+  EXPECT_NE(list.stdout_text.find("\"duration\":\"4h0m0s\""), std::string::npos);
+
+  child alerts({vigil_bin, "alerts", "list", "-c", cfg, "-o", "json", "--scenario",
+                "crowdsecurity/k8s-audit-api-server-bruteforce"});
+  ASSERT_EQ(alerts.stop(0), 0);
+  EXPECT_EQ(test::count_substr(alerts.stdout_text, "\"events_count\":6"), 1u) << alerts.stdout_text;
+
+  child add({vigil_bin, "decisions", "add", "-c", cfg, "--ip", "192.0.2.200", "--duration", "1h"});
+  ASSERT_EQ(add.stop(0), 0) << add.stderr_text;
+  child del({vigil_bin, "decisions", "delete", "-c", cfg, "--ip", "198.51.100.66"});
+  ASSERT_EQ(del.stop(0), 0);
+  EXPECT_NE(del.stdout_text.find("1 decision(s) deleted"), std::string::npos);
+  child table({vigil_bin, "decisions", "list", "-c", cfg});
+  ASSERT_EQ(table.stop(0), 0);
+  EXPECT_NE(table.stdout_text.find("192.0.2.200"), std::string::npos) << table.stdout_text;
+  EXPECT_EQ(table.stdout_text.find("198.51.100.66"), std::string::npos) << table.stdout_text;
+
+  child bad({vigil_bin, "decisions", "add", "-c", cfg, "--ip", "not-an-ip"});
+  EXPECT_EQ(bad.stop(0), 2);
+}
+
+} // namespace
+} // namespace vigil

@@ -31,6 +31,9 @@ command add_run(CLI::App& app);
 /// `vigil check-config`.
 command add_check_config(CLI::App& app);
 
+/// `vigil alerts list`, `vigil decisions list|add|delete`. Registers both subcommands.
+command add_store_commands(CLI::App& app);
+
 /// `vigil explain FILE...`.
 command add_explain(CLI::App& app);
 

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   const vigil::cli::command explain = vigil::cli::add_explain(app);
   const vigil::cli::command run = vigil::cli::add_run(app);
   const vigil::cli::command check = vigil::cli::add_check_config(app);
+  const vigil::cli::command store = vigil::cli::add_store_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -36,6 +37,9 @@ int main(int argc, char** argv) {
     }
     if (sub->get_name() == "check-config") {
       return check();
+    }
+    if (sub->get_name() == "alerts" || sub->get_name() == "decisions") {
+      return store();
     }
   }
   return 2;

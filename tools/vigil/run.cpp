@@ -19,6 +19,8 @@
 #include "io/file/replay_source.h"
 #include "io/file/tailer.h"
 #include "io/http/server.h"
+#include "io/store/store.h"
+#include "engine/event/duration.h"
 #include "io/webhook/webhook.h"
 #include "rules/matcher/ruleset.h"
 #include "tools/vigil/commands.h"
@@ -55,10 +57,12 @@ void log_line(const char* level, const std::string& msg) {
   std::fprintf(stderr, "time=\"%s\" level=%s msg=\"%s\"\n", now_text().c_str(), level, msg.c_str());
 }
 
-// On the emitter thread: the only writer of alerts.
+// On the emitter thread: the only writer of alerts, to the log or stdout and to the store (one
+// transaction per batch the emitter takes, off the workers' path).
 class alert_log final : public pipeline::output_handler {
  public:
-  explicit alert_log(bool json) : json_(json) {}
+  alert_log(bool json, io::store* store, std::size_t max_items, engine::unix_nanos max_age)
+      : json_(json), store_(store), max_items_(max_items), max_age_(max_age) {}
   void on_alert(const engine::alert& a) override {
     if (json_) {
       const std::string line = engine::to_json(a);
@@ -67,12 +71,39 @@ class alert_log final : public pipeline::output_handler {
       std::fflush(stdout);
     } else {
       log_line("info", a.message);
+      for (const auto& d : a.decisions) {
+        log_line("info", "(vigil) " + a.scenario + " by ip " + d.value + " : " + engine::format_go_duration(d.duration) +
+                             " " + d.type + " on " + d.scope + " " + d.value);
+      }
+    }
+    if (store_ != nullptr) {
+      pending_.push_back(a);
     }
   }
   void on_error(const std::string& message) override { log_line("warning", message); }
+  void on_batch_end() override {
+    if (pending_.empty()) {
+      return;
+    }
+    const engine::unix_nanos now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count();
+    store_->save_alerts(pending_, now);
+    saved_ += pending_.size();
+    pending_.clear();
+    if (saved_ >= 1000) { // retention now and then, not on every batch
+      saved_ = 0;
+      store_->apply_retention(max_items_, max_age_, now);
+    }
+  }
 
  private:
   bool json_;
+  io::store* store_;
+  std::size_t max_items_;
+  engine::unix_nanos max_age_;
+  std::vector<engine::alert> pending_;
+  std::size_t saved_ = 0;
 };
 
 struct daemon_state {
@@ -210,7 +241,17 @@ int run_daemon(const run_options& o, bool listen_flag) {
     return 2;
   }
 
-  alert_log out(o.output == "json");
+  std::unique_ptr<io::store> store;
+  if (!cfg.store_path.empty()) {
+    std::string error;
+    store = io::open_sqlite_store(cfg.store_path, error);
+    if (!store) {
+      std::fprintf(stderr, "vigil run: store: %s\n", error.c_str());
+      return 2;
+    }
+  }
+  alert_log out(o.output == "json", store.get(), cfg.store_max_items,
+                static_cast<engine::unix_nanos>(cfg.store_max_age_hours) * 3600 * 1'000'000'000);
   pipeline::options po;
   po.workers = o.workers != 0 ? o.workers : cfg.workers;
   po.max_in_flight = o.max_in_flight != 0 ? o.max_in_flight : cfg.max_in_flight;

@@ -1,0 +1,234 @@
+#include <cstring>
+
+#include <sqlite3.h>
+
+#include "io/store/store.h"
+
+namespace vigil::io {
+
+namespace {
+
+// Prepared statement with RAII and small helpers; errors are reported as text.
+class statement {
+ public:
+  statement(sqlite3* db, const char* sql) { sqlite3_prepare_v2(db, sql, -1, &st_, nullptr); }
+  ~statement() { sqlite3_finalize(st_); }
+  statement(const statement&) = delete;
+  statement& operator=(const statement&) = delete;
+  bool ok() const { return st_ != nullptr; }
+  statement& text(int i, const std::string& v) {
+    sqlite3_bind_text(st_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  statement& integer(int i, std::int64_t v) {
+    sqlite3_bind_int64(st_, i, v);
+    return *this;
+  }
+  int step() { return sqlite3_step(st_); }
+  void reset() {
+    sqlite3_reset(st_);
+    sqlite3_clear_bindings(st_);
+  }
+  std::int64_t col_int(int i) { return sqlite3_column_int64(st_, i); }
+  std::string col_text(int i) {
+    const auto* p = sqlite3_column_text(st_, i);
+    return p == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(p));
+  }
+
+ private:
+  sqlite3_stmt* st_ = nullptr;
+};
+
+const char* schema_sql = R"(
+PRAGMA journal_mode=WAL;
+PRAGMA synchronous=NORMAL;
+CREATE TABLE IF NOT EXISTS alerts (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  created_at INTEGER NOT NULL,
+  scenario TEXT NOT NULL, message TEXT NOT NULL, scope TEXT NOT NULL, value TEXT NOT NULL,
+  user TEXT, namespace TEXT, resource_name TEXT, kind TEXT, cluster TEXT,
+  events_count INTEGER NOT NULL, start_at INTEGER NOT NULL, stop_at INTEGER NOT NULL,
+  remediation INTEGER NOT NULL, labels TEXT NOT NULL, events TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS alerts_created ON alerts(created_at);
+CREATE INDEX IF NOT EXISTS alerts_scenario ON alerts(scenario);
+CREATE TABLE IF NOT EXISTS decisions (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  alert_id INTEGER NOT NULL DEFAULT 0,
+  type TEXT NOT NULL, scope TEXT NOT NULL, value TEXT NOT NULL, origin TEXT NOT NULL, scenario TEXT NOT NULL,
+  duration INTEGER NOT NULL, created_at INTEGER NOT NULL, until INTEGER NOT NULL, deleted_at INTEGER);
+CREATE INDEX IF NOT EXISTS decisions_value ON decisions(value);
+CREATE INDEX IF NOT EXISTS decisions_until ON decisions(until);
+)";
+
+std::string events_json(const engine::alert& a) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < a.events.size(); ++i) {
+    out += i > 0 ? ",{\"timestamp\":" : "{\"timestamp\":";
+    engine::append_json_string(out, engine::format_rfc3339_nano(a.events[i].time));
+    out += ",\"meta\":{";
+    for (std::size_t j = 0; j < a.events[i].meta.size(); ++j) {
+      if (j > 0) {
+        out += ',';
+      }
+      engine::append_json_string(out, a.events[i].meta[j].first);
+      out += ':';
+      engine::append_json_string(out, a.events[i].meta[j].second);
+    }
+    out += "}}";
+  }
+  return out + "]";
+}
+
+class sqlite_store final : public store {
+ public:
+  explicit sqlite_store(sqlite3* db) : db_(db) {}
+  ~sqlite_store() override { sqlite3_close(db_); }
+
+  std::vector<std::int64_t> save_alerts(const std::vector<engine::alert>& alerts, engine::unix_nanos now) override {
+    std::vector<std::int64_t> ids;
+    exec("BEGIN IMMEDIATE");
+    statement ins(db_, "INSERT INTO alerts (created_at, scenario, message, scope, value, user, namespace, "
+                       "resource_name, kind, cluster, events_count, start_at, stop_at, remediation, labels, events) "
+                       "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)");
+    for (const engine::alert& a : alerts) {
+      ins.integer(1, now).text(2, a.scenario).text(3, a.message).text(4, a.scope).text(5, a.value).text(6, a.user);
+      ins.text(7, a.namespace_).text(8, a.resource_name).text(9, a.kind).text(10, a.cluster);
+      ins.integer(11, static_cast<std::int64_t>(a.events_count)).integer(12, a.start_at).integer(13, a.stop_at);
+      ins.integer(14, a.remediation ? 1 : 0).text(15, a.labels_json.empty() ? "{}" : a.labels_json);
+      ins.text(16, events_json(a));
+      ins.step();
+      ins.reset();
+      const std::int64_t id = sqlite3_last_insert_rowid(db_);
+      ids.push_back(id);
+      for (const engine::decision& d : a.decisions) {
+        insert_decision(d, id, now);
+      }
+    }
+    exec("COMMIT");
+    return ids;
+  }
+
+  std::int64_t add_decision(const engine::decision& d, engine::unix_nanos now) override {
+    insert_decision(d, 0, now);
+    return sqlite3_last_insert_rowid(db_);
+  }
+
+  std::size_t delete_decisions(const std::string& value, std::int64_t id, engine::unix_nanos now) override {
+    statement del(db_, "UPDATE decisions SET deleted_at = ?1 WHERE deleted_at IS NULL AND until > ?1 "
+                       "AND (?2 = '' OR value = ?2) AND (?3 = 0 OR id = ?3)");
+    del.integer(1, now).text(2, value).integer(3, id);
+    del.step();
+    return static_cast<std::size_t>(sqlite3_changes(db_));
+  }
+
+  std::vector<stored_alert> list_alerts(const alert_filter& f) override {
+    statement q(db_, "SELECT a.id, a.created_at, a.scenario, a.message, a.scope, a.value, a.user, a.namespace, "
+                     "a.resource_name, a.kind, a.cluster, a.events_count, a.start_at, a.stop_at, a.remediation, "
+                     "a.labels, a.events, (SELECT COUNT(*) FROM decisions d WHERE d.alert_id = a.id) "
+                     "FROM alerts a WHERE (?1 = '' OR a.scenario = ?1) AND a.created_at >= ?2 "
+                     "ORDER BY a.id DESC LIMIT ?3");
+    q.text(1, f.scenario).integer(2, f.since).integer(3, static_cast<std::int64_t>(f.limit));
+    std::vector<stored_alert> out;
+    while (q.step() == SQLITE_ROW) {
+      stored_alert a;
+      a.id = q.col_int(0);
+      a.created_at = q.col_int(1);
+      a.scenario = q.col_text(2);
+      a.message = q.col_text(3);
+      a.scope = q.col_text(4);
+      a.value = q.col_text(5);
+      a.user = q.col_text(6);
+      a.namespace_ = q.col_text(7);
+      a.resource_name = q.col_text(8);
+      a.kind = q.col_text(9);
+      a.cluster = q.col_text(10);
+      a.events_count = static_cast<std::uint64_t>(q.col_int(11));
+      a.start_at = q.col_int(12);
+      a.stop_at = q.col_int(13);
+      a.remediation = q.col_int(14) != 0;
+      a.labels_json = q.col_text(15);
+      a.events_json = q.col_text(16);
+      a.decisions = static_cast<std::size_t>(q.col_int(17));
+      out.push_back(std::move(a));
+    }
+    return out;
+  }
+
+  std::vector<stored_decision> list_decisions(const decision_filter& f) override {
+    statement q(db_, "SELECT id, alert_id, type, scope, value, origin, scenario, duration, created_at, until "
+                     "FROM decisions WHERE (?1 = '' OR value = ?1) AND (?2 = '' OR scenario = ?2) "
+                     "AND (?3 = 1 OR (deleted_at IS NULL AND until > ?4)) ORDER BY id");
+    q.text(1, f.value).text(2, f.scenario).integer(3, f.include_expired ? 1 : 0).integer(4, f.now);
+    std::vector<stored_decision> out;
+    while (q.step() == SQLITE_ROW) {
+      stored_decision d;
+      d.id = q.col_int(0);
+      d.alert_id = q.col_int(1);
+      d.d.type = q.col_text(2);
+      d.d.scope = q.col_text(3);
+      d.d.value = q.col_text(4);
+      d.d.origin = q.col_text(5);
+      d.d.scenario = q.col_text(6);
+      d.d.duration = q.col_int(7);
+      d.created_at = q.col_int(8);
+      d.d.until = q.col_int(9);
+      out.push_back(std::move(d));
+    }
+    return out;
+  }
+
+  std::size_t apply_retention(std::size_t max_items, engine::unix_nanos max_age, engine::unix_nanos now) override {
+    std::size_t removed = 0;
+    exec("BEGIN IMMEDIATE");
+    if (max_age > 0) {
+      statement del(db_, "DELETE FROM alerts WHERE created_at < ?1");
+      del.integer(1, now - max_age);
+      del.step();
+      removed += static_cast<std::size_t>(sqlite3_changes(db_));
+    }
+    if (max_items > 0) {
+      statement del(db_, "DELETE FROM alerts WHERE id NOT IN (SELECT id FROM alerts ORDER BY id DESC LIMIT ?1)");
+      del.integer(1, static_cast<std::int64_t>(max_items));
+      del.step();
+      removed += static_cast<std::size_t>(sqlite3_changes(db_));
+    }
+    exec("COMMIT");
+    return removed;
+  }
+
+  bool exec(const char* sql) { return sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) == SQLITE_OK; }
+
+ private:
+  void insert_decision(const engine::decision& d, std::int64_t alert_id, engine::unix_nanos now) {
+    statement ins(db_, "INSERT INTO decisions (alert_id, type, scope, value, origin, scenario, duration, created_at, "
+                       "until) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)");
+    ins.integer(1, alert_id).text(2, d.type).text(3, d.scope).text(4, d.value).text(5, d.origin).text(6, d.scenario);
+    ins.integer(7, d.duration).integer(8, now).integer(9, d.until);
+    ins.step();
+  }
+
+  sqlite3* db_;
+};
+
+} // namespace
+
+std::unique_ptr<store> open_sqlite_store(const std::string& path, std::string& error) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr) !=
+      SQLITE_OK) {
+    error = path + ": " + (db != nullptr ? sqlite3_errmsg(db) : "cannot open");
+    sqlite3_close(db);
+    return nullptr;
+  }
+  sqlite3_busy_timeout(db, 5000);
+  char* msg = nullptr;
+  if (sqlite3_exec(db, schema_sql, nullptr, nullptr, &msg) != SQLITE_OK) {
+    error = path + ": " + (msg != nullptr ? msg : "cannot create the schema");
+    sqlite3_free(msg);
+    sqlite3_close(db);
+    return nullptr;
+  }
+  return std::make_unique<sqlite_store>(db);
+}
+
+} // namespace vigil::io

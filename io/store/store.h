@@ -1,0 +1,67 @@
+#pragma once
+// The alert and decision store. `store` is the interface callers use; `sqlite_store` is the
+// embedded default (SQLite in WAL mode, ./vigil.db). A server database can be added behind the
+// same interface without touching callers.
+//
+// Threading: a store is used from one thread at a time (the emitter's writer, or a CLI command);
+// other processes may read the same SQLite file concurrently (WAL).
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/alert/alert.h"
+
+namespace vigil::io {
+
+struct stored_decision {
+  std::int64_t id = 0;
+  std::int64_t alert_id = 0; ///< 0 for decisions added by hand
+  engine::decision d;
+  engine::unix_nanos created_at = 0;
+};
+
+struct stored_alert {
+  std::int64_t id = 0;
+  engine::unix_nanos created_at = 0;
+  std::string scenario, message, scope, value, user, namespace_, resource_name, kind, cluster;
+  std::uint64_t events_count = 0;
+  engine::unix_nanos start_at = 0, stop_at = 0;
+  bool remediation = false;
+  std::string labels_json, events_json;
+  std::size_t decisions = 0;
+};
+
+struct alert_filter {
+  std::string scenario;          ///< exact name; empty: all
+  engine::unix_nanos since = 0;  ///< created at or after; 0: all
+  std::size_t limit = 100;
+};
+
+struct decision_filter {
+  std::string value;       ///< exact IP; empty: all
+  std::string scenario;    ///< empty: all
+  bool include_expired = false;
+  engine::unix_nanos now = 0; ///< for expiry
+};
+
+class store {
+ public:
+  virtual ~store() = default;
+  /// Saves alerts (with their decisions) in one transaction; returns their ids.
+  virtual std::vector<std::int64_t> save_alerts(const std::vector<engine::alert>& alerts, engine::unix_nanos now) = 0;
+  virtual std::int64_t add_decision(const engine::decision& d, engine::unix_nanos now) = 0;
+  /// Deletes active decisions matching (value and/or id); returns how many.
+  virtual std::size_t delete_decisions(const std::string& value, std::int64_t id, engine::unix_nanos now) = 0;
+  virtual std::vector<stored_alert> list_alerts(const alert_filter& f) = 0;
+  virtual std::vector<stored_decision> list_decisions(const decision_filter& f) = 0;
+  /// CrowdSec's `flush`: keep at most `max_items` alerts and none older than `max_age` (0: no limit).
+  virtual std::size_t apply_retention(std::size_t max_items, engine::unix_nanos max_age, engine::unix_nanos now) = 0;
+};
+
+/// Opens (creating if needed) a SQLite store. On failure returns null and sets `error`.
+std::unique_ptr<store> open_sqlite_store(const std::string& path, std::string& error);
+
+} // namespace vigil::io

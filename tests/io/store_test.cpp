@@ -1,0 +1,143 @@
+// The SQLite store: alerts with their decisions, expiry, deletion, retention, a restart, and a
+// reader in another connection while a writer commits.
+#include "io/store/store.h"
+
+#include <filesystem>
+#include <atomic>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+namespace vigil::io {
+namespace {
+
+namespace fs = std::filesystem;
+const engine::unix_nanos sec = 1'000'000'000;
+
+std::string fresh_db(const char* name) {
+  const fs::path dir = fs::path(::testing::TempDir()) / ("vigil_store_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  const fs::path p = dir / name;
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    fs::remove(p.string() + suffix);
+  }
+  return p.string();
+}
+
+std::unique_ptr<store> open(const std::string& path) {
+  std::string error;
+  auto s = open_sqlite_store(path, error);
+  EXPECT_TRUE(s) << error;
+  return s;
+}
+
+engine::alert bruteforce(const std::string& ip, engine::unix_nanos now, engine::unix_nanos ban) {
+  engine::alert a;
+  a.scenario = "crowdsecurity/k8s-audit-api-server-bruteforce";
+  a.message = "Ip " + ip + " performed ...";
+  a.scope = "Ip";
+  a.value = ip;
+  a.source_ip = ip;
+  a.events_count = 6;
+  a.remediation = true;
+  a.labels_json = R"({"remediation":true})";
+  engine::event_payload e;
+  e.time = now;
+  e.meta = {{"source_ip", ip}, {"user", "mallory"}};
+  a.events.push_back(e);
+  engine::decision d;
+  d.value = ip;
+  d.scenario = a.scenario;
+  d.duration = ban;
+  d.until = now + ban;
+  a.decisions.push_back(d);
+  return a;
+}
+
+TEST(store, alerts_and_decisions_survive_a_restart_and_expire_on_time) {
+  const std::string db = fresh_db("restart.db");
+  const engine::unix_nanos t0 = 1'700'000'000 * sec;
+  {
+    auto s = open(db);
+    const auto ids = s->save_alerts({bruteforce("198.51.100.1", t0, 3600 * sec), bruteforce("198.51.100.2", t0, 60 * sec)}, t0);
+    ASSERT_EQ(ids.size(), 2u);
+  }
+  auto s = open(db); // "restart"
+  const auto alerts = s->list_alerts({});
+  ASSERT_EQ(alerts.size(), 2u);
+  EXPECT_EQ(alerts[0].value, "198.51.100.2"); // newest first
+  EXPECT_EQ(alerts[0].decisions, 1u);
+  EXPECT_NE(alerts[0].events_json.find("mallory"), std::string::npos);
+  EXPECT_EQ(s->list_decisions({.now = t0 + 30 * sec}).size(), 2u);
+  const auto later = s->list_decisions({.now = t0 + 120 * sec}); // the 60 s ban has expired
+  ASSERT_EQ(later.size(), 1u);
+  EXPECT_EQ(later[0].d.value, "198.51.100.1");
+  EXPECT_EQ(later[0].d.until, t0 + 3600 * sec);
+  EXPECT_EQ(s->list_decisions({.include_expired = true, .now = t0 + 120 * sec}).size(), 2u);
+}
+
+TEST(store, manual_decisions_and_deletion) {
+  auto s = open(fresh_db("manual.db"));
+  const engine::unix_nanos now = 1'700'000'000 * sec;
+  engine::decision d;
+  d.value = "203.0.113.0/24";
+  d.scope = "Range";
+  d.origin = "cscli";
+  d.scenario = "manual";
+  d.duration = 3600 * sec;
+  d.until = now + d.duration;
+  const std::int64_t id = s->add_decision(d, now);
+  s->save_alerts({bruteforce("203.0.113.7", now, 3600 * sec)}, now);
+  EXPECT_EQ(s->list_decisions({.now = now}).size(), 2u);
+  EXPECT_EQ(s->list_decisions({.value = "203.0.113.7", .now = now}).size(), 1u);
+  EXPECT_EQ(s->delete_decisions("203.0.113.7", 0, now + sec), 1u);
+  EXPECT_EQ(s->delete_decisions("", id, now + sec), 1u);
+  EXPECT_EQ(s->delete_decisions("", id, now + sec), 0u); // already deleted
+  EXPECT_TRUE(s->list_decisions({.now = now + 2 * sec}).empty());
+}
+
+TEST(store, retention_by_count_and_age) {
+  auto s = open(fresh_db("retention.db"));
+  const engine::unix_nanos day = 86400 * sec;
+  const engine::unix_nanos t0 = 1'700'000'000 * sec;
+  for (int i = 0; i < 10; ++i) {
+    s->save_alerts({bruteforce("10.0.0." + std::to_string(i), t0 + i * day, sec)}, t0 + i * day);
+  }
+  EXPECT_EQ(s->apply_retention(0, 7 * day, t0 + 9 * day), 2u); // days 0 and 1 are older than 7 days
+  EXPECT_EQ(s->list_alerts({}).size(), 8u);
+  EXPECT_EQ(s->apply_retention(5, 0, t0 + 9 * day), 3u);
+  const auto left = s->list_alerts({});
+  ASSERT_EQ(left.size(), 5u);
+  EXPECT_EQ(left.back().value, "10.0.0.5");
+  EXPECT_EQ(s->list_alerts({.scenario = "other"}).size(), 0u);
+}
+
+TEST(store, readers_see_committed_alerts_while_a_writer_writes) {
+  const std::string db = fresh_db("concurrent.db");
+  auto writer = open(db);
+  auto reader = open(db);
+  std::atomic<bool> done{false};
+  std::size_t max_seen = 0;
+  std::thread r([&] {
+    while (!done) {
+      max_seen = std::max(max_seen, reader->list_alerts({.limit = 1000}).size());
+    }
+  });
+  for (int i = 0; i < 200; ++i) {
+    writer->save_alerts({bruteforce("192.0.2." + std::to_string(i % 250), i * sec, sec)}, i * sec);
+  }
+  done = true;
+  r.join();
+  EXPECT_EQ(reader->list_alerts({.limit = 1000}).size(), 200u);
+  EXPECT_GT(max_seen, 0u);
+}
+
+TEST(store, unopenable_path_is_an_error) {
+  std::string error;
+  EXPECT_EQ(open_sqlite_store("/nonexistent-dir/x/vigil.db", error), nullptr);
+  EXPECT_NE(error.find("/nonexistent-dir/x/vigil.db"), std::string::npos);
+}
+
+} // namespace
+} // namespace vigil::io

@@ -1,0 +1,251 @@
+// `vigil alerts list` and `vigil decisions list|add|delete`: the store of the configuration given
+// (`-c vigil.yaml`; default ./vigil.db). Readable tables by default, `-o json` for scripts.
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "engine/config/config.h"
+#include "engine/event/duration.h"
+#include "engine/event/timestamp.h"
+#include "io/store/store.h"
+#include "tools/vigil/commands.h"
+
+namespace vigil::cli {
+
+namespace {
+
+struct store_options {
+  std::string config;
+  std::string output = "table";
+  std::string scenario, since, ip, range, duration = "4h", type = "ban", reason = "manual";
+  std::int64_t id = 0;
+  bool all = false;
+};
+
+engine::unix_nanos now_nanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::unique_ptr<io::store> open_store(const store_options& o) {
+  std::string path = "vigil.db";
+  if (!o.config.empty()) {
+    auto c = config::load(o.config);
+    if (auto* errors = std::get_if<std::vector<config::error>>(&c)) {
+      for (const auto& e : *errors) {
+        std::fprintf(stderr, "%s\n", e.to_string().c_str());
+      }
+      return nullptr;
+    }
+    path = std::get<config::settings>(c).store_path;
+  }
+  if (path.empty()) {
+    std::fprintf(stderr, "vigil: the configuration has no store (store.path is empty)\n");
+    return nullptr;
+  }
+  std::string error;
+  auto s = io::open_sqlite_store(path, error);
+  if (!s) {
+    std::fprintf(stderr, "vigil: %s\n", error.c_str());
+  }
+  return s;
+}
+
+void json_field(std::string& out, const char* key, const std::string& v, bool first = false) {
+  if (!first) {
+    out += ',';
+  }
+  engine::append_json_string(out, key);
+  out += ':';
+  engine::append_json_string(out, v);
+}
+
+int alerts_list(const store_options& o) {
+  auto s = open_store(o);
+  if (!s) {
+    return 2;
+  }
+  io::alert_filter f;
+  f.scenario = o.scenario;
+  if (!o.since.empty()) {
+    const auto d = engine::parse_go_duration(o.since);
+    if (!d) {
+      std::fprintf(stderr, "vigil alerts list: --since takes a duration such as 1h or 30m\n");
+      return 2;
+    }
+    f.since = now_nanos() - *d;
+  }
+  const auto rows = s->list_alerts(f);
+  if (o.output == "json") {
+    std::string out = "[";
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      const auto& a = rows[i];
+      out += i > 0 ? ",{" : "{";
+      out += "\"id\":" + std::to_string(a.id);
+      json_field(out, "created_at", engine::format_rfc3339_nano(a.created_at));
+      json_field(out, "scenario", a.scenario);
+      json_field(out, "message", a.message);
+      json_field(out, "scope", a.scope);
+      json_field(out, "value", a.value);
+      json_field(out, "user", a.user);
+      json_field(out, "namespace", a.namespace_);
+      json_field(out, "resource_name", a.resource_name);
+      json_field(out, "kind", a.kind);
+      json_field(out, "cluster", a.cluster);
+      out += ",\"events_count\":" + std::to_string(a.events_count);
+      json_field(out, "start_at", engine::format_rfc3339_nano(a.start_at));
+      json_field(out, "stop_at", engine::format_rfc3339_nano(a.stop_at));
+      out += std::string(",\"remediation\":") + (a.remediation ? "true" : "false");
+      out += ",\"decisions\":" + std::to_string(a.decisions);
+      out += ",\"labels\":" + a.labels_json + ",\"events\":" + a.events_json + "}";
+    }
+    std::printf("%s]\n", out.c_str());
+    return 0;
+  }
+  std::printf("%-6s %-16s %-48s %-9s %-20s %s\n", "ID", "VALUE", "SCENARIO", "DECISIONS", "CREATED AT", "USER");
+  for (const auto& a : rows) {
+    std::printf("%-6lld %-16s %-48s %-9zu %-20s %s\n", static_cast<long long>(a.id), a.value.c_str(),
+                a.scenario.c_str(), a.decisions, engine::format_rfc3339_nano(a.created_at).substr(0, 19).c_str(),
+                a.user.c_str());
+  }
+  return 0;
+}
+
+int decisions_list(const store_options& o) {
+  auto s = open_store(o);
+  if (!s) {
+    return 2;
+  }
+  io::decision_filter f;
+  f.value = o.ip;
+  f.scenario = o.scenario;
+  f.include_expired = o.all;
+  f.now = now_nanos();
+  const auto rows = s->list_decisions(f);
+  if (o.output == "json") {
+    std::string out = "[";
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      const auto& d = rows[i];
+      out += i > 0 ? ",{" : "{";
+      out += "\"id\":" + std::to_string(d.id) + ",\"alert_id\":" + std::to_string(d.alert_id);
+      json_field(out, "type", d.d.type);
+      json_field(out, "scope", d.d.scope);
+      json_field(out, "value", d.d.value);
+      json_field(out, "origin", d.d.origin);
+      json_field(out, "scenario", d.d.scenario);
+      json_field(out, "duration", engine::format_go_duration(d.d.duration));
+      json_field(out, "until", engine::format_rfc3339_nano(d.d.until));
+      out += '}';
+    }
+    std::printf("%s]\n", out.c_str());
+    return 0;
+  }
+  std::printf("%-6s %-8s %-6s %-20s %-48s %s\n", "ID", "TYPE", "SCOPE", "VALUE", "REASON", "EXPIRES");
+  for (const auto& d : rows) {
+    std::printf("%-6lld %-8s %-6s %-20s %-48s %s\n", static_cast<long long>(d.id), d.d.type.c_str(),
+                d.d.scope.c_str(), d.d.value.c_str(), d.d.scenario.c_str(),
+                engine::format_rfc3339_nano(d.d.until).substr(0, 19).c_str());
+  }
+  return 0;
+}
+
+int decisions_add(const store_options& o) {
+  if (o.ip.empty() == o.range.empty()) {
+    std::fprintf(stderr, "vigil decisions add: give exactly one of --ip or --range\n");
+    return 2;
+  }
+  const auto d = engine::parse_go_duration(o.duration);
+  if (!d || *d <= 0) {
+    std::fprintf(stderr, "vigil decisions add: invalid --duration '%s'\n", o.duration.c_str());
+    return 2;
+  }
+  if (!o.ip.empty() && !engine::is_ip(o.ip)) {
+    std::fprintf(stderr, "vigil decisions add: '%s' is not an IP address\n", o.ip.c_str());
+    return 2;
+  }
+  auto s = open_store(o);
+  if (!s) {
+    return 2;
+  }
+  engine::decision dec;
+  dec.type = o.type;
+  dec.scope = o.ip.empty() ? "Range" : "Ip";
+  dec.value = o.ip.empty() ? o.range : o.ip;
+  dec.origin = "cscli";
+  dec.scenario = o.reason;
+  dec.duration = *d;
+  const engine::unix_nanos now = now_nanos();
+  dec.until = now + *d;
+  const std::int64_t id = s->add_decision(dec, now);
+  std::printf("decision %lld: %s %s on %s %s until %s\n", static_cast<long long>(id), o.duration.c_str(),
+              dec.type.c_str(), dec.scope.c_str(), dec.value.c_str(), engine::format_rfc3339_nano(dec.until).c_str());
+  return 0;
+}
+
+int decisions_delete(const store_options& o) {
+  if (o.ip.empty() && o.id == 0) {
+    std::fprintf(stderr, "vigil decisions delete: give --ip or --id\n");
+    return 2;
+  }
+  auto s = open_store(o);
+  if (!s) {
+    return 2;
+  }
+  const std::size_t n = s->delete_decisions(o.ip, o.id, now_nanos());
+  std::printf("%zu decision(s) deleted\n", n);
+  return 0;
+}
+
+} // namespace
+
+command add_store_commands(CLI::App& app) {
+  auto o = std::make_shared<store_options>();
+  auto common = [o](CLI::App* sub) {
+    sub->add_option("-c,--config", o->config, "vigil.yaml whose store to read (default: ./vigil.db)");
+  };
+  auto output = [o](CLI::App* sub) {
+    sub->add_option("-o,--output", o->output, "table or json")->check(CLI::IsMember({"table", "json"}));
+  };
+  CLI::App* alerts = app.add_subcommand("alerts", "Alerts in the store");
+  alerts->require_subcommand(1);
+  CLI::App* alist = alerts->add_subcommand("list", "List stored alerts, newest first");
+  common(alist);
+  output(alist);
+  alist->add_option("--scenario", o->scenario, "Only this scenario");
+  alist->add_option("--since", o->since, "Only alerts stored within this duration (1h, 30m)");
+
+  CLI::App* decisions = app.add_subcommand("decisions", "Decisions in the store (what bouncers enforce)");
+  decisions->require_subcommand(1);
+  CLI::App* dlist = decisions->add_subcommand("list", "List active decisions");
+  common(dlist);
+  output(dlist);
+  dlist->add_option("--ip", o->ip, "Only this value");
+  dlist->add_option("--scenario", o->scenario, "Only this scenario (reason)");
+  dlist->add_flag("--all", o->all, "Include expired and deleted decisions");
+  CLI::App* dadd = decisions->add_subcommand("add", "Add a decision by hand");
+  common(dadd);
+  dadd->add_option("--ip", o->ip, "IP address");
+  dadd->add_option("--range", o->range, "IP range (CIDR)");
+  dadd->add_option("--duration", o->duration, "How long (Go duration)")->capture_default_str();
+  dadd->add_option("--type", o->type, "Decision type")->capture_default_str();
+  dadd->add_option("--reason", o->reason, "Reason")->capture_default_str();
+  CLI::App* ddel = decisions->add_subcommand("delete", "Delete active decisions");
+  common(ddel);
+  ddel->add_option("--ip", o->ip, "All active decisions on this value");
+  ddel->add_option("--id", o->id, "The decision with this id");
+  return [o, alist, dlist, dadd, ddel] {
+    if (alist->parsed()) {
+      return alerts_list(*o);
+    }
+    if (dlist->parsed()) {
+      return decisions_list(*o);
+    }
+    if (dadd->parsed()) {
+      return decisions_add(*o);
+    }
+    return decisions_delete(*o);
+  };
+}
+
+} // namespace vigil::cli
