@@ -1,3 +1,5 @@
+#include <algorithm>
+#include <cctype>
 #include <cstring>
 
 #include <sqlite3.h>
@@ -58,7 +60,41 @@ CREATE TABLE IF NOT EXISTS decisions (
   duration INTEGER NOT NULL, created_at INTEGER NOT NULL, until INTEGER NOT NULL, deleted_at INTEGER);
 CREATE INDEX IF NOT EXISTS decisions_value ON decisions(value);
 CREATE INDEX IF NOT EXISTS decisions_until ON decisions(until);
+CREATE TABLE IF NOT EXISTS bouncers (
+  name TEXT PRIMARY KEY, key_hash TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL,
+  last_pull INTEGER NOT NULL DEFAULT 0, last_decision_id INTEGER NOT NULL DEFAULT 0);
 )";
+
+std::string lower(std::string s) {
+  for (char& c : s) {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return s;
+}
+
+bool keep(const stored_decision& d, const stream_filter& f) {
+  auto in = [](const std::vector<std::string>& list, const std::string& v) {
+    return list.empty() || std::find(list.begin(), list.end(), v) != list.end();
+  };
+  if (!in(f.scopes, lower(d.d.scope)) || !in(f.origins, d.d.origin)) {
+    return false;
+  }
+  if (!f.scenarios_containing.empty()) {
+    bool any = false;
+    for (const auto& part : f.scenarios_containing) {
+      any = any || d.d.scenario.find(part) != std::string::npos;
+    }
+    if (!any) {
+      return false;
+    }
+  }
+  for (const auto& part : f.scenarios_not_containing) {
+    if (d.d.scenario.find(part) != std::string::npos) {
+      return false;
+    }
+  }
+  return true;
+}
 
 std::string events_json(const engine::alert& a) {
   std::string out = "[";
@@ -194,6 +230,100 @@ class sqlite_store final : public store {
     }
     exec("COMMIT");
     return removed;
+  }
+
+  bool add_bouncer(const std::string& name, const std::string& key_hash, engine::unix_nanos now,
+                   std::string& error) override {
+    statement ins(db_, "INSERT INTO bouncers (name, key_hash, created_at) VALUES (?1, ?2, ?3)");
+    ins.text(1, name).text(2, key_hash).integer(3, now);
+    if (ins.step() != SQLITE_DONE) {
+      error = "bouncer '" + name + "' already exists";
+      return false;
+    }
+    return true;
+  }
+
+  bool delete_bouncer(const std::string& name) override {
+    statement del(db_, "DELETE FROM bouncers WHERE name = ?1");
+    del.text(1, name);
+    del.step();
+    return sqlite3_changes(db_) > 0;
+  }
+
+  std::vector<bouncer> list_bouncers() override {
+    statement q(db_, "SELECT name, created_at, last_pull, last_decision_id FROM bouncers ORDER BY name");
+    std::vector<bouncer> out;
+    while (q.step() == SQLITE_ROW) {
+      out.push_back(bouncer{q.col_text(0), q.col_int(1), q.col_int(2), q.col_int(3)});
+    }
+    return out;
+  }
+
+  std::optional<bouncer> find_bouncer(const std::string& key_hash) override {
+    statement q(db_, "SELECT name, created_at, last_pull, last_decision_id FROM bouncers WHERE key_hash = ?1");
+    q.text(1, key_hash);
+    if (q.step() != SQLITE_ROW) {
+      return std::nullopt;
+    }
+    return bouncer{q.col_text(0), q.col_int(1), q.col_int(2), q.col_int(3)};
+  }
+
+  stream_answer pull_stream(const std::string& name, bool startup, const stream_filter& f,
+                            engine::unix_nanos now) override {
+    stream_answer out;
+    std::int64_t last_id = 0;
+    engine::unix_nanos last_pull = 0;
+    {
+      statement q(db_, "SELECT last_pull, last_decision_id FROM bouncers WHERE name = ?1");
+      q.text(1, name);
+      if (q.step() == SQLITE_ROW) {
+        last_pull = q.col_int(0);
+        last_id = q.col_int(1);
+      }
+    }
+    std::int64_t max_id = last_id;
+    {
+      statement q(db_, "SELECT MAX(id) FROM decisions");
+      if (q.step() == SQLITE_ROW) {
+        max_id = q.col_int(0);
+      }
+    }
+    if (startup) {
+      for (auto& d : list_decisions(decision_filter{.now = now})) {
+        if (keep(d, f)) {
+          out.added.push_back(std::move(d));
+        }
+      }
+    } else {
+      // New: active decisions it has not been sent. Deleted: decisions it was sent (id <= last)
+      // that were deleted or expired since its last pull.
+      statement q(db_, "SELECT id, alert_id, type, scope, value, origin, scenario, duration, created_at, until, "
+                       "deleted_at FROM decisions WHERE (id > ?1 AND deleted_at IS NULL AND until > ?3) OR "
+                       "(id <= ?1 AND ((deleted_at IS NOT NULL AND deleted_at > ?2) OR (until > ?2 AND until <= ?3))) "
+                       "ORDER BY id");
+      q.integer(1, last_id).integer(2, last_pull).integer(3, now);
+      while (q.step() == SQLITE_ROW) {
+        stored_decision d;
+        d.id = q.col_int(0);
+        d.alert_id = q.col_int(1);
+        d.d.type = q.col_text(2);
+        d.d.scope = q.col_text(3);
+        d.d.value = q.col_text(4);
+        d.d.origin = q.col_text(5);
+        d.d.scenario = q.col_text(6);
+        d.d.duration = q.col_int(7);
+        d.created_at = q.col_int(8);
+        d.d.until = q.col_int(9);
+        if (!keep(d, f)) {
+          continue;
+        }
+        (d.id > last_id ? out.added : out.deleted).push_back(std::move(d));
+      }
+    }
+    statement up(db_, "UPDATE bouncers SET last_pull = ?1, last_decision_id = ?2 WHERE name = ?3");
+    up.integer(1, now).integer(2, max_id).text(3, name);
+    up.step();
+    return out;
   }
 
   bool exec(const char* sql) { return sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) == SQLITE_OK; }

@@ -47,6 +47,27 @@ struct decision_filter {
   engine::unix_nanos now = 0; ///< for expiry
 };
 
+/// One bouncer (an API key) and its stream position.
+struct bouncer {
+  std::string name;
+  engine::unix_nanos created_at = 0;
+  engine::unix_nanos last_pull = 0;     ///< 0: never pulled
+  std::int64_t last_decision_id = 0;    ///< newest decision id it has been sent
+};
+
+/// What a bouncer's stream call asks for (comma lists already split; empty = no filter).
+struct stream_filter {
+  std::vector<std::string> scopes = {"ip"}; ///< lower-case scopes; default Ip only
+  std::vector<std::string> origins;
+  std::vector<std::string> scenarios_containing;
+  std::vector<std::string> scenarios_not_containing;
+};
+
+struct stream_answer {
+  std::vector<stored_decision> added;
+  std::vector<stored_decision> deleted;
+};
+
 class store {
  public:
   virtual ~store() = default;
@@ -59,6 +80,19 @@ class store {
   virtual std::vector<stored_decision> list_decisions(const decision_filter& f) = 0;
   /// CrowdSec's `flush`: keep at most `max_items` alerts and none older than `max_age` (0: no limit).
   virtual std::size_t apply_retention(std::size_t max_items, engine::unix_nanos max_age, engine::unix_nanos now) = 0;
+
+  /// Bouncers: keys are stored as SHA-256 hex; a name or key can be registered once.
+  virtual bool add_bouncer(const std::string& name, const std::string& key_hash, engine::unix_nanos now,
+                           std::string& error) = 0;
+  virtual bool delete_bouncer(const std::string& name) = 0;
+  virtual std::vector<bouncer> list_bouncers() = 0;
+  /// The bouncer owning a key hash, if any.
+  virtual std::optional<bouncer> find_bouncer(const std::string& key_hash) = 0;
+  /// The decisions stream of a bouncer (per-key memory kept in the store, across restarts):
+  /// on startup every active decision; otherwise what was added and what was deleted or expired
+  /// since its last pull. Updates its position.
+  virtual stream_answer pull_stream(const std::string& bouncer_name, bool startup, const stream_filter& f,
+                                    engine::unix_nanos now) = 0;
 };
 
 /// Opens (creating if needed) a SQLite store. On failure returns null and sets `error`.

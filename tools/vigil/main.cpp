@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
     if (sub->get_name() == "check-config") {
       return check();
     }
-    if (sub->get_name() == "alerts" || sub->get_name() == "decisions") {
+    if (sub->get_name() == "alerts" || sub->get_name() == "decisions" || sub->get_name() == "bouncers") {
       return store();
     }
   }

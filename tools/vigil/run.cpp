@@ -20,6 +20,7 @@
 #include "io/file/tailer.h"
 #include "io/http/server.h"
 #include "io/store/store.h"
+#include "io/api/lapi.h"
 #include "engine/event/duration.h"
 #include "io/webhook/webhook.h"
 #include "rules/matcher/ruleset.h"
@@ -31,6 +32,7 @@ namespace {
 
 struct run_options {
   std::string config;
+  std::string api_listen; ///< "" = from the config; "off" = no local API
   std::string profiles;
   std::string listen = "127.0.0.1:9876";
   std::string path = "/audit/webhook/event";
@@ -307,6 +309,44 @@ int run_daemon(const run_options& o, bool listen_flag) {
                          (w.cluster.empty() ? "" : ", cluster " + w.cluster) + ")");
     d.servers.push_back(std::move(srv));
   }
+  // The local API for bouncers, on the same loop, with its own store connection.
+  std::unique_ptr<io::lapi> api;
+  const std::string api_listen = o.api_listen.empty() ? cfg.api_listen : (o.api_listen == "off" ? "" : o.api_listen);
+  if (!api_listen.empty() && !cfg.store_path.empty()) {
+    std::string error;
+    auto api_store = io::open_sqlite_store(cfg.store_path, error);
+    http::server_options so;
+    so.name = "lapi";
+    if (!api_store || !config::parse_listen(api_listen, so.host, so.port)) {
+      std::fprintf(stderr, "vigil run: local API: %s\n", api_store ? ("bad address " + api_listen).c_str() : error.c_str());
+      for (auto& started : d.servers) {
+        started->drain(nullptr);
+      }
+      uv_run(&d.loop, UV_RUN_DEFAULT);
+      d.servers.clear();
+      uv_loop_close(&d.loop);
+      return 2;
+    }
+    api = std::make_unique<io::lapi>(std::move(api_store));
+    io::lapi* a = api.get();
+    auto srv = std::make_unique<http::server>(
+        &d.loop, so, [a](const http::request& r, http::response& res) { return a->precheck(r, res); },
+        [a](http::request& r, http::response& res) { a->handle(r, res); });
+    if (const std::string err = srv->listen(); !err.empty()) {
+      std::fprintf(stderr, "vigil run: local API: %s\n", err.c_str());
+      for (auto& started : d.servers) {
+        started->drain(nullptr);
+      }
+      uv_run(&d.loop, UV_RUN_DEFAULT);
+      srv.reset();
+      d.servers.clear();
+      uv_loop_close(&d.loop);
+      return 2;
+    }
+    log_line("info", "vigil local API listening on http://" + so.host + ":" + std::to_string(srv->bound_port()) +
+                         " (bouncers: vigil bouncers add NAME)");
+    d.servers.push_back(std::move(srv));
+  }
   // File sources: `cat` files are read once on their own thread; `tail` files are followed, each
   // by a tailer thread, with its position kept in position_dir.
   std::thread files([&] {
@@ -421,6 +461,7 @@ command add_run(CLI::App& app) {
   sub->add_option("--workers", o->workers, "Worker threads (default: one per core)");
   sub->add_option("--max-body-size", o->max_body_size, "Largest request body in bytes")->capture_default_str();
   sub->add_option("--max-in-flight", o->max_in_flight, "Events admitted but not processed before 429");
+  sub->add_option("--api-listen", o->api_listen, "Local API address:port for bouncers (default 127.0.0.1:8080; off)");
   sub->add_option("--tls-cert", o->tls_cert, "PEM certificate chain: serve HTTPS (TLS 1.2/1.3)");
   sub->add_option("--tls-key", o->tls_key, "PEM private key of --tls-cert");
   sub->add_option("--tls-client-ca", o->tls_client_ca, "PEM CA bundle: require client certificates it signed (401 otherwise)");

@@ -8,6 +8,7 @@
 #include "engine/config/config.h"
 #include "engine/event/duration.h"
 #include "engine/event/timestamp.h"
+#include "io/api/lapi.h"
 #include "io/store/store.h"
 #include "tools/vigil/commands.h"
 
@@ -197,6 +198,48 @@ int decisions_delete(const store_options& o) {
   return 0;
 }
 
+int bouncers_add(const store_options& o, const std::string& name) {
+  auto s = open_store(o);
+  if (!s) {
+    return 2;
+  }
+  const std::string key = io::new_api_key();
+  std::string error;
+  if (key.empty() || !s->add_bouncer(name, io::hash_api_key(key), now_nanos(), error)) {
+    std::fprintf(stderr, "vigil bouncers add: %s\n", key.empty() ? "no randomness available" : error.c_str());
+    return 2;
+  }
+  std::printf("API key for '%s':\n\n   %s\n\nKeep it: vigil stores only its hash and cannot show it again.\n",
+              name.c_str(), key.c_str());
+  return 0;
+}
+
+int bouncers_list(const store_options& o) {
+  auto s = open_store(o);
+  if (!s) {
+    return 2;
+  }
+  const auto rows = s->list_bouncers();
+  if (o.output == "json") {
+    std::string out = "[";
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      out += i > 0 ? ",{" : "{";
+      json_field(out, "name", rows[i].name, true);
+      json_field(out, "created_at", engine::format_rfc3339_nano(rows[i].created_at));
+      json_field(out, "last_pull", rows[i].last_pull == 0 ? "" : engine::format_rfc3339_nano(rows[i].last_pull));
+      out += '}';
+    }
+    std::printf("%s]\n", out.c_str());
+    return 0;
+  }
+  std::printf("%-24s %-22s %s\n", "NAME", "CREATED", "LAST PULL");
+  for (const auto& b : rows) {
+    std::printf("%-24s %-22s %s\n", b.name.c_str(), engine::format_rfc3339_nano(b.created_at).substr(0, 19).c_str(),
+                b.last_pull == 0 ? "never" : engine::format_rfc3339_nano(b.last_pull).substr(0, 19).c_str());
+  }
+  return 0;
+}
+
 } // namespace
 
 command add_store_commands(CLI::App& app) {
@@ -234,7 +277,37 @@ command add_store_commands(CLI::App& app) {
   common(ddel);
   ddel->add_option("--ip", o->ip, "All active decisions on this value");
   ddel->add_option("--id", o->id, "The decision with this id");
-  return [o, alist, dlist, dadd, ddel] {
+  auto bouncer_name = std::make_shared<std::string>();
+  CLI::App* bouncers = app.add_subcommand("bouncers", "API keys of the bouncers that read decisions");
+  bouncers->require_subcommand(1);
+  CLI::App* badd = bouncers->add_subcommand("add", "Register a bouncer and print its API key");
+  common(badd);
+  badd->add_option("name", *bouncer_name, "Bouncer name")->required();
+  CLI::App* blist = bouncers->add_subcommand("list", "List bouncers");
+  common(blist);
+  output(blist);
+  CLI::App* bdel = bouncers->add_subcommand("delete", "Remove a bouncer (its key stops working)");
+  common(bdel);
+  bdel->add_option("name", *bouncer_name, "Bouncer name")->required();
+  return [o, alist, dlist, dadd, ddel, badd, blist, bdel, bouncer_name] {
+    if (badd->parsed()) {
+      return bouncers_add(*o, *bouncer_name);
+    }
+    if (blist->parsed()) {
+      return bouncers_list(*o);
+    }
+    if (bdel->parsed()) {
+      auto s = open_store(*o);
+      if (!s) {
+        return 2;
+      }
+      if (!s->delete_bouncer(*bouncer_name)) {
+        std::fprintf(stderr, "vigil bouncers delete: no bouncer '%s'\n", bouncer_name->c_str());
+        return 1;
+      }
+      std::printf("bouncer '%s' deleted\n", bouncer_name->c_str());
+      return 0;
+    }
     if (alist->parsed()) {
       return alerts_list(*o);
     }

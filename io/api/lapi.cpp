@@ -1,0 +1,224 @@
+#include "io/api/lapi.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include <arpa/inet.h>
+#include <chrono>
+#include <cstdio>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "engine/counters/counters.h"
+#include "engine/event/duration.h"
+
+namespace vigil::io {
+
+namespace {
+
+std::string hex(const unsigned char* p, std::size_t n) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (std::size_t i = 0; i < n; ++i) {
+    out += digits[p[i] >> 4];
+    out += digits[p[i] & 15];
+  }
+  return out;
+}
+
+std::string url_decode(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size()) {
+      out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else {
+      out += s[i] == '+' ? ' ' : s[i];
+    }
+  }
+  return out;
+}
+
+std::string param(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    const std::size_t amp = query.find('&');
+    const std::string_view kv = query.substr(0, amp);
+    const std::size_t eq = kv.find('=');
+    if (kv.substr(0, eq) == name) {
+      return eq == std::string_view::npos ? std::string() : url_decode(kv.substr(eq + 1));
+    }
+    if (amp == std::string_view::npos) {
+      break;
+    }
+    query.remove_prefix(amp + 1);
+  }
+  return {};
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= s.size() && !s.empty()) {
+    const std::size_t comma = s.find(',', start);
+    std::string part = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!part.empty()) {
+      out.push_back(part);
+    }
+    if (comma == std::string::npos) {
+      break;
+    }
+    start = comma + 1;
+  }
+  return out;
+}
+
+// IPv4 CIDR containment (an Ip query matches Range decisions that contain it).
+bool range_contains(const std::string& cidr, const std::string& ip) {
+  const std::size_t slash = cidr.find('/');
+  in_addr net{}, addr{};
+  if (slash == std::string::npos || inet_pton(AF_INET, cidr.substr(0, slash).c_str(), &net) != 1 ||
+      inet_pton(AF_INET, ip.c_str(), &addr) != 1) {
+    return false;
+  }
+  const int bits = std::stoi(cidr.substr(slash + 1));
+  if (bits < 0 || bits > 32) {
+    return false;
+  }
+  const std::uint32_t mask = bits == 0 ? 0 : ~0u << (32 - bits);
+  return (ntohl(net.s_addr) & mask) == (ntohl(addr.s_addr) & mask);
+}
+
+engine::unix_nanos now_nanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void render(std::string& out, const stored_decision& d, engine::unix_nanos now) {
+  out += "{\"id\":" + std::to_string(d.id) + ",\"uuid\":";
+  engine::append_json_string(out, "vigil-" + std::to_string(d.id));
+  out += ",\"origin\":";
+  engine::append_json_string(out, d.d.origin);
+  out += ",\"type\":";
+  engine::append_json_string(out, d.d.type);
+  out += ",\"scope\":";
+  engine::append_json_string(out, d.d.scope);
+  out += ",\"value\":";
+  engine::append_json_string(out, d.d.value);
+  out += ",\"duration\":";
+  // The remaining time; never negative (a negative duration means "forever" to some bouncers).
+  const engine::unix_nanos left = d.d.until > now ? d.d.until - now : 0;
+  engine::append_json_string(out, engine::format_go_duration(left));
+  out += ",\"until\":";
+  engine::append_json_string(out, engine::format_rfc3339_nano(d.d.until));
+  out += ",\"scenario\":";
+  engine::append_json_string(out, d.d.scenario);
+  out += ",\"simulated\":false}";
+}
+
+std::string render_list(const std::vector<stored_decision>& ds, engine::unix_nanos now) {
+  if (ds.empty()) {
+    return "null";
+  }
+  std::string out = "[";
+  for (std::size_t i = 0; i < ds.size(); ++i) {
+    if (i > 0) {
+      out += ',';
+    }
+    render(out, ds[i], now);
+  }
+  return out + "]";
+}
+
+} // namespace
+
+std::string hash_api_key(const std::string& key) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(key.data(), key.size(), md, &len, EVP_sha256(), nullptr);
+  return hex(md, len);
+}
+
+std::string new_api_key() {
+  unsigned char buf[32];
+  if (RAND_bytes(buf, sizeof buf) != 1) {
+    return {};
+  }
+  return hex(buf, sizeof buf);
+}
+
+lapi::lapi(std::unique_ptr<store> s) : store_(std::move(s)) {
+  auto& r = counters::registry::global();
+  forbidden_id_ = r.define("vigil_lapi_forbidden_total", "Local API requests refused (missing or wrong X-Api-Key)");
+  requests_id_ = r.define("vigil_lapi_requests_total", "Local API requests answered");
+}
+
+lapi::~lapi() = default;
+
+int lapi::precheck(const http::request& req, http::response& res) {
+  if (req.path != "/v1/decisions" && req.path != "/v1/decisions/stream") {
+    res.body = R"({"message":"not found"})";
+    return 404;
+  }
+  if (req.method != "GET") {
+    res.headers.emplace_back("Allow", "GET");
+    res.body = R"({"message":"method not allowed"})";
+    return 405;
+  }
+  const std::string_view key = req.header("x-api-key");
+  if (key.empty() || !store_->find_bouncer(hash_api_key(std::string(key)))) {
+    vigil::counters::add(forbidden_id_);
+    res.body = R"({"message":"access forbidden"})";
+    return 403;
+  }
+  return 0;
+}
+
+void lapi::handle(http::request& req, http::response& res) {
+  vigil::counters::add(requests_id_);
+  const auto b = store_->find_bouncer(hash_api_key(std::string(req.header("x-api-key"))));
+  const engine::unix_nanos now = now_nanos();
+  if (req.path == "/v1/decisions/stream") {
+    stream_filter f;
+    if (const std::string scopes = param(req.query, "scopes"); !scopes.empty()) {
+      f.scopes.clear();
+      for (std::string sc : split(scopes)) {
+        for (char& c : sc) {
+          c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        }
+        f.scopes.push_back(sc);
+      }
+    }
+    f.origins = split(param(req.query, "origins"));
+    f.scenarios_containing = split(param(req.query, "scenarios_containing"));
+    f.scenarios_not_containing = split(param(req.query, "scenarios_not_containing"));
+    const bool startup = param(req.query, "startup") == "true";
+    const stream_answer a = store_->pull_stream(b->name, startup, f, now);
+    res.body = "{\"new\":" + render_list(a.added, now) + ",\"deleted\":" + render_list(a.deleted, now) + "}";
+    return;
+  }
+  // GET /v1/decisions: active decisions matching the query (a bare query lists them all).
+  const std::string ip = param(req.query, "ip");
+  const std::string range = param(req.query, "range");
+  const std::string scope = param(req.query, "scope");
+  const std::string value = param(req.query, "value");
+  const std::string type = param(req.query, "type");
+  std::vector<stored_decision> out;
+  for (auto& d : store_->list_decisions(decision_filter{.now = now})) {
+    if (!ip.empty() && !(d.d.value == ip || (d.d.scope == "Range" && range_contains(d.d.value, ip)))) {
+      continue;
+    }
+    if ((!range.empty() && d.d.value != range) || (!value.empty() && d.d.value != value) ||
+        (!type.empty() && d.d.type != type)) {
+      continue;
+    }
+    if (!scope.empty() && !std::equal(scope.begin(), scope.end(), d.d.scope.begin(), d.d.scope.end(),
+                                      [](char a, char c) { return std::tolower(a) == std::tolower(c); })) {
+      continue;
+    }
+    out.push_back(std::move(d));
+  }
+  res.body = render_list(out, now);
+}
+
+} // namespace vigil::io
