@@ -41,6 +41,23 @@ class statement {
   sqlite3_stmt* st_ = nullptr;
 };
 
+// A decisions row selected as: id, alert_id, type, scope, value, origin, scenario, duration,
+// created_at, until.
+stored_decision decision_row(statement& q) {
+  stored_decision d;
+  d.id = q.col_int(0);
+  d.alert_id = q.col_int(1);
+  d.d.type = q.col_text(2);
+  d.d.scope = q.col_text(3);
+  d.d.value = q.col_text(4);
+  d.d.origin = q.col_text(5);
+  d.d.scenario = q.col_text(6);
+  d.d.duration = q.col_int(7);
+  d.created_at = q.col_int(8);
+  d.d.until = q.col_int(9);
+  return d;
+}
+
 const char* schema_sql = R"(
 PRAGMA journal_mode=WAL;
 PRAGMA synchronous=NORMAL;
@@ -197,18 +214,7 @@ class sqlite_store final : public store {
     q.text(1, f.value).text(2, f.scenario).integer(3, f.include_expired ? 1 : 0).integer(4, f.now);
     std::vector<stored_decision> out;
     while (q.step() == SQLITE_ROW) {
-      stored_decision d;
-      d.id = q.col_int(0);
-      d.alert_id = q.col_int(1);
-      d.d.type = q.col_text(2);
-      d.d.scope = q.col_text(3);
-      d.d.value = q.col_text(4);
-      d.d.origin = q.col_text(5);
-      d.d.scenario = q.col_text(6);
-      d.d.duration = q.col_int(7);
-      d.created_at = q.col_int(8);
-      d.d.until = q.col_int(9);
-      out.push_back(std::move(d));
+      out.push_back(decision_row(q));
     }
     return out;
   }
@@ -303,17 +309,7 @@ class sqlite_store final : public store {
                        "ORDER BY id");
       q.integer(1, last_id).integer(2, last_pull).integer(3, now);
       while (q.step() == SQLITE_ROW) {
-        stored_decision d;
-        d.id = q.col_int(0);
-        d.alert_id = q.col_int(1);
-        d.d.type = q.col_text(2);
-        d.d.scope = q.col_text(3);
-        d.d.value = q.col_text(4);
-        d.d.origin = q.col_text(5);
-        d.d.scenario = q.col_text(6);
-        d.d.duration = q.col_int(7);
-        d.created_at = q.col_int(8);
-        d.d.until = q.col_int(9);
+        stored_decision d = decision_row(q);
         if (!keep(d, f)) {
           continue;
         }

@@ -263,6 +263,18 @@ int run_daemon(const run_options& o, bool listen_flag) {
 
   daemon_state d;
   uv_loop_init(&d.loop);
+  // A start-up failure after the loop exists: close what was opened (listeners already started,
+  // the failed server's handle), let the loop finish closing, then free.
+  auto abort_startup = [&d](std::unique_ptr<http::server> failed) {
+    for (auto& started : d.servers) {
+      started->drain(nullptr);
+    }
+    uv_run(&d.loop, UV_RUN_DEFAULT);
+    failed.reset();
+    d.servers.clear();
+    uv_loop_close(&d.loop);
+    return 2;
+  };
   std::vector<std::unique_ptr<io::webhook>> hooks;
   for (const auto& w : webhooks) {
     io::webhook_options wo;
@@ -289,16 +301,7 @@ int run_daemon(const run_options& o, bool listen_flag) {
         [hook](http::request& r, http::response& res) { hook->handle(r, res); });
     if (const std::string err = srv->listen(); !err.empty()) {
       std::fprintf(stderr, "vigil run: %s%s\n", w.origin.empty() ? "" : (w.origin + ": ").c_str(), err.c_str());
-      // Close what was opened (listeners already started, this server's handle) and let the loop
-      // finish closing before anything is freed.
-      for (auto& started : d.servers) {
-        started->drain(nullptr);
-      }
-      uv_run(&d.loop, UV_RUN_DEFAULT);
-      srv.reset();
-      d.servers.clear();
-      uv_loop_close(&d.loop);
-      return 2;
+      return abort_startup(std::move(srv));
     }
     const std::string host = w.host.find(':') != std::string::npos ? "[" + w.host + "]" : w.host;
     log_line("info", std::string("vigil listening on ") + (so.tls ? "https://" : "http://") + host + ":" +
@@ -319,13 +322,7 @@ int run_daemon(const run_options& o, bool listen_flag) {
     so.name = "lapi";
     if (!api_store || !config::parse_listen(api_listen, so.host, so.port)) {
       std::fprintf(stderr, "vigil run: local API: %s\n", api_store ? ("bad address " + api_listen).c_str() : error.c_str());
-      for (auto& started : d.servers) {
-        started->drain(nullptr);
-      }
-      uv_run(&d.loop, UV_RUN_DEFAULT);
-      d.servers.clear();
-      uv_loop_close(&d.loop);
-      return 2;
+      return abort_startup(nullptr);
     }
     api = std::make_unique<io::lapi>(std::move(api_store));
     io::lapi* a = api.get();
@@ -334,14 +331,7 @@ int run_daemon(const run_options& o, bool listen_flag) {
         [a](http::request& r, http::response& res) { a->handle(r, res); });
     if (const std::string err = srv->listen(); !err.empty()) {
       std::fprintf(stderr, "vigil run: local API: %s\n", err.c_str());
-      for (auto& started : d.servers) {
-        started->drain(nullptr);
-      }
-      uv_run(&d.loop, UV_RUN_DEFAULT);
-      srv.reset();
-      d.servers.clear();
-      uv_loop_close(&d.loop);
-      return 2;
+      return abort_startup(std::move(srv));
     }
     log_line("info", "vigil local API listening on http://" + so.host + ":" + std::to_string(srv->bound_port()) +
                          " (bouncers: vigil bouncers add NAME)");
