@@ -14,7 +14,7 @@ head -200000 "$data" > build/bench-data/webhook-200k.jsonl
 for w in 1 2; do
   for rate in 0 100000; do
     log=$(mktemp)
-    "$vigil" run --listen 127.0.0.1:0 --api-listen off --workers "$w" -o json >/dev/null 2>"$log" &
+    "$vigil" run --listen 127.0.0.1:0 --api-listen off --metrics-listen off --workers "$w" -o json >/dev/null 2>"$log" &
     pid=$!
     for _ in $(seq 100); do grep -q "listening on" "$log" && break; sleep 0.05; done
     port=$(grep -o '127.0.0.1:[0-9]*' "$log" | head -1 | cut -d: -f2)

@@ -248,7 +248,7 @@ std::variant<settings, std::vector<error>> load_text(const std::string& text, co
   }
   const fs::path base = fs::path(file).parent_path();
   static const std::set<std::string> known = {"workers", "max_in_flight", "rules",   "cluster",
-                                              "sources", "acquis",        "profiles", "store", "api"};
+                                              "sources", "acquis",        "profiles", "store", "api", "metrics"};
   for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
     const YAML::Node& v = kv.second;
@@ -301,24 +301,24 @@ std::variant<settings, std::vector<error>> load_text(const std::string& text, co
           l.fail(kv2.first.Mark(), "store: unknown key '" + k + "'");
         }
       }
-    } else if (key == "api") {
+    } else if (key == "api" || key == "metrics") {
       if (!v.IsMap()) {
-        l.fail(v.Mark(), "api: expected a mapping (listen)");
+        l.fail(v.Mark(), key + ": expected a mapping (listen)");
         continue;
       }
       for (const auto& kv2 : v) {
         const std::string k = kv2.first.as<std::string>();
         if (k != "listen") {
-          l.fail(kv2.first.Mark(), "api: unknown key '" + k + "'");
+          l.fail(kv2.first.Mark(), key + ": unknown key '" + k + "'");
           continue;
         }
         std::string host;
         std::uint16_t port = 0;
         const std::string text = kv2.second.IsNull() ? "" : kv2.second.as<std::string>();
         if (!text.empty() && !parse_listen(text, host, port)) {
-          l.fail(kv2.second.Mark(), "api.listen: expected ADDRESS:PORT (or empty to turn the API off)");
+          l.fail(kv2.second.Mark(), key + ".listen: expected ADDRESS:PORT (or empty to turn it off)");
         } else {
-          out.api_listen = text;
+          (key == "api" ? out.api_listen : out.metrics_listen) = text;
         }
       }
     } else if (key == "profiles") {

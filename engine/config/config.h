@@ -44,6 +44,7 @@ struct settings {
   std::string profiles;                ///< profiles.yaml; empty = the embedded default profiles
   std::string store_path = "vigil.db"; ///< SQLite store; empty: no store
   std::string api_listen = "127.0.0.1:8080"; ///< local API for bouncers; empty: off
+  std::string metrics_listen = "127.0.0.1:6060"; ///< Prometheus /metrics; empty: off
   std::size_t store_max_items = 5000;  ///< retention, as CrowdSec's db flush.max_items (0: no limit)
   std::uint32_t store_max_age_hours = 7 * 24; ///< retention, as flush.max_age (0: no limit)
   std::vector<webhook_source> webhooks; ///< empty: the embedded default webhook

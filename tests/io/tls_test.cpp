@@ -68,7 +68,7 @@ class tls : public ::testing::Test {
 };
 
 TEST_F(tls, https_with_a_server_certificate) {
-  child d({vigil_bin, "run", "--api-listen", "off", "--listen", "127.0.0.1:0", "-o", "json", "--workers", "1", "--tls-cert", path("server.crt"),
+  child d({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "off", "--listen", "127.0.0.1:0", "-o", "json", "--workers", "1", "--tls-cert", path("server.crt"),
            "--tls-key", path("server.key")});
   const int port = test::start_daemon(d);
   ASSERT_NE(port, 0) << d.stderr_text;
@@ -84,7 +84,7 @@ TEST_F(tls, https_with_a_server_certificate) {
 }
 
 TEST_F(tls, client_certificates_are_required_with_a_client_ca) {
-  child d({vigil_bin, "run", "--api-listen", "off", "--listen", "127.0.0.1:0", "-o", "json", "--workers", "1", "--tls-cert", path("server.crt"),
+  child d({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "off", "--listen", "127.0.0.1:0", "-o", "json", "--workers", "1", "--tls-cert", path("server.crt"),
            "--tls-key", path("server.key"), "--tls-client-ca", path("ca.crt")});
   const int port = test::start_daemon(d);
   ASSERT_NE(port, 0) << d.stderr_text;
@@ -95,10 +95,10 @@ TEST_F(tls, client_certificates_are_required_with_a_client_ca) {
 }
 
 TEST_F(tls, bad_tls_material_is_a_startup_error) {
-  child d({vigil_bin, "run", "--api-listen", "off", "--listen", "127.0.0.1:0", "--tls-cert", path("server.crt"), "--tls-key", path("client.key")});
+  child d({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "off", "--listen", "127.0.0.1:0", "--tls-cert", path("server.crt"), "--tls-key", path("client.key")});
   EXPECT_EQ(d.stop(0), 2);
   EXPECT_NE(d.stderr_text.find("mismatch"), std::string::npos) << d.stderr_text;
-  child e({vigil_bin, "run", "--api-listen", "off", "--listen", "127.0.0.1:0", "--tls-cert", path("missing.crt"), "--tls-key", path("server.key")});
+  child e({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "off", "--listen", "127.0.0.1:0", "--tls-cert", path("missing.crt"), "--tls-key", path("server.key")});
   EXPECT_EQ(e.stop(0), 2);
   EXPECT_NE(e.stderr_text.find("TLS certificate"), std::string::npos) << e.stderr_text;
 }

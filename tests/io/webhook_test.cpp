@@ -128,7 +128,7 @@ TEST(webhook, fixtures_posted_as_batches_give_the_same_alerts_as_replay) {
   child replay({vigil_bin, "replay", "-o", "json", "--workers", "2", file.string()});
   ASSERT_EQ(replay.stop(0), 0) << replay.stderr_text;
 
-  child daemon({vigil_bin, "run", "--api-listen", "off", "--listen", "127.0.0.1:0", "-o", "json", "--workers", "2"});
+  child daemon({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "off", "--listen", "127.0.0.1:0", "-o", "json", "--workers", "2"});
   const int port = test::start_daemon(daemon);
   ASSERT_NE(port, 0) << daemon.stderr_text;
   http_client c(port);
@@ -164,7 +164,7 @@ TEST(webhook, concurrent_clients_with_429_and_retries_lose_nothing) {
 #endif
   const int clients = 4;
   const int batch_size = 400;
-  child daemon({vigil_bin, "run", "--api-listen", "off", "--listen", "127.0.0.1:0", "-o", "json", "--workers", "2", "--max-in-flight", "600"});
+  child daemon({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "off", "--listen", "127.0.0.1:0", "-o", "json", "--workers", "2", "--max-in-flight", "600"});
   const int port = test::start_daemon(daemon);
   ASSERT_NE(port, 0) << daemon.stderr_text;
 
@@ -230,7 +230,7 @@ TEST(webhook, concurrent_clients_with_429_and_retries_lose_nothing) {
 }
 
 TEST(webhook, every_error_status_with_its_body) {
-  child daemon({vigil_bin, "run", "--api-listen", "off", "--listen", "127.0.0.1:0", "-o", "json", "--workers", "1", "--token", "s3cret",
+  child daemon({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "off", "--listen", "127.0.0.1:0", "-o", "json", "--workers", "1", "--token", "s3cret",
                 "--max-body-size", "4096"});
   const int port = test::start_daemon(daemon);
   ASSERT_NE(port, 0) << daemon.stderr_text;
@@ -311,10 +311,10 @@ TEST(webhook, every_error_status_with_its_body) {
 }
 
 TEST(webhook, bind_errors_are_reported) {
-  child first({vigil_bin, "run", "--api-listen", "off", "--listen", "127.0.0.1:0", "--workers", "1"});
+  child first({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "off", "--listen", "127.0.0.1:0", "--workers", "1"});
   const int port = test::start_daemon(first);
   ASSERT_NE(port, 0);
-  child second({vigil_bin, "run", "--api-listen", "off", "--listen", "127.0.0.1:" + std::to_string(port), "--workers", "1"});
+  child second({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "off", "--listen", "127.0.0.1:" + std::to_string(port), "--workers", "1"});
   EXPECT_EQ(second.stop(0), 2);
   EXPECT_NE(second.stderr_text.find("cannot listen on 127.0.0.1:" + std::to_string(port)), std::string::npos)
       << second.stderr_text;
@@ -350,7 +350,7 @@ TEST(run, configured_sources_two_listeners_and_a_file) {
             std::string::npos)
       << check.stdout_text;
 
-  child d({vigil_bin, "run", "--api-listen", "off", "-c", cfg, "-o", "json"});
+  child d({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "off", "-c", cfg, "-o", "json"});
   ASSERT_TRUE(d.wait_for_stderr("/second")) << d.stderr_text;
   EXPECT_NE(d.stderr_text.find("'journalctl' skipped"), std::string::npos) << d.stderr_text;
   ASSERT_TRUE(d.wait_for_stderr("read " + log)) << d.stderr_text;
@@ -374,7 +374,7 @@ TEST(run, bad_configuration_is_reported_with_positions_and_refused) {
       << check.stderr_text;
   EXPECT_NE(check.stderr_text.find("broken.yaml:4:13: listen: expected ADDRESS:PORT"), std::string::npos)
       << check.stderr_text;
-  child d({vigil_bin, "run", "--api-listen", "off", "-c", cfg});
+  child d({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "off", "-c", cfg});
   EXPECT_EQ(d.stop(0), 2);
 }
 
@@ -398,7 +398,7 @@ TEST(run, sighup_reloads_rules_and_a_broken_file_keeps_the_old_set) {
   fs::remove_all(dir);
   fs::create_directories(dir);
   std::ofstream(dir / "exec.yaml") << exec_rule("test/exec-v1");
-  child d({vigil_bin, "run", "--api-listen", "off", "--listen", "127.0.0.1:0", "-o", "json", "--workers", "2", "--rules", dir.string()});
+  child d({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "off", "--listen", "127.0.0.1:0", "-o", "json", "--workers", "2", "--rules", dir.string()});
   const int port = test::start_daemon(d);
   ASSERT_NE(port, 0) << d.stderr_text;
   http_client c(port);
@@ -427,7 +427,7 @@ namespace {
 // SIGTERM while clients keep posting: every batch answered 200 is processed (and nothing else);
 // the rest get 503 or a closed connection.
 TEST(run, shutdown_under_load_loses_nothing_acknowledged) {
-  child d({vigil_bin, "run", "--api-listen", "off", "--listen", "127.0.0.1:0", "--workers", "2"});
+  child d({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "off", "--listen", "127.0.0.1:0", "--workers", "2"});
   const int port = test::start_daemon(d);
   ASSERT_NE(port, 0) << d.stderr_text;
   std::atomic<long> acknowledged{0}, refused{0};
@@ -487,7 +487,7 @@ TEST(run, shutdown_under_load_loses_nothing_acknowledged) {
 TEST(run, stalled_clients_are_timed_out) {
   const std::string cfg = write_temp("timeouts.yaml", "sources:\n  - type: webhook\n    listen: 127.0.0.1:0\n"
                                                       "    timeouts: {header: 300ms, idle: 300ms}\n");
-  child d({vigil_bin, "run", "--api-listen", "off", "-c", cfg, "--workers", "1"});
+  child d({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "off", "-c", cfg, "--workers", "1"});
   const int port = test::start_daemon(d);
   ASSERT_NE(port, 0) << d.stderr_text;
   http_client stalled(port);
@@ -512,7 +512,7 @@ TEST(run, alerts_and_decisions_reach_the_store_and_the_cli) {
   fs::remove(db);
   const std::string cfg = write_temp("store.yaml", "workers: 1\nstore:\n  path: cli.db\n  max_items: 100\n  max_age: 7d\n"
                                                    "sources:\n  - type: webhook\n    listen: 127.0.0.1:0\n");
-  child d({vigil_bin, "run", "--api-listen", "off", "-c", cfg});
+  child d({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "off", "-c", cfg});
   const int port = test::start_daemon(d);
   ASSERT_NE(port, 0) << d.stderr_text;
   http_client c(port);
@@ -578,7 +578,7 @@ TEST(lapi, stream_startup_then_deltas_live_queries_and_auth) {
   ASSERT_EQ(key.find_first_not_of("0123456789abcdef"), std::string::npos) << add.stdout_text;
   const std::vector<std::string> auth = {"X-Api-Key: " + key};
 
-  child d({vigil_bin, "run", "-c", cfg});
+  child d({vigil_bin, "run", "--metrics-listen", "off", "-c", cfg});
   const int port = test::start_daemon(d);
   const int aport = api_port(d);
   ASSERT_NE(port, 0);
@@ -632,13 +632,54 @@ TEST(lapi, stream_startup_then_deltas_live_queries_and_auth) {
   ASSERT_EQ(d.stop(), 0);
 
   // After a restart the bouncer (which never sends startup=true again) gets no stale re-send.
-  child again({vigil_bin, "run", "-c", cfg});
+  child again({vigil_bin, "run", "--metrics-listen", "off", "-c", cfg});
   ASSERT_NE(test::start_daemon(again), 0);
   const int aport2 = api_port(again);
   ASSERT_NE(aport2, 0);
   http_client api2(aport2);
   EXPECT_EQ(api2.request("GET", "/v1/decisions/stream?", "", auth).body, R"({"new":null,"deleted":null})");
   ASSERT_EQ(again.stop(), 0);
+}
+
+} // namespace
+} // namespace vigil
+
+namespace vigil {
+namespace {
+
+// /metrics in Prometheus text format, with CrowdSec's names beside vigil's.
+TEST(metrics, prometheus_text_with_crowdsec_and_vigil_names) {
+  child d({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "127.0.0.1:0", "--listen", "127.0.0.1:0",
+           "--workers", "1"});
+  const int port = test::start_daemon(d);
+  ASSERT_NE(port, 0) << d.stderr_text;
+  ASSERT_TRUE(d.wait_for_stderr("vigil metrics on http://127.0.0.1:"));
+  const std::size_t at = d.stderr_text.find("127.0.0.1:", d.stderr_text.find("vigil metrics on")) + 10;
+  const int mport = std::stoi(d.stderr_text.substr(at));
+  http_client hook(port);
+  const std::string batch =
+      R"({"kind":"EventList","items":[{"auditID":"m1","stage":"ResponseComplete","verb":"get","sourceIPs":["192.0.2.3"]},{"kind":0}]})";
+  ASSERT_EQ(hook.request("POST", "/audit/webhook/event", batch).status, 200);
+  test::http_response r;
+  for (int tries = 0; tries < 200; ++tries) {
+    http_client m(mport);
+    r = m.request("GET", "/metrics", "", {});
+    if (r.body.find("vigil_decoder_events_decoded_total 1") != std::string::npos) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(r.status, 200);
+  EXPECT_NE(r.headers.find("text/plain; version=0.0.4"), std::string::npos);
+  EXPECT_NE(r.body.find("# TYPE cs_k8sauditsource_hits_total counter"), std::string::npos);
+  EXPECT_NE(r.body.find("cs_k8sauditsource_hits_total{source=\"127.0.0.1:"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(",datasource_type=\"k8s-audit\",acquis_type=\"k8s-audit\"} 2"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("result=\"rejected\"} 1"), std::string::npos);
+  EXPECT_NE(r.body.find("vigil_decoder_events_decoded_total 1"), std::string::npos);
+  EXPECT_NE(r.body.find("# HELP cs_k8sauditsource_requests_total Total number of requests received"), std::string::npos);
+  http_client other(mport);
+  EXPECT_EQ(other.request("GET", "/nope", "", {}).status, 404);
+  ASSERT_EQ(d.stop(), 0);
 }
 
 } // namespace

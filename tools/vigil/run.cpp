@@ -21,6 +21,7 @@
 #include "io/http/server.h"
 #include "io/store/store.h"
 #include "io/api/lapi.h"
+#include "io/metrics/metrics.h"
 #include "engine/event/duration.h"
 #include "io/webhook/webhook.h"
 #include "rules/matcher/ruleset.h"
@@ -33,6 +34,7 @@ namespace {
 struct run_options {
   std::string config;
   std::string api_listen; ///< "" = from the config; "off" = no local API
+  std::string metrics_listen; ///< "" = from the config; "off" = no /metrics
   std::string profiles;
   std::string listen = "127.0.0.1:9876";
   std::string path = "/audit/webhook/event";
@@ -337,6 +339,24 @@ int run_daemon(const run_options& o, bool listen_flag) {
                          " (bouncers: vigil bouncers add NAME)");
     d.servers.push_back(std::move(srv));
   }
+  // Prometheus /metrics on its own listener.
+  const std::string metrics_listen =
+      o.metrics_listen.empty() ? cfg.metrics_listen : (o.metrics_listen == "off" ? "" : o.metrics_listen);
+  if (!metrics_listen.empty()) {
+    http::server_options so;
+    so.name = "metrics";
+    if (!config::parse_listen(metrics_listen, so.host, so.port)) {
+      std::fprintf(stderr, "vigil run: metrics: bad address %s\n", metrics_listen.c_str());
+      return abort_startup(nullptr);
+    }
+    auto srv = std::make_unique<http::server>(&d.loop, so, io::metrics_precheck, io::metrics_handle);
+    if (const std::string err = srv->listen(); !err.empty()) {
+      std::fprintf(stderr, "vigil run: metrics: %s\n", err.c_str());
+      return abort_startup(std::move(srv));
+    }
+    log_line("info", "vigil metrics on http://" + so.host + ":" + std::to_string(srv->bound_port()) + "/metrics");
+    d.servers.push_back(std::move(srv));
+  }
   // File sources: `cat` files are read once on their own thread; `tail` files are followed, each
   // by a tailer thread, with its position kept in position_dir.
   std::thread files([&] {
@@ -451,6 +471,7 @@ command add_run(CLI::App& app) {
   sub->add_option("--workers", o->workers, "Worker threads (default: one per core)");
   sub->add_option("--max-body-size", o->max_body_size, "Largest request body in bytes")->capture_default_str();
   sub->add_option("--max-in-flight", o->max_in_flight, "Events admitted but not processed before 429");
+  sub->add_option("--metrics-listen", o->metrics_listen, "Prometheus /metrics address:port (default 127.0.0.1:6060; off)");
   sub->add_option("--api-listen", o->api_listen, "Local API address:port for bouncers (default 127.0.0.1:8080; off)");
   sub->add_option("--tls-cert", o->tls_cert, "PEM certificate chain: serve HTTPS (TLS 1.2/1.3)");
   sub->add_option("--tls-key", o->tls_key, "PEM private key of --tls-cert");
