@@ -198,6 +198,8 @@ struct pipeline::impl {
           stopping = true;
         } else if (item.alert) {
           counters::add(c.alerts);
+          counters::add(counters::registry::global().define("cs_alerts", "Total alerts by scenario",
+                                                            {{"reason", item.alert->scenario}}));
           if (opts.profiles) {
             // Decisions expire on event time in replay (deterministic), on wall time live.
             const engine::unix_nanos now = opts.live ? wall_now() : item.alert->stop_at;
@@ -346,9 +348,32 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
     }
   }
 
+  // CrowdSec's parser counters, labelled by source (file path or webhook client) and type. The ids
+  // are looked up once per new source, not per event.
+  struct parser_ids {
+    counters::id hits, ok, ko;
+  };
+  const parser_ids& parser_counters_for(const input_chunk& chunk) {
+    if (parser_ids_key_ == chunk.source_path && parser_ids_type_ == chunk.source_type) {
+      return parser_ids_;
+    }
+    auto& r = counters::registry::global();
+    const counters::label src{"source", chunk.source_path}, type{"type", chunk.source_type};
+    const counters::label acquis{"acquis_type", "k8s-audit"};
+    parser_ids_ = parser_ids{
+        r.define("cs_parser_hits_total", "Total events entered the parser.", {src, type}),
+        r.define("cs_parser_hits_ok_total", "Total events were successfully parsed.", {src, type, acquis}),
+        r.define("cs_parser_hits_ko_total", "Total events were unsuccessfully parsed.", {src, type, acquis}),
+    };
+    parser_ids_key_ = chunk.source_path;
+    parser_ids_type_ = chunk.source_type;
+    return parser_ids_;
+  }
+
   void process(const input_chunk& chunk, const std::vector<document>& docs) {
     chunk_ = &chunk;
     source_ = engine::source_info{chunk.source_type, chunk.source_path, chunk.cluster};
+    parser_ = &parser_counters_for(chunk);
     received_at_ = wall_now();
     for (const document& d : docs) {
       reader_.feed_document(chunk.data.data() + d.offset, d.size, d.line, chunk.origin, *this);
@@ -359,6 +384,8 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
   }
 
   void on_event(const engine::audit_event& ev, const engine::position&) override {
+    counters::add(parser_->hits);
+    counters::add(parser_->ok);
     if (p_.opts.count_verbs_resources) {
       bump(by_verb, ev.verb.empty() ? std::string_view("(none)") : ev.verb);
       bump(by_resource, ev.object.resource.empty() ? std::string_view("(none)") : ev.object.resource);
@@ -446,6 +473,8 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
   }
 
   void on_error(const engine::position& where, const engine::failure& why) override {
+    counters::add(parser_->hits);
+    counters::add(parser_->ko);
     std::string msg(where.origin);
     msg += ':' + std::to_string(where.line);
     if (where.item >= 0) {
@@ -487,6 +516,9 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
   engine::unix_nanos watermark_ = 0;
   engine::unix_nanos received_at_ = 0;
   engine::unix_nanos last_activity_wall_ = 0;     ///< wall time of the last batch (live mode)
+  parser_ids parser_ids_{};
+  std::string parser_ids_key_, parser_ids_type_;
+  const parser_ids* parser_ = &parser_ids_;
   engine::unix_nanos watermark_at_activity_ = 0;  ///< watermark then
   std::thread thread_;
 };
@@ -497,6 +529,9 @@ pipeline::pipeline(std::shared_ptr<const rules::ruleset> rules, options opts, ou
   p.generation = make_generation(p.rules, 1);
   unsigned n = opts.workers != 0 ? opts.workers : std::max(1u, std::thread::hardware_concurrency());
   (void)pipeline_counters::get();
+  counters::set(counters::registry::global().define("cs_info", "Information about vigil (CrowdSec-compatible)",
+                                                    {{"version", "vigil-0.1.0"}}, counters::kind::gauge),
+                1);
   p.emitter = std::thread([&p] {
     pthread_setname_np(pthread_self(), "vigil-emitter");
     p.run_emitter();

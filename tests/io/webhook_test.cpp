@@ -677,6 +677,10 @@ TEST(metrics, prometheus_text_with_crowdsec_and_vigil_names) {
   EXPECT_NE(r.body.find("result=\"rejected\"} 1"), std::string::npos);
   EXPECT_NE(r.body.find("vigil_decoder_events_decoded_total 1"), std::string::npos);
   EXPECT_NE(r.body.find("# HELP cs_k8sauditsource_requests_total Total number of requests received"), std::string::npos);
+  EXPECT_NE(r.body.find("cs_parser_hits_ok_total{source=\"127.0.0.1\",type=\"k8s-audit\",acquis_type=\"k8s-audit\"} 1"),
+            std::string::npos)
+      << r.body;
+  EXPECT_NE(r.body.find("cs_info{version=\"vigil-0.1.0\"} 1"), std::string::npos);
   http_client other(mport);
   EXPECT_EQ(other.request("GET", "/nope", "", {}).status, 404);
   ASSERT_EQ(d.stop(), 0);

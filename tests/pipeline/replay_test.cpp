@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include "engine/counters/counters.h"
 #include "engine/event/timestamp.h"
 #include "engine/pipeline/pipeline.h"
 #include "io/file/replay_source.h"
@@ -271,7 +272,11 @@ TEST(replay, events_without_response_status_do_not_break_other_rules) {
 TEST(replay, malformed_lines_are_reported_with_position_and_the_rest_is_processed) {
   const std::string ev =
       R"({"kind":"Event","verb":"create","user":{"username":"u"},"sourceIPs":["10.1.1.1"],"objectRef":{"resource":"pods","subresource":"exec"},"requestReceivedTimestamp":"2026-01-01T00:00:00Z"})";
+  auto& reg = counters::registry::global();
+  const std::initializer_list<counters::label> ko = {{"source", "mixed.log"}, {"type", "file"}, {"acquis_type", "k8s-audit"}};
+  const std::uint64_t ko_before = reg.read("cs_parser_hits_ko_total", ko);
   const run_result r = run_text(ev + "\n{\"kind\": 0}\nnot json\n" + ev + "\n", {}, 2, "mixed.log");
+  EXPECT_EQ(reg.read("cs_parser_hits_ko_total", ko) - ko_before, 2u); // CrowdSec's parser counters
   EXPECT_EQ(r.totals.decoded, 2u);
   EXPECT_EQ(r.totals.malformed, 2u);
   ASSERT_EQ(r.errors.size(), 2u);
