@@ -683,7 +683,23 @@ TEST(metrics, prometheus_text_with_crowdsec_and_vigil_names) {
   EXPECT_NE(r.body.find("cs_info{version=\"vigil-0.1.0\"} 1"), std::string::npos);
   http_client other(mport);
   EXPECT_EQ(other.request("GET", "/nope", "", {}).status, 404);
+
+  // `vigil metrics` reads the same endpoint and prints cscli-like tables.
+  const std::string url = "http://127.0.0.1:" + std::to_string(mport) + "/metrics";
+  child tables({vigil_bin, "metrics", "--url", url});
+  ASSERT_EQ(tables.stop(0), 0) << tables.stderr_text;
+  EXPECT_NE(tables.stdout_text.find("Acquisition Metrics:"), std::string::npos) << tables.stdout_text;
+  EXPECT_NE(tables.stdout_text.find("Scenario Metrics:"), std::string::npos);
+  EXPECT_NE(tables.stdout_text.find("  127.0.0.1 "), std::string::npos) << tables.stdout_text;
+  child json({vigil_bin, "metrics", "--url", url, "-o", "json"});
+  ASSERT_EQ(json.stop(0), 0);
+  EXPECT_NE(json.stdout_text.find("{\"name\":\"cs_info\",\"labels\":{\"version\":\"vigil-0.1.0\"},\"value\":1}"),
+            std::string::npos)
+      << json.stdout_text.substr(0, 500);
   ASSERT_EQ(d.stop(), 0);
+  child down({vigil_bin, "metrics", "--url", url});
+  EXPECT_EQ(down.stop(0), 2);
+  EXPECT_NE(down.stderr_text.find("cannot read"), std::string::npos);
 }
 
 } // namespace

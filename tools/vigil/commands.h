@@ -34,6 +34,9 @@ command add_check_config(CLI::App& app);
 /// `vigil alerts list`, `vigil decisions list|add|delete`. Registers both subcommands.
 command add_store_commands(CLI::App& app);
 
+/// `vigil metrics`: the daemon's counters as tables.
+command add_metrics(CLI::App& app);
+
 /// `vigil explain FILE...`.
 command add_explain(CLI::App& app);
 

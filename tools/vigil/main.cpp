@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   const vigil::cli::command run = vigil::cli::add_run(app);
   const vigil::cli::command check = vigil::cli::add_check_config(app);
   const vigil::cli::command store = vigil::cli::add_store_commands(app);
+  const vigil::cli::command metrics = vigil::cli::add_metrics(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -37,6 +38,9 @@ int main(int argc, char** argv) {
     }
     if (sub->get_name() == "check-config") {
       return check();
+    }
+    if (sub->get_name() == "metrics") {
+      return metrics();
     }
     if (sub->get_name() == "alerts" || sub->get_name() == "decisions" || sub->get_name() == "bouncers") {
       return store();
