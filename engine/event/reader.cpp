@@ -197,6 +197,29 @@ bool split_items(const char* begin, const char* end, std::size_t max_bytes, std:
   }
 }
 
+bool next_line(const char*& p, const char* end, bool final, std::uint64_t& line, line_span& out) noexcept {
+  while (p < end && is_space(*p)) {
+    line += *p == '\n' ? 1 : 0;
+    ++p;
+  }
+  if (p >= end) {
+    return false;
+  }
+  const char* eol = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+  if (eol == nullptr) {
+    if (!final) {
+      return false; // the line may continue in the next buffer
+    }
+    eol = end;
+  }
+  const char* line_end = eol;
+  while (line_end > p && is_space(line_end[-1])) {
+    --line_end;
+  }
+  out = line_span{p, line_end, eol};
+  return true;
+}
+
 std::size_t find_document_end(const char* begin, const char* end, std::size_t max_bytes) noexcept {
   const char* out = nullptr;
   if (begin >= end || scan_value_end(begin, end, max_bytes, out) != scan_result::complete) {
@@ -424,26 +447,14 @@ std::size_t reader::feed(const char* data, std::size_t size, bool final, std::st
   const char* consumed = p;
 
   while (true) {
-    // Skip blank space, counting lines.
-    while (p < end && is_space(*p)) {
-      line_ += *p == '\n' ? 1 : 0;
-      ++p;
-    }
+    line_span ln;
+    const bool have = next_line(p, end, final, line_, ln);
     consumed = p;
-    if (p >= end) {
+    if (!have) {
       break;
     }
-    const char* eol = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
-    if (eol == nullptr) {
-      if (!final) {
-        break; // the line may continue in the next buffer
-      }
-      eol = end;
-    }
-    const char* line_end = eol;
-    while (line_end > p && is_space(line_end[-1])) {
-      --line_end;
-    }
+    const char* eol = ln.eol;
+    const char* line_end = ln.end;
     const position where{origin, line_, -1};
 
     if (static_cast<std::size_t>(line_end - p) > options_.max_document_bytes) {

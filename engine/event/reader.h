@@ -79,6 +79,19 @@ struct reader_stats {
 /// Used by framers that split input into documents without parsing it.
 std::size_t find_document_end(const char* begin, const char* end, std::size_t max_bytes) noexcept;
 
+/// One line of input as the framers see it: [begin, end) without trailing blanks, and eol (the
+/// '\n' or the end of the input).
+struct line_span {
+  const char* begin;
+  const char* end;
+  const char* eol;
+};
+
+/// Skips blank space from `p` (counting newlines into `line`) and finds the next line. False when
+/// the input ends first, or when the line may continue past `end` and `final` is false; `p` is
+/// then the first byte not consumed. Shared by the reader and the pipeline's framer.
+bool next_line(const char*& p, const char* end, bool final, std::uint64_t& line, line_span& out) noexcept;
+
 /// One item of a JSON list located by split_items: bytes [offset, offset + size) of the input.
 /// `complete` is false for an item that is not a bracket-balanced object or array.
 struct item_span {

@@ -733,8 +733,6 @@ std::string_view find_source_ip(const char* begin, const char* end) noexcept {
   return p < end ? std::string_view(s, static_cast<std::size_t>(p - s)) : std::string_view();
 }
 
-inline bool is_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-
 } // namespace
 
 std::size_t frame_documents(const char* data, std::size_t size, bool final, std::uint64_t first_line,
@@ -744,25 +742,14 @@ std::size_t frame_documents(const char* data, std::size_t size, bool final, std:
   std::uint64_t line = first_line;
   const char* consumed = p;
   while (true) {
-    while (p < end && is_space(*p)) {
-      line += *p == '\n' ? 1 : 0;
-      ++p;
-    }
+    engine::line_span ln;
+    const bool have = engine::next_line(p, end, final, line, ln);
     consumed = p;
-    if (p >= end) {
+    if (!have) {
       break;
     }
-    const char* eol = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
-    if (eol == nullptr) {
-      if (!final) {
-        break;
-      }
-      eol = end;
-    }
-    const char* line_end = eol;
-    while (line_end > p && is_space(line_end[-1])) {
-      --line_end;
-    }
+    const char* eol = ln.eol;
+    const char* line_end = ln.end;
     const char* doc_end = line_end;
     std::uint64_t lines_inside = 0;
     // A line that opens an object or array but does not close one may be the start of a

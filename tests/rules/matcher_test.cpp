@@ -65,7 +65,7 @@ std::string slurp(const fs::path& p) {
   return ss.str();
 }
 
-void run(const ruleset& rs, const std::string& text, comparing_sink& sink) {
+void run(const std::string& text, comparing_sink& sink) {
   engine::reader reader;
   std::string buf = text + std::string(simdjson::SIMDJSON_PADDING, '\0');
   reader.feed(buf.data(), text.size(), true, "t", sink);
@@ -108,7 +108,7 @@ TEST(matcher, lifted_equals_plain_on_real_events_shipped_rules) {
   }
   for (const char* type : {"file", "k8s-audit"}) {
     comparing_sink sink(*rs, type);
-    run(*rs, events, sink);
+    run(events, sink);
     EXPECT_GT(sink.evaluations, 100000u);
     EXPECT_GT(sink.matches, 10u);
     EXPECT_EQ(sink.matcher_errors(), sink.errors);
@@ -124,7 +124,7 @@ TEST(matcher, lifted_equals_plain_on_real_events_hub_rules) {
   ASSERT_TRUE(rs);
   for (const char* type : {"file", "k8s-audit"}) {
     comparing_sink sink(*rs, type);
-    run(*rs, all_realworld(), sink);
+    run(all_realworld(), sink);
     EXPECT_GT(sink.matches, 10u);
   }
 }
@@ -202,7 +202,7 @@ filter: evt.Unmarshaled.k8s_audit.requestObject?.kind == 'Pod' || evt.Unmarshale
 )json";
   for (const char* type : {"file", "k8s-audit"}) {
     comparing_sink sink(*rs, type);
-    run(*rs, events, sink);
+    run(events, sink);
     EXPECT_EQ(sink.evaluations, 7u * rs->scenarios.size());
     EXPECT_GT(sink.matches, 10u);
     EXPECT_GT(sink.errors, 0u); // numbers in string sets, strings fetched from non-objects...
