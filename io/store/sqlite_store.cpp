@@ -139,30 +139,54 @@ class sqlite_store final : public store {
 
   std::vector<std::int64_t> save_alerts(const std::vector<engine::alert>& alerts, engine::unix_nanos now) override {
     std::vector<std::int64_t> ids;
-    exec("BEGIN IMMEDIATE");
-    statement ins(db_, "INSERT INTO alerts (created_at, scenario, message, scope, value, user, namespace, "
-                       "resource_name, kind, cluster, events_count, start_at, stop_at, remediation, labels, events) "
-                       "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)");
-    for (const engine::alert& a : alerts) {
-      ins.integer(1, now).text(2, a.scenario).text(3, a.message).text(4, a.scope).text(5, a.value).text(6, a.user);
-      ins.text(7, a.namespace_).text(8, a.resource_name).text(9, a.kind).text(10, a.cluster);
-      ins.integer(11, static_cast<std::int64_t>(a.events_count)).integer(12, a.start_at).integer(13, a.stop_at);
-      ins.integer(14, a.remediation ? 1 : 0).text(15, a.labels_json.empty() ? "{}" : a.labels_json);
-      ins.text(16, events_json(a));
-      ins.step();
-      ins.reset();
-      const std::int64_t id = sqlite3_last_insert_rowid(db_);
-      ids.push_back(id);
-      for (const engine::decision& d : a.decisions) {
-        insert_decision(d, id, now);
+    if (!exec("BEGIN IMMEDIATE")) {
+      return {};
+    }
+    bool ok = true;
+    {
+      statement ins(db_, "INSERT INTO alerts (created_at, scenario, message, scope, value, user, namespace, "
+                         "resource_name, kind, cluster, events_count, start_at, stop_at, remediation, labels, events) "
+                         "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)");
+      for (const engine::alert& a : alerts) {
+        ins.integer(1, now).text(2, a.scenario).text(3, a.message).text(4, a.scope).text(5, a.value).text(6, a.user);
+        ins.text(7, a.namespace_).text(8, a.resource_name).text(9, a.kind).text(10, a.cluster);
+        ins.integer(11, static_cast<std::int64_t>(a.events_count)).integer(12, a.start_at).integer(13, a.stop_at);
+        ins.integer(14, a.remediation ? 1 : 0).text(15, a.labels_json.empty() ? "{}" : a.labels_json);
+        ins.text(16, events_json(a));
+        ok = ins.step() == SQLITE_DONE;
+        ins.reset();
+        if (!ok) {
+          break;
+        }
+        const std::int64_t id = sqlite3_last_insert_rowid(db_);
+        ids.push_back(id);
+        for (const engine::decision& d : a.decisions) {
+          ok = ok && insert_decision(d, id, now);
+        }
+        if (!ok) {
+          break;
+        }
       }
     }
-    exec("COMMIT");
+    if (!ok) {
+      error_ = sqlite3_errmsg(db_);
+      exec("ROLLBACK");
+      return {};
+    }
+    if (!exec("COMMIT")) {
+      exec("ROLLBACK");
+      return {};
+    }
     return ids;
   }
 
+  const std::string& last_error() const override { return error_; }
+
   std::int64_t add_decision(const engine::decision& d, engine::unix_nanos now) override {
-    insert_decision(d, 0, now);
+    if (!insert_decision(d, 0, now)) {
+      error_ = sqlite3_errmsg(db_);
+      return 0;
+    }
     return sqlite3_last_insert_rowid(db_);
   }
 
@@ -279,6 +303,9 @@ class sqlite_store final : public store {
     stream_answer out;
     std::int64_t last_id = 0;
     engine::unix_nanos last_pull = 0;
+    // One write transaction: the cursor saved below must be the snapshot the answer was read
+    // from, or a decision the emitter commits in between is sent twice (or never).
+    exec("BEGIN IMMEDIATE");
     {
       statement q(db_, "SELECT last_pull, last_decision_id FROM bouncers WHERE name = ?1");
       q.text(1, name);
@@ -319,21 +346,29 @@ class sqlite_store final : public store {
     statement up(db_, "UPDATE bouncers SET last_pull = ?1, last_decision_id = ?2 WHERE name = ?3");
     up.integer(1, now).integer(2, max_id).text(3, name);
     up.step();
+    exec("COMMIT");
     return out;
   }
 
-  bool exec(const char* sql) { return sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) == SQLITE_OK; }
+  bool exec(const char* sql) {
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) == SQLITE_OK) {
+      return true;
+    }
+    error_ = std::string(sql) + ": " + sqlite3_errmsg(db_);
+    return false;
+  }
 
  private:
-  void insert_decision(const engine::decision& d, std::int64_t alert_id, engine::unix_nanos now) {
+  bool insert_decision(const engine::decision& d, std::int64_t alert_id, engine::unix_nanos now) {
     statement ins(db_, "INSERT INTO decisions (alert_id, type, scope, value, origin, scenario, duration, created_at, "
                        "until) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)");
     ins.integer(1, alert_id).text(2, d.type).text(3, d.scope).text(4, d.value).text(5, d.origin).text(6, d.scenario);
     ins.integer(7, d.duration).integer(8, now).integer(9, d.until);
-    ins.step();
+    return ins.step() == SQLITE_DONE;
   }
 
   sqlite3* db_;
+  std::string error_;
 };
 
 } // namespace

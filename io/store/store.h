@@ -71,8 +71,10 @@ struct stream_answer {
 class store {
  public:
   virtual ~store() = default;
-  /// Saves alerts (with their decisions) in one transaction; returns their ids.
+  /// Saves alerts (with their decisions) in one transaction; returns their ids, or nothing (and
+  /// `last_error()` says why) when the transaction was rolled back.
   virtual std::vector<std::int64_t> save_alerts(const std::vector<engine::alert>& alerts, engine::unix_nanos now) = 0;
+  virtual const std::string& last_error() const = 0;
   virtual std::int64_t add_decision(const engine::decision& d, engine::unix_nanos now) = 0;
   /// Deletes active decisions matching (value and/or id); returns how many.
   virtual std::size_t delete_decisions(const std::string& value, std::int64_t id, engine::unix_nanos now) = 0;

@@ -2,11 +2,13 @@
 // reader in another connection while a writer commits.
 #include "io/store/store.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <atomic>
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 namespace vigil::io {
@@ -131,6 +133,60 @@ TEST(store, readers_see_committed_alerts_while_a_writer_writes) {
   r.join();
   EXPECT_EQ(reader->list_alerts({.limit = 1000}).size(), 200u);
   EXPECT_GT(max_seen, 0u);
+}
+
+// The bouncer stream while the emitter commits: every decision reaches the bouncer exactly once,
+// however the pulls interleave with the writes (the cursor is saved from the answer's snapshot).
+TEST(store, stream_pulls_during_writes_send_each_decision_once) {
+  const std::string db = fresh_db("stream.db");
+  auto writer = open(db);
+  auto api = open(db);
+  std::string error;
+  ASSERT_TRUE(api->add_bouncer("fw", std::string(64, 'a'), 0, error)) << error;
+  const engine::unix_nanos now = 1'700'000'000 * sec;
+  std::atomic<bool> done{false};
+  std::vector<std::int64_t> sent;
+  std::thread bouncer([&] {
+    bool startup = true;
+    bool last = false;
+    while (!last) {
+      last = done.load();
+      for (const auto& d : api->pull_stream("fw", startup, {}, now).added) {
+        sent.push_back(d.id);
+      }
+      startup = false;
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  });
+  const int n = 300;
+  for (int i = 0; i < n; ++i) {
+    writer->save_alerts({bruteforce("198.51.100." + std::to_string(i % 250), now, 3600 * sec)}, now);
+  }
+  done = true;
+  bouncer.join();
+  std::sort(sent.begin(), sent.end());
+  ASSERT_EQ(sent.size(), static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    EXPECT_EQ(sent[static_cast<std::size_t>(i)], i + 1);
+  }
+}
+
+// A failed write is all or nothing and says why: the alert is not half-saved without its decision.
+TEST(store, a_failed_transaction_rolls_back_and_reports) {
+  const std::string db = fresh_db("fail.db");
+  auto s = open(db);
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &raw), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw, "CREATE TRIGGER no_bans BEFORE INSERT ON decisions BEGIN SELECT RAISE(ABORT, 'disk says no'); END;",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  EXPECT_TRUE(s->save_alerts({bruteforce("192.0.2.9", sec, sec)}, sec).empty());
+  EXPECT_NE(s->last_error().find("disk says no"), std::string::npos) << s->last_error();
+  EXPECT_TRUE(s->list_alerts({}).empty());
+  ASSERT_EQ(sqlite3_exec(raw, "DROP TRIGGER no_bans", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(raw);
+  EXPECT_EQ(s->save_alerts({bruteforce("192.0.2.9", sec, sec)}, sec).size(), 1u); // the retry lands
+  EXPECT_EQ(s->list_decisions({.include_expired = true}).size(), 1u);
 }
 
 TEST(store, unopenable_path_is_an_error) {

@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "engine/config/config.h"
+#include "engine/counters/counters.h"
 #include "engine/pipeline/pipeline.h"
 #include "io/file/replay_source.h"
 #include "io/file/tailer.h"
@@ -92,7 +93,24 @@ class alert_log final : public pipeline::output_handler {
     const engine::unix_nanos now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                        std::chrono::system_clock::now().time_since_epoch())
                                        .count();
-    store_->save_alerts(pending_, now);
+    static const counters::id failures = counters::registry::global().define(
+        "vigil_store_write_failures_total", "Store transactions that failed (the alerts are retried)");
+    static const counters::id dropped = counters::registry::global().define(
+        "vigil_store_alerts_dropped_total", "Alerts given up after the store kept failing (kept in the log only)");
+    if (store_->save_alerts(pending_, now).size() != pending_.size()) {
+      // Kept for the next batch (the store may be busy or the disk full for a while); past a
+      // bound the oldest go, loudly: they were logged above, and memory must not grow unbounded.
+      counters::add(failures);
+      log_line("error", "store: " + store_->last_error() + " (" + std::to_string(pending_.size()) +
+                            " alert(s) kept for retry)");
+      constexpr std::size_t max_pending = 100000;
+      if (pending_.size() > max_pending) {
+        const std::size_t n = pending_.size() - max_pending;
+        pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
+        counters::add(dropped, n);
+      }
+      return;
+    }
     saved_ += pending_.size();
     pending_.clear();
     if (saved_ >= 1000) { // retention now and then, not on every batch

@@ -179,6 +179,10 @@ int decisions_add(const store_options& o) {
   const engine::unix_nanos now = now_nanos();
   dec.until = now + *d;
   const std::int64_t id = s->add_decision(dec, now);
+  if (id == 0) {
+    std::fprintf(stderr, "vigil decisions add: %s\n", s->last_error().c_str());
+    return 1;
+  }
   std::printf("decision %lld: %s %s on %s %s until %s\n", static_cast<long long>(id), o.duration.c_str(),
               dec.type.c_str(), dec.scope.c_str(), dec.value.c_str(), engine::format_rfc3339_nano(dec.until).c_str());
   return 0;
