@@ -2,16 +2,39 @@
 # Webhook end to end: `vigil run` and tools/loadgen on the same machine, 400-event EventList
 # batches over 4 keep-alive connections, the first 200,000 events of the gen-audit file (seed 1),
 # at 1 and 2 workers: as fast as accepted, then at a fixed 100,000 events/s for the latency.
-# Checks the server processed exactly what loadgen saw accepted.
-# Usage: bench/webhook/run.sh (Release build in build/, after bench/replay/run.sh made the data)
+# Checks the server processed exactly what loadgen saw accepted, and that every event was accepted.
+# Usage: bench/webhook/run.sh [--events N] [--source M] [--workers "1 2"] [--json FILE]
+#   --events   events posted (default 200000), the first N of build/bench-data/gen-M.jsonl
+#   --source   the gen-audit file to take them from (default 1000000, as bench/replay/run.sh makes)
+#   --json     also write every run as a JSON array to FILE (the output below is printed either way)
+# Release build in build/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+count=200000
+source_events=1000000
+workers="1 2"
+json=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --events) count="$2"; shift 2 ;;
+    --source) source_events="$2"; shift 2 ;;
+    --workers) workers="$2"; shift 2 ;;
+    --json) json="$2"; shift 2 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+done
 vigil=build/tools/vigil
 loadgen=build/tools/loadgen
-data=build/bench-data/gen-1000000.jsonl
-[ -s "$data" ] || python3 tools/gen-audit --events 1000000 --seed 1 -o "$data" --summary build/bench-data/gen-1000000.summary.json
-head -200000 "$data" > build/bench-data/webhook-200k.jsonl
-for w in 1 2; do
+[ -x "$vigil" ] && [ -x "$loadgen" ] || { echo "build first: cmake --build build -j2 --target vigil loadgen" >&2; exit 2; }
+mkdir -p build/bench-data
+data=build/bench-data/gen-$source_events.jsonl
+[ -s "$data" ] || python3 tools/gen-audit --events "$source_events" --seed 1 -o "$data" --summary "build/bench-data/gen-$source_events.summary.json"
+posted=build/bench-data/webhook-$count.jsonl
+head -"$count" "$data" > "$posted"
+lines=$(wc -l < "$posted")
+rows=()
+for w in $workers; do
   for rate in 0 100000; do
     log=$(mktemp)
     "$vigil" run --listen 127.0.0.1:0 --api-listen off --metrics-listen off --workers "$w" -o json >/dev/null 2>"$log" &
@@ -19,13 +42,23 @@ for w in 1 2; do
     for _ in $(seq 100); do grep -q "listening on" "$log" && break; sleep 0.05; done
     port=$(grep -o '127.0.0.1:[0-9]*' "$log" | head -1 | cut -d: -f2)
     echo "== workers $w, rate $([ "$rate" = 0 ] && echo 'as fast as accepted' || echo "$rate events/s")"
-    out=$("$loadgen" --port "$port" --file build/bench-data/webhook-200k.jsonl --connections 4 --rate "$rate")
+    out=$("$loadgen" --port "$port" --file "$posted" --connections 4 --rate "$rate")
     echo "$out"
     kill -TERM "$pid"; wait "$pid"
     accepted=$(sed -n 's/^accepted \([0-9]*\) events.*/\1/p' <<<"$out")
     processed=$(sed -n 's/.*stopped: \([0-9]*\) events processed.*/\1/p' "$log")
+    alerts=$(sed -n 's/.*stopped: [0-9]* events processed, \([0-9]*\) alert.*/\1/p' "$log")
     echo "server processed $processed events"
     [ "$accepted" = "$processed" ] || { echo "LOSS: accepted $accepted, processed $processed" >&2; exit 1; }
+    [ "$accepted" = "$lines" ] || { echo "NOT ALL ACCEPTED: posted $lines, accepted $accepted" >&2; exit 1; }
     rm -f "$log"
+    eps=$(sed -n 's/^accepted [0-9]* events in [0-9.]* s: \([0-9]*\) events\/s.*/\1/p' <<<"$out")
+    secs=$(sed -n 's/^accepted [0-9]* events in \([0-9.]*\) s.*/\1/p' <<<"$out")
+    read -r p50 p90 p99 pmax < <(sed -n 's/^latency ms: p50 \([0-9.]*\)  p90 \([0-9.]*\)  p99 \([0-9.]*\)  max \([0-9.]*\).*/\1 \2 \3 \4/p' <<<"$out")
+    answers=$(sed -n 's/^answers: *//p' <<<"$out")
+    rows+=("{\"workers\": $w, \"rate\": $rate, \"events\": $lines, \"accepted\": $accepted, \"processed\": $processed, \"alerts\": ${alerts:-null}, \"seconds\": $secs, \"events_per_s\": $eps, \"p50_ms\": $p50, \"p90_ms\": $p90, \"p99_ms\": $p99, \"max_ms\": $pmax, \"answers\": \"$answers\"}")
   done
 done
+if [ -n "$json" ]; then
+  { echo "["; for i in "${!rows[@]}"; do printf '  %s%s\n' "${rows[$i]}" "$([ "$i" -lt $((${#rows[@]} - 1)) ] && echo ,)"; done; echo "]"; } > "$json"
+fi

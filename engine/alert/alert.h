@@ -53,6 +53,7 @@ struct alert {
   std::string labels_json;
   std::vector<event_payload> events; ///< the bucket's queued events, oldest first
   std::vector<decision> decisions;   ///< filled by the profiles on the emitter thread
+  std::vector<std::string> notifications; ///< plugins the profiles named, filled with the decisions
 };
 
 /// Builds an alert from an overflow. `events` are the bucket's queued payloads (oldest first).

@@ -1,5 +1,6 @@
 #include "engine/config/config.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -248,7 +249,8 @@ std::variant<settings, std::vector<error>> load_text(const std::string& text, co
   }
   const fs::path base = fs::path(file).parent_path();
   static const std::set<std::string> known = {"workers", "max_in_flight", "rules",   "cluster",
-                                              "sources", "acquis",        "profiles", "store", "api", "metrics"};
+                                              "sources", "acquis",        "profiles", "store", "api", "metrics",
+                                              "notifications"};
   for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
     const YAML::Node& v = kv.second;
@@ -308,8 +310,27 @@ std::variant<settings, std::vector<error>> load_text(const std::string& text, co
       }
       for (const auto& kv2 : v) {
         const std::string k = kv2.first.as<std::string>();
+        if (k == "tls" && key == "api") {
+          if (!kv2.second.IsMap()) {
+            l.fail(kv2.second.Mark(), "api.tls: expected a mapping (cert, key)");
+            continue;
+          }
+          for (const auto& t : kv2.second) {
+            const std::string tk = t.first.as<std::string>();
+            if (tk != "cert" && tk != "key") {
+              l.fail(t.first.Mark(), "api.tls: unknown key '" + tk + "' (cert, key)");
+              continue;
+            }
+            const std::string p = l.path_of(t.second, base);
+            if (!fs::exists(p)) {
+              l.fail(t.second.Mark(), "api.tls." + tk + ": " + p + " does not exist");
+            }
+            (tk == "cert" ? out.api_tls_cert : out.api_tls_key) = p;
+          }
+          continue;
+        }
         if (k != "listen") {
-          l.fail(kv2.first.Mark(), key + ": unknown key '" + k + "'");
+          l.fail(kv2.first.Mark(), key + ": unknown key '" + k + "'" + (key == "api" ? " (listen, tls)" : " (listen)"));
           continue;
         }
         std::string host;
@@ -360,7 +381,8 @@ std::variant<settings, std::vector<error>> load_text(const std::string& text, co
         }
         load_acquis(p.string(), out, l.errors);
       }
-    } else if (key == "rules") {
+    } else if (key == "rules" || key == "notifications") {
+      std::vector<std::string>& target = key == "rules" ? out.rules : out.notifications;
       std::vector<YAML::Node> items;
       if (v.IsScalar()) {
         items.push_back(v);
@@ -369,11 +391,11 @@ std::variant<settings, std::vector<error>> load_text(const std::string& text, co
           items.push_back(item);
         }
       } else {
-        l.fail(v.Mark(), "rules: expected a path or a list of paths");
+        l.fail(v.Mark(), key + ": expected a path or a list of paths");
       }
       for (const auto& item : items) {
         if (!item.IsScalar()) {
-          l.fail(item.Mark(), "rules: expected a path");
+          l.fail(item.Mark(), key + ": expected a path");
           continue;
         }
         fs::path p = item.as<std::string>();
@@ -381,10 +403,10 @@ std::variant<settings, std::vector<error>> load_text(const std::string& text, co
           p = base / p;
         }
         if (!fs::exists(p)) {
-          l.fail(item.Mark(), "rules: " + p.string() + " does not exist");
+          l.fail(item.Mark(), key + ": " + p.string() + " does not exist");
           continue;
         }
-        out.rules.push_back(p.string());
+        target.push_back(p.string());
       }
     }
   }
@@ -505,6 +527,79 @@ std::variant<settings, std::vector<error>> load(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return load_text(ss.str(), path);
+}
+
+} // namespace vigil::config
+
+namespace vigil::config {
+
+void load_crowdsec_dir(const std::string& dir, settings& out, std::vector<error>& errors) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    errors.push_back(error{dir, 0, 0, "--crowdsec-dir: not a directory"});
+    return;
+  }
+  const fs::path root(dir);
+  // Acquisition: acquis.yaml, then acquis.d/*.yaml (sorted), as CrowdSec reads them.
+  std::vector<fs::path> acquis;
+  if (fs::exists(root / "acquis.yaml", ec)) {
+    acquis.push_back(root / "acquis.yaml");
+  }
+  std::vector<fs::path> more;
+  for (const auto& e : fs::directory_iterator(root / "acquis.d", ec)) {
+    const std::string ext = e.path().extension().string();
+    if (e.is_regular_file() && (ext == ".yaml" || ext == ".yml")) {
+      more.push_back(e.path());
+    }
+  }
+  std::sort(more.begin(), more.end());
+  acquis.insert(acquis.end(), more.begin(), more.end());
+  for (const auto& a : acquis) {
+    load_acquis(a.string(), out, errors);
+  }
+  if (acquis.empty()) {
+    out.warnings.push_back(dir + ": no acquis.yaml nor acquis.d/: the default webhook is used");
+  }
+  if (fs::exists(root / "profiles.yaml", ec)) {
+    out.profiles = (root / "profiles.yaml").string();
+  }
+  if (fs::is_directory(root / "notifications", ec)) {
+    out.notifications.push_back((root / "notifications").string());
+  }
+  // Scenarios: the k8s-audit ones (their filter reads k8s-audit events); the others (ssh, http, ...)
+  // are skipped with one warning each. CrowdSec's scenarios/ holds symlinks into the hub: followed.
+  if (!fs::is_directory(root / "scenarios", ec)) {
+    return;
+  }
+  std::vector<fs::path> files;
+  for (const auto& e : fs::recursive_directory_iterator(root / "scenarios", ec)) {
+    const std::string ext = e.path().extension().string();
+    if ((ext == ".yaml" || ext == ".yml") && fs::is_regular_file(e.path(), ec)) {
+      files.push_back(e.path());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  std::size_t kept = 0;
+  for (const auto& f : files) {
+    bool k8s = false;
+    try {
+      for (const YAML::Node& doc : YAML::LoadAllFromFile(f.string())) {
+        const YAML::Node filter = doc.IsMap() ? doc["filter"] : YAML::Node();
+        k8s = k8s || (filter && filter.IsScalar() && filter.Scalar().find("k8s-audit") != std::string::npos);
+      }
+    } catch (const YAML::Exception&) {
+      k8s = true; // let the scenario loader report it with its location
+    }
+    if (k8s) {
+      out.rules.push_back(f.string());
+      ++kept;
+    } else {
+      out.warnings.push_back(f.string() + ": not a k8s-audit scenario: skipped");
+    }
+  }
+  if (kept == 0) {
+    out.warnings.push_back(dir + "/scenarios: no k8s-audit scenario: the shipped rules are used");
+  }
 }
 
 } // namespace vigil::config

@@ -42,8 +42,10 @@ struct settings {
   std::vector<std::string> rules;      ///< scenario files/directories; empty = the shipped pack
   std::string cluster;                 ///< cluster name stamped on events
   std::string profiles;                ///< profiles.yaml; empty = the embedded default profiles
+  std::vector<std::string> notifications; ///< notification plugin files or directories
   std::string store_path = "vigil.db"; ///< SQLite store; empty: no store
   std::string api_listen = "127.0.0.1:8080"; ///< local API for bouncers; empty: off
+  std::string api_tls_cert, api_tls_key;     ///< serve the local API over HTTPS
   std::string metrics_listen = "127.0.0.1:6060"; ///< Prometheus /metrics; empty: off
   std::size_t store_max_items = 5000;  ///< retention, as CrowdSec's db flush.max_items (0: no limit)
   std::uint32_t store_max_age_hours = 7 * 24; ///< retention, as flush.max_age (0: no limit)
@@ -75,5 +77,11 @@ std::variant<settings, std::vector<error>> load_text(const std::string& text, co
 /// `filenames:`) labelled `type: k8s-audit`. Other datasources are skipped with one warning each.
 /// Errors are appended to `errors`.
 void load_acquis(const std::string& path, settings& out, std::vector<error>& errors);
+
+/// Reads a CrowdSec configuration directory as the k8s-audit tutorial lays it out: acquis.yaml and
+/// acquis.d/*.yaml (k8s-audit entries; others skipped with a warning), profiles.yaml,
+/// notifications/, and the k8s-audit scenarios of scenarios/ (others skipped with a warning).
+/// Adds to `out`; errors are appended to `errors`.
+void load_crowdsec_dir(const std::string& dir, settings& out, std::vector<error>& errors);
 
 } // namespace vigil::config

@@ -1,5 +1,7 @@
 #include "engine/counters/counters.h"
 
+#include <cstdio>
+
 #include <array>
 #include <atomic>
 #include <deque>
@@ -71,6 +73,10 @@ registry& registry::global() noexcept {
 }
 
 std::string render_labels(std::initializer_list<label> labels) {
+  return render_labels(std::vector<label>(labels));
+}
+
+std::string render_labels(const std::vector<label>& labels) {
   std::string out;
   for (const label& l : labels) {
     if (!out.empty()) {
@@ -94,6 +100,10 @@ std::string render_labels(std::initializer_list<label> labels) {
 }
 
 id registry::define(std::string_view name, std::string_view help, std::initializer_list<label> labels, kind type) {
+  return define(name, help, std::vector<label>(labels), type);
+}
+
+id registry::define(std::string_view name, std::string_view help, const std::vector<label>& labels, kind type) {
   std::string rendered = render_labels(labels);
   std::string key = std::string(name) + '{' + rendered + '}';
   std::lock_guard<std::mutex> lock(impl_->mu);
@@ -185,6 +195,45 @@ void add(id counter, std::uint64_t n) noexcept {
 void set(id counter, std::uint64_t value) noexcept {
   local_block().chunk(counter >> registry::chunk_bits)[counter & (registry::chunk_size - 1)].store(
       value, std::memory_order_relaxed);
+}
+
+histogram::histogram(std::string_view family, std::string_view help, std::vector<double> bounds,
+                     std::initializer_list<label> labels)
+    : bounds_(std::move(bounds)) {
+  registry& r = registry::global();
+  const std::string f(family);
+  sum_scale_ = f.ends_with("_seconds") ? 1e9 : 1.0;
+  std::vector<label> with_le(labels);
+  with_le.push_back(label{"le", ""});
+  std::vector<std::string> le_text;
+  for (double b : bounds_) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", b);
+    le_text.emplace_back(buf);
+  }
+  le_text.emplace_back("+Inf");
+  for (const std::string& le : le_text) {
+    with_le.back().value = le;
+    buckets_.push_back(r.define(f + "_bucket", help, with_le, kind::histogram));
+  }
+  sum_ = r.define(f + "_sum", help, std::vector<label>(labels), kind::histogram);
+  count_ = r.define(f + "_count", help, std::vector<label>(labels), kind::histogram);
+}
+
+void histogram::observe(double v) noexcept {
+  if (buckets_.empty()) {
+    return;
+  }
+  // Cumulative at observation time (a handful of per-thread adds), so a scrape needs no
+  // bucket arithmetic and every bucket is monotonic on its own.
+  for (std::size_t i = 0; i < bounds_.size(); ++i) {
+    if (v <= bounds_[i]) {
+      add(buckets_[i]);
+    }
+  }
+  add(buckets_.back());
+  add(sum_, v <= 0 ? 0 : static_cast<std::uint64_t>(v * sum_scale_ + 0.5));
+  add(count_);
 }
 
 } // namespace vigil::counters

@@ -27,6 +27,7 @@ using id = std::uint32_t;
 enum class kind : std::uint8_t {
   counter, ///< monotonic; the value is the sum over all threads
   gauge,   ///< set by one owner thread (for example a worker's inbox depth); summed like counters
+  histogram, ///< a part of a histogram family (<family>_bucket / _sum / _count)
 };
 
 struct label {
@@ -52,6 +53,7 @@ class registry {
   /// Defines (or finds) a counter. Label values are copied. At most max_counters per registry.
   id define(std::string_view name, std::string_view help, std::initializer_list<label> labels = {},
             kind type = kind::counter);
+  id define(std::string_view name, std::string_view help, const std::vector<label>& labels, kind type = kind::counter);
 
   /// Sum of the counter over all threads, live and exited.
   [[nodiscard]] std::uint64_t read(id counter) const noexcept;
@@ -87,5 +89,24 @@ void set(id counter, std::uint64_t value) noexcept;
 
 /// Renders labels in Prometheus text form: key="value",... with \ " and newline escaped.
 std::string render_labels(std::initializer_list<label> labels);
+std::string render_labels(const std::vector<label>& labels);
+
+/// A Prometheus histogram built from counters of the global registry: <family>_bucket{le=...}
+/// (cumulative), <family>_sum and <family>_count. A family named *_seconds observes seconds and
+/// keeps its sum in nanoseconds (the renderer divides). Define at start-up; observe() is
+/// hot-path safe (a few per-thread adds), but it is meant for per-request or sampled use.
+class histogram {
+ public:
+  histogram() = default;
+  histogram(std::string_view family, std::string_view help, std::vector<double> bounds,
+            std::initializer_list<label> labels = {});
+  void observe(double v) noexcept;
+
+ private:
+  std::vector<double> bounds_;
+  std::vector<id> buckets_;
+  id sum_ = 0, count_ = 0;
+  double sum_scale_ = 1.0;
+};
 
 } // namespace vigil::counters

@@ -167,6 +167,15 @@ struct pipeline::impl {
   std::shared_ptr<const rule_generation> generation; // the newest; workers switch in-band
   std::map<std::string, std::uint64_t, std::less<>> alerts_by_scenario; // emitter thread only
   bool finished = false;
+  struct {
+    counters::histogram parsing{"cs_parsing_time_seconds", "Time spent parsing a line (sampled: 1 event in 64)",
+                                {1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 0.0005, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01}};
+    counters::histogram pour{"cs_bucket_pour_seconds", "Time spent pouring an event to buckets (sampled: 1 event in 64)",
+                             {1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 0.001, 0.002, 0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05}};
+  } timings;
+  counters::id emit_depth = counters::registry::global().define(
+      "vigil_emitter_queue_depth", "Alerts and errors waiting for the emitter (at its last dequeue)", {},
+      counters::kind::gauge);
 
   impl(std::shared_ptr<const rules::ruleset> r, options o, output_handler& h) : rules(std::move(r)), opts(o), out(h) {}
 
@@ -192,6 +201,7 @@ struct pipeline::impl {
       } else {
         n = emit_q.wait_dequeue_bulk(items.begin(), items.size());
       }
+      counters::set(emit_depth, emit_q.size_approx());
       for (std::size_t i = 0; i < n; ++i) {
         emit_item& item = items[i];
         if (item.stop) {
@@ -205,6 +215,7 @@ struct pipeline::impl {
             const engine::unix_nanos now = opts.live ? wall_now() : item.alert->stop_at;
             rules::profile_outcome o = opts.profiles->evaluate(*item.alert, now);
             item.alert->decisions = std::move(o.decisions);
+            item.alert->notifications = std::move(o.notifications);
             counters::add(c.profile_errors, o.errors);
             counters::add(c.decisions, item.alert->decisions.size());
           }
@@ -224,6 +235,15 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
  public:
   worker(pipeline::impl& p, unsigned index)
       : p_(p), index_(index) {
+    auto& r = counters::registry::global();
+    const std::string w = std::to_string(index);
+    ids_.depth = r.define("vigil_worker_inbox_depth", "Work items waiting in a worker's inbox (at its last dequeue)",
+                          {{"worker", w}}, counters::kind::gauge);
+    ids_.high_water = r.define("vigil_worker_inbox_high_water", "Most work items ever seen waiting in a worker's inbox",
+                               {{"worker", w}}, counters::kind::gauge);
+    ids_.events = r.define("vigil_worker_events_total", "Audit events a worker decoded and matched", {{"worker", w}});
+    ids_.pours = r.define("vigil_worker_pours_total", "Pours into the buckets a worker owns (own and forwarded)",
+                          {{"worker", w}});
     switch_to(p.generation);
     key_.reserve(256);
     distinct_.reserve(256);
@@ -290,6 +310,14 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
       } else {
         inbox_.wait_dequeue(item);
       }
+      // The inbox gauges: its depth at each dequeue, and the most ever seen (back-pressure shows
+      // here before it shows as 429s).
+      const std::size_t depth = inbox_.size_approx();
+      counters::set(ids_.depth, depth);
+      if (depth > high_water_) {
+        high_water_ = depth;
+        counters::set(ids_.high_water, depth);
+      }
       switch (item.k) {
         case work_item::kind::docs:
           process(*item.chunk, item.docs);
@@ -305,6 +333,7 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
               watermark_ = fp.time;
             }
             buckets_->pour(fp.scenario, fp.key, fp.distinct, fp.time, fp.payload, *this);
+            counters::add(ids_.pours);
             publish();
           }
           p_.in_flight.fetch_sub(1, std::memory_order_acq_rel);
@@ -379,6 +408,7 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
       reader_.feed_document(chunk.data.data() + d.offset, d.size, d.line, chunk.origin, *this);
     }
     buckets_->advance(watermark_, *this);
+    ctx_->flush_counters();
     last_activity_wall_ = received_at_;
     watermark_at_activity_ = watermark_;
   }
@@ -386,6 +416,11 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
   void on_event(const engine::audit_event& ev, const engine::position&) override {
     counters::add(parser_->hits);
     counters::add(parser_->ok);
+    counters::add(ids_.events);
+    // CrowdSec's parsing and pour time histograms, sampled (one event in 64) so the clock is
+    // not read on every event.
+    const bool timed = (++sampled_ & 63) == 0;
+    const auto t0 = timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     if (p_.opts.count_verbs_resources) {
       bump(by_verb, ev.verb.empty() ? std::string_view("(none)") : ev.verb);
       bump(by_resource, ev.object.resource.empty() ? std::string_view("(none)") : ev.object.resource);
@@ -393,9 +428,14 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
     engine::build_meta(ev, source_, meta_);
     env_.reset(&ev, &meta_);
     gen_->rules->match->match(*ctx_, env_, matched_);
+    if (timed) {
+      const auto t1 = std::chrono::steady_clock::now();
+      p_.timings.parsing.observe(std::chrono::duration<double>(t1 - t0).count());
+    }
     if (matched_.empty()) {
       return;
     }
+    const auto t2 = timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     const engine::unix_nanos t = engine::event_time(ev, received_at_);
     if (t > watermark_) {
       watermark_ = t;
@@ -403,6 +443,9 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
     fill_payload(t);
     for (const std::uint32_t s : matched_) {
       pour(s, t);
+    }
+    if (timed) {
+      p_.timings.pour.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t2).count());
     }
   }
 
@@ -454,6 +497,7 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
         gen_->stateless[s] != 0 ? index_ : p_.shard_of(source_.cluster, std::string_view(key_).substr(source_.cluster.size() + 1));
     if (owner == index_) {
       buckets_->pour(s, key_, distinct_, t, payload_, *this);
+      counters::add(ids_.pours);
       return;
     }
     auto fp = std::make_unique<forwarded_pour>();
@@ -500,6 +544,11 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
 
   pipeline::impl& p_;
   unsigned index_;
+  struct {
+    counters::id depth, high_water, events, pours;
+  } ids_{};
+  std::size_t high_water_ = 0;
+  std::uint32_t sampled_ = 0;
   blocking_queue<work_item> inbox_;
   engine::reader reader_;
   std::shared_ptr<const rule_generation> gen_;

@@ -74,6 +74,7 @@ struct server::impl {
   http_parser_settings settings{};
   std::unordered_map<int, counters::id> status_ids;
   counters::id connections_total, connections_rejected, bytes_in, parse_errors, timeouts, tls_failures;
+  counters::histogram latency; // from the first byte of a request to its response being queued
   SSL_CTX* ssl_ctx = nullptr;
 
   ~impl() {
@@ -121,6 +122,7 @@ struct connection {
   std::string body;
   std::string remote;
   bool in_request = false;   // between message begin and complete
+  std::uint64_t started_at = 0; // uv_hrtime() at message begin
   bool closing = false;      // close once pending writes are flushed
   bool read_paused = false;
   bool handles_closed = false;
@@ -243,6 +245,10 @@ void send_raw(connection* c, std::string data) {
 
 void send_response(connection* c, const response& res, bool keep_alive) {
   counters::add(c->srv->status_counter(res.status));
+  if (c->started_at != 0) {
+    c->srv->latency.observe(static_cast<double>(uv_hrtime() - c->started_at) / 1e9);
+    c->started_at = 0;
+  }
   std::string out;
   out.reserve(160 + res.body.size());
   out += "HTTP/1.1 ";
@@ -307,6 +313,7 @@ int answer_early(connection* c, const response& res) {
 int on_message_begin(http_parser* p) {
   connection* c = conn_of(p);
   c->in_request = true;
+  c->started_at = uv_hrtime();
   c->url.clear();
   c->headers.clear();
   c->body.clear();
@@ -552,6 +559,9 @@ server::server(uv_loop_s* loop, server_options opts, precheck check, handler h) 
   s.parse_errors = r.define("vigil_http_parse_errors_total", "Requests that were not valid HTTP/1.1", {l});
   s.timeouts = r.define("vigil_http_timeouts_total", "Connections closed by a header, body or idle timeout", {l});
   s.tls_failures = r.define("vigil_http_tls_handshake_failures_total", "TLS handshakes that failed", {l});
+  s.latency = counters::histogram("vigil_http_request_duration_seconds",
+                                  "Time from a request's first byte to its response, by server",
+                                  {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}, {l});
 }
 
 server::~server() = default;

@@ -1,36 +1,69 @@
 #include "io/metrics/metrics.h"
 
+#include <cstdio>
 #include <map>
+#include <string>
 #include <vector>
 
 #include "engine/counters/counters.h"
 
 namespace vigil::io {
 
+namespace {
+
+// A histogram part's family: its name without _bucket / _sum / _count.
+std::string family_of(const counters::sample& s) {
+  if (s.type != counters::kind::histogram) {
+    return s.name;
+  }
+  for (const char* suffix : {"_bucket", "_sum", "_count"}) {
+    if (s.name.ends_with(suffix)) {
+      return s.name.substr(0, s.name.size() - std::char_traits<char>::length(suffix));
+    }
+  }
+  return s.name;
+}
+
+void append_value(std::string& out, const counters::sample& s, const std::string& family) {
+  if (s.type == counters::kind::histogram && family.ends_with("_seconds") && s.name.ends_with("_sum")) {
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%.9g", static_cast<double>(s.value) / 1e9); // kept in nanoseconds
+    out += buf;
+  } else {
+    out += std::to_string(s.value);
+  }
+}
+
+} // namespace
+
 std::string render_prometheus() {
   const std::vector<counters::sample> samples = counters::registry::global().snapshot();
-  // Group by name, keeping the first-definition order of names.
+  // Group by family, keeping the first-definition order of families.
   std::vector<std::string> order;
-  std::map<std::string, std::vector<const counters::sample*>> by_name;
+  std::map<std::string, std::vector<const counters::sample*>> by_family;
   for (const auto& s : samples) {
-    auto [it, inserted] = by_name.try_emplace(s.name);
+    auto [it, inserted] = by_family.try_emplace(family_of(s));
     if (inserted) {
-      order.push_back(s.name);
+      order.push_back(it->first);
     }
     it->second.push_back(&s);
   }
   std::string out;
   out.reserve(samples.size() * 96);
-  for (const std::string& name : order) {
-    const auto& group = by_name[name];
-    out += "# HELP " + name + " " + group.front()->help + "\n";
-    out += "# TYPE " + name + (group.front()->type == counters::kind::gauge ? " gauge\n" : " counter\n");
+  for (const std::string& family : order) {
+    const auto& group = by_family[family];
+    const counters::kind k = group.front()->type;
+    out += "# HELP " + family + " " + group.front()->help + "\n";
+    out += "# TYPE " + family +
+           (k == counters::kind::gauge ? " gauge\n" : k == counters::kind::histogram ? " histogram\n" : " counter\n");
     for (const counters::sample* s : group) {
-      out += name;
+      out += s->name;
       if (!s->labels.empty()) {
         out += '{' + s->labels + '}';
       }
-      out += ' ' + std::to_string(s->value) + '\n';
+      out += ' ';
+      append_value(out, *s, family);
+      out += '\n';
     }
   }
   return out;

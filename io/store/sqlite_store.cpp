@@ -243,6 +243,12 @@ class sqlite_store final : public store {
     return out;
   }
 
+  std::int64_t count_decisions(const std::string& value, engine::unix_nanos since) override {
+    statement q(db_, "SELECT COUNT(*) FROM decisions WHERE value = ?1 AND created_at >= ?2");
+    q.text(1, value).integer(2, since);
+    return q.step() == SQLITE_ROW ? q.col_int(0) : 0;
+  }
+
   std::size_t apply_retention(std::size_t max_items, engine::unix_nanos max_age, engine::unix_nanos now) override {
     std::size_t removed = 0;
     exec("BEGIN IMMEDIATE");

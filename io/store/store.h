@@ -80,6 +80,9 @@ class store {
   virtual std::size_t delete_decisions(const std::string& value, std::int64_t id, engine::unix_nanos now) = 0;
   virtual std::vector<stored_alert> list_alerts(const alert_filter& f) = 0;
   virtual std::vector<stored_decision> list_decisions(const decision_filter& f) = 0;
+  /// Decisions ever taken on `value` (expired and deleted ones included) created at or after
+  /// `since`: what CrowdSec's GetDecisionsCount counts, for escalating ban durations.
+  virtual std::int64_t count_decisions(const std::string& value, engine::unix_nanos since) = 0;
   /// CrowdSec's `flush`: keep at most `max_items` alerts and none older than `max_age` (0: no limit).
   virtual std::size_t apply_retention(std::size_t max_items, engine::unix_nanos max_age, engine::unix_nanos now) = 0;
 

@@ -119,6 +119,7 @@ struct webhook::impl {
   std::vector<std::vector<pipeline::document>> per_worker;
   std::vector<std::uint64_t> keys;
   counters::id requests, hits, accepted, rejected, duplicates, refused, bad_bodies;
+  counters::histogram batch_events;
 
   impl(pipeline::pipeline& p, webhook_options o)
       : pl(p), opts(std::move(o)), seen(opts.dedupe_entries), per_worker(p.workers()) {
@@ -133,6 +134,8 @@ struct webhook::impl {
     duplicates = r.define("vigil_webhook_events_total", help, {src, {"result", "duplicate"}});
     refused = r.define("vigil_webhook_batches_refused_total", "Batches answered 429 (in-flight limit)", {src});
     bad_bodies = r.define("vigil_webhook_bad_bodies_total", "Batches answered 400 (nothing usable)", {src});
+    batch_events = counters::histogram("vigil_webhook_batch_events", "Audit events per accepted batch",
+                                       {1, 10, 50, 100, 200, 400, 800, 1600, 5000}, {src});
   }
 
   // Cluster of a request: the path suffix if any, else the configured one. False for other paths.
@@ -348,6 +351,7 @@ void webhook::handle(http::request& req, http::response& res) {
     w.seen.insert(k);
   }
   counters::add(w.hits, n_accepted + n_rejected + w.n_duplicates);
+  w.batch_events.observe(static_cast<double>(n_accepted + n_rejected + w.n_duplicates));
   counters::add(w.accepted, n_accepted);
   counters::add(w.rejected, n_rejected);
   counters::add(w.duplicates, w.n_duplicates);

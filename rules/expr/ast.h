@@ -75,6 +75,8 @@ enum class builtin : uint16_t {
   // CrowdSec helpers (the cheap ones)
   cs_upper, cs_lower, cs_trim_space, cs_trim, cs_trim_prefix, cs_trim_suffix, cs_index,
   cs_is_ipv4, cs_is_ipv6, cs_is_ip, cs_to_string, cs_atof, cs_key_exists,
+  // CrowdSec helpers for profiles (duration_expr)
+  cs_sprintf, cs_decisions_count, cs_decisions_since_count,
 };
 
 struct node {

@@ -42,6 +42,9 @@ constexpr builtin_info table[] = {
     {"ToString", builtin::cs_to_string, 1, 1, false, h::string},
     {"Atof", builtin::cs_atof, 1, 1, false, h::floating},
     {"KeyExists", builtin::cs_key_exists, 2, 2, false, h::boolean},
+    {"Sprintf", builtin::cs_sprintf, 1, 16, false, h::string},
+    {"GetDecisionsCount", builtin::cs_decisions_count, 1, 1, false, h::integer},
+    {"GetDecisionsSinceCount", builtin::cs_decisions_since_count, 2, 2, false, h::integer},
 };
 
 constexpr std::string_view unsupported[] = {
@@ -55,8 +58,8 @@ constexpr std::string_view unsupported[] = {
     "Distance", "IpInRange", "IpToRange", "LookupHost", "File", "RegexpInFile", "ParseUri",
     "PathUnescape", "QueryUnescape", "PathEscape", "QueryEscape", "JsonExtract", "JsonExtractUnescape",
     "JsonExtractLib", "JsonExtractSlice", "JsonExtractObject", "ToJsonString", "UnmarshalJSON",
-    "ParseKV", "XMLGetAttributeValue", "XMLGetNodeValue", "Sprintf", "TimeNow", "ParseUnix",
-    "GetDecisionsCount", "GetDecisionsSinceCount", "GetFromStash", "SetInStash", "Fields", "IndexAny",
+    "ParseKV", "XMLGetAttributeValue", "XMLGetNodeValue", "TimeNow", "ParseUnix",
+    "GetFromStash", "SetInStash", "Fields", "IndexAny",
     "Join", "Split", "SplitAfter", "SplitN", "SplitAfterN", "Replace", "ReplaceAll", "TrimLeft",
     "TrimRight", "Get", "Match", "LogInfo", "B64Decode", "Hostname", "CrowdsecCTI", "Flatten",
     "Distinct", "FlattenDistinct", "FloatApproxEqual", "LibInjectionIsSQLI", "LibInjectionIsXSS",

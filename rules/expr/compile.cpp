@@ -863,6 +863,7 @@ class compiler {
         case builtin::last: bad = ah != h::list; break;
         case builtin::get: bad = k == 0 ? (ah != h::list && ah != h::map) : false; break;
         case builtin::cs_key_exists: bad = k == 0 ? ah != h::string : ah != h::map; break;
+        case builtin::cs_sprintf: bad = k == 0 && ah != h::string; break; // then any values
         default: bad = ah != h::string; break;  // string helpers
       }
       if (bad) {

@@ -620,9 +620,240 @@ class evaluator {
     return inet_pton(family, buf, addr) == 1;
   }
 
+  // Go's fmt.Sprintf for the verbs duration_expr and messages use: %d %s %v %f %t %q %x %%, with
+  // flags (-, 0, +, space), width and precision. A verb that does not fit its argument prints as
+  // Go does: %!d(string=x). Missing arguments print %!d(MISSING).
+  static ee sprintf(const value* a, uint32_t n, value& out) noexcept {
+    if (a[0].kind != vk::string) {
+      return ee::type_mismatch;
+    }
+    const std::string_view fmt = a[0].as_string();
+    char buf[1024];
+    std::size_t len = 0;
+    auto put = [&](std::string_view s) {
+      const std::size_t k = std::min(s.size(), sizeof buf - len);
+      std::memcpy(buf + len, s.data(), k);
+      len += k;
+      return k == s.size();
+    };
+    uint32_t next = 1;
+    for (std::size_t i = 0; i < fmt.size(); ++i) {
+      if (fmt[i] != '%') {
+        if (!put(fmt.substr(i, 1))) {
+          return ee::limit;
+        }
+        continue;
+      }
+      std::size_t j = i + 1;
+      bool minus = false, zero = false, plus = false, space = false;
+      for (; j < fmt.size(); ++j) {
+        const char c = fmt[j];
+        if (c == '-') {
+          minus = true;
+        } else if (c == '0') {
+          zero = true;
+        } else if (c == '+') {
+          plus = true;
+        } else if (c == ' ') {
+          space = true;
+        } else {
+          break;
+        }
+      }
+      int width = 0, precision = -1;
+      while (j < fmt.size() && fmt[j] >= '0' && fmt[j] <= '9') {
+        width = std::min(width * 10 + (fmt[j++] - '0'), 256);
+      }
+      if (j < fmt.size() && fmt[j] == '.') {
+        precision = 0;
+        for (++j; j < fmt.size() && fmt[j] >= '0' && fmt[j] <= '9'; ++j) {
+          precision = std::min(precision * 10 + (fmt[j] - '0'), 64);
+        }
+      }
+      if (j >= fmt.size()) {
+        if (!put("%!(NOVERB)")) {
+          return ee::limit;
+        }
+        break;
+      }
+      const char verb = fmt[j];
+      i = j;
+      if (verb == '%') {
+        if (!put("%")) {
+          return ee::limit;
+        }
+        continue;
+      }
+      char tmp[128];
+      std::size_t tl = 0;
+      const bool missing = next >= n;
+      const value v = missing ? value::nil() : a[next++];
+      auto text = [&](std::string_view s) {
+        tl = std::min(s.size(), sizeof tmp);
+        std::memcpy(tmp, s.data(), tl);
+      };
+      bool numeric = false;
+      bool bad = missing;
+      std::string_view long_text; // a string argument, printed without copying into tmp
+      bool use_long = false;
+      if (!missing) {
+        switch (verb) {
+          case 'd':
+            if (v.kind == vk::integer) {
+              tl = static_cast<std::size_t>(std::to_chars(tmp, tmp + sizeof tmp, v.as_int()).ptr - tmp);
+              numeric = true;
+            } else {
+              bad = true;
+            }
+            break;
+          case 'x':
+            if (v.kind == vk::integer) {
+              tl = static_cast<std::size_t>(std::to_chars(tmp, tmp + sizeof tmp, v.as_int(), 16).ptr - tmp);
+              numeric = true;
+            } else if (v.kind == vk::string) {
+              static const char* hex = "0123456789abcdef";
+              for (unsigned char c : v.as_string().substr(0, sizeof tmp / 2)) {
+                tmp[tl++] = hex[c >> 4];
+                tmp[tl++] = hex[c & 15];
+              }
+            } else {
+              bad = true;
+            }
+            break;
+          case 'f':
+          case 'F':
+            if (v.is_number()) {
+              tl = static_cast<std::size_t>(std::to_chars(tmp, tmp + sizeof tmp, v.as_number(), std::chars_format::fixed,
+                                                          precision < 0 ? 6 : precision)
+                                                .ptr -
+                                            tmp);
+              numeric = true;
+            } else {
+              bad = true;
+            }
+            break;
+          case 't':
+            if (v.kind == vk::boolean) {
+              text(v.as_bool() ? "true" : "false");
+            } else {
+              bad = true;
+            }
+            break;
+          case 's':
+          case 'v':
+          case 'q':
+            if (v.kind == vk::string) {
+              long_text = v.as_string();
+              if (precision >= 0 && long_text.size() > static_cast<std::size_t>(precision)) {
+                long_text = long_text.substr(0, static_cast<std::size_t>(precision));
+              }
+              use_long = verb != 'q';
+              if (verb == 'q') {
+                tmp[tl++] = '"';
+                for (char c : long_text.substr(0, sizeof tmp / 2 - 2)) {
+                  if (c == '"' || c == '\\') {
+                    tmp[tl++] = '\\';
+                  }
+                  tmp[tl++] = c;
+                }
+                tmp[tl++] = '"';
+              }
+            } else if (verb != 'q') {
+              value sv;
+              if (to_string_value(v, sv) != ee::none) {
+                bad = true;
+              } else {
+                text(sv.as_string());
+                numeric = v.is_number();
+              }
+            } else {
+              bad = true;
+            }
+            break;
+          default:
+            bad = true;
+        }
+      }
+      if (bad) {
+        // Go: %!d(string=x), %!d(MISSING)
+        char b[160];
+        std::size_t bl = 0;
+        auto add = [&](std::string_view s) {
+          const std::size_t k = std::min(s.size(), sizeof b - bl);
+          std::memcpy(b + bl, s.data(), k);
+          bl += k;
+        };
+        add("%!");
+        add(std::string_view(&verb, 1));
+        if (missing) {
+          add("(MISSING)");
+        } else {
+          value sv;
+          const char* type = v.kind == vk::string    ? "string"
+                             : v.kind == vk::integer ? "int"
+                             : v.kind == vk::floating ? "float64"
+                             : v.kind == vk::boolean  ? "bool"
+                                                      : "<nil>";
+          add("(");
+          add(type);
+          if (v.kind != vk::nil && to_string_value(v, sv) == ee::none) {
+            add("=");
+            add(sv.as_string());
+          }
+          add(")");
+        }
+        if (!put({b, bl})) {
+          return ee::limit;
+        }
+        continue;
+      }
+      std::string_view body = use_long ? long_text : std::string_view(tmp, tl);
+      std::string_view sign;
+      if (numeric && (plus || space) && !body.empty() && body[0] != '-') {
+        sign = plus ? "+" : " ";
+      }
+      const std::size_t shown = body.size() + sign.size();
+      const std::size_t pad = width > 0 && static_cast<std::size_t>(width) > shown ? static_cast<std::size_t>(width) - shown : 0;
+      bool ok = true;
+      if (!minus && !(zero && numeric)) {
+        for (std::size_t k = 0; k < pad && ok; ++k) {
+          ok = put(" ");
+        }
+      }
+      if (numeric && !body.empty() && body[0] == '-') {
+        ok = ok && put("-");
+        body.remove_prefix(1);
+      }
+      ok = ok && put(sign);
+      if (!minus && zero && numeric) {
+        for (std::size_t k = 0; k < pad && ok; ++k) {
+          ok = put("0");
+        }
+      }
+      ok = ok && put(body);
+      if (minus) {
+        for (std::size_t k = 0; k < pad && ok; ++k) {
+          ok = put(" ");
+        }
+      }
+      if (!ok) {
+        return ee::limit;
+      }
+    }
+    char* p = tl_arena.bytes(len);
+    if (p == nullptr && len > 0) {
+      return ee::limit;
+    }
+    if (len > 0) {
+      std::memcpy(p, buf, len);
+    }
+    out = value::string({p == nullptr ? "" : p, len});
+    return ee::none;
+  }
+
   ee call(const node& n, const frame* f, value& out) noexcept {
-    value a[3];
-    for (uint32_t k = 0; k < n.args_count && k < 3; ++k) {
+    value a[16];
+    for (uint32_t k = 0; k < n.args_count && k < 16; ++k) {
       if (ee e = eval(p_.args[n.args_begin + k], f, a[k]); e != ee::none) {
         return e;
       }
@@ -739,6 +970,20 @@ class evaluator {
       }
       case builtin::to_string:
       case builtin::cs_to_string: return to_string_value(a[0], out);
+      case builtin::cs_sprintf: return sprintf(a, n.args_count, out);
+      case builtin::cs_decisions_count:
+      case builtin::cs_decisions_since_count: {
+        if (!str(0) || (n.fn == builtin::cs_decisions_since_count && !str(1))) {
+          return ee::type_mismatch;
+        }
+        const int64_t c = env_.decisions_count(a[0].as_string(),
+                                               n.fn == builtin::cs_decisions_since_count ? a[1].as_string() : "");
+        if (c < 0) {
+          return ee::type_mismatch;
+        }
+        out = value::integer(c);
+        return ee::none;
+      }
       case builtin::type: {
         const char* t = "unknown";
         switch (a[0].kind) {

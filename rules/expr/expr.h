@@ -74,6 +74,15 @@ class environment {
     (void)result;
     return false;
   }
+
+  // CrowdSec's GetDecisionsCount / GetDecisionsSinceCount (profiles): how many decisions the
+  // store holds on `value`, created within the Go duration `since` ("" = ever); -1 when `since`
+  // is not a duration. Hosts without a store answer 0.
+  virtual int64_t decisions_count(std::string_view value, std::string_view since) const noexcept {
+    (void)value;
+    (void)since;
+    return 0;
+  }
 };
 
 // A load-time error. line/column are 1-based, counted in bytes within the expression text.

@@ -1,7 +1,9 @@
 #include "rules/matcher/matcher.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
+#include <set>
 
 #include <hs/hs.h>
 
@@ -22,6 +24,17 @@ enum class test_kind : std::uint8_t { exact, in_set, prefix, suffix, substring, 
 struct field_path {
   std::uint32_t slot = 0;
   std::vector<std::string> keys;
+  std::vector<std::uint8_t> optional; // per step: [0] the load, [i] keys[i-1]; `?.`
+  bool chain = false;                 // wrapped in a chain node: `?.` short-circuits to nil
+};
+
+// What a field's path gives on one event, as the evaluator would see it.
+enum field_state : std::uint8_t {
+  other = 0,     // a non-string value, or a failed load: the evaluator decides
+  string_ = 1,   // a string: the bits decide
+  nil_clean = 2, // nil without error (a missing member, or a `?.` short-circuit)
+  fails_nil = 3, // the path fails: a member of nil without `?.` (nil_fetch)
+  fails_type = 4, // the path fails: a member of a scalar or array (type_mismatch)
 };
 
 struct lifted_test {
@@ -30,6 +43,7 @@ struct lifted_test {
   bool negate;       // `!=`: the bit says "equal"
   bool empty_result; // the test's value on "" (literal tests only)
   std::int8_t nonempty_const = -1; // value on any non-empty string when no pattern is needed
+  bool nil_result = false; // the test's value on nil: == false, != true, `in` looks up "", others false
 };
 
 struct field_db {
@@ -53,31 +67,6 @@ std::string escape_literal(std::string_view s) {
   return out;
 }
 
-// A plain field path: load, then members with constant keys, optionally wrapped in a chain.
-bool as_field(const expr::program& p, node_id id, field_path& out) {
-  const auto nodes = p.nodes();
-  if (id == no_node) {
-    return false;
-  }
-  if (nodes[id].kind == node_kind::chain) {
-    id = nodes[id].a;
-  }
-  std::vector<std::string> keys;
-  while (nodes[id].kind == node_kind::member) {
-    if (nodes[id].constant.kind != expr::value_kind::string) {
-      return false;
-    }
-    keys.emplace(keys.begin(), nodes[id].constant.as_string());
-    id = nodes[id].a;
-  }
-  if (nodes[id].kind != node_kind::load) {
-    return false;
-  }
-  out.slot = nodes[id].slot;
-  out.keys = std::move(keys);
-  return true;
-}
-
 bool literal_string(const expr::program& p, node_id id, std::string_view& out) {
   if (id == no_node) {
     return false;
@@ -87,6 +76,44 @@ bool literal_string(const expr::program& p, node_id id, std::string_view& out) {
     return false;
   }
   out = n.constant.as_string();
+  return true;
+}
+
+// A plain field path: load, then members with constant keys, optionally wrapped in a chain.
+bool as_field(const expr::program& p, node_id id, field_path& out) {
+  const auto nodes = p.nodes();
+  if (id == no_node) {
+    return false;
+  }
+  out.chain = nodes[id].kind == node_kind::chain;
+  if (out.chain) {
+    id = nodes[id].a;
+  }
+  std::vector<std::string> keys;
+  std::vector<std::uint8_t> optional;
+  // Members with a constant name, and indexes by a string literal (`annotations["a/b"]`), which
+  // the evaluator resolves the same way on objects (and fails on the same things).
+  while (nodes[id].kind == node_kind::member || nodes[id].kind == node_kind::index) {
+    std::string_view key;
+    if (nodes[id].kind == node_kind::member) {
+      if (nodes[id].constant.kind != expr::value_kind::string) {
+        return false;
+      }
+      key = nodes[id].constant.as_string();
+    } else if (!literal_string(p, nodes[id].b, key)) {
+      return false;
+    }
+    keys.emplace(keys.begin(), key);
+    optional.emplace(optional.begin(), nodes[id].optional() ? 1 : 0);
+    id = nodes[id].a;
+  }
+  if (nodes[id].kind != node_kind::load) {
+    return false;
+  }
+  optional.emplace(optional.begin(), nodes[id].optional() ? 1 : 0);
+  out.slot = nodes[id].slot;
+  out.keys = std::move(keys);
+  out.optional = std::move(optional);
   return true;
 }
 
@@ -113,6 +140,20 @@ struct matcher::impl {
   const std::vector<scenario>* scenarios = nullptr;
   std::vector<expr::program> filters;
   std::vector<rule_plan> plans;
+  // Gating: a rule whose first conjunct is a lifted positive test can only be true when that
+  // test's pattern matched (on a non-empty string field). Such a rule is visited only when its
+  // gate test fired, or when the gate's field was not a usable string; the others are visited
+  // for every event. With many rules, most are never looked at.
+  std::vector<std::uint32_t> ungated;                 // rules visited for every event
+  std::vector<std::vector<std::uint32_t>> gated_by;   // per test: the rules it gates
+  std::vector<std::vector<std::uint32_t>> field_gated; // per field: the rules gated by its tests
+  std::vector<std::vector<std::uint32_t>> field_gated_empty; // ... whose gate may hold on ""
+  std::vector<std::vector<std::uint32_t>> field_gated_nil;   // ... whose gate holds on nil
+  // A gate may be a later conjunct than the first (the most selective one). The conjuncts
+  // before it must then be decided without error for the skip to be exact: per field, the rules
+  // with such an earlier conjunct on it, visited whenever the field is undecidable.
+  std::vector<std::vector<std::uint32_t>> field_before_gate;
+  std::vector<std::vector<std::uint32_t>> quick; // per rule: more conjuncts checked before a visit
   std::vector<field_db> fields;
   std::vector<lifted_test> tests;
   std::vector<rule_counters> rule_ids;
@@ -129,8 +170,12 @@ struct matcher::impl {
 
 struct matcher::context::state {
   hs_scratch_t* scratch = nullptr;
+  std::vector<rule_stats> flushed;          // per rule: what the counters already have
+  std::vector<std::uint64_t> errors_by_kind, errors_by_kind_flushed;
   std::vector<std::uint8_t> bits;          // per lifted test: 1 if the pattern matched
-  std::vector<std::uint8_t> field_string;  // per field: 1 if the field is a string on this event
+  std::vector<std::vector<std::uint32_t>> hits; // per field: the tests that matched its string
+  std::vector<std::uint64_t> candidate_bits; // rules to visit for this event, one bit each
+  std::vector<std::uint8_t> field_string;  // per field: its field_state on this event
   std::vector<std::uint8_t> field_empty;   // per field: 1 if that string is ""
   std::vector<std::string> last;           // per field: the string the bits were computed for
   std::vector<std::uint8_t> last_valid;
@@ -152,10 +197,17 @@ class lifted_env final : public expr::environment {
 
   expr::value load(std::uint32_t slot) const noexcept override { return base_.load(slot); }
 
-  bool lifted(std::uint32_t id, bool& result) const noexcept override {
+  bool lifted(std::uint32_t id, bool& result) const noexcept override { return decide(id, result); }
+
+  // The same, callable without a virtual call from the matcher's own loop.
+  bool decide(std::uint32_t id, bool& result) const noexcept {
     const lifted_test& t = tests_[id];
-    if (st_.field_string[t.field] == 0) {
-      return false; // nil, number, missing object...: the evaluator decides
+    if (st_.field_string[t.field] == field_state::nil_clean) {
+      result = t.nil_result;
+      return true;
+    }
+    if (st_.field_string[t.field] != field_state::string_) {
+      return false; // an error on the path, a number...: the evaluator decides
     }
     if (st_.field_empty[t.field] != 0) {
       if (t.kind == test_kind::regex) {
@@ -174,22 +226,62 @@ class lifted_env final : public expr::environment {
   const matcher::context::state& st_;
 };
 
+// A positive lifted conjunct that is certainly false on this event (decided without error).
+bool surely_false(const lifted_test& t, std::uint32_t id, const matcher::context::state& st) noexcept {
+  const std::uint8_t fs = st.field_string[t.field];
+  if (fs == field_state::nil_clean) {
+    return !t.nil_result;
+  }
+  if (fs != field_state::string_) {
+    return false;
+  }
+  if (st.field_empty[t.field] != 0) {
+    return t.kind != test_kind::regex && !t.empty_result;
+  }
+  return st.bits[id] == 0;
+}
+
+struct scan_target {
+  std::uint8_t* bits;
+  std::vector<std::uint32_t>* hits;
+};
+
 int on_hs_match(unsigned id, unsigned long long, unsigned long long, unsigned, void* ctx) {
-  static_cast<std::uint8_t*>(ctx)[id] = 1;
+  auto* t = static_cast<scan_target*>(ctx);
+  if (t->bits[id] == 0) { // several patterns (an `in` list) share a test id
+    t->bits[id] = 1;
+    t->hits->push_back(id); // capacity reserved for every test of the field: no allocation
+  }
   return 0;
 }
 
-// Reads a field the way the evaluator would when every step finds an object; anything else
-// yields a non-string value and the field's tests are left to the evaluator.
-expr::value resolve(const field_path& f, const event_env& env) noexcept {
-  expr::value v = env.load(f.slot);
-  for (const std::string& key : f.keys) {
-    if (!v.is_json_object()) {
-      return expr::value::nil();
-    }
-    v = expr::json_member(v.as_json().get_object().value_unsafe(), key);
+// Reads a field the way the evaluator does (member of an object: the value or nil; of nil: a
+// `?.` short-circuit to nil inside a chain, else an error; of anything else: an error) and
+// classifies the outcome. Errors and non-strings are left to the evaluator.
+field_state resolve(const field_path& f, const event_env& env, expr::value& v) noexcept {
+  v = env.load(f.slot);
+  if (v.kind == expr::value_kind::error_) {
+    return field_state::other;
   }
-  return v;
+  if (v.is_nil() && f.optional[0] != 0) {
+    return f.chain ? field_state::nil_clean : field_state::other;
+  }
+  for (std::size_t i = 0; i < f.keys.size(); ++i) {
+    if (v.is_nil()) {
+      if (f.optional[i + 1] != 0) {
+        return f.chain ? field_state::nil_clean : field_state::other;
+      }
+      return field_state::fails_nil;
+    }
+    if (!v.is_json_object()) {
+      return field_state::fails_type;
+    }
+    v = expr::json_member(v.as_json().get_object().value_unsafe(), f.keys[i]);
+  }
+  if (v.kind == expr::value_kind::string) {
+    return field_state::string_;
+  }
+  return v.is_nil() ? field_state::nil_clean : field_state::other;
 }
 
 } // namespace
@@ -206,7 +298,11 @@ std::variant<matcher, std::string> matcher::build(const std::vector<scenario>& s
   std::vector<std::vector<pattern>> patterns;
 
   auto field_of = [&](const field_path& f) {
-    std::string key = std::to_string(f.slot);
+    // Paths that differ only in `?.` behave differently on nil: distinct fields.
+    std::string key = std::to_string(f.slot) + (f.chain ? "c" : "-");
+    for (const std::uint8_t o : f.optional) {
+      key += o != 0 ? '?' : '.';
+    }
     for (const std::string& k : f.keys) {
       key += '\0';
       key += k;
@@ -219,6 +315,9 @@ std::variant<matcher, std::string> matcher::build(const std::vector<scenario>& s
     return it->second;
   };
   const unsigned literal_flags = HS_FLAG_SINGLEMATCH;
+  // For choosing gates: how many literals each test has, and the distinct literals per field.
+  std::vector<std::size_t> test_literals;
+  std::vector<std::set<std::string>> field_literals;
 
   for (const scenario& sc : scenarios) {
     const expr::program& p = *sc.filter;
@@ -290,6 +389,14 @@ std::variant<matcher, std::string> matcher::build(const std::vector<scenario>& s
         continue;
       }
       t.field = field_of(f);
+      if (field_literals.size() < m->fields.size()) {
+        field_literals.resize(m->fields.size());
+      }
+      test_literals.push_back(exprs.size());
+      for (const std::string& e : exprs) {
+        field_literals[t.field].insert(e);
+      }
+      t.nil_result = t.kind == test_kind::exact ? t.negate : t.kind == test_kind::in_set ? t.empty_result : false;
       const auto test_id = static_cast<std::uint32_t>(m->tests.size());
       m->tests.push_back(t);
       m->fields[t.field].tests.push_back(test_id);
@@ -332,6 +439,77 @@ std::variant<matcher, std::string> matcher::build(const std::vector<scenario>& s
     }
     m->plans.push_back(std::move(plan));
     m->filters.push_back(p.with_lifts(std::move(lifts)));
+  }
+
+  m->gated_by.resize(m->tests.size());
+  m->field_gated.resize(m->fields.size());
+  m->field_gated_empty.resize(m->fields.size());
+  m->field_gated_nil.resize(m->fields.size());
+  m->field_before_gate.resize(m->fields.size());
+  m->quick.resize(m->plans.size());
+  // Selectivity of a gate, estimated from the rules themselves: the share of the literals seen on
+  // its field that the test accepts (`namespace == 'a'` among 50 namespaces: 1/50;
+  // `log_type == 'k8s-audit'`, which every rule shares: 1; `verb in [3 verbs]` among 8: 3/8).
+  // Prefixes and suffixes count double, substrings and regexes are poor gates. Lower is better.
+  auto cost = [&](std::uint32_t test) {
+    const lifted_test& t = m->tests[test];
+    const double share = static_cast<double>(std::max<std::size_t>(1, test_literals[test])) /
+                         static_cast<double>(std::max<std::size_t>(1, field_literals[t.field].size()));
+    const double kind = t.kind == test_kind::exact || t.kind == test_kind::in_set ? 1
+                        : t.kind == test_kind::prefix || t.kind == test_kind::suffix ? 2
+                                                                                    : 8;
+    return share * kind;
+  };
+  for (std::uint32_t i = 0; i < m->plans.size(); ++i) {
+    const rule_plan& plan = m->plans[i];
+    double best = -1;
+    std::size_t best_k = 0;
+    for (std::size_t k = 0; k < plan.prefix.size(); ++k) {
+      const lifted_test& t = m->tests[plan.prefix[k].test];
+      if (plan.prefix[k].negated || t.negate || t.nonempty_const >= 0) {
+        continue;
+      }
+      if (const double c = cost(plan.prefix[k].test); best < 0 || c < best) {
+        best = c;
+        best_k = k;
+      }
+    }
+    if (best >= 0) {
+      const std::uint32_t test = plan.prefix[best_k].test;
+      // Up to three more selective conjuncts, checked from the bits before the rule is visited.
+      std::vector<std::pair<double, std::size_t>> more;
+      for (std::size_t k = 0; k < plan.prefix.size(); ++k) {
+        const lifted_test& t = m->tests[plan.prefix[k].test];
+        if (k != best_k && !plan.prefix[k].negated && !t.negate && t.nonempty_const < 0 &&
+            cost(plan.prefix[k].test) < 1) {
+          more.emplace_back(cost(plan.prefix[k].test), k);
+        }
+      }
+      std::sort(more.begin(), more.end());
+      more.resize(std::min<std::size_t>(more.size(), 3));
+      std::size_t last_k = best_k;
+      for (const auto& [c, k] : more) {
+        m->quick[i].push_back(plan.prefix[k].test);
+        last_k = std::max(last_k, k);
+      }
+      for (std::size_t k = 0; k < last_k; ++k) {
+        auto& before = m->field_before_gate[m->tests[plan.prefix[k].test].field];
+        if (before.empty() || before.back() != i) {
+          before.push_back(i);
+        }
+      }
+      const lifted_test& t = m->tests[test];
+      m->gated_by[test].push_back(i);
+      m->field_gated[t.field].push_back(i);
+      if (t.empty_result || t.kind == test_kind::regex) {
+        m->field_gated_empty[t.field].push_back(i);
+      }
+      if (t.nil_result) {
+        m->field_gated_nil[t.field].push_back(i);
+      }
+    } else {
+      m->ungated.push_back(i);
+    }
   }
 
   for (std::size_t fi = 0; fi < m->fields.size(); ++fi) {
@@ -393,7 +571,16 @@ matcher::context::context(const matcher& m) : state_(std::make_unique<state>()),
       std::abort();
     }
   }
+  owner_ = &m;
+  state_->flushed.assign(im.filters.size(), rule_stats{});
+  state_->errors_by_kind.assign(im.error_kind_ids.size(), 0);
+  state_->errors_by_kind_flushed.assign(im.error_kind_ids.size(), 0);
   state_->bits.assign(im.tests.size(), 0);
+  state_->hits.resize(im.fields.size());
+  for (std::size_t fi = 0; fi < im.fields.size(); ++fi) {
+    state_->hits[fi].reserve(im.fields[fi].tests.size());
+  }
+  state_->candidate_bits.assign((im.filters.size() + 63) / 64, 0);
   state_->field_string.assign(im.fields.size(), 0);
   state_->field_empty.assign(im.fields.size(), 0);
   state_->last.assign(im.fields.size(), std::string());
@@ -413,12 +600,11 @@ void matcher::match(context& ctx, const event_env& env, std::vector<std::uint32_
   // 1. Read every field once; scan it unless it is the string of the previous event.
   for (std::size_t fi = 0; fi < im.fields.size(); ++fi) {
     const field_db& f = im.fields[fi];
-    const expr::value v = resolve(f.path, env);
-    if (v.kind != expr::value_kind::string) {
-      st.field_string[fi] = 0;
+    expr::value v;
+    st.field_string[fi] = resolve(f.path, env, v);
+    if (st.field_string[fi] != field_state::string_) {
       continue;
     }
-    st.field_string[fi] = 1;
     const std::string_view s = v.as_string();
     st.field_empty[fi] = s.empty() ? 1 : 0;
     if (s.empty() || f.db == nullptr) {
@@ -427,12 +613,14 @@ void matcher::match(context& ctx, const event_env& env, std::vector<std::uint32_
     if (st.last_valid[fi] != 0 && st.last[fi] == s) {
       continue; // bits of this field's tests still hold
     }
-    for (const std::uint32_t t : f.tests) {
-      st.bits[t] = 0;
+    for (const std::uint32_t t : st.hits[fi]) {
+      st.bits[t] = 0; // only the tests that matched last time can be set
     }
-    if (hs_scan(f.db, s.data(), static_cast<unsigned>(s.size()), 0, st.scratch, on_hs_match, st.bits.data()) !=
+    st.hits[fi].clear();
+    scan_target target{st.bits.data(), &st.hits[fi]};
+    if (hs_scan(f.db, s.data(), static_cast<unsigned>(s.size()), 0, st.scratch, on_hs_match, &target) !=
         HS_SUCCESS) {
-      st.field_string[fi] = 0; // let the evaluator decide
+      st.field_string[fi] = field_state::other; // let the evaluator decide
       st.last_valid[fi] = 0;
       continue;
     }
@@ -444,16 +632,76 @@ void matcher::match(context& ctx, const event_env& env, std::vector<std::uint32_
     }
   }
 
-  // 2. Decide each rule from its lifted prefix when possible, else run its filter with the lifted
-  // tests answered from the bits.
+  // 2. The rules worth visiting: the ungated ones, those whose gate test fired (and whose quick
+  // checks did not rule them out), and those whose gate or an earlier conjunct cannot be decided
+  // from the bits on this event. A bitset keeps them in load order, each once.
+  std::vector<std::uint64_t>& cand = st.candidate_bits;
+  std::fill(cand.begin(), cand.end(), 0);
+  auto mark = [&cand](std::uint32_t r) { cand[r >> 6] |= std::uint64_t{1} << (r & 63); };
+  auto mark_all = [&](const std::vector<std::uint32_t>& rules) {
+    for (const std::uint32_t r : rules) {
+      mark(r);
+    }
+  };
+  mark_all(im.ungated);
+  for (std::size_t fi = 0; fi < im.fields.size(); ++fi) {
+    const std::uint8_t fs = st.field_string[fi];
+    const bool decidable = fs == field_state::string_ || fs == field_state::nil_clean;
+    if (!decidable) {
+      mark_all(im.field_before_gate[fi]); // an earlier conjunct may fail with an error
+      mark_all(im.field_gated[fi]);       // and the gate itself cannot be read from the bits
+      continue;
+    }
+    if (im.field_gated[fi].empty()) {
+      continue;
+    }
+    if (fs == field_state::nil_clean) {
+      mark_all(im.field_gated_nil[fi]);
+      continue;
+    }
+    if (st.field_empty[fi] != 0) {
+      mark_all(im.field_gated_empty[fi]);
+      continue;
+    }
+    for (const std::uint32_t t : st.hits[fi]) {
+      for (const std::uint32_t r : im.gated_by[t]) {
+        bool rejected = false;
+        for (const std::uint32_t q : im.quick[r]) {
+          if (surely_false(im.tests[q], q, st)) {
+            rejected = true;
+            break;
+          }
+        }
+        if (!rejected) {
+          mark(r);
+        }
+      }
+    }
+  }
+  ++ctx.events_;
+  if (++ctx.unflushed_ >= 4096) {
+    ctx.flush_counters();
+  }
+
+  // 3. Decide each candidate from its lifted prefix when possible, else run its filter with the
+  // lifted tests answered from the bits.
   const lifted_env lenv(env, im.tests, st);
-  for (std::uint32_t i = 0; i < im.filters.size(); ++i) {
+  for (std::size_t w = 0; w < cand.size(); ++w) {
+   for (std::uint64_t word = cand[w]; word != 0; word &= word - 1) {
+    const auto i = static_cast<std::uint32_t>(w * 64 + static_cast<std::size_t>(__builtin_ctzll(word)));
     const rule_plan& plan = im.plans[i];
     int decided = -1; // -1: evaluate; 0: false; 1: true
+    expr::eval_error fails = expr::eval_error::none;
     std::size_t k = 0;
     for (; k < plan.prefix.size(); ++k) {
       bool v;
-      if (!lenv.lifted(plan.prefix[k].test, v)) {
+      if (!lenv.decide(plan.prefix[k].test, v)) {
+        // A path that fails makes this conjunct, hence the filter, fail as the evaluator would.
+        const std::uint8_t fs = st.field_string[im.tests[plan.prefix[k].test].field];
+        if (fs == field_state::fails_nil || fs == field_state::fails_type) {
+          fails = fs == field_state::fails_nil ? expr::eval_error::nil_fetch : expr::eval_error::type_mismatch;
+          decided = 0;
+        }
         break;
       }
       if (v == plan.prefix[k].negated) {
@@ -467,24 +715,48 @@ void matcher::match(context& ctx, const event_env& env, std::vector<std::uint32_
     expr::bool_result r;
     if (decided >= 0) {
       r.value = decided == 1;
+      r.err = fails;
     } else {
       r = im.filters[i].eval_bool(lenv);
     }
     rule_stats& rs = ctx.stats_[i];
-    ++rs.evaluations;
-    counters::add(im.rule_ids[i].evaluations);
     if (r.err != expr::eval_error::none) {
-      ++rs.errors;
-      counters::add(im.rule_ids[i].errors);
-      counters::add(im.error_kind_ids[static_cast<std::size_t>(r.err)]);
+      ++rs.errors; // the counters follow at flush_counters()
+      ++st.errors_by_kind[static_cast<std::size_t>(r.err)];
       continue;
     }
     if (r.value) {
       ++rs.matches;
-      counters::add(im.rule_ids[i].matches);
       out.push_back(i);
     }
+   }
   }
+}
+
+void matcher::context::flush_counters() noexcept {
+  if (unflushed_ == 0 || owner_ == nullptr) {
+    return;
+  }
+  const impl& im = *owner_->impl_;
+  state& st = *state_;
+  for (std::size_t i = 0; i < im.rule_ids.size(); ++i) {
+    const rule_counters& rc = im.rule_ids[i];
+    counters::add(rc.evaluations, unflushed_);
+    if (const std::uint64_t d = stats_[i].matches - st.flushed[i].matches; d != 0) {
+      counters::add(rc.matches, d);
+    }
+    if (const std::uint64_t d = stats_[i].errors - st.flushed[i].errors; d != 0) {
+      counters::add(rc.errors, d);
+    }
+    st.flushed[i] = stats_[i];
+  }
+  for (std::size_t k = 0; k < st.errors_by_kind.size(); ++k) {
+    if (const std::uint64_t d = st.errors_by_kind[k] - st.errors_by_kind_flushed[k]; d != 0) {
+      counters::add(im.error_kind_ids[k], d);
+      st.errors_by_kind_flushed[k] = st.errors_by_kind[k];
+    }
+  }
+  unflushed_ = 0;
 }
 
 } // namespace vigil::rules

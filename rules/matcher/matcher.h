@@ -53,12 +53,27 @@ class matcher {
     context& operator=(context&&) = delete;
     context(const context&) = delete;
 
-    /// Outcome counts per scenario, in load order.
-    [[nodiscard]] const std::vector<rule_stats>& stats() const noexcept { return stats_; }
+    /// Outcome counts per scenario, in load order. Every rule is considered for every event
+    /// (most are decided without running their filter), so `evaluations` is the event count.
+    [[nodiscard]] const std::vector<rule_stats>& stats() const noexcept {
+      for (rule_stats& s : stats_) {
+        s.evaluations = events_;
+      }
+      return stats_;
+    }
+
+    /// Brings the per-rule counters (vigil_rule_evaluations_total, _matches_total,
+    /// _eval_errors_total, errors by kind) up to date: the matcher counts in the context and
+    /// publishes here, one add per rule per call rather than per event. Callers flush after each
+    /// batch; match() also flushes every 4096 events.
+    void flush_counters() noexcept;
 
     struct state;
     std::unique_ptr<state> state_;
-    std::vector<rule_stats> stats_;
+    mutable std::vector<rule_stats> stats_;
+    std::uint64_t events_ = 0;
+    std::uint64_t unflushed_ = 0;
+    const matcher* owner_ = nullptr;
   };
 
   /// Evaluates every filter against the event loaded in `env`, in load order, and writes the

@@ -93,9 +93,28 @@ class alert_schema final : public expr::schema {
   mutable std::vector<std::string> meta_keys;
 };
 
+// GetDecisionsCount's source: set by the daemon (its store), absent in replay (answers 0).
+decisions_counter& counter_hook() {
+  static decisions_counter hook;
+  return hook;
+}
+
 // One alert's values. Lists and objects come from a small JSON rendering of the alert.
 class alert_env final : public expr::environment {
  public:
+  std::int64_t decisions_count(std::string_view value, std::string_view since) const noexcept override {
+    engine::unix_nanos window = 0;
+    if (!since.empty()) {
+      const auto d = engine::parse_go_duration(since);
+      if (!d || *d < 0) {
+        return -1;
+      }
+      window = *d;
+    }
+    const decisions_counter& hook = counter_hook();
+    return hook ? hook(value, window) : 0;
+  }
+
   alert_env(const engine::alert& a, const std::vector<std::string>& meta_keys) : a_(a), meta_keys_(meta_keys) {
     std::string json = "{\"sources\":[";
     if (!a.value.empty()) {
@@ -450,5 +469,7 @@ profile_outcome profile_set::evaluate(const engine::alert& a, engine::unix_nanos
   }
   return out;
 }
+
+void set_decisions_counter(decisions_counter hook) { counter_hook() = std::move(hook); }
 
 } // namespace vigil::rules

@@ -11,6 +11,8 @@
 // Threading: a profile_set is immutable after loading; evaluate() runs on the emitter thread.
 
 #include <cstdint>
+#include <functional>
+#include <string_view>
 #include <optional>
 #include <set>
 #include <string>
@@ -72,5 +74,11 @@ class profile_set {
  private:
   std::vector<profile> profiles_;
 };
+
+/// Where GetDecisionsCount / GetDecisionsSinceCount read from: the number of decisions on a value
+/// created within `window` nanoseconds (0: ever). Called on the emitter thread during evaluate();
+/// set once before the pipeline starts. Without it the functions answer 0 (replay has no store).
+using decisions_counter = std::function<std::int64_t(std::string_view value, engine::unix_nanos window)>;
+void set_decisions_counter(decisions_counter hook);
 
 } // namespace vigil::rules

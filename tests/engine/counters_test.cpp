@@ -70,5 +70,29 @@ TEST(counters, counters_beyond_the_first_chunk_work) {
   EXPECT_EQ(r.read(last), 5u);
 }
 
+// Histograms: cumulative buckets, +Inf, count, and a seconds family keeping its sum in nanoseconds;
+// observations from several threads add up.
+TEST(counters, histograms_are_cumulative_and_summed_over_threads) {
+  registry& r = registry::global();
+  histogram h("test_latency_seconds", "h", {0.001, 0.01, 0.1}, {{"server", "s"}});
+  h.observe(0.002);
+  std::thread t([&] {
+    h.observe(0.02);
+    h.observe(5);
+  });
+  t.join();
+  auto bucket = [&](const char* le) { return r.read("test_latency_seconds_bucket", {{"server", "s"}, {"le", le}}); };
+  EXPECT_EQ(bucket("0.001"), 0u);
+  EXPECT_EQ(bucket("0.01"), 1u);
+  EXPECT_EQ(bucket("0.1"), 2u);
+  EXPECT_EQ(bucket("+Inf"), 3u);
+  EXPECT_EQ(r.read("test_latency_seconds_count", {{"server", "s"}}), 3u);
+  EXPECT_EQ(r.read("test_latency_seconds_sum", {{"server", "s"}}), 5'022'000'000u);
+  histogram sizes("test_batch_events", "h", {10, 100});
+  sizes.observe(400);
+  EXPECT_EQ(r.read("test_batch_events_sum", {}), 400u); // not a seconds family: kept as observed
+  EXPECT_EQ(r.read("test_batch_events_bucket", {{"le", "100"}}), 0u);
+}
+
 } // namespace
 } // namespace vigil::counters

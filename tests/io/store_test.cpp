@@ -97,6 +97,11 @@ TEST(store, manual_decisions_and_deletion) {
   EXPECT_EQ(s->delete_decisions("", id, now + sec), 1u);
   EXPECT_EQ(s->delete_decisions("", id, now + sec), 0u); // already deleted
   EXPECT_TRUE(s->list_decisions({.now = now + 2 * sec}).empty());
+  // GetDecisionsCount counts every decision ever taken on a value, deleted or expired included.
+  s->save_alerts({bruteforce("203.0.113.7", now + 10 * sec, 60 * sec)}, now + 10 * sec);
+  EXPECT_EQ(s->count_decisions("203.0.113.7", 0), 2);
+  EXPECT_EQ(s->count_decisions("203.0.113.7", now + 5 * sec), 1);
+  EXPECT_EQ(s->count_decisions("192.0.2.1", 0), 0);
 }
 
 TEST(store, retention_by_count_and_age) {

@@ -94,6 +94,29 @@ TEST_F(tls, client_certificates_are_required_with_a_client_ca) {
   ASSERT_EQ(d.stop(), 0);
 }
 
+// The bouncers' local API over HTTPS (api.tls in vigil.yaml): a bouncer configured with
+// https:// and the CA gets its answers; without the CA the handshake fails.
+TEST_F(tls, the_local_api_over_https) {
+  const std::string cfg = path("lapi-tls.yaml");
+  std::ofstream(cfg) << "store:\n  path: " << path("lapi-tls.db") << "\napi:\n  listen: 127.0.0.1:0\n  tls:\n    cert: "
+                     << path("server.crt") << "\n    key: " << path("server.key") << "\n";
+  child d({vigil_bin, "run", "-c", cfg, "--metrics-listen", "off", "--listen", "127.0.0.1:0", "--workers", "1"});
+  ASSERT_NE(test::start_daemon(d), 0) << d.stderr_text;
+  ASSERT_TRUE(d.wait_for_stderr("vigil local API listening on https://127.0.0.1:")) << d.stderr_text;
+  const std::size_t at = d.stderr_text.find("127.0.0.1:", d.stderr_text.find("local API listening")) + 10;
+  const std::string url = "https://127.0.0.1:" + std::to_string(std::stoi(d.stderr_text.substr(at))) + "/v1/decisions";
+  auto get = [&](const std::string& extra) {
+    const std::string cmd = "curl -s -o /dev/null -w '%{http_code}' --max-time 10 " + extra + " -H 'X-Api-Key: nope' " +
+                            url + " 2>/dev/null";
+    std::unique_ptr<FILE, int (*)(FILE*)> p(popen(cmd.c_str(), "r"), pclose);
+    char buf[16] = {};
+    return p && std::fgets(buf, sizeof buf, p.get()) != nullptr ? std::string(buf) : std::string();
+  };
+  EXPECT_EQ(get("--cacert " + path("ca.crt")), "403"); // TLS works; the key is wrong
+  EXPECT_EQ(get(""), "000");                           // an unknown CA is refused by the client
+  ASSERT_EQ(d.stop(), 0);
+}
+
 TEST_F(tls, bad_tls_material_is_a_startup_error) {
   child d({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "off", "--listen", "127.0.0.1:0", "--tls-cert", path("server.crt"), "--tls-key", path("client.key")});
   EXPECT_EQ(d.stop(0), 2);

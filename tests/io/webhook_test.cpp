@@ -346,7 +346,7 @@ TEST(run, configured_sources_two_listeners_and_a_file) {
                                                    "  - type: file\n    paths: [audit.log]\n    mode: cat\n");
   child check({vigil_bin, "check-config", "-c", cfg});
   EXPECT_EQ(check.stop(0), 0) << check.stderr_text;
-  EXPECT_NE(check.stdout_text.find("configuration OK: 3 profiles, 7 rules, 2 webhook listener(s), 1 file source(s)"),
+  EXPECT_NE(check.stdout_text.find("configuration OK: 3 profiles, 7 rules, 0 notification(s), 2 webhook listener(s), 1 file source(s)"),
             std::string::npos)
       << check.stdout_text;
 

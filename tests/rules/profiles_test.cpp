@@ -104,6 +104,44 @@ duration_expr: "Alert.GetEventsCount() > 5 ? '2d' : '30m'"
   EXPECT_EQ(p.evaluate(make("x", false), 0).decisions[0].duration, hour / 2);
 }
 
+// CrowdSec's commented default: ban for 4h more per earlier decision on the same value.
+TEST(profiles, duration_expr_escalates_with_get_decisions_count) {
+  const profile_set p = load(R"y(name: escalate
+filters: ["Alert.Remediation == true"]
+decisions: [{type: ban, duration: 4h}]
+duration_expr: Sprintf('%dh', (GetDecisionsCount(Alert.GetValue()) + 1) * 4)
+)y");
+  EXPECT_EQ(p.evaluate(make("x", true), 0).decisions[0].duration, 4 * hour); // no store: 0 earlier
+  std::string asked;
+  engine::unix_nanos window = -1;
+  set_decisions_counter([&](std::string_view value, engine::unix_nanos w) {
+    asked = std::string(value);
+    window = w;
+    return std::int64_t{2};
+  });
+  EXPECT_EQ(p.evaluate(make("x", true), 0).decisions[0].duration, 12 * hour);
+  EXPECT_EQ(asked, make("x", true).value);
+  EXPECT_EQ(window, 0);
+  const profile_set since = load(R"y(name: since
+filters: ["true"]
+decisions: [{type: ban}]
+duration_expr: "GetDecisionsSinceCount(Alert.GetValue(), '24h') > 1 ? Sprintf('%s', '1d') : Sprintf('%02dm', 5)"
+)y");
+  EXPECT_EQ(since.evaluate(make("x", true), 0).decisions[0].duration, 24 * hour);
+  EXPECT_EQ(window, 24 * hour);
+  set_decisions_counter([](std::string_view, engine::unix_nanos) { return std::int64_t{0}; });
+  EXPECT_EQ(since.evaluate(make("x", true), 0).decisions[0].duration, 5 * hour / 60);
+  const profile_set bad = load(R"y(name: bad
+filters: ["true"]
+decisions: [{type: ban, duration: 1h}]
+duration_expr: "Sprintf('%dh', GetDecisionsSinceCount(Alert.GetValue(), 'soon'))"
+)y");
+  const profile_outcome o = bad.evaluate(make("x", true), 0);
+  EXPECT_EQ(o.errors, 1u); // not a duration: counted, the configured duration stays
+  EXPECT_EQ(o.decisions[0].duration, hour);
+  set_decisions_counter({});
+}
+
 TEST(profiles, on_error_apply_continue_break) {
   const std::string failing = "filters: ['Alert.Events[5].Meta != nil']\ndecisions: [{type: ban}]\n";
   EXPECT_EQ(load("name: e\non_error: apply\n" + failing).evaluate(make("x", true), 0).decisions.size(), 1u);

@@ -1,11 +1,15 @@
 // loadgen: posts audit events to a vigil webhook as EventList batches over keep-alive
-// connections, as fast as they are accepted (or at a fixed rate), retrying 429s, and reports
-// events/s, requests/s, latency percentiles and non-2xx answers.
+// connections (plain HTTP or TLS, optionally with a bearer token), as fast as they are accepted
+// (or at a fixed rate), retrying 429s, and reports events/s, requests/s, latency percentiles and
+// non-2xx answers.
 //
 //   loadgen --port 9876 --file events.jsonl [--batch 400] [--connections 4] [--rate EPS] [--token T]
+//           [--tls [--cacert CA.pem]] [--metrics-port 6060]
 //
 // Every event of the file is sent once (a batch resent after 429 is the same batch), so the
-// server's count of processed events must equal the "accepted" total printed here.
+// server's count of accepted events must equal the "accepted" total printed here. With
+// --metrics-port, loadgen reads the server's own counter (vigil_webhook_events_total{result=
+// "accepted"}) before and after the run and reports any difference (exit status 3).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -18,6 +22,8 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -28,6 +34,9 @@
 namespace {
 
 using clock_type = std::chrono::steady_clock;
+
+// TLS settings shared by the connections (null context: plain HTTP).
+SSL_CTX* tls_ctx = nullptr;
 
 class connection {
  public:
@@ -43,19 +52,45 @@ class connection {
     }
     int one = 1;
     setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (fd_ >= 0 && tls_ctx != nullptr) {
+      ssl_ = SSL_new(tls_ctx);
+      SSL_set_fd(ssl_, fd_);
+      SSL_set1_host(ssl_, "127.0.0.1");
+      if (SSL_connect(ssl_) != 1) {
+        std::fprintf(stderr, "loadgen: TLS handshake failed: %s\n", ERR_reason_error_string(ERR_get_error()));
+        SSL_free(ssl_);
+        ssl_ = nullptr;
+        close(fd_);
+        fd_ = -1;
+      }
+    }
   }
   ~connection() {
+    if (ssl_ != nullptr) {
+      SSL_shutdown(ssl_);
+      SSL_free(ssl_);
+    }
     if (fd_ >= 0) {
       close(fd_);
     }
   }
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
   bool ok() const { return fd_ >= 0; }
+
+  ssize_t write_some(const char* p, std::size_t n) {
+    return ssl_ != nullptr ? SSL_write(ssl_, p, static_cast<int>(std::min<std::size_t>(n, 1 << 30)))
+                           : send(fd_, p, n, MSG_NOSIGNAL);
+  }
+  ssize_t read_some(char* p, std::size_t n) {
+    return ssl_ != nullptr ? SSL_read(ssl_, p, static_cast<int>(n)) : recv(fd_, p, n, 0);
+  }
 
   // Sends a request, returns the status (0 on failure) and the body.
   int post(const std::string& request, std::string& body) {
     std::size_t sent = 0;
     while (sent < request.size()) {
-      const ssize_t n = send(fd_, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+      const ssize_t n = write_some(request.data() + sent, request.size() - sent);
       if (n <= 0) {
         return 0;
       }
@@ -77,7 +112,7 @@ class connection {
         }
       }
       char tmp[65536];
-      const ssize_t n = recv(fd_, tmp, sizeof tmp, 0);
+      const ssize_t n = read_some(tmp, sizeof tmp);
       if (n <= 0) {
         return 0;
       }
@@ -87,8 +122,32 @@ class connection {
 
  private:
   int fd_ = -1;
+  SSL* ssl_ = nullptr;
   std::string buf_;
 };
+
+// The server's accepted-events counter, summed over its webhook sources (-1 if unreadable).
+long long server_accepted(int metrics_port) {
+  connection c(metrics_port);
+  if (!c.ok()) {
+    return -1;
+  }
+  std::string body;
+  if (c.post("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", body) != 200) {
+    return -1;
+  }
+  long long total = 0;
+  std::size_t at = 0;
+  while ((at = body.find("\nvigil_webhook_events_total{", at)) != std::string::npos) {
+    const std::size_t eol = body.find('\n', at + 1);
+    const std::string line = body.substr(at + 1, eol - at - 1);
+    at = eol;
+    if (line.find("result=\"accepted\"") != std::string::npos) {
+      total += std::stoll(line.substr(line.rfind(' ') + 1));
+    }
+  }
+  return total;
+}
 
 } // namespace
 
@@ -106,7 +165,31 @@ int main(int argc, char** argv) {
   app.add_option("--connections", connections, "Concurrent keep-alive connections")->capture_default_str();
   app.add_option("--rate", rate, "Target events/s in total (0: as fast as accepted)");
   app.add_option("--token", token, "Bearer token");
+  bool tls = false;
+  std::string cacert;
+  int metrics_port = 0;
+  app.add_flag("--tls", tls, "HTTPS (TLS 1.2+)");
+  app.add_option("--cacert", cacert, "PEM CA to verify the server with (default: no verification)");
+  app.add_option("--metrics-port", metrics_port, "The server's /metrics port: check its accepted count");
   CLI11_PARSE(app, argc, argv);
+  if (tls) {
+    tls_ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_min_proto_version(tls_ctx, TLS1_2_VERSION);
+    if (!cacert.empty()) {
+      if (SSL_CTX_load_verify_locations(tls_ctx, cacert.c_str(), nullptr) != 1) {
+        std::fprintf(stderr, "loadgen: cannot read %s\n", cacert.c_str());
+        return 2;
+      }
+      SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_PEER, nullptr);
+    }
+  }
+  long long server_before = 0;
+  if (metrics_port != 0) {
+    SSL_CTX* t = tls_ctx;
+    tls_ctx = nullptr;
+    server_before = server_accepted(metrics_port);
+    tls_ctx = t;
+  }
 
   std::vector<std::string> requests;
   {
@@ -209,5 +292,19 @@ int main(int argc, char** argv) {
     std::printf(" %d x%ld", k, v);
   }
   std::printf("\n");
+  if (metrics_port != 0) {
+    tls_ctx = nullptr;
+    // The server counts an event when it answers its batch: the counter is final by now.
+    const long long after = server_accepted(metrics_port);
+    if (server_before < 0 || after < 0) {
+      std::printf("server counters: unreadable on port %d\n", metrics_port);
+      return 3;
+    }
+    const long long counted = after - server_before;
+    std::printf("server counted %lld accepted events (difference %lld)\n", counted, counted - accepted.load());
+    if (counted != accepted.load()) {
+      return 3;
+    }
+  }
   return statuses.count(0) != 0 ? 1 : 0;
 }

@@ -4,6 +4,8 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
+#include <vector>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -11,11 +13,32 @@
 namespace vigil::rules {
 class profile_set;
 }
+namespace vigil::config {
+struct settings;
+}
+namespace vigil::io {
+struct notification;
+}
 
 namespace vigil::cli {
 
 /// The profiles of `path` (or the embedded defaults when empty); null after printing every error.
 std::shared_ptr<const rules::profile_set> load_profiles_or_report(const std::string& path, const char* cmd);
+
+/// vigil.yaml (may be empty) plus a CrowdSec configuration directory (may be empty) into `cfg`;
+/// false after printing every error. Warnings are logged.
+bool load_settings_or_report(const std::string& config_path, const std::string& crowdsec_dir, config::settings& cfg);
+
+/// The notifications of these files/directories; nullopt after printing every error. With
+/// `profiles`, says which names they use that no file defines.
+std::optional<std::vector<io::notification>> load_notifications_or_report(const std::vector<std::string>& paths,
+                                                                         const rules::profile_set* profiles);
+
+/// "vigil@<hostname>": the MachineID notifications show.
+std::string machine_id();
+
+/// Log line in CrowdSec's text format on stderr.
+void log_line(const char* level, const std::string& msg);
 
 using command = std::function<int()>;
 
@@ -36,6 +59,9 @@ command add_store_commands(CLI::App& app);
 
 /// `vigil metrics`: the daemon's counters as tables.
 command add_metrics(CLI::App& app);
+
+/// `vigil notifications list|inspect|test`.
+command add_notifications(CLI::App& app);
 
 /// `vigil explain FILE...`.
 command add_explain(CLI::App& app);

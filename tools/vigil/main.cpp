@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   const vigil::cli::command check = vigil::cli::add_check_config(app);
   const vigil::cli::command store = vigil::cli::add_store_commands(app);
   const vigil::cli::command metrics = vigil::cli::add_metrics(app);
+  const vigil::cli::command notifications = vigil::cli::add_notifications(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -38,6 +39,9 @@ int main(int argc, char** argv) {
     }
     if (sub->get_name() == "check-config") {
       return check();
+    }
+    if (sub->get_name() == "notifications") {
+      return notifications();
     }
     if (sub->get_name() == "metrics") {
       return metrics();

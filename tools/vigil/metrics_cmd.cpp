@@ -1,5 +1,6 @@
 // `vigil metrics`: the running daemon's counters as the tables `cscli metrics` prints
-// (Acquisition, Parser, Scenario) plus vigil's (Sources), from its /metrics endpoint.
+// (Acquisition, Parser, Scenario, Alerts, Decisions) plus vigil's (Sources, Workers, Notifications),
+// from its /metrics endpoint.
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -96,7 +97,16 @@ void table(const char* title, const std::vector<metric>& ms, const std::string& 
   std::map<std::string, std::map<std::string, double>> rows;
   for (const metric& m : ms) {
     for (const auto& [name, header] : columns) {
-      if (m.name == name) {
+      // A column may select one label value: "metric{label=value}".
+      const std::size_t brace = name.find('{');
+      const std::string base = name.substr(0, brace);
+      bool selected = m.name == base;
+      if (selected && brace != std::string::npos) {
+        const std::size_t eq = name.find('=', brace);
+        const auto it = m.labels.find(name.substr(brace + 1, eq - brace - 1));
+        selected = it != m.labels.end() && it->second == name.substr(eq + 1, name.size() - eq - 2);
+      }
+      if (selected) {
         const auto it = m.labels.find(key_label);
         rows[it == m.labels.end() ? "-" : it->second][name] += m.value;
       }
@@ -173,7 +183,22 @@ int run_metrics(const metrics_options& o) {
          {"cs_bucket_underflowed_total", "Expired"}});
   table("Source Metrics (vigil)", ms, "source",
         {{"cs_k8sauditsource_requests_total", "Requests"}, {"cs_k8sauditsource_hits_total", "Events"},
+         {"vigil_webhook_events_total{result=accepted}", "Accepted"},
+         {"vigil_webhook_events_total{result=rejected}", "Rejected"},
+         {"vigil_webhook_events_total{result=duplicate}", "Duplicates"},
          {"vigil_webhook_batches_refused_total", "Refused 429"}});
+  table("Worker Metrics (vigil)", ms, "worker",
+        {{"vigil_worker_events_total", "Events"}, {"vigil_worker_pours_total", "Pours"},
+         {"vigil_worker_inbox_depth", "Inbox"}, {"vigil_worker_inbox_high_water", "Inbox max"}});
+  table("Alert Metrics", ms, "reason", {{"cs_alerts", "Count"}});
+  table("Local API Decisions", ms, "reason", {{"cs_active_decisions", "Active"}});
+  table("Notification Metrics (vigil)", ms, "name",
+        {{"vigil_notification_alerts_total", "Alerts"}, {"vigil_notification_sent_total", "Sent"},
+         {"vigil_notification_failures_total{reason=attempt}", "Failed tries"},
+         {"vigil_notification_failures_total{reason=gave_up}", "Gave up"},
+         {"vigil_notification_failures_total{reason=template}", "Template err"},
+         {"vigil_notification_failures_total{reason=dropped}", "Dropped"},
+         {"vigil_notification_pending", "Pending"}});
   return 0;
 }
 

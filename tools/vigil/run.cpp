@@ -7,11 +7,15 @@
 #include <cstdio>
 #include <ctime>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
+#include <unistd.h>
 #include <uv.h>
 
 #include "engine/config/config.h"
@@ -20,12 +24,14 @@
 #include "io/file/replay_source.h"
 #include "io/file/tailer.h"
 #include "io/http/server.h"
+#include "io/notify/notifier.h"
 #include "io/store/store.h"
 #include "io/api/lapi.h"
 #include "io/metrics/metrics.h"
 #include "engine/event/duration.h"
 #include "io/webhook/webhook.h"
 #include "rules/matcher/ruleset.h"
+#include "rules/profiles/profiles.h"
 #include "tools/vigil/commands.h"
 
 namespace vigil::cli {
@@ -34,6 +40,8 @@ namespace {
 
 struct run_options {
   std::string config;
+  std::string crowdsec_dir;
+  std::vector<std::string> notifications;
   std::string api_listen; ///< "" = from the config; "off" = no local API
   std::string metrics_listen; ///< "" = from the config; "off" = no /metrics
   std::string profiles;
@@ -47,6 +55,7 @@ struct run_options {
   std::size_t max_body_size = 32u << 20;
   std::size_t max_in_flight = 0;
   std::string tls_cert, tls_key, tls_client_ca;
+  std::string api_tls_cert, api_tls_key;
 };
 
 std::string now_text() {
@@ -58,16 +67,28 @@ std::string now_text() {
   return buf;
 }
 
+} // namespace
+
 void log_line(const char* level, const std::string& msg) {
   std::fprintf(stderr, "time=\"%s\" level=%s msg=\"%s\"\n", now_text().c_str(), level, msg.c_str());
 }
+
+std::string machine_id() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') {
+    return "vigil";
+  }
+  return std::string("vigil@") + host;
+}
+
+namespace {
 
 // On the emitter thread: the only writer of alerts, to the log or stdout and to the store (one
 // transaction per batch the emitter takes, off the workers' path).
 class alert_log final : public pipeline::output_handler {
  public:
-  alert_log(bool json, io::store* store, std::size_t max_items, engine::unix_nanos max_age)
-      : json_(json), store_(store), max_items_(max_items), max_age_(max_age) {}
+  alert_log(bool json, io::store* store, std::size_t max_items, engine::unix_nanos max_age, io::notifier* notify)
+      : json_(json), store_(store), max_items_(max_items), max_age_(max_age), notify_(notify) {}
   void on_alert(const engine::alert& a) override {
     if (json_) {
       const std::string line = engine::to_json(a);
@@ -83,6 +104,8 @@ class alert_log final : public pipeline::output_handler {
     }
     if (store_ != nullptr) {
       pending_.push_back(a);
+    } else if (notify_ != nullptr && !a.notifications.empty()) {
+      notify_->submit(a, 0, a.notifications);
     }
   }
   void on_error(const std::string& message) override { log_line("warning", message); }
@@ -97,7 +120,8 @@ class alert_log final : public pipeline::output_handler {
         "vigil_store_write_failures_total", "Store transactions that failed (the alerts are retried)");
     static const counters::id dropped = counters::registry::global().define(
         "vigil_store_alerts_dropped_total", "Alerts given up after the store kept failing (kept in the log only)");
-    if (store_->save_alerts(pending_, now).size() != pending_.size()) {
+    const std::vector<std::int64_t> ids = store_->save_alerts(pending_, now);
+    if (ids.size() != pending_.size()) {
       // Kept for the next batch (the store may be busy or the disk full for a while); past a
       // bound the oldest go, loudly: they were logged above, and memory must not grow unbounded.
       counters::add(failures);
@@ -110,6 +134,13 @@ class alert_log final : public pipeline::output_handler {
         counters::add(dropped, n);
       }
       return;
+    }
+    if (notify_ != nullptr) { // after the save, so a notification carries the alert's store id
+      for (std::size_t i = 0; i < pending_.size(); ++i) {
+        if (!pending_[i].notifications.empty()) {
+          notify_->submit(pending_[i], ids[i], pending_[i].notifications);
+        }
+      }
     }
     saved_ += pending_.size();
     pending_.clear();
@@ -124,12 +155,52 @@ class alert_log final : public pipeline::output_handler {
   io::store* store_;
   std::size_t max_items_;
   engine::unix_nanos max_age_;
+  io::notifier* notify_;
   std::vector<engine::alert> pending_;
   std::size_t saved_ = 0;
 };
 
+// cs_active_decisions{reason, origin, action}: the store's active decisions, counted again every
+// few seconds on the loop (decisions expire and are deleted by hand, not only added). A label set
+// that has no decision any more reads 0.
+class active_decisions_gauge {
+ public:
+  explicit active_decisions_gauge(std::unique_ptr<io::store> s) : store_(std::move(s)) {}
+  void refresh() {
+    const engine::unix_nanos now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count();
+    std::map<std::tuple<std::string, std::string, std::string>, std::uint64_t> counts;
+    for (const auto& d : store_->list_decisions(io::decision_filter{.now = now})) {
+      ++counts[{d.d.scenario, d.d.origin, d.d.type}];
+    }
+    for (auto& [key, id] : ids_) {
+      if (!counts.contains(key)) {
+        counters::set(id, 0);
+      }
+    }
+    for (const auto& [key, n] : counts) {
+      auto it = ids_.find(key);
+      if (it == ids_.end()) {
+        const auto& [reason, origin, action] = key;
+        it = ids_.emplace(key, counters::registry::global().define(
+                                   "cs_active_decisions", "Number of active decisions",
+                                   {{"reason", reason}, {"origin", origin}, {"action", action}}, counters::kind::gauge))
+                 .first;
+      }
+      counters::set(it->second, n);
+    }
+  }
+
+ private:
+  std::unique_ptr<io::store> store_;
+  std::map<std::tuple<std::string, std::string, std::string>, counters::id> ids_;
+};
+
 struct daemon_state {
   uv_loop_t loop{};
+  uv_timer_t decisions_timer{};
+  std::unique_ptr<active_decisions_gauge> decisions_gauge;
   uv_signal_t sigint{}, sigterm{}, sighup{};
   std::function<void()> reload;
   std::vector<std::unique_ptr<http::server>> servers;
@@ -155,30 +226,77 @@ void on_signal(uv_signal_t* h, int signum) {
         uv_close(reinterpret_cast<uv_handle_t*>(&d->sigint), nullptr);
         uv_close(reinterpret_cast<uv_handle_t*>(&d->sigterm), nullptr);
         uv_close(reinterpret_cast<uv_handle_t*>(&d->sighup), nullptr);
+        if (d->decisions_gauge) {
+          uv_close(reinterpret_cast<uv_handle_t*>(&d->decisions_timer), nullptr);
+        }
       }
     });
   }
 }
 
-// Loads vigil.yaml (if any) and the acquisition files it names, reporting every error.
-bool load_settings(const run_options& o, config::settings& cfg) {
-  if (o.config.empty()) {
-    return true;
+} // namespace
+
+// Loads vigil.yaml (if any) and the acquisition files it names, then a CrowdSec configuration
+// directory (if any), reporting every error; warnings are logged.
+bool load_settings_or_report(const std::string& config_path, const std::string& crowdsec_dir, config::settings& cfg) {
+  std::vector<config::error> errors;
+  if (!config_path.empty()) {
+    auto c = config::load(config_path);
+    if (auto* e = std::get_if<std::vector<config::error>>(&c)) {
+      errors = *e;
+    } else {
+      cfg = std::get<config::settings>(c);
+    }
   }
-  auto c = config::load(o.config);
-  if (auto* errors = std::get_if<std::vector<config::error>>(&c)) {
-    for (const auto& e : *errors) {
+  if (!crowdsec_dir.empty() && errors.empty()) {
+    config::load_crowdsec_dir(crowdsec_dir, cfg, errors);
+  }
+  if (!errors.empty()) {
+    for (const auto& e : errors) {
       std::fprintf(stderr, "%s\n", e.to_string().c_str());
     }
-    std::fprintf(stderr, "vigil: %zu error(s) in the configuration\n", errors->size());
+    std::fprintf(stderr, "vigil: %zu error(s) in the configuration\n", errors.size());
     return false;
   }
-  cfg = std::get<config::settings>(c);
   for (const auto& w : cfg.warnings) {
     log_line("warning", w);
   }
+  cfg.warnings.clear();
   return true;
 }
+
+std::optional<std::vector<io::notification>> load_notifications_or_report(const std::vector<std::string>& paths,
+                                                                         const rules::profile_set* profiles) {
+  std::vector<io::notification> out;
+  std::vector<config::error> errors;
+  std::vector<std::string> warnings;
+  for (const auto& p : paths) {
+    io::load_notifications(p, out, errors, warnings);
+  }
+  for (const auto& w : warnings) {
+    log_line("warning", w);
+  }
+  if (!errors.empty()) {
+    for (const auto& e : errors) {
+      std::fprintf(stderr, "%s\n", e.to_string().c_str());
+    }
+    std::fprintf(stderr, "vigil: %zu error(s) in the notification files\n", errors.size());
+    return std::nullopt;
+  }
+  if (profiles != nullptr) {
+    for (const auto& name : profiles->notification_names()) {
+      const bool known = std::any_of(out.begin(), out.end(), [&](const io::notification& n) { return n.name == name; });
+      if (!known) {
+        log_line(paths.empty() ? "info" : "warning",
+                 "profiles name the notification '" + name + "', which no notification file defines: not sent" +
+                     (paths.empty() ? " (give notification files with --notifications or `notifications:`)" : ""));
+      }
+    }
+  }
+  return out;
+}
+
+namespace {
 
 // The webhook listeners: the configured ones, or the embedded default; command-line flags
 // override the first one.
@@ -227,7 +345,7 @@ std::vector<config::webhook_source> webhooks_of(const run_options& o, const conf
 
 int run_daemon(const run_options& o, bool listen_flag) {
   config::settings cfg;
-  if (!load_settings(o, cfg)) {
+  if (!load_settings_or_report(o.config, o.crowdsec_dir, cfg)) {
     return 2;
   }
   if (o.output != "text" && o.output != "json") {
@@ -262,6 +380,21 @@ int run_daemon(const run_options& o, bool listen_flag) {
   if (!profiles) {
     return 2;
   }
+  std::vector<std::string> notification_paths = cfg.notifications;
+  notification_paths.insert(notification_paths.end(), o.notifications.begin(), o.notifications.end());
+  auto notifications = load_notifications_or_report(notification_paths, profiles.get());
+  if (!notifications) {
+    return 2;
+  }
+  std::unique_ptr<io::notifier> notify;
+  if (!notifications->empty()) {
+    io::notifier_options no;
+    no.machine_id = machine_id();
+    no.log = log_line;
+    const std::size_t n = notifications->size();
+    notify = std::make_unique<io::notifier>(std::move(*notifications), std::move(no));
+    log_line("info", std::to_string(n) + " notification(s) configured");
+  }
 
   std::unique_ptr<io::store> store;
   if (!cfg.store_path.empty()) {
@@ -272,8 +405,18 @@ int run_daemon(const run_options& o, bool listen_flag) {
       return 2;
     }
   }
+  if (store) {
+    // GetDecisionsCount in duration_expr: the emitter's own connection, on the emitter thread.
+    io::store* s = store.get();
+    rules::set_decisions_counter([s](std::string_view value, engine::unix_nanos window) {
+      const engine::unix_nanos now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                         std::chrono::system_clock::now().time_since_epoch())
+                                         .count();
+      return s->count_decisions(std::string(value), window == 0 ? 0 : now - window);
+    });
+  }
   alert_log out(o.output == "json", store.get(), cfg.store_max_items,
-                static_cast<engine::unix_nanos>(cfg.store_max_age_hours) * 3600 * 1'000'000'000);
+                static_cast<engine::unix_nanos>(cfg.store_max_age_hours) * 3600 * 1'000'000'000, notify.get());
   pipeline::options po;
   po.workers = o.workers != 0 ? o.workers : cfg.workers;
   po.max_in_flight = o.max_in_flight != 0 ? o.max_in_flight : cfg.max_in_flight;
@@ -344,6 +487,15 @@ int run_daemon(const run_options& o, bool listen_flag) {
       std::fprintf(stderr, "vigil run: local API: %s\n", api_store ? ("bad address " + api_listen).c_str() : error.c_str());
       return abort_startup(nullptr);
     }
+    const std::string cert = o.api_tls_cert.empty() ? cfg.api_tls_cert : o.api_tls_cert;
+    const std::string key = o.api_tls_key.empty() ? cfg.api_tls_key : o.api_tls_key;
+    if (cert.empty() != key.empty()) {
+      std::fprintf(stderr, "vigil run: local API: TLS needs both a certificate and a key\n");
+      return abort_startup(nullptr);
+    }
+    if (!cert.empty()) {
+      so.tls = http::tls_options{cert, key, ""};
+    }
     api = std::make_unique<io::lapi>(std::move(api_store));
     io::lapi* a = api.get();
     auto srv = std::make_unique<http::server>(
@@ -353,7 +505,7 @@ int run_daemon(const run_options& o, bool listen_flag) {
       std::fprintf(stderr, "vigil run: local API: %s\n", err.c_str());
       return abort_startup(std::move(srv));
     }
-    log_line("info", "vigil local API listening on http://" + so.host + ":" + std::to_string(srv->bound_port()) +
+    log_line("info", std::string("vigil local API listening on ") + (so.tls ? "https://" : "http://") + so.host + ":" + std::to_string(srv->bound_port()) +
                          " (bouncers: vigil bouncers add NAME)");
     d.servers.push_back(std::move(srv));
   }
@@ -374,6 +526,18 @@ int run_daemon(const run_options& o, bool listen_flag) {
     }
     log_line("info", "vigil metrics on http://" + so.host + ":" + std::to_string(srv->bound_port()) + "/metrics");
     d.servers.push_back(std::move(srv));
+  }
+  if (!metrics_listen.empty() && !cfg.store_path.empty()) {
+    std::string error;
+    if (auto gauge_store = io::open_sqlite_store(cfg.store_path, error)) {
+      d.decisions_gauge = std::make_unique<active_decisions_gauge>(std::move(gauge_store));
+      d.decisions_gauge->refresh();
+      uv_timer_init(&d.loop, &d.decisions_timer);
+      d.decisions_timer.data = d.decisions_gauge.get();
+      uv_timer_start(
+          &d.decisions_timer, [](uv_timer_t* t) { static_cast<active_decisions_gauge*>(t->data)->refresh(); }, 5000,
+          5000);
+    }
   }
   // File sources: `cat` files are read once on their own thread; `tail` files are followed, each
   // by a tailer thread, with its position kept in position_dir.
@@ -435,6 +599,10 @@ int run_daemon(const run_options& o, bool listen_flag) {
     t->stop();
   }
   const pipeline::totals t = pl.finish();
+  rules::set_decisions_counter({}); // the store goes with this function
+  if (notify) { // what the last alerts asked for, with a bounded wait on slow endpoints
+    notify->stop(std::chrono::seconds(10));
+  }
   d.servers.clear();
   uv_run(&d.loop, UV_RUN_NOWAIT);
   uv_loop_close(&d.loop);
@@ -445,7 +613,7 @@ int run_daemon(const run_options& o, bool listen_flag) {
 
 int check_config(const run_options& o) {
   config::settings cfg;
-  if (!load_settings(o, cfg)) {
+  if (!load_settings_or_report(o.config, o.crowdsec_dir, cfg)) {
     return 2;
   }
   auto loaded = rules::load_ruleset(o.rules.empty() ? cfg.rules : o.rules);
@@ -460,11 +628,16 @@ int check_config(const run_options& o) {
   if (!profiles) {
     return 2;
   }
+  std::vector<std::string> notification_paths = cfg.notifications;
+  notification_paths.insert(notification_paths.end(), o.notifications.begin(), o.notifications.end());
+  const auto notifications = load_notifications_or_report(notification_paths, profiles.get());
+  if (!notifications) {
+    return 2;
+  }
   const auto webhooks = webhooks_of(o, cfg, false);
-  std::printf("configuration OK: %zu profiles, %zu rules, %zu webhook listener(s), %zu file source(s), %zu warning(s)\n",
+  std::printf("configuration OK: %zu profiles, %zu rules, %zu notification(s), %zu webhook listener(s), %zu file source(s)\n",
               profiles->profiles().size(), std::get<std::shared_ptr<const rules::ruleset>>(loaded)->scenarios.size(),
-              webhooks.size(),
-              cfg.files.size(), cfg.warnings.size());
+              notifications->size(), webhooks.size(), cfg.files.size());
   for (const auto& w : webhooks) {
     std::printf("  webhook %s%s:%u%s%s\n", w.tls_cert.empty() ? "http://" : "https://", w.host.c_str(),
                 static_cast<unsigned>(w.port), w.path.c_str(), w.tokens.empty() ? "" : " (bearer tokens)");
@@ -478,6 +651,9 @@ command add_run(CLI::App& app) {
   auto o = std::make_shared<run_options>();
   CLI::App* sub = app.add_subcommand("run", "Run the daemon: the audit webhook, the rules, the alerts");
   sub->add_option("-c,--config", o->config, "vigil.yaml (see docs/configuration.md); flags override it");
+  sub->add_option("--crowdsec-dir", o->crowdsec_dir,
+                  "A CrowdSec configuration directory (acquis.yaml, acquis.d/, profiles.yaml, notifications/, scenarios/)");
+  sub->add_option("--notifications", o->notifications, "Notification file or directory (repeatable)");
   sub->add_option("--listen", o->listen, "Webhook address:port (port 0: chosen by the OS)")->capture_default_str();
   sub->add_option("--webhook-path", o->path, "Webhook URL path (also serves PATH/<cluster>)")->capture_default_str();
   sub->add_option("--token", o->tokens, "Accepted bearer token (repeatable); none: no authentication");
@@ -492,6 +668,8 @@ command add_run(CLI::App& app) {
   sub->add_option("--metrics-listen", o->metrics_listen, "Prometheus /metrics address:port (default 127.0.0.1:6060; off)");
   sub->add_option("--api-listen", o->api_listen, "Local API address:port for bouncers (default 127.0.0.1:8080; off)");
   sub->add_option("--tls-cert", o->tls_cert, "PEM certificate chain: serve HTTPS (TLS 1.2/1.3)");
+  sub->add_option("--api-tls-cert", o->api_tls_cert, "PEM certificate chain: serve the local API over HTTPS");
+  sub->add_option("--api-tls-key", o->api_tls_key, "PEM private key of --api-tls-cert");
   sub->add_option("--tls-key", o->tls_key, "PEM private key of --tls-cert");
   sub->add_option("--tls-client-ca", o->tls_client_ca, "PEM CA bundle: require client certificates it signed (401 otherwise)");
   CLI::Option* listen = sub->get_option("--listen");
@@ -502,6 +680,8 @@ command add_check_config(CLI::App& app) {
   auto o = std::make_shared<run_options>();
   CLI::App* sub = app.add_subcommand("check-config", "Validate vigil.yaml, the acquisition files and the rules");
   sub->add_option("-c,--config", o->config, "vigil.yaml to check");
+  sub->add_option("--crowdsec-dir", o->crowdsec_dir, "A CrowdSec configuration directory to check");
+  sub->add_option("--notifications", o->notifications, "Notification file or directory (repeatable)");
   sub->add_option("--rules", o->rules, "Scenario file or directory (repeatable)");
   sub->add_option("--profiles", o->profiles, "profiles.yaml to check");
   return [o] { return check_config(*o); };

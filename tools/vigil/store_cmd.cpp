@@ -18,6 +18,7 @@ namespace {
 
 struct store_options {
   std::string config;
+  std::string crowdsec_dir; ///< accepted for symmetry with `run`; the store is vigil's own
   std::string output = "table";
   std::string scenario, since, ip, range, duration = "4h", type = "ban", reason = "manual";
   std::int64_t id = 0;
@@ -250,6 +251,8 @@ command add_store_commands(CLI::App& app) {
   auto o = std::make_shared<store_options>();
   auto common = [o](CLI::App* sub) {
     sub->add_option("-c,--config", o->config, "vigil.yaml whose store to read (default: ./vigil.db)");
+    sub->add_option("--crowdsec-dir", o->crowdsec_dir,
+                    "The CrowdSec directory `run` was given (vigil keeps its own store: ./vigil.db or -c's)");
   };
   auto output = [o](CLI::App* sub) {
     sub->add_option("-o,--output", o->output, "table or json")->check(CLI::IsMember({"table", "json"}));

@@ -1,0 +1,91 @@
+#pragma once
+// Internal to vigil_template: the pieces the parser, the executor and the functions share
+// (text helpers, Go fmt printing, Go time layouts, the function table).
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "rules/template/value.h"
+
+namespace vigil::rules::tmpl::detail {
+
+// ---- Unicode text (text.cpp) --------------------------------------------------------------
+
+/// Decodes the UTF-8 rune at s[i]; returns its width. An invalid byte gives U+FFFD, width 1.
+std::size_t decode_rune(std::string_view s, std::size_t i, char32_t& r) noexcept;
+void append_rune(std::string& out, char32_t r);
+/// Go's unicode.IsPrint (letters, marks, numbers, punctuation, symbols and ASCII space);
+/// approximated outside the ranges templates meet (see text.cpp).
+bool is_print(char32_t r) noexcept;
+/// Go's unicode.IsSpace.
+bool is_space(char32_t r) noexcept;
+/// Go's unicode.IsLetter || unicode.IsDigit, approximated for non-ASCII runes.
+bool is_letter_or_digit(char32_t r) noexcept;
+/// Go's unicode.ToUpper / ToLower (simple case mapping) for the Latin, Greek and Cyrillic
+/// scripts; other runes are returned unchanged.
+char32_t to_upper(char32_t r) noexcept;
+char32_t to_lower(char32_t r) noexcept;
+/// strconv.Quote.
+std::string go_quote(std::string_view s);
+/// strconv.QuoteRune.
+std::string go_quote_rune(char32_t r);
+
+// ---- Go fmt (fmt.cpp) ---------------------------------------------------------------------
+
+/// A float as Go's %v prints it (shortest digits, exponent form outside [1e-4, 1e21)).
+std::string format_float(double d, bool f32);
+/// fmt's %v of one operand; `depth` 0 is a top-level operand (a pointer to a struct prints &{…}).
+void print_value(std::string& out, const value& v, int depth);
+/// What an action `{{pipeline}}` writes for its value.
+void print_action(std::string& out, const value& v);
+/// sprig's strval: the text of a value (strings as they are, everything else as %v).
+std::string text_of(const value& v);
+/// fmt.Sprint / fmt.Sprintln / fmt.Sprintf.
+std::string sprint(std::span<const value> args);
+std::string sprintln(std::span<const value> args);
+std::string sprintf(std::string_view format, std::span<const value> args);
+/// "" if every verb of a constant printf format is one vigil implements, else the message.
+std::string check_printf_format(std::string_view format);
+/// Go encoding/json; false when the value cannot be encoded (NaN, infinity).
+bool append_json(std::string& out, const value& v);
+
+// ---- Go time (time.cpp) -------------------------------------------------------------------
+
+/// Unix seconds of Go's zero time, 0001-01-01T00:00:00Z.
+inline constexpr std::int64_t zero_time_unix = -62135596800LL;
+
+time_value time_in_utc(std::int64_t unix, std::int32_t nanos);
+time_value time_in_local(std::int64_t unix, std::int32_t nanos);
+/// `t` shown in the zone called `zone` ("UTC", "Local", ""); an unknown zone gives UTC.
+time_value time_in_zone(const time_value& t, std::string_view zone);
+time_value time_now();
+/// time.Time.Format with a Go reference layout.
+std::string format_time(const time_value& t, std::string_view layout);
+/// time.ParseInLocation(layout, text, time.Local); false on any error.
+bool parse_time(std::string_view layout, std::string_view text, time_value& out);
+/// time.Time.String(): "2023-05-17 15:08:22.76396 +0000 UTC".
+std::string time_string(const time_value& t);
+
+// ---- functions (funcs.cpp) ----------------------------------------------------------------
+
+/// A template function. Returns false with `error` set when the call fails (Go: a non-nil
+/// error result or a recovered panic); the executor prefixes "error calling NAME: ".
+using func_fn = bool (*)(std::span<value> args, value& result, std::string& error);
+
+struct func_info {
+  std::string_view name;
+  param params[3];       ///< declared parameter types (the last one repeats when variadic)
+  std::uint8_t n_params; ///< number of declared parameters, including the variadic one
+  bool variadic;
+  func_fn fn;
+};
+
+/// The function called `name`, or nullptr.
+const func_info* find_function(std::string_view name) noexcept;
+/// True for sprig (and Go) function names vigil recognises but does not implement.
+bool is_unsupported_function(std::string_view name) noexcept;
+
+} // namespace vigil::rules::tmpl::detail
