@@ -37,12 +37,16 @@ rows=()
 for w in $workers; do
   for rate in 0 100000; do
     log=$(mktemp)
-    "$vigil" run --listen 127.0.0.1:0 --api-listen off --metrics-listen off --workers "$w" -o json >/dev/null 2>"$log" &
+    db=$(mktemp -u --suffix .db)
+    printf 'store:\n  path: %s\n' "$db" > "$log.yaml"
+    "$vigil" run -c "$log.yaml" --listen 127.0.0.1:0 --api-listen off --metrics-listen 127.0.0.1:0 --workers "$w" -o json >/dev/null 2>"$log" &
     pid=$!
-    for _ in $(seq 100); do grep -q "listening on" "$log" && break; sleep 0.05; done
-    port=$(grep -o '127.0.0.1:[0-9]*' "$log" | head -1 | cut -d: -f2)
+    for _ in $(seq 100); do grep -q "vigil metrics on" "$log" && break; sleep 0.05; done
+    port=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$log" | head -1 | sed 's/.*://')
+    mport=$(grep -o 'vigil metrics on http://127.0.0.1:[0-9]*' "$log" | head -1 | sed 's/.*://')
     echo "== workers $w, rate $([ "$rate" = 0 ] && echo 'as fast as accepted' || echo "$rate events/s")"
-    out=$("$loadgen" --port "$port" --file "$posted" --connections 4 --rate "$rate")
+    # --metrics-port: loadgen checks the server's own accepted count against its own (exit 3 if they differ)
+    out=$("$loadgen" --port "$port" --metrics-port "$mport" --file "$posted" --connections 4 --rate "$rate")
     echo "$out"
     kill -TERM "$pid"; wait "$pid"
     accepted=$(sed -n 's/^accepted \([0-9]*\) events.*/\1/p' <<<"$out")
@@ -51,7 +55,7 @@ for w in $workers; do
     echo "server processed $processed events"
     [ "$accepted" = "$processed" ] || { echo "LOSS: accepted $accepted, processed $processed" >&2; exit 1; }
     [ "$accepted" = "$lines" ] || { echo "NOT ALL ACCEPTED: posted $lines, accepted $accepted" >&2; exit 1; }
-    rm -f "$log"
+    rm -f "$log" "$log.yaml" "$db" "$db-wal" "$db-shm"
     eps=$(sed -n 's/^accepted [0-9]* events in [0-9.]* s: \([0-9]*\) events\/s.*/\1/p' <<<"$out")
     secs=$(sed -n 's/^accepted [0-9]* events in \([0-9.]*\) s.*/\1/p' <<<"$out")
     read -r p50 p90 p99 pmax < <(sed -n 's/^latency ms: p50 \([0-9.]*\)  p90 \([0-9.]*\)  p99 \([0-9.]*\)  max \([0-9.]*\).*/\1 \2 \3 \4/p' <<<"$out")

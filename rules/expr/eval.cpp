@@ -632,7 +632,9 @@ class evaluator {
     std::size_t len = 0;
     auto put = [&](std::string_view s) {
       const std::size_t k = std::min(s.size(), sizeof buf - len);
-      std::memcpy(buf + len, s.data(), k);
+      if (k > 0) { // an empty view may have a null data pointer
+        std::memcpy(buf + len, s.data(), k);
+      }
       len += k;
       return k == s.size();
     };
@@ -684,13 +686,15 @@ class evaluator {
         }
         continue;
       }
-      char tmp[128];
+      char tmp[512]; // the longest %f: 309 integer digits, 64 decimals
       std::size_t tl = 0;
       const bool missing = next >= n;
       const value v = missing ? value::nil() : a[next++];
       auto text = [&](std::string_view s) {
         tl = std::min(s.size(), sizeof tmp);
-        std::memcpy(tmp, s.data(), tl);
+        if (tl > 0) {
+          std::memcpy(tmp, s.data(), tl);
+        }
       };
       bool numeric = false;
       bool bad = missing;
@@ -780,7 +784,9 @@ class evaluator {
         std::size_t bl = 0;
         auto add = [&](std::string_view s) {
           const std::size_t k = std::min(s.size(), sizeof b - bl);
-          std::memcpy(b + bl, s.data(), k);
+          if (k > 0) {
+            std::memcpy(b + bl, s.data(), k);
+          }
           bl += k;
         };
         add("%!");

@@ -580,6 +580,8 @@ TEST(ExprOperators, PredicatesAndBuiltins) {
            "str:a=7 1.5 2.00 true \"q\\\"\"|x   |0042|+3 %"},
           {"Sprintf('%d %s', 'x')", "str:%!d(string=x) %!s(MISSING)"},
           {"Sprintf('%v', 1e6)", "str:1e+06"},
+          {"len(Sprintf('%.64f', 1e308)) > 300", "true"},
+          {"Sprintf('%s%s', '', 'x')", "str:x"},
           {"GetDecisionsSinceCount('1.2.3.4', '1h')", "int:0"}, // a host without a store
           {"TimeNow()", "load:function TimeNow is not supported by vigil"},
           {"# > 1", "load:cannot use pointer accessor outside predicate"},

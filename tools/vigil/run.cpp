@@ -142,6 +142,12 @@ class alert_log final : public pipeline::output_handler {
         }
       }
     }
+    static const counters::id written = counters::registry::global().define(
+        "vigil_store_alerts_written_total", "Alerts (with their decisions) committed to the store");
+    static const counters::id transactions = counters::registry::global().define(
+        "vigil_store_transactions_total", "Store write transactions committed (one per emitter batch)");
+    counters::add(written, pending_.size());
+    counters::add(transactions);
     saved_ += pending_.size();
     pending_.clear();
     if (saved_ >= 1000) { // retention now and then, not on every batch
