@@ -3,10 +3,12 @@
 # batches over 4 keep-alive connections, the first 200,000 events of the gen-audit file (seed 1),
 # at 1 and 2 workers: as fast as accepted, then at a fixed 100,000 events/s for the latency.
 # Checks the server processed exactly what loadgen saw accepted, and that every event was accepted.
-# Usage: bench/webhook/run.sh [--events N] [--source M] [--workers "1 2"] [--json FILE]
+# Usage: bench/webhook/run.sh [--events N] [--source M] [--workers "1 2"] [--json FILE] [--vigil BIN] [--no-metrics]
 #   --events   events posted (default 200000), the first N of build/bench-data/gen-M.jsonl
 #   --source   the gen-audit file to take them from (default 1000000, as bench/replay/run.sh makes)
 #   --json     also write every run as a JSON array to FILE (the output below is printed either way)
+#   --vigil    another vigil binary (e.g. an older commit's build, to compare side by side)
+#   --no-metrics  run vigil without /metrics (no server-counter check, nothing scraped)
 # Release build in build/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -14,17 +16,21 @@ count=200000
 source_events=1000000
 workers="1 2"
 json=""
+vigil_bin=""
+metrics=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --events) count="$2"; shift 2 ;;
     --source) source_events="$2"; shift 2 ;;
     --workers) workers="$2"; shift 2 ;;
     --json) json="$2"; shift 2 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    --vigil) vigil_bin="$2"; shift 2 ;;
+    --no-metrics) metrics=0; shift ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
-vigil=build/tools/vigil
+vigil=${vigil_bin:-build/tools/vigil}
 loadgen=build/tools/loadgen
 [ -x "$vigil" ] && [ -x "$loadgen" ] || { echo "build first: cmake --build build -j2 --target vigil loadgen" >&2; exit 2; }
 mkdir -p build/bench-data
@@ -39,14 +45,18 @@ for w in $workers; do
     log=$(mktemp)
     db=$(mktemp -u --suffix .db)
     printf 'store:\n  path: %s\n' "$db" > "$log.yaml"
-    "$vigil" run -c "$log.yaml" --listen 127.0.0.1:0 --api-listen off --metrics-listen 127.0.0.1:0 --workers "$w" -o json >/dev/null 2>"$log" &
+    if [ "$metrics" = 1 ]; then mlisten=127.0.0.1:0; ready="vigil metrics on"; else mlisten=off; ready="listening on"; fi
+    "$vigil" run -c "$log.yaml" --listen 127.0.0.1:0 --api-listen off --metrics-listen "$mlisten" --workers "$w" -o json >/dev/null 2>"$log" &
     pid=$!
-    for _ in $(seq 100); do grep -q "vigil metrics on" "$log" && break; sleep 0.05; done
+    for _ in $(seq 100); do grep -q "$ready" "$log" && break; sleep 0.05; done
     port=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$log" | head -1 | sed 's/.*://')
-    mport=$(grep -o 'vigil metrics on http://127.0.0.1:[0-9]*' "$log" | head -1 | sed 's/.*://')
+    check=()
+    if [ "$metrics" = 1 ]; then
+      # loadgen checks the server's own accepted count against its own (exit 3 if they differ)
+      check=(--metrics-port "$(grep -o 'vigil metrics on http://127.0.0.1:[0-9]*' "$log" | head -1 | sed 's/.*://')")
+    fi
     echo "== workers $w, rate $([ "$rate" = 0 ] && echo 'as fast as accepted' || echo "$rate events/s")"
-    # --metrics-port: loadgen checks the server's own accepted count against its own (exit 3 if they differ)
-    out=$("$loadgen" --port "$port" --metrics-port "$mport" --file "$posted" --connections 4 --rate "$rate")
+    out=$("$loadgen" --port "$port" "${check[@]}" --file "$posted" --connections 4 --rate "$rate")
     echo "$out"
     kill -TERM "$pid"; wait "$pid"
     accepted=$(sed -n 's/^accepted \([0-9]*\) events.*/\1/p' <<<"$out")
