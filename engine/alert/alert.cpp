@@ -167,19 +167,27 @@ std::string to_json(const alert& a) {
     }
     out += "{\"timestamp\":";
     append_json_string(out, format_rfc3339_nano(a.events[i].time));
-    out += ",\"meta\":{";
-    for (std::size_t j = 0; j < a.events[i].meta.size(); ++j) {
-      if (j > 0) {
-        out += ',';
-      }
-      append_json_string(out, a.events[i].meta[j].first);
-      out += ':';
-      append_json_string(out, a.events[i].meta[j].second);
-    }
-    out += "}}";
+    out += ",\"meta\":";
+    append_meta_json(out, a.events[i].meta);
+    out += '}';
   }
   out += "]}";
   return out;
+}
+
+void append_meta_json(std::string& out, const meta_list& meta) {
+  out += '{';
+  bool first = true;
+  for (const auto& [k, v] : meta) {
+    if (!first) {
+      out += ',';
+    }
+    first = false;
+    append_json_string(out, k);
+    out += ':';
+    append_json_string(out, v);
+  }
+  out += '}';
 }
 
 } // namespace vigil::engine

@@ -74,4 +74,7 @@ std::string format_go_time(unix_nanos t);
 /// Appends `s` to `out` as a JSON string literal.
 void append_json_string(std::string& out, std::string_view s);
 
+/// Appends an event's meta as a JSON object ({"key":"value",...}, in the list's order).
+void append_meta_json(std::string& out, const meta_list& meta);
+
 } // namespace vigil::engine

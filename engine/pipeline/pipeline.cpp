@@ -452,20 +452,13 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
   // The bucket keeps the event's time and meta (sorted by key, as CrowdSec lists them).
   void fill_payload(engine::unix_nanos t) {
     payload_.time = t;
-    std::size_t n = 0;
+    payload_.meta.clear(); // keeps its buffer: no allocation once warm
     for (std::size_t k = 0; k < engine::meta_key_count; ++k) {
       const auto key = static_cast<engine::meta_key>(k);
-      if (!meta_.has(key)) {
-        continue;
+      if (meta_.has(key)) {
+        payload_.meta.push_back(key, meta_.get(key));
       }
-      if (n == payload_.meta.size()) {
-        payload_.meta.emplace_back();
-      }
-      payload_.meta[n].first.assign(engine::meta_key_name(key));
-      payload_.meta[n].second.assign(meta_.get(key));
-      ++n;
     }
-    payload_.meta.resize(n);
   }
 
   // Evaluates a groupby/distinct expression into `out`; false (counted) if it fails.

@@ -118,16 +118,9 @@ std::string events_json(const engine::alert& a) {
   for (std::size_t i = 0; i < a.events.size(); ++i) {
     out += i > 0 ? ",{\"timestamp\":" : "{\"timestamp\":";
     engine::append_json_string(out, engine::format_rfc3339_nano(a.events[i].time));
-    out += ",\"meta\":{";
-    for (std::size_t j = 0; j < a.events[i].meta.size(); ++j) {
-      if (j > 0) {
-        out += ',';
-      }
-      engine::append_json_string(out, a.events[i].meta[j].first);
-      out += ':';
-      engine::append_json_string(out, a.events[i].meta[j].second);
-    }
-    out += "}}";
+    out += ",\"meta\":";
+    engine::append_meta_json(out, a.events[i].meta);
+    out += '}';
   }
   return out + "]";
 }

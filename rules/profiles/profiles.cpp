@@ -123,11 +123,13 @@ class alert_env final : public expr::environment {
     json += "],\"labels\":" + (a.labels_json.empty() ? std::string("{}") : a.labels_json) + ",\"events\":[";
     for (std::size_t i = 0; i < a.events.size(); ++i) {
       json += i > 0 ? ",{\"Meta\":[" : "{\"Meta\":[";
-      for (std::size_t j = 0; j < a.events[i].meta.size(); ++j) {
-        json += j > 0 ? ",{\"key\":" : "{\"key\":";
-        engine::append_json_string(json, a.events[i].meta[j].first);
+      bool first = true;
+      for (const auto& [k, v] : a.events[i].meta) {
+        json += first ? "{\"key\":" : ",{\"key\":";
+        first = false;
+        engine::append_json_string(json, k);
         json += ",\"value\":";
-        engine::append_json_string(json, a.events[i].meta[j].second);
+        engine::append_json_string(json, v);
         json += '}';
       }
       json += "],\"Timestamp\":";

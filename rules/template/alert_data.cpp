@@ -109,11 +109,11 @@ std::string short_duration(engine::unix_nanos d) {
   return s;
 }
 
-value meta_items(const std::vector<std::pair<std::string, std::string>>& meta) {
+value meta_items(const engine::meta_list& meta) {
   value::list_type items;
   items.reserve(meta.size());
   for (const auto& [k, v] : meta) {
-    items.push_back(value::object(meta_item_type(), {value::string(k), value::string(v)}));
+    items.push_back(value::object(meta_item_type(), {value::string(std::string(k)), value::string(std::string(v))}));
   }
   return value::list(std::move(items), "models.Meta");
 }
