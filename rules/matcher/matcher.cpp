@@ -318,6 +318,7 @@ std::variant<matcher, std::string> matcher::build(const std::vector<scenario>& s
   // For choosing gates: how many literals each test has, and the distinct literals per field.
   std::vector<std::size_t> test_literals;
   std::vector<std::set<std::string>> field_literals;
+  std::map<std::string, std::uint32_t> test_index; // a test's signature -> its id
 
   for (const scenario& sc : scenarios) {
     const expr::program& p = *sc.filter;
@@ -389,6 +390,21 @@ std::variant<matcher, std::string> matcher::build(const std::vector<scenario>& s
         continue;
       }
       t.field = field_of(f);
+      // The same test written in many rules (`evt.Meta.log_type == 'k8s-audit'` opens most k8s
+      // scenarios) is one test: one pattern, one bit, one hit per event.
+      std::vector<std::string> sorted = exprs;
+      std::sort(sorted.begin(), sorted.end());
+      std::string signature = std::to_string(t.field) + '/' + std::to_string(static_cast<int>(t.kind)) +
+                              (t.negate ? "!" : "=") + (t.empty_result ? "e" : "-");
+      for (const std::string& e : sorted) {
+        signature += '\0';
+        signature += e;
+      }
+      if (const auto same = test_index.find(signature); same != test_index.end()) {
+        lifts[id] = same->second + 1;
+        continue;
+      }
+      test_index.emplace(std::move(signature), static_cast<std::uint32_t>(m->tests.size()));
       if (field_literals.size() < m->fields.size()) {
         field_literals.resize(m->fields.size());
       }

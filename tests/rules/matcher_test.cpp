@@ -100,7 +100,7 @@ std::string all_realworld() {
 TEST(matcher, lifted_equals_plain_on_real_events_shipped_rules) {
   auto rs = must_load({});
   ASSERT_TRUE(rs);
-  EXPECT_GT(rs->match->lifted_tests(), 10u);
+  EXPECT_GE(rs->match->lifted_tests(), 8u); // distinct tests: log_type == 'k8s-audit' is one for all seven
   EXPECT_GT(rs->match->field_databases(), 3u);
   const std::string events = all_realworld();
   if (events.size() < 1000) {
@@ -188,6 +188,31 @@ type: trigger
 name: t/object
 description: d
 filter: evt.Unmarshaled.k8s_audit.requestObject?.kind == 'Pod' || evt.Unmarshaled.k8s_audit.requestObject?.spec?.nodeName in ['a', 'b']
+---
+type: trigger
+name: t/gated-shared
+description: d
+filter: evt.Meta.log_type == 'k8s-audit' && evt.Unmarshaled.k8s_audit.verb in ['get', 'list'] && evt.Unmarshaled.k8s_audit.objectRef?.resource == 'pods'
+---
+type: trigger
+name: t/gated-after-failing-path
+description: d
+filter: evt.Meta.log_type == 'k8s-audit' && evt.Unmarshaled.k8s_audit.annotations["authorization.k8s.io/decision"] == 'forbid' && evt.Meta.user == 'admin'
+---
+type: trigger
+name: t/gated-non-optional
+description: d
+filter: evt.Unmarshaled.k8s_audit.objectRef.resource == 'pods' && evt.Unmarshaled.k8s_audit.verb == 'get'
+---
+type: trigger
+name: t/gated-nested
+description: d
+filter: evt.Unmarshaled.k8s_audit.verb == 'get' && evt.Unmarshaled.k8s_audit.requestObject.spec.nodeName == 'a' && evt.Unmarshaled.k8s_audit.userAgent startsWith 'kubectl'
+---
+type: trigger
+name: t/gated-negated-first
+description: d
+filter: "!(evt.Meta.user startsWith 'system:') && evt.Unmarshaled.k8s_audit.objectRef?.resource in ['pods', 'secrets'] && evt.Unmarshaled.k8s_audit.verb != 'list'"
 )";
   auto rs = must_load({dir});
   ASSERT_TRUE(rs);
