@@ -8,6 +8,7 @@ CXX=clang++-14 cmake -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -D
   -DVIGIL_BENCH=OFF -DBUILD_TESTING=OFF >/dev/null
 targets=(decoder_fuzz)
 if [ -f tests/fuzz/expr_fuzz.cpp ] && [ -f rules/expr/CMakeLists.txt ]; then targets+=(expr_fuzz); fi
+if [ -f tests/fuzz/template_fuzz.cpp ]; then targets+=(template_fuzz); fi
 cmake --build build-fuzz -j2 --target "${targets[@]}"
 for t in "${targets[@]}"; do
   name="${t%_fuzz}"
