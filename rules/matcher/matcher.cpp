@@ -154,6 +154,14 @@ struct matcher::impl {
   // with such an earlier conjunct on it, visited whenever the field is undecidable.
   std::vector<std::vector<std::uint32_t>> field_before_gate;
   std::vector<std::vector<std::uint32_t>> quick; // per rule: more conjuncts checked before a visit
+  // When a field's path fails (a member of nil without `?.`, of a scalar...), every rule whose
+  // lifted prefix reaches a test on it fails too, unless an earlier conjunct is false. Rules with
+  // the same conjuncts before that test share the outcome: decided once per group.
+  struct fail_group {
+    std::vector<prefix_test> before; // the conjuncts before the first test on the field
+    std::vector<std::uint32_t> rules;
+  };
+  std::vector<std::vector<fail_group>> fail_groups; // per field
   std::vector<field_db> fields;
   std::vector<lifted_test> tests;
   std::vector<rule_counters> rule_ids;
@@ -463,6 +471,29 @@ std::variant<matcher, std::string> matcher::build(const std::vector<scenario>& s
   m->field_gated_nil.resize(m->fields.size());
   m->field_before_gate.resize(m->fields.size());
   m->quick.resize(m->plans.size());
+  m->fail_groups.resize(m->fields.size());
+  {
+    std::map<std::string, std::pair<std::uint32_t, std::size_t>> group_index; // signature -> (field, group)
+    for (std::uint32_t i = 0; i < m->plans.size(); ++i) {
+      const rule_plan& plan = m->plans[i];
+      std::set<std::uint32_t> seen_fields;
+      std::string signature;
+      for (std::size_t k = 0; k < plan.prefix.size(); ++k) {
+        const std::uint32_t f = m->tests[plan.prefix[k].test].field;
+        if (seen_fields.insert(f).second) {
+          const std::string key = std::to_string(f) + '|' + signature;
+          auto it = group_index.find(key);
+          if (it == group_index.end()) {
+            m->fail_groups[f].push_back(
+                impl::fail_group{std::vector<prefix_test>(plan.prefix.begin(), plan.prefix.begin() + static_cast<std::ptrdiff_t>(k)), {}});
+            it = group_index.emplace(key, std::make_pair(f, m->fail_groups[f].size() - 1)).first;
+          }
+          m->fail_groups[f][it->second.second].rules.push_back(i);
+        }
+        signature += std::to_string(plan.prefix[k].test) + (plan.prefix[k].negated ? "!," : ",");
+      }
+    }
+  }
   // Selectivity of a gate, estimated from the rules themselves: the share of the literals seen on
   // its field that the test accepts (`namespace == 'a'` among 50 namespaces: 1/50;
   // `log_type == 'k8s-audit'`, which every rule shares: 1; `verb in [3 verbs]` among 8: 3/8).
@@ -694,6 +725,42 @@ void matcher::match(context& ctx, const event_env& env, std::vector<std::uint32_
       }
     }
   }
+  const lifted_env lenv(env, im.tests, st);
+  // Failing fields: decide the rules that reach them in their prefix group by group, and take
+  // them off the visit list (their outcome is known: an error, or false).
+  for (std::size_t fi = 0; fi < im.fields.size(); ++fi) {
+    const std::uint8_t fs = st.field_string[fi];
+    if (fs != field_state::fails_nil && fs != field_state::fails_type) {
+      continue;
+    }
+    const auto kind = fs == field_state::fails_nil ? expr::eval_error::nil_fetch : expr::eval_error::type_mismatch;
+    for (const auto& g : im.fail_groups[fi]) {
+      int outcome = 1; // 1: the failing test is reached (error); 0: an earlier conjunct is false
+      for (const prefix_test& pt : g.before) {
+        bool v;
+        if (!lenv.decide(pt.test, v)) {
+          outcome = -1; // undecidable (another failing field, a number...): leave to the visit
+          break;
+        }
+        if (v == pt.negated) {
+          outcome = 0;
+          break;
+        }
+      }
+      if (outcome < 0) {
+        continue;
+      }
+      for (const std::uint32_t r : g.rules) {
+        cand[r >> 6] &= ~(std::uint64_t{1} << (r & 63));
+        if (outcome == 1) {
+          ++ctx.stats_[r].errors;
+        }
+      }
+      if (outcome == 1) {
+        st.errors_by_kind[static_cast<std::size_t>(kind)] += g.rules.size();
+      }
+    }
+  }
   ++ctx.events_;
   if (++ctx.unflushed_ >= 4096) {
     ctx.flush_counters();
@@ -701,7 +768,6 @@ void matcher::match(context& ctx, const event_env& env, std::vector<std::uint32_
 
   // 3. Decide each candidate from its lifted prefix when possible, else run its filter with the
   // lifted tests answered from the bits.
-  const lifted_env lenv(env, im.tests, st);
   for (std::size_t w = 0; w < cand.size(); ++w) {
    for (std::uint64_t word = cand[w]; word != 0; word &= word - 1) {
     const auto i = static_cast<std::uint32_t>(w * 64 + static_cast<std::size_t>(__builtin_ctzll(word)));

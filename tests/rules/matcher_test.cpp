@@ -34,17 +34,25 @@ class comparing_sink final : public engine::event_sink {
       EXPECT_EQ(lifted_match, plain_match) << rs_.scenarios[i].name << " at line " << where.line;
       matches += plain_match ? 1 : 0;
       errors += plain.err != expr::eval_error::none ? 1 : 0;
+      if (rule_errors.size() < rs_.scenarios.size()) {
+        rule_errors.resize(rs_.scenarios.size());
+      }
+      rule_errors[i] += plain.err != expr::eval_error::none ? 1 : 0;
       ++evaluations;
     }
   }
   void on_error(const engine::position&, const engine::failure&) override {}
 
   std::size_t evaluations = 0, matches = 0, errors = 0;
+  std::vector<std::uint64_t> rule_errors; // per rule, from the plain evaluation
 
+  // The matcher's error count, checked rule by rule against the plain evaluation's.
   std::uint64_t matcher_errors() const {
     std::uint64_t n = 0;
-    for (const auto& s : ctx_.stats()) {
-      n += s.errors;
+    const auto& stats = ctx_.stats();
+    for (std::size_t i = 0; i < stats.size(); ++i) {
+      n += stats[i].errors;
+      EXPECT_EQ(stats[i].errors, i < rule_errors.size() ? rule_errors[i] : 0u) << rs_.scenarios[i].name;
     }
     return n;
   }
