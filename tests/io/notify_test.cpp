@@ -11,6 +11,7 @@
 
 #include "engine/counters/counters.h"
 #include "io/notify/notifier.h"
+#include "rules/template/template.h"
 #include "tests/support/process.h"
 #include "tests/support/receiver.h"
 
@@ -302,6 +303,32 @@ TEST(notify, config_errors_are_located_and_env_is_expanded_outside_format) {
   EXPECT_NE(all.find("n.yaml:19:1: format: template: :2: missing value for if"), std::string::npos) << all;
   EXPECT_NE(all.find("unknown notification type 'pager'"), std::string::npos) << all;
   EXPECT_EQ(all.find("smtp_host"), std::string::npos) << "a skipped plugin's own keys are not checked";
+}
+
+// The repository's example notification files load, and render a pod exec as intended.
+TEST(notify, the_example_files_load_and_render) {
+  ::setenv("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T/B/X", 1);
+  std::vector<notification> out;
+  std::vector<config::error> errors;
+  std::vector<std::string> warnings;
+  load_notifications("examples/notifications", out, errors, warnings);
+  for (const auto& e : errors) {
+    ADD_FAILURE() << e.to_string();
+  }
+  EXPECT_TRUE(warnings.empty());
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].name, "alerts_file"); // files in name order
+  EXPECT_EQ(out[1].name, "slack_k8s_audit");
+  EXPECT_EQ(out[1].webhook, "https://hooks.slack.com/services/T/B/X");
+  engine::alert a = exec_alert("10.0.0.7");
+  const rules::tmpl::value dot = rules::tmpl::alerts_value({rules::tmpl::alert_view{&a, 1, "vigil", "u", 0}});
+  std::string text, error;
+  ASSERT_TRUE(out[1].templ->execute(dot, text, error)) << error;
+  EXPECT_EQ(text, "Kubernetes Security Alert: \n- Scenario: crowdsecurity/k8s-audit-pod-exec\n - Source IP: 10.0.0.7\n"
+                  " - User: minikube-user\n - Namespace: foo\n - Resource: ? test-pod-1\n----\n");
+  ASSERT_TRUE(out[0].templ->execute(dot, text, error)) << error;
+  EXPECT_EQ(text.substr(0, 10), "{\"time\": \"");
+  EXPECT_NE(text.find("\"alert\": {"), std::string::npos) << text;
 }
 
 TEST(notify, slack_payload_escapes_as_go_json_does) {
