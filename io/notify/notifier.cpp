@@ -466,8 +466,6 @@ notifier::~notifier() {
   curl_multi_cleanup(impl_->multi);
 }
 
-bool notifier::has(const std::string& name) const { return impl_->find(name) < impl_->plugins.size(); }
-
 void notifier::submit(const engine::alert& a, std::int64_t id, const std::vector<std::string>& names) {
   std::shared_ptr<queued> q;
   for (const auto& name : names) {

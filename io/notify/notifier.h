@@ -46,9 +46,6 @@ class notifier {
   notifier(const notifier&) = delete;
   notifier& operator=(const notifier&) = delete;
 
-  /// True if a notification of that name is configured.
-  [[nodiscard]] bool has(const std::string& name) const;
-
   /// Queues a copy of `a` for each named plugin (unknown names are ignored: the daemon warned at
   /// start). `id` is its store id (0 if none). Called on the emitter thread; takes a short lock.
   void submit(const engine::alert& a, std::int64_t id, const std::vector<std::string>& names);

@@ -774,7 +774,9 @@ bool fn_last(std::span<value> args, value& result, std::string& error) {
   return first_or_last(args[0], false, result, error);
 }
 
-bool fn_quote(std::span<value> args, value& result, std::string&) {
+// Each non-nil argument as text, wrapped by `wrap`, joined by spaces (sprig's quote / squote).
+template <class Wrap>
+value join_wrapped(std::span<value> args, Wrap wrap) {
   std::string out;
   bool first = true;
   for (const value& a : args) {
@@ -785,26 +787,18 @@ bool fn_quote(std::span<value> args, value& result, std::string&) {
       out += ' ';
     }
     first = false;
-    out += go_quote(text_of(a));
+    out += wrap(text_of(a));
   }
-  result = str(std::move(out));
+  return str(std::move(out));
+}
+
+bool fn_quote(std::span<value> args, value& result, std::string&) {
+  result = join_wrapped(args, [](const std::string& t) { return go_quote(t); });
   return true;
 }
 
 bool fn_squote(std::span<value> args, value& result, std::string&) {
-  std::string out;
-  bool first = true;
-  for (const value& a : args) {
-    if (is_untyped_nil(a)) {
-      continue;
-    }
-    if (!first) {
-      out += ' ';
-    }
-    first = false;
-    out += '\'' + text_of(a) + '\'';
-  }
-  result = str(std::move(out));
+  result = join_wrapped(args, [](const std::string& t) { return '\'' + t + '\''; });
   return true;
 }
 

@@ -306,23 +306,26 @@ class lexer {
     emit(tok::space, start, pos_);
   }
 
-  bool lex_quote() {
+  bool lex_quote() { return lex_escaped('"', tok::string, "unterminated quoted string"); }
+
+  // A "..." string or a '.' character constant: escapes skipped, a newline or the end is an error.
+  bool lex_escaped(char close, tok kind, const char* unterminated) {
     const std::size_t start = pos_++;
     for (;;) {
       if (pos_ >= in_.size() || in_[pos_] == '\n') {
-        return error(start, "unterminated quoted string");
+        return error(start, unterminated);
       }
       const char c = in_[pos_++];
       if (c == '\\') {
         if (pos_ >= in_.size() || in_[pos_] == '\n') {
-          return error(start, "unterminated quoted string");
+          return error(start, unterminated);
         }
         ++pos_;
-      } else if (c == '"') {
+      } else if (c == close) {
         break;
       }
     }
-    emit(tok::string, start, pos_);
+    emit(kind, start, pos_);
     return true;
   }
 
@@ -337,25 +340,7 @@ class lexer {
     return true;
   }
 
-  bool lex_char() {
-    const std::size_t start = pos_++;
-    for (;;) {
-      if (pos_ >= in_.size() || in_[pos_] == '\n') {
-        return error(start, "unterminated character constant");
-      }
-      const char c = in_[pos_++];
-      if (c == '\\') {
-        if (pos_ >= in_.size() || in_[pos_] == '\n') {
-          return error(start, "unterminated character constant");
-        }
-        ++pos_;
-      } else if (c == '\'') {
-        break;
-      }
-    }
-    emit(tok::char_constant, start, pos_);
-    return true;
-  }
+  bool lex_char() { return lex_escaped('\'', tok::char_constant, "unterminated character constant"); }
 
   // `$name` / `$`, or `.Name` / `.`.
   bool lex_field_or_variable(tok type) {
