@@ -242,6 +242,17 @@ class sqlite_store final : public store {
     return q.step() == SQLITE_ROW ? q.col_int(0) : 0;
   }
 
+  std::vector<decision_count> count_active_decisions(engine::unix_nanos now) override {
+    statement q(db_, "SELECT scenario, origin, type, COUNT(*) FROM decisions WHERE deleted_at IS NULL AND until > ?1 "
+                     "GROUP BY scenario, origin, type");
+    q.integer(1, now);
+    std::vector<decision_count> out;
+    while (q.step() == SQLITE_ROW) {
+      out.push_back(decision_count{q.col_text(0), q.col_text(1), q.col_text(2), static_cast<std::uint64_t>(q.col_int(3))});
+    }
+    return out;
+  }
+
   std::size_t apply_retention(std::size_t max_items, engine::unix_nanos max_age, engine::unix_nanos now) override {
     std::size_t removed = 0;
     exec("BEGIN IMMEDIATE");

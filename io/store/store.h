@@ -63,6 +63,12 @@ struct stream_filter {
   std::vector<std::string> scenarios_not_containing;
 };
 
+/// Active decisions counted by (scenario, origin, type): cs_active_decisions.
+struct decision_count {
+  std::string scenario, origin, type;
+  std::uint64_t count = 0;
+};
+
 struct stream_answer {
   std::vector<stored_decision> added;
   std::vector<stored_decision> deleted;
@@ -83,6 +89,8 @@ class store {
   /// Decisions ever taken on `value` (expired and deleted ones included) created at or after
   /// `since`: what CrowdSec's GetDecisionsCount counts, for escalating ban durations.
   virtual std::int64_t count_decisions(const std::string& value, engine::unix_nanos since) = 0;
+  /// Active (not expired, not deleted) decisions at `now`, grouped by scenario, origin and type.
+  virtual std::vector<decision_count> count_active_decisions(engine::unix_nanos now) = 0;
   /// CrowdSec's `flush`: keep at most `max_items` alerts and none older than `max_age` (0: no limit).
   virtual std::size_t apply_retention(std::size_t max_items, engine::unix_nanos max_age, engine::unix_nanos now) = 0;
 

@@ -93,6 +93,12 @@ TEST(store, manual_decisions_and_deletion) {
   s->save_alerts({bruteforce("203.0.113.7", now, 3600 * sec)}, now);
   EXPECT_EQ(s->list_decisions({.now = now}).size(), 2u);
   EXPECT_EQ(s->list_decisions({.value = "203.0.113.7", .now = now}).size(), 1u);
+  const auto counts = s->count_active_decisions(now);
+  ASSERT_EQ(counts.size(), 2u); // (manual, cscli, ban) and (bruteforce, crowdsec, ban)
+  for (const auto& c : counts) {
+    EXPECT_EQ(c.count, 1u);
+    EXPECT_EQ(c.type, "ban");
+  }
   EXPECT_EQ(s->delete_decisions("203.0.113.7", 0, now + sec), 1u);
   EXPECT_EQ(s->delete_decisions("", id, now + sec), 1u);
   EXPECT_EQ(s->delete_decisions("", id, now + sec), 0u); // already deleted

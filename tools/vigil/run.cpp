@@ -177,8 +177,8 @@ class active_decisions_gauge {
                                        std::chrono::system_clock::now().time_since_epoch())
                                        .count();
     std::map<std::tuple<std::string, std::string, std::string>, std::uint64_t> counts;
-    for (const auto& d : store_->list_decisions(io::decision_filter{.now = now})) {
-      ++counts[{d.d.scenario, d.d.origin, d.d.type}];
+    for (const auto& c : store_->count_active_decisions(now)) { // grouped in SQL, not row by row
+      counts[{c.scenario, c.origin, c.type}] = c.count;
     }
     for (auto& [key, id] : ids_) {
       if (!counts.contains(key)) {
