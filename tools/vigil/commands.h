@@ -37,6 +37,9 @@ std::optional<std::vector<io::notification>> load_notifications_or_report(const 
 /// "vigil@<hostname>": the MachineID notifications show.
 std::string machine_id();
 
+/// Appends `,"key":"value"` (no comma when `first`) to a JSON object being written (-o json).
+void json_field(std::string& out, const char* key, const std::string& v, bool first = false);
+
 /// Log line in CrowdSec's text format on stderr.
 void log_line(const char* level, const std::string& msg);
 

@@ -11,7 +11,6 @@
 #include "engine/event/duration.h"
 #include "io/notify/notifier.h"
 #include "rules/profiles/profiles.h"
-#include "rules/template/template.h"
 #include "tools/vigil/commands.h"
 
 namespace vigil::cli {
@@ -69,15 +68,6 @@ std::string used_by(const io::notification& n, const rules::profile_set& p) {
   return out;
 }
 
-void json_kv(std::string& out, const char* k, const std::string& v) {
-  if (out.back() != '{') {
-    out += ',';
-  }
-  rules::tmpl::append_go_json_string(out, k);
-  out += ':';
-  rules::tmpl::append_go_json_string(out, v);
-}
-
 int list(const notify_options& o) {
   auto l = load(o);
   if (!l) {
@@ -87,11 +77,11 @@ int list(const notify_options& o) {
     std::string out = "[";
     for (const auto& n : l->notifications) {
       out += out.size() > 1 ? ",{" : "{";
-      json_kv(out, "name", n.name);
-      json_kv(out, "type", io::type_name(n.type));
-      json_kv(out, "target", target(n));
-      json_kv(out, "origin", n.origin);
-      json_kv(out, "profiles", used_by(n, *l->profiles));
+      json_field(out, "name", n.name, true);
+      json_field(out, "type", io::type_name(n.type));
+      json_field(out, "target", target(n));
+      json_field(out, "origin", n.origin);
+      json_field(out, "profiles", used_by(n, *l->profiles));
       out += '}';
     }
     std::printf("%s]\n", out.c_str());

@@ -14,6 +14,15 @@
 
 namespace vigil::cli {
 
+void json_field(std::string& out, const char* key, const std::string& v, bool first) {
+  if (!first) {
+    out += ',';
+  }
+  engine::append_json_string(out, key);
+  out += ':';
+  engine::append_json_string(out, v);
+}
+
 namespace {
 
 struct store_options {
@@ -52,15 +61,6 @@ std::unique_ptr<io::store> open_store(const store_options& o) {
     std::fprintf(stderr, "vigil: %s\n", error.c_str());
   }
   return s;
-}
-
-void json_field(std::string& out, const char* key, const std::string& v, bool first = false) {
-  if (!first) {
-    out += ',';
-  }
-  engine::append_json_string(out, key);
-  out += ':';
-  engine::append_json_string(out, v);
 }
 
 int alerts_list(const store_options& o) {
