@@ -434,6 +434,14 @@ void reader::feed_document(const char* data, std::size_t size, std::uint64_t lin
   feed(data, size, true, origin, sink);
 }
 
+void reader::feed_element(element root, std::uint64_t line, std::string_view origin, event_sink& sink) {
+  dispatch(root, position{origin, line, -1}, sink);
+}
+
+void count_parsed_bytes(std::size_t bytes) noexcept {
+  counters::add(decoder_counters::get().bytes, bytes);
+}
+
 std::size_t reader::feed(const char* data, std::size_t size, bool final, std::string_view origin, event_sink& sink) {
   const char* p = data;
   const char* const end = data + size;

@@ -105,6 +105,10 @@ struct item_span {
 /// item of a batch to the worker that owns it.
 bool split_items(const char* begin, const char* end, std::size_t max_bytes, std::vector<item_span>& out);
 
+/// Adds to vigil_decoder_bytes_total the bytes of a batch parsed outside a reader, whose items
+/// are then decoded through reader::feed_element.
+void count_parsed_bytes(std::size_t bytes) noexcept;
+
 class reader {
  public:
   explicit reader(reader_options options = {});
@@ -122,6 +126,11 @@ class reader {
   /// line search of feed() on the common path; anything unusual goes through feed().
   void feed_document(const char* data, std::size_t size, std::uint64_t line, std::string_view origin,
                      event_sink& sink);
+
+  /// Decodes one document another reader's parser already parsed (the webhook parses a batch
+  /// once and hands its items to the workers). The element's parser must outlive the call.
+  /// Bytes are not counted here: the parsing side counts them (count_parsed_bytes).
+  void feed_element(simdjson::dom::element root, std::uint64_t line, std::string_view origin, event_sink& sink);
 
   /// Starts a new input whose first byte is on line `first_line`.
   void reset(std::uint64_t first_line = 1) noexcept {

@@ -142,10 +142,19 @@ std::shared_ptr<input_chunk> chunk_pool::get(std::size_t capacity) {
     c->data.resize(capacity + simdjson::SIMDJSON_PADDING);
   }
   c->size = 0;
+  c->items.clear();
   // The deleter holds the pool state, so a chunk outliving the pool object is still freed.
   std::weak_ptr<state> home = state_;
   return std::shared_ptr<input_chunk>(c, [home](input_chunk* chunk) {
     if (auto st = home.lock(); st && st->free.size_approx() < 64) {
+      // Keep the buffers of ordinary batches; one exceptionally large body must not stay resident.
+      constexpr std::size_t keep_bytes = 8u << 20;
+      if (chunk->data.capacity() > keep_bytes) {
+        std::string().swap(chunk->data);
+      }
+      if (chunk->parsed && chunk->parsed->doc.capacity() > keep_bytes) {
+        chunk->parsed.reset();
+      }
       st->free.enqueue(chunk);
     } else {
       delete chunk;
@@ -166,6 +175,7 @@ struct pipeline::impl {
   std::atomic<unsigned> flushed{0};
   std::shared_ptr<const rule_generation> generation; // the newest; workers switch in-band
   std::map<std::string, std::uint64_t, std::less<>> alerts_by_scenario; // emitter thread only
+  std::map<std::string, counters::id, std::less<>> alert_ids;            // emitter thread only
   bool finished = false;
   struct {
     counters::histogram parsing{"cs_parsing_time_seconds", "Time spent parsing a line (sampled: 1 event in 64)",
@@ -185,6 +195,17 @@ struct pipeline::impl {
     h.add_byte(0);
     h.add(key);
     return static_cast<unsigned>(h.h % workers.size());
+  }
+
+  // cs_alerts{reason}: one counter per scenario, defined on its first alert.
+  counters::id alert_counter(const std::string& scenario) {
+    auto it = alert_ids.find(scenario);
+    if (it == alert_ids.end()) {
+      it = alert_ids.emplace(scenario, counters::registry::global().define("cs_alerts", "Total alerts by scenario",
+                                                                           {{"reason", scenario}}))
+               .first;
+    }
+    return it->second;
   }
 
   void run_emitter() {
@@ -208,8 +229,7 @@ struct pipeline::impl {
           stopping = true;
         } else if (item.alert) {
           counters::add(c.alerts);
-          counters::add(counters::registry::global().define("cs_alerts", "Total alerts by scenario",
-                                                            {{"reason", item.alert->scenario}}));
+          counters::add(alert_counter(item.alert->scenario));
           if (opts.profiles) {
             // Decisions expire on event time in replay (deterministic), on wall time live.
             const engine::unix_nanos now = opts.live ? wall_now() : item.alert->stop_at;
@@ -405,7 +425,11 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
     parser_ = &parser_counters_for(chunk);
     received_at_ = wall_now();
     for (const document& d : docs) {
-      reader_.feed_document(chunk.data.data() + d.offset, d.size, d.line, chunk.origin, *this);
+      if (d.item == document::raw) {
+        reader_.feed_document(chunk.data.data() + d.offset, d.size, d.line, chunk.origin, *this);
+      } else {
+        reader_.feed_element(chunk.items[d.item], d.line, chunk.origin, *this);
+      }
     }
     buckets_->advance(watermark_, *this);
     ctx_->flush_counters();

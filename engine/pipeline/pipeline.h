@@ -44,6 +44,15 @@ struct input_chunk {
   std::string source_type;  ///< "file" or "k8s-audit"
   std::string source_path;  ///< datasource_path
   std::string cluster;
+  /// Set by a producer that already parsed the data (the webhook parses each batch once to
+  /// validate it): the parse, and the elements documents refer to by `document::item`. Workers
+  /// only read them, so several may share one parse; it is reused with the chunk.
+  struct parse_state {
+    simdjson::dom::parser parser;
+    simdjson::dom::document doc; ///< sized by the producer (the parser would size it exactly)
+  };
+  std::unique_ptr<parse_state> parsed;
+  std::vector<simdjson::dom::element> items;
 };
 
 /// Allocates a chunk able to hold `capacity` payload bytes plus padding.
@@ -56,7 +65,8 @@ class chunk_pool {
  public:
   chunk_pool();
   ~chunk_pool();
-  /// A chunk able to hold `capacity` payload bytes (contents unspecified, metadata cleared).
+  /// A chunk able to hold `capacity` payload bytes (contents unspecified, `items` cleared; a
+  /// parser left by an earlier use is kept for reuse).
   std::shared_ptr<input_chunk> get(std::size_t capacity);
 
   struct state;
@@ -67,9 +77,13 @@ class chunk_pool {
 
 /// One document (line, multi-line object, or list) inside a chunk.
 struct document {
+  static constexpr std::uint32_t raw = ~std::uint32_t{0};
   std::uint32_t offset = 0;
   std::uint32_t size = 0;
   std::uint64_t line = 1;
+  /// raw: parse bytes [offset, offset + size). Otherwise the already parsed chunk->items[item]
+  /// (offset and size are then unused).
+  std::uint32_t item = raw;
 };
 
 /// Receives pipeline output on the emitter thread.

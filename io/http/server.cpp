@@ -1,6 +1,7 @@
 #include "io/http/server.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <unordered_map>
 #include <unordered_set>
@@ -374,7 +375,9 @@ int on_headers_complete(http_parser* p) {
     }
   }
   if ((p->flags & F_CONTENTLENGTH) != 0) {
-    c->body.reserve(static_cast<std::size_t>(p->content_length) + 64);
+    // Rounded up, so a recycled buffer (the webhook hands its bodies back) fits the next bodies
+    // of about the same size without growing; the spare 64 bytes are the JSON parser's padding.
+    c->body.reserve(std::bit_ceil(static_cast<std::size_t>(p->content_length) + 64));
   }
   arm(c, srv->opts.body_timeout_ms);
   return 0;

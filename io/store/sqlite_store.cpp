@@ -263,7 +263,9 @@ class sqlite_store final : public store {
       removed += static_cast<std::size_t>(sqlite3_changes(db_));
     }
     if (max_items > 0) {
-      statement del(db_, "DELETE FROM alerts WHERE id NOT IN (SELECT id FROM alerts ORDER BY id DESC LIMIT ?1)");
+      // Ids only grow, so the newest max_items are those above the (max_items+1)-th newest id: a
+      // walk of max_items rowids and a range delete, instead of a scan of the whole table.
+      statement del(db_, "DELETE FROM alerts WHERE id <= (SELECT id FROM alerts ORDER BY id DESC LIMIT 1 OFFSET ?1)");
       del.integer(1, static_cast<std::int64_t>(max_items));
       del.step();
       removed += static_cast<std::size_t>(sqlite3_changes(db_));

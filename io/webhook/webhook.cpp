@@ -1,6 +1,12 @@
 #include "io/webhook/webhook.h"
 
+#include <bit>
+#include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <new>
+
+#include <sys/mman.h>
 
 #include <simdjson.h>
 
@@ -11,21 +17,19 @@ namespace vigil::io {
 
 namespace {
 
-std::uint64_t fnv1a(std::string_view a, std::string_view b) noexcept {
-  std::uint64_t h = 1469598103934665603ULL;
-  for (const char c : a) {
-    h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
-  }
-  h = (h ^ 0xFFu) * 1099511628211ULL;
-  for (const char c : b) {
-    h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
-  }
-  return h == 0 ? 1 : h;
+// The dedupe key of (auditID, stage). The standard library's string hash reads 8 bytes at a
+// time; the key only has to be stable within one process.
+std::uint64_t dedupe_key(std::string_view audit_id, std::string_view stage) noexcept {
+  const std::hash<std::string_view> h;
+  const std::uint64_t k = (h(audit_id) * 0x9E3779B97F4A7C15ULL) ^ h(stage);
+  return k == 0 ? 1 : k; // 0 marks an empty slot
 }
 
 // Remembers recent 64-bit keys in two generations of a flat hash table: lookups check both,
 // inserts go to the young one, and when it is half full the old one is wiped and they swap.
-// Memory is fixed at construction; nothing is allocated per event.
+// Memory is fixed at construction; nothing is allocated per event. The table is far larger than
+// the caches and every lookup lands on a random page, so it asks for transparent huge pages: with
+// 4 KiB pages most lookups also missed the TLB.
 class recent_keys {
  public:
   explicit recent_keys(std::size_t entries) {
@@ -34,22 +38,40 @@ class recent_keys {
       cap <<= 1;
     }
     mask_ = cap - 1;
-    gen_[0].assign(cap, 0);
-    gen_[1].assign(cap, 0);
+    const std::size_t bytes = 2 * cap * sizeof(std::uint64_t);
+    constexpr std::size_t huge = 2u << 20;
+    void* p = nullptr;
+    if (posix_memalign(&p, huge, bytes) != 0) {
+      throw std::bad_alloc(); // start-up only
+    }
+    madvise(p, bytes, MADV_HUGEPAGE); // advice: without it the table still works
+    std::memset(p, 0, bytes);         // touched now, not on the first lookups
+    table_ = static_cast<std::uint64_t*>(p);
+    gen_[0] = table_;
+    gen_[1] = table_ + cap;
   }
+  ~recent_keys() { std::free(table_); }
+  recent_keys(const recent_keys&) = delete;
+  recent_keys& operator=(const recent_keys&) = delete;
 
   [[nodiscard]] bool contains(std::uint64_t k) const noexcept { return find(gen_[0], k) || find(gen_[1], k); }
+
+  /// Starts loading the slots `k` hashes to: a batch prefetches all its keys, then looks them up.
+  void prefetch(std::uint64_t k) const noexcept {
+    __builtin_prefetch(gen_[0] + (k & mask_));
+    __builtin_prefetch(gen_[1] + (k & mask_));
+  }
 
   void insert(std::uint64_t k) noexcept {
     if (contains(k)) {
       return;
     }
-    if (used_ * 2 >= gen_[young_].size()) {
+    if (used_ * 2 >= mask_ + 1) {
       young_ ^= 1;
-      std::fill(gen_[young_].begin(), gen_[young_].end(), 0);
+      std::memset(gen_[young_], 0, (mask_ + 1) * sizeof(std::uint64_t));
       used_ = 0;
     }
-    std::vector<std::uint64_t>& t = gen_[young_];
+    std::uint64_t* t = gen_[young_];
     std::size_t i = k & mask_;
     while (t[i] != 0) {
       i = (i + 1) & mask_;
@@ -59,7 +81,7 @@ class recent_keys {
   }
 
  private:
-  bool find(const std::vector<std::uint64_t>& t, std::uint64_t k) const noexcept {
+  bool find(const std::uint64_t* t, std::uint64_t k) const noexcept {
     std::size_t i = k & mask_;
     while (t[i] != 0) {
       if (t[i] == k) {
@@ -70,7 +92,8 @@ class recent_keys {
     return false;
   }
 
-  std::vector<std::uint64_t> gen_[2];
+  std::uint64_t* table_ = nullptr;
+  std::uint64_t* gen_[2] = {nullptr, nullptr};
   std::size_t mask_ = 0;
   std::size_t used_ = 0;
   int young_ = 0;
@@ -100,6 +123,12 @@ bool valid_cluster_name(std::string_view s) noexcept {
   return true;
 }
 
+// An item the workers parse themselves, from its bytes.
+pipeline::document raw_document(const engine::item_span& span) noexcept {
+  return pipeline::document{static_cast<std::uint32_t>(span.offset), static_cast<std::uint32_t>(span.size), 1,
+                            pipeline::document::raw};
+}
+
 std::string json_error(std::string_view message) {
   std::string out = "{\"error\":";
   engine::append_json_string(out, message);
@@ -112,7 +141,8 @@ std::string json_error(std::string_view message) {
 struct webhook::impl {
   pipeline::pipeline& pl;
   webhook_options opts;
-  simdjson::dom::parser parser;
+  pipeline::chunk_pool chunks;   // bodies and their parses, recycled once the workers are done
+  simdjson::dom::parser parser;  // item by item, for a body that is not valid JSON as a whole
   recent_keys seen;
   engine::audit_event event;
   std::vector<engine::item_span> spans;
@@ -153,25 +183,39 @@ struct webhook::impl {
     return false;
   }
 
-  // One decoded item: rejected, duplicate, or routed to its shard.
-  void take(const engine::decode_status& st, std::size_t index, const engine::item_span& span,
-            std::string_view cluster, std::string& rejects, std::size_t& n_rejected, std::string_view reason_if_bad) {
+  // One decoded item: rejected now, or kept for route() with its dedupe key and shard. The
+  // dedupe table is much larger than the caches, so its slots are prefetched here and looked up
+  // in route(), once the whole batch is classified.
+  void classify(const engine::decode_status& st, std::size_t index, const pipeline::document& doc,
+                std::string_view cluster, std::string& rejects, std::size_t& n_rejected,
+                std::string_view reason_if_bad) {
     if (!st.ok() || !reason_if_bad.empty()) {
       engine::failure f;
       f.status = st;
       reject(index, reason_if_bad.empty() ? engine::describe(f) : std::string(reason_if_bad), rejects, n_rejected);
       return;
     }
-    if (!event.audit_id.empty()) {
-      const std::uint64_t k = fnv1a(event.audit_id, event.stage);
-      if (seen.contains(k)) {
-        ++n_duplicates;
-        return;
-      }
-      keys.push_back(k);
+    const std::uint64_t k = event.audit_id.empty() ? 0 : dedupe_key(event.audit_id, event.stage);
+    if (k != 0) {
+      seen.prefetch(k);
     }
-    per_worker[pl.shard_of(cluster, event.source_ip)].push_back(
-        pipeline::document{static_cast<std::uint32_t>(span.offset), static_cast<std::uint32_t>(span.size), 1});
+    kept.push_back(kept_item{doc, k, pl.shard_of(cluster, event.source_ip)});
+  }
+
+  // The classified items: duplicates of earlier batches are counted and dropped, the others go
+  // to their shard's list.
+  void route() {
+    for (const kept_item& it : kept) {
+      if (it.key != 0) {
+        if (seen.contains(it.key)) {
+          ++n_duplicates;
+          continue;
+        }
+        keys.push_back(it.key);
+      }
+      per_worker[it.shard].push_back(it.doc);
+    }
+    kept.clear();
   }
 
   void reject(std::size_t index, const std::string& reason, std::string& rejects, std::size_t& n_rejected) {
@@ -187,6 +231,12 @@ struct webhook::impl {
   }
 
   std::size_t n_duplicates = 0;
+  struct kept_item {
+    pipeline::document doc;
+    std::uint64_t key; // 0: no auditID, not deduplicated
+    unsigned shard;
+  };
+  std::vector<kept_item> kept;
 };
 
 webhook::webhook(pipeline::pipeline& pl, webhook_options opts) : impl_(std::make_unique<impl>(pl, std::move(opts))) {}
@@ -241,19 +291,22 @@ void webhook::handle(http::request& req, http::response& res) {
   w.route(req.path, cluster);
   const std::size_t size = req.body.size();
 
-  auto chunk = std::make_shared<pipeline::input_chunk>();
-  chunk->data = std::move(req.body);
+  // The body moves into a recycled chunk, and the chunk's old buffer becomes the connection's
+  // next body buffer: steady traffic allocates neither.
+  std::shared_ptr<pipeline::input_chunk> chunk = w.chunks.get(0);
+  chunk->data.swap(req.body);
   chunk->data.append(simdjson::SIMDJSON_PADDING, '\0');
   chunk->size = size;
   const std::string_view remote = req.remote.substr(0, req.remote.rfind(':'));
-  chunk->origin = w.opts.name + ":" + std::string(req.remote);
-  chunk->source_type = "k8s-audit";
-  chunk->source_path = std::string(remote); // CrowdSec's Line.Src: the client address
-  chunk->cluster = std::string(cluster);
+  chunk->origin.assign(w.opts.name).append(":").append(req.remote);
+  chunk->source_type.assign("k8s-audit");
+  chunk->source_path.assign(remote); // CrowdSec's Line.Src: the client address
+  chunk->cluster.assign(cluster);
   const char* data = chunk->data.data();
 
   w.spans.clear();
   w.keys.clear();
+  w.kept.clear();
   w.n_duplicates = 0;
   for (auto& v : w.per_worker) {
     v.clear();
@@ -261,10 +314,24 @@ void webhook::handle(http::request& req, http::response& res) {
   std::string rejects;
   std::size_t n_rejected = 0;
 
+  // The batch is parsed once, into the chunk's own parser: the workers decode the items from
+  // this parse (document::item) instead of parsing them again.
+  if (!chunk->parsed) {
+    chunk->parsed = std::make_unique<pipeline::input_chunk::parse_state>();
+  }
+  // Both sized with room to spare: batch sizes vary, and a parse state regrown for every slightly
+  // larger batch would fault fresh pages in again and again.
+  auto& [parser, doc] = *chunk->parsed;
+  simdjson::error_code err = simdjson::SUCCESS;
+  if (size > parser.capacity()) {
+    err = parser.allocate(std::bit_ceil(size));
+  }
+  if (err == simdjson::SUCCESS && size > doc.capacity()) {
+    err = doc.allocate(std::bit_ceil(size));
+  }
   simdjson::dom::element root;
-  auto err = size > w.parser.capacity() ? w.parser.allocate(size) : simdjson::SUCCESS;
   if (err == simdjson::SUCCESS) {
-    err = w.parser.parse(data, size, false).get(root);
+    err = parser.parse_into_document(doc, data, size, false).get(root);
   }
   if (err == simdjson::SUCCESS) {
     // Valid JSON: find the items (an EventList, an array, or one Event).
@@ -296,23 +363,19 @@ void webhook::handle(http::request& req, http::response& res) {
       return;
     }
     if (is_list) {
-      if (!engine::split_items(data, data + size, w.opts.max_document_bytes, w.spans) || w.spans.size() != items.size()) {
-        counters::add(w.bad_bodies);
-        res.status = 400;
-        res.body = json_error("cannot split the list of items");
-        return;
-      }
-      std::size_t i = 0;
       for (simdjson::dom::element item : items) {
-        const engine::decode_status st = engine::decode_event(item, w.event);
-        w.take(st, i, w.spans[i], cluster, rejects, n_rejected, {});
-        ++i;
+        chunk->items.push_back(item);
       }
     } else {
-      w.spans.push_back(engine::item_span{0, size, true});
-      const engine::decode_status st = engine::decode_event(root, w.event);
-      w.take(st, 0, w.spans[0], cluster, rejects, n_rejected, {});
+      chunk->items.push_back(root);
     }
+    for (std::size_t i = 0; i < chunk->items.size(); ++i) {
+      const engine::decode_status st = engine::decode_event(chunk->items[i], w.event);
+      pipeline::document doc;
+      doc.item = static_cast<std::uint32_t>(i);
+      w.classify(st, i, doc, cluster, rejects, n_rejected, {});
+    }
+    engine::count_parsed_bytes(size);
   } else {
     // Not valid JSON as a whole: keep what can be read item by item.
     if (!engine::split_items(data, data + size, w.opts.max_document_bytes, w.spans) || w.spans.empty()) {
@@ -327,15 +390,16 @@ void webhook::handle(http::request& req, http::response& res) {
       const auto item_err = span.complete ? w.parser.parse(data + span.offset, span.size, false).get(item)
                                           : simdjson::TAPE_ERROR;
       if (item_err != simdjson::SUCCESS) {
-        w.take(engine::decode_status{}, i, span, cluster, rejects, n_rejected,
+        w.classify(engine::decode_status{}, i, raw_document(span), cluster, rejects, n_rejected,
                std::string("invalid JSON: ") + simdjson::error_message(item_err));
         continue;
       }
       const engine::decode_status st = engine::decode_event(item, w.event);
-      w.take(st, i, span, cluster, rejects, n_rejected, {});
+      w.classify(st, i, raw_document(span), cluster, rejects, n_rejected, {});
     }
   }
 
+  w.route();
   std::size_t n_accepted = 0;
   for (const auto& v : w.per_worker) {
     n_accepted += v.size();

@@ -115,34 +115,7 @@ class alert_env final : public expr::environment {
     return hook ? hook(value, window) : 0;
   }
 
-  alert_env(const engine::alert& a, const std::vector<std::string>& meta_keys) : a_(a), meta_keys_(meta_keys) {
-    std::string json = "{\"sources\":[";
-    if (!a.value.empty()) {
-      engine::append_json_string(json, a.value);
-    }
-    json += "],\"labels\":" + (a.labels_json.empty() ? std::string("{}") : a.labels_json) + ",\"events\":[";
-    for (std::size_t i = 0; i < a.events.size(); ++i) {
-      json += i > 0 ? ",{\"Meta\":[" : "{\"Meta\":[";
-      bool first = true;
-      for (const auto& [k, v] : a.events[i].meta) {
-        json += first ? "{\"key\":" : ",{\"key\":";
-        first = false;
-        engine::append_json_string(json, k);
-        json += ",\"value\":";
-        engine::append_json_string(json, v);
-        json += '}';
-      }
-      json += "],\"Timestamp\":";
-      engine::append_json_string(json, engine::format_rfc3339_nano(a.events[i].time));
-      json += '}';
-    }
-    json += "]}";
-    if (parser_.parse(json).get(root_) != simdjson::SUCCESS) {
-      root_ = {};
-    }
-    start_ = engine::format_rfc3339_nano(a.start_at);
-    stop_ = engine::format_rfc3339_nano(a.stop_at);
-  }
+  alert_env(const engine::alert& a, const std::vector<std::string>& meta_keys) : a_(a), meta_keys_(meta_keys) {}
 
   expr::value load(std::uint32_t slot) const noexcept override {
     switch (slot) {
@@ -154,8 +127,8 @@ class alert_env final : public expr::environment {
       case s_events_count: return expr::value::integer(static_cast<std::int64_t>(a_.events_count));
       case s_capacity: return expr::value::integer(a_.capacity);
       case s_leakspeed: return expr::value::string(a_.leakspeed);
-      case s_start_at: return expr::value::string(start_);
-      case s_stop_at: return expr::value::string(stop_);
+      case s_start_at: return expr::value::string(time_text(a_.start_at, start_));
+      case s_stop_at: return expr::value::string(time_text(a_.stop_at, stop_));
       case s_simulated: return expr::value::boolean(false);
       case s_true: return expr::value::boolean(true);
       case s_sources: return member("sources");
@@ -178,7 +151,47 @@ class alert_env final : public expr::environment {
   }
 
  private:
+  // Built on first use: most profiles only read scalars, and an alert's JSON rendering and its
+  // parse would otherwise cost more than the whole evaluation.
+  void render() const {
+    rendered_ = true;
+    std::string json = "{\"sources\":[";
+    if (!a_.value.empty()) {
+      engine::append_json_string(json, a_.value);
+    }
+    json += "],\"labels\":" + (a_.labels_json.empty() ? std::string("{}") : a_.labels_json) + ",\"events\":[";
+    for (std::size_t i = 0; i < a_.events.size(); ++i) {
+      json += i > 0 ? ",{\"Meta\":[" : "{\"Meta\":[";
+      bool first = true;
+      for (const auto& [k, v] : a_.events[i].meta) {
+        json += first ? "{\"key\":" : ",{\"key\":";
+        first = false;
+        engine::append_json_string(json, k);
+        json += ",\"value\":";
+        engine::append_json_string(json, v);
+        json += '}';
+      }
+      json += "],\"Timestamp\":";
+      engine::append_json_string(json, engine::format_rfc3339_nano(a_.events[i].time));
+      json += '}';
+    }
+    json += "]}";
+    if (parser_.parse(json).get(root_) != simdjson::SUCCESS) {
+      root_ = {};
+    }
+  }
+
+  static std::string_view time_text(engine::unix_nanos t, std::string& cache) {
+    if (cache.empty()) {
+      cache = engine::format_rfc3339_nano(t);
+    }
+    return cache;
+  }
+
   expr::value member(const char* key) const noexcept {
+    if (!rendered_) {
+      render();
+    }
     simdjson::dom::element e;
     if (root_.type() != simdjson::dom::element_type::OBJECT || root_[key].get(e) != simdjson::SUCCESS) {
       return expr::value::nil();
@@ -188,9 +201,10 @@ class alert_env final : public expr::environment {
 
   const engine::alert& a_;
   const std::vector<std::string>& meta_keys_;
-  simdjson::dom::parser parser_;
-  simdjson::dom::element root_{};
-  std::string start_, stop_;
+  mutable bool rendered_ = false;
+  mutable simdjson::dom::parser parser_;
+  mutable simdjson::dom::element root_{};
+  mutable std::string start_, stop_;
 };
 
 const alert_schema& schema() {

@@ -123,6 +123,9 @@ TEST(store, retention_by_count_and_age) {
   const auto left = s->list_alerts({});
   ASSERT_EQ(left.size(), 5u);
   EXPECT_EQ(left.back().value, "10.0.0.5");
+  EXPECT_EQ(s->apply_retention(5, 0, t0 + 9 * day), 0u);  // exactly max_items left: nothing to remove
+  EXPECT_EQ(s->apply_retention(50, 0, t0 + 9 * day), 0u); // fewer than max_items
+  EXPECT_EQ(s->list_alerts({}).size(), 5u);
   EXPECT_EQ(s->list_alerts({.scenario = "other"}).size(), 0u);
 }
 

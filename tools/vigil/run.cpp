@@ -94,7 +94,6 @@ class alert_log final : public pipeline::output_handler {
       const std::string line = engine::to_json(a);
       std::fwrite(line.data(), 1, line.size(), stdout);
       std::fputc('\n', stdout);
-      std::fflush(stdout);
     } else {
       log_line("info", a.message);
       for (const auto& d : a.decisions) {
@@ -110,6 +109,9 @@ class alert_log final : public pipeline::output_handler {
   }
   void on_error(const std::string& message) override { log_line("warning", message); }
   void on_batch_end() override {
+    if (json_) {
+      std::fflush(stdout); // once per batch the emitter took, not once per alert
+    }
     if (pending_.empty()) {
       return;
     }
