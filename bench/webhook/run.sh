@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Webhook end to end: `vigil run` and tools/loadgen on the same machine, 400-event EventList
-# batches over 4 keep-alive connections, the first 200,000 events of the gen-audit file (seed 1),
+# batches over 4 keep-alive connections, all 1,000,000 events of the gen-audit file (seed 1),
 # at 1 and 2 workers: as fast as accepted, then at a fixed 100,000 events/s for the latency.
 # Checks the server processed exactly what loadgen saw accepted, and that every event was accepted.
 # Usage: bench/webhook/run.sh [--events N] [--source M] [--workers "1 2"] [--json FILE] [--vigil BIN] [--no-metrics]
-#   --events   events posted (default 200000), the first N of build/bench-data/gen-M.jsonl
+#   --events   events posted (default 1000000), the first N of build/bench-data/gen-M.jsonl
 #   --source   the gen-audit file to take them from (default 1000000, as bench/replay/run.sh makes)
 #   --json     also write every run as a JSON array to FILE (the output below is printed either way)
 #   --vigil    another vigil binary (e.g. an older commit's build, to compare side by side)
@@ -12,7 +12,7 @@
 # Release build in build/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-count=200000
+count=1000000
 source_events=1000000
 workers="1 2"
 json=""
