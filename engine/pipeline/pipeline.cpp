@@ -217,10 +217,15 @@ struct pipeline::impl {
       if (stopping) {
         n = emit_q.try_dequeue_bulk(items.begin(), items.size());
         if (n == 0) {
+          out.on_idle();
           return; // every producer has exited: nothing can arrive any more
         }
       } else {
-        n = emit_q.wait_dequeue_bulk(items.begin(), items.size());
+        n = emit_q.wait_dequeue_bulk_timed(items.begin(), items.size(), emitter_idle);
+        if (n == 0) {
+          out.on_idle();
+          continue;
+        }
       }
       counters::set(emit_depth, emit_q.size_approx());
       for (std::size_t i = 0; i < n; ++i) {

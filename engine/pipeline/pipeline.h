@@ -20,6 +20,7 @@
 // threads (the webhook loop, a file reader); finish() once, after every producer is done.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -95,7 +96,13 @@ class output_handler {
   virtual void on_error(const std::string& message) = 0;
   /// After each group of alerts the emitter took at once: a place to write them in one go.
   virtual void on_batch_end() {}
+  /// Nothing arrived for a while (emitter_idle), or the pipeline is finishing: write out
+  /// whatever on_batch_end() kept back.
+  virtual void on_idle() {}
 };
+
+/// How long the emitter waits for alerts before calling output_handler::on_idle().
+inline constexpr std::chrono::milliseconds emitter_idle{20};
 
 struct options {
   unsigned workers = 0;                  ///< 0: one per core

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -335,6 +336,51 @@ TEST(replay, two_workers_give_the_same_alerts_as_one) {
   EXPECT_EQ(difference(alert_set(one), alert_set(two)), "");
   EXPECT_EQ(difference(alert_set(one), alert_set(three)), "");
   EXPECT_EQ(one.totals.decoded, two.totals.decoded);
+}
+
+// A handler that writes alerts only when the emitter goes idle (as the daemon's store writer
+// does): what it kept back is written once input stops, without finish(), and at finish().
+class idle_writer final : public pipeline::output_handler {
+ public:
+  void on_alert(const engine::alert&) override {
+    std::lock_guard<std::mutex> lock(mu);
+    ++kept;
+    log += 'a';
+  }
+  void on_error(const std::string&) override {}
+  void on_idle() override {
+    std::lock_guard<std::mutex> lock(mu);
+    written += kept;
+    kept = 0;
+    log += 'i';
+  }
+  std::mutex mu;
+  std::size_t kept = 0, written = 0;
+  std::string log;
+};
+
+TEST(replay, the_emitter_calls_on_idle_when_input_stops_and_at_finish) {
+  idle_writer out;
+  pipeline::options o;
+  o.workers = 1;
+  pipeline::pipeline pl(load({}), o, out);
+  // Six 401s overflow the bruteforce bucket (one alert); each is also an anonymous access.
+  io::replay_buffer(burst("10.0.0.9", 401, 6, "2026-01-01T00:00:00Z", 1000), io::replay_source{"", "t.log", "", "file"},
+                    pl);
+  std::size_t written = 0;
+  for (int i = 0; i < 1000 && written < 7; ++i) { // no more input: only on_idle can write them
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::lock_guard<std::mutex> lock(out.mu);
+    written = out.written;
+  }
+  EXPECT_EQ(written, 7u);
+  const pipeline::totals t = pl.finish();
+  EXPECT_EQ(t.alerts, 7u);
+  std::lock_guard<std::mutex> lock(out.mu);
+  EXPECT_EQ(out.written, 7u);
+  EXPECT_EQ(out.kept, 0u);
+  ASSERT_FALSE(out.log.empty());
+  EXPECT_EQ(out.log.back(), 'i'); // finish() ends with on_idle, after the last alert
 }
 
 } // namespace
