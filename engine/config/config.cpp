@@ -39,9 +39,10 @@ struct loader {
 
   std::string where(const YAML::Node& n) const { return file + ":" + std::to_string(n.Mark().line + 1); }
 
+  // A path relative to the configuration file's directory; empty stays empty ("none").
   std::string path_of(const YAML::Node& n, const fs::path& base) {
     fs::path p = n.as<std::string>();
-    if (p.is_relative() && !base.empty()) {
+    if (p.is_relative() && !p.empty() && !base.empty()) {
       p = base / p;
     }
     return p.string();

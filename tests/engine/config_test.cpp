@@ -38,6 +38,17 @@ TEST(config, values_and_relative_rule_paths) {
   EXPECT_EQ(s.rules[0], "rules/crowdsecurity");
 }
 
+TEST(config, store_path_relative_to_the_file_and_empty_disables_it) {
+  auto r = load_text("store:\n  path: alerts.db\n", "etc/vigil.yaml");
+  ASSERT_TRUE(std::holds_alternative<settings>(r));
+  EXPECT_EQ(std::get<settings>(r).store_path, "etc/alerts.db");
+  for (const char* off : {"store:\n  path: \"\"\n", "store:\n  path:\n"}) {
+    auto r2 = load_text(off, "etc/vigil.yaml");
+    ASSERT_TRUE(std::holds_alternative<settings>(r2)) << off;
+    EXPECT_EQ(std::get<settings>(r2).store_path, "") << off; // not "etc/": no store at all
+  }
+}
+
 TEST(config, every_error_is_reported_with_its_position) {
   const auto errs = errors_of("workers: many\nmax_in_flight: 0\ncolour: red\nrules: [does/not/exist]\ncluster: [a]\n");
   ASSERT_EQ(errs.size(), 5u);
