@@ -434,12 +434,19 @@ void reader::feed_document(const char* data, std::size_t size, std::uint64_t lin
   feed(data, size, true, origin, sink);
 }
 
-void reader::feed_element(element root, std::uint64_t line, std::string_view origin, event_sink& sink) {
-  dispatch(root, position{origin, line, -1}, sink);
+void reader::feed_decoded(const audit_event& event, std::uint64_t line, std::string_view origin, event_sink& sink) {
+  const auto& c = decoder_counters::get();
+  ++stats_.events_read;
+  ++stats_.decoded;
+  counters::add(c.read);
+  counters::add(c.decoded);
+  sink.on_event(event, position{origin, line, -1});
 }
 
-void count_parsed_bytes(std::size_t bytes) noexcept {
-  counters::add(decoder_counters::get().bytes, bytes);
+void count_parsed_batch(std::size_t bytes) noexcept {
+  const auto& c = decoder_counters::get();
+  counters::add(c.documents);
+  counters::add(c.bytes, bytes);
 }
 
 std::size_t reader::feed(const char* data, std::size_t size, bool final, std::string_view origin, event_sink& sink) {

@@ -105,9 +105,9 @@ struct item_span {
 /// item of a batch to the worker that owns it.
 bool split_items(const char* begin, const char* end, std::size_t max_bytes, std::vector<item_span>& out);
 
-/// Adds to vigil_decoder_bytes_total the bytes of a batch parsed outside a reader, whose items
-/// are then decoded through reader::feed_element.
-void count_parsed_bytes(std::size_t bytes) noexcept;
+/// Counts a document of `bytes` bytes parsed outside a reader (vigil_decoder_documents_total and
+/// _bytes_total), whose events then go through reader::feed_decoded.
+void count_parsed_batch(std::size_t bytes) noexcept;
 
 class reader {
  public:
@@ -127,10 +127,10 @@ class reader {
   void feed_document(const char* data, std::size_t size, std::uint64_t line, std::string_view origin,
                      event_sink& sink);
 
-  /// Decodes one document another reader's parser already parsed (the webhook parses a batch
-  /// once and hands its items to the workers). The element's parser must outlive the call.
-  /// Bytes are not counted here: the parsing side counts them (count_parsed_bytes).
-  void feed_element(simdjson::dom::element root, std::uint64_t line, std::string_view origin, event_sink& sink);
+  /// Passes on an event decoded elsewhere (the webhook decodes each item of a batch once, on
+  /// its loop thread, and hands the events to the workers), counted as read and decoded. Its
+  /// parse must outlive the call; the parsing side counts the document (count_parsed_batch).
+  void feed_decoded(const audit_event& event, std::uint64_t line, std::string_view origin, event_sink& sink);
 
   /// Starts a new input whose first byte is on line `first_line`.
   void reset(std::uint64_t first_line = 1) noexcept {

@@ -142,7 +142,7 @@ std::shared_ptr<input_chunk> chunk_pool::get(std::size_t capacity) {
     c->data.resize(capacity + simdjson::SIMDJSON_PADDING);
   }
   c->size = 0;
-  c->items.clear();
+  c->events.clear();
   // The deleter holds the pool state, so a chunk outliving the pool object is still freed.
   std::weak_ptr<state> home = state_;
   return std::shared_ptr<input_chunk>(c, [home](input_chunk* chunk) {
@@ -433,7 +433,7 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
       if (d.item == document::raw) {
         reader_.feed_document(chunk.data.data() + d.offset, d.size, d.line, chunk.origin, *this);
       } else {
-        reader_.feed_element(chunk.items[d.item], d.line, chunk.origin, *this);
+        reader_.feed_decoded(chunk.events[d.item], d.line, chunk.origin, *this);
       }
     }
     buckets_->advance(watermark_, *this);

@@ -45,15 +45,16 @@ struct input_chunk {
   std::string source_type;  ///< "file" or "k8s-audit"
   std::string source_path;  ///< datasource_path
   std::string cluster;
-  /// Set by a producer that already parsed the data (the webhook parses each batch once to
-  /// validate it): the parse, and the elements documents refer to by `document::item`. Workers
-  /// only read them, so several may share one parse; it is reused with the chunk.
+  /// Set by a producer that already parsed and decoded the data (the webhook does, to check
+  /// each item and find its shard): the parse, and the decoded events documents refer to by
+  /// `document::item` (they point into the parse). Workers only read them, so several share one
+  /// parse; both are reused with the chunk.
   struct parse_state {
     simdjson::dom::parser parser;
     simdjson::dom::document doc; ///< sized by the producer (the parser would size it exactly)
   };
   std::unique_ptr<parse_state> parsed;
-  std::vector<simdjson::dom::element> items;
+  std::vector<engine::audit_event> events;
 };
 
 /// Allocates a chunk able to hold `capacity` payload bytes plus padding.
@@ -66,7 +67,7 @@ class chunk_pool {
  public:
   chunk_pool();
   ~chunk_pool();
-  /// A chunk able to hold `capacity` payload bytes (contents unspecified, `items` cleared; a
+  /// A chunk able to hold `capacity` payload bytes (contents unspecified, `events` cleared; a
   /// parser left by an earlier use is kept for reuse).
   std::shared_ptr<input_chunk> get(std::size_t capacity);
 
@@ -82,8 +83,8 @@ struct document {
   std::uint32_t offset = 0;
   std::uint32_t size = 0;
   std::uint64_t line = 1;
-  /// raw: parse bytes [offset, offset + size). Otherwise the already parsed chunk->items[item]
-  /// (offset and size are then unused).
+  /// raw: parse bytes [offset, offset + size). Otherwise the already decoded
+  /// chunk->events[item] (offset and size are then unused).
   std::uint32_t item = raw;
 };
 

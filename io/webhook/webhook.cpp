@@ -144,7 +144,7 @@ struct webhook::impl {
   pipeline::chunk_pool chunks;   // bodies and their parses, recycled once the workers are done
   simdjson::dom::parser parser;  // item by item, for a body that is not valid JSON as a whole
   recent_keys seen;
-  engine::audit_event event;
+  engine::audit_event scratch; // the fallback path decodes items one at a time into it
   std::vector<engine::item_span> spans;
   std::vector<std::vector<pipeline::document>> per_worker;
   std::vector<std::uint64_t> keys;
@@ -186,9 +186,9 @@ struct webhook::impl {
   // One decoded item: rejected now, or kept for route() with its dedupe key and shard. The
   // dedupe table is much larger than the caches, so its slots are prefetched here and looked up
   // in route(), once the whole batch is classified.
-  void classify(const engine::decode_status& st, std::size_t index, const pipeline::document& doc,
-                std::string_view cluster, std::string& rejects, std::size_t& n_rejected,
-                std::string_view reason_if_bad) {
+  void classify(const engine::decode_status& st, const engine::audit_event& event, std::size_t index,
+                const pipeline::document& doc, std::string_view cluster, std::string& rejects,
+                std::size_t& n_rejected, std::string_view reason_if_bad) {
     if (!st.ok() || !reason_if_bad.empty()) {
       engine::failure f;
       f.status = st;
@@ -362,20 +362,23 @@ void webhook::handle(http::request& req, http::response& res) {
       res.body = json_error("not an audit Event, EventList or array of Events");
       return;
     }
-    if (is_list) {
-      for (simdjson::dom::element item : items) {
-        chunk->items.push_back(item);
-      }
-    } else {
-      chunk->items.push_back(root);
-    }
-    for (std::size_t i = 0; i < chunk->items.size(); ++i) {
-      const engine::decode_status st = engine::decode_event(chunk->items[i], w.event);
+    // Decoded once, here: the workers take these events as they are (document::item).
+    auto decode = [&](simdjson::dom::element item) {
+      const std::size_t i = chunk->events.size();
+      engine::audit_event& ev = chunk->events.emplace_back();
+      const engine::decode_status st = engine::decode_event(item, ev);
       pipeline::document doc;
       doc.item = static_cast<std::uint32_t>(i);
-      w.classify(st, i, doc, cluster, rejects, n_rejected, {});
+      w.classify(st, ev, i, doc, cluster, rejects, n_rejected, {});
+    };
+    if (is_list) {
+      for (simdjson::dom::element item : items) {
+        decode(item);
+      }
+    } else {
+      decode(root);
     }
-    engine::count_parsed_bytes(size);
+    engine::count_parsed_batch(size);
   } else {
     // Not valid JSON as a whole: keep what can be read item by item.
     if (!engine::split_items(data, data + size, w.opts.max_document_bytes, w.spans) || w.spans.empty()) {
@@ -390,12 +393,12 @@ void webhook::handle(http::request& req, http::response& res) {
       const auto item_err = span.complete ? w.parser.parse(data + span.offset, span.size, false).get(item)
                                           : simdjson::TAPE_ERROR;
       if (item_err != simdjson::SUCCESS) {
-        w.classify(engine::decode_status{}, i, raw_document(span), cluster, rejects, n_rejected,
+        w.classify(engine::decode_status{}, w.scratch, i, raw_document(span), cluster, rejects, n_rejected,
                std::string("invalid JSON: ") + simdjson::error_message(item_err));
         continue;
       }
-      const engine::decode_status st = engine::decode_event(item, w.event);
-      w.classify(st, i, raw_document(span), cluster, rejects, n_rejected, {});
+      const engine::decode_status st = engine::decode_event(item, w.scratch);
+      w.classify(st, w.scratch, i, raw_document(span), cluster, rejects, n_rejected, {});
     }
   }
 
