@@ -234,12 +234,15 @@ int main(int argc, char** argv) {
   const double per_conn_interval = rate > 0 ? static_cast<double>(batch) * connections / rate : 0;
   std::vector<std::thread> threads;
   for (unsigned t = 0; t < connections; ++t) {
-    threads.emplace_back([&] {
+    threads.emplace_back([&, t] {
       connection c(port);
       std::vector<double> lat;
       std::map<int, long> st;
       long long acc = 0;
-      auto due = clock_type::now();
+      // At a fixed rate the connections take turns: connection t starts t/connections of an
+      // interval late, so requests arrive evenly spaced rather than in bursts of `connections`.
+      auto due = clock_type::now() + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(
+                                         per_conn_interval * static_cast<double>(t) / static_cast<double>(connections)));
       std::string body;
       while (c.ok()) {
         const std::size_t i = next.fetch_add(1);
