@@ -138,8 +138,13 @@ std::shared_ptr<input_chunk> chunk_pool::get(std::size_t capacity) {
   if (!state_->free.try_dequeue(c)) {
     c = new input_chunk();
   }
+  // Rounded up to 64 KiB: producers ask for a little more or less each time (a file reader's
+  // carried-over partial line varies), and growing a recycled buffer by a few bytes would
+  // reallocate it and fault all its pages in again.
+  constexpr std::size_t granule = 64 * 1024;
+  const std::size_t want = (capacity + simdjson::SIMDJSON_PADDING + granule - 1) / granule * granule;
   if (c->data.size() < capacity + simdjson::SIMDJSON_PADDING) {
-    c->data.resize(capacity + simdjson::SIMDJSON_PADDING);
+    c->data.resize(want);
   }
   c->size = 0;
   c->events.clear();
