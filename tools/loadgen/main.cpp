@@ -6,11 +6,12 @@
 //   loadgen --port 9876 --file events.jsonl [--batch 400] [--connections 4] [--rate EPS] [--token T]
 //           [--tls [--cacert CA.pem]] [--metrics-port 6060]
 //
-// With --rate, each connection sends one batch per interval, the connections staggered across it,
-// so requests arrive evenly spaced. Every event of the file is sent once (a batch resent after 429 is the same batch), so the
-// server's count of accepted events must equal the "accepted" total printed here. With
-// --metrics-port, loadgen reads the server's own counter (vigil_webhook_events_total{result=
-// "accepted"}) before and after the run and reports any difference (exit status 3).
+// With --rate, each connection sends one batch per interval, the connections staggered across
+// it, so requests arrive evenly spaced. Every event of the file is sent once (a batch resent
+// after 429 is the same batch), so the server's count of accepted events must equal the
+// "accepted" total printed here. With --metrics-port, loadgen reads the server's own counter
+// (vigil_webhook_events_total{result="accepted"}) before and after the run and reports any
+// difference (exit status 3).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
