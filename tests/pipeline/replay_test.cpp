@@ -338,6 +338,27 @@ TEST(replay, two_workers_give_the_same_alerts_as_one) {
   EXPECT_EQ(one.totals.decoded, two.totals.decoded);
 }
 
+// A recycled chunk keeps its buffer when the next request is a little larger (a file reader's
+// carried-over partial line varies from chunk to chunk): no reallocation, no fresh pages.
+TEST(chunk_pool, recycled_chunks_keep_their_buffer_across_small_size_changes) {
+  pipeline::chunk_pool pool;
+  const std::size_t base = 4u << 20;
+  const char* first = nullptr;
+  {
+    auto c = pool.get(base + 100);
+    ASSERT_GE(c->data.size(), base + 100 + simdjson::SIMDJSON_PADDING);
+    first = c->data.data();
+    c->events.emplace_back();
+  }
+  for (const std::size_t extra : {3000u, 17u, 9000u, 40000u}) {
+    auto c = pool.get(base + extra);
+    EXPECT_EQ(c->data.data(), first) << "extra " << extra; // the same buffer, not a regrown one
+    EXPECT_GE(c->data.size(), base + extra + simdjson::SIMDJSON_PADDING);
+    EXPECT_TRUE(c->events.empty()); // per-use contents are cleared
+    EXPECT_EQ(c->size, 0u);
+  }
+}
+
 // A handler that writes alerts only when the emitter goes idle (as the daemon's store writer
 // does): what it kept back is written once input stops, without finish(), and at finish().
 class idle_writer final : public pipeline::output_handler {
