@@ -95,9 +95,14 @@ alert make_alert(const alert_origin& origin, std::uint64_t events_count, unix_na
   }
   // CrowdSec: "%s %s performed '%s' (%d events over %s) at %s" with the scope, the source value,
   // the scenario, Total_count, Ovflw_ts - First_ts and Last_ts.
-  a.message = a.scope + " " + (a.value.empty() ? std::string("UNKNOWN") : a.value) + " performed '" + a.scenario +
-              "' (" + std::to_string(events_count) + " events over " + format_go_duration(at - first) + ") at " +
-              format_go_time(last);
+  // Appended in place: a chain of operator+ would allocate a temporary per piece.
+  const std::string over = format_go_duration(at - first);
+  const std::string when = format_go_time(last);
+  const std::string count = std::to_string(events_count);
+  const std::string_view value = a.value.empty() ? std::string_view("UNKNOWN") : std::string_view(a.value);
+  a.message.reserve(a.scope.size() + value.size() + a.scenario.size() + count.size() + over.size() + when.size() + 40);
+  a.message.append(a.scope).append(" ").append(value).append(" performed '").append(a.scenario);
+  a.message.append("' (").append(count).append(" events over ").append(over).append(") at ").append(when);
   return a;
 }
 
