@@ -77,15 +77,6 @@ bool get_meta(const value& self, std::span<const value> args, value& result, std
   return true;
 }
 
-std::shared_ptr<const object_type> make_type(std::string name, std::vector<field_info> fields,
-                                             std::vector<method_info> methods = {}) {
-  auto t = std::make_shared<object_type>();
-  t->name = std::move(name);
-  t->fields = std::move(fields);
-  t->methods = std::move(methods);
-  return t;
-}
-
 // Seconds-precision RFC 3339 in UTC (Go's time.RFC3339), as CrowdSec writes CreatedAt and Until.
 std::string rfc3339_seconds(engine::unix_nanos t) {
   constexpr engine::unix_nanos second = 1'000'000'000;
@@ -188,7 +179,7 @@ value alert_value(const alert_view& view) {
 } // namespace
 
 const std::shared_ptr<const object_type>& alert_type() {
-  static const std::shared_ptr<const object_type> t = make_type("*models.Alert",
+  static const std::shared_ptr<const object_type> t = object_type::make("*models.Alert",
                                                                 {
                                                                     {"Capacity", "capacity", false},
                                                                     {"CreatedAt", "created_at", true},
@@ -222,7 +213,7 @@ const std::shared_ptr<const object_type>& alert_type() {
 }
 
 const std::shared_ptr<const object_type>& source_type() {
-  static const std::shared_ptr<const object_type> t = make_type("*models.Source", {
+  static const std::shared_ptr<const object_type> t = object_type::make("*models.Source", {
                                                                                       {"AsName", "as_name", true},
                                                                                       {"AsNumber", "as_number", true},
                                                                                       {"Cn", "cn", true},
@@ -238,7 +229,7 @@ const std::shared_ptr<const object_type>& source_type() {
 
 const std::shared_ptr<const object_type>& decision_type() {
   static const std::shared_ptr<const object_type> t =
-      make_type("*models.Decision", {
+      object_type::make("*models.Decision", {
                                         {"Duration", "duration", false},
                                         {"ID", "id", true},
                                         {"Origin", "origin", false},
@@ -255,13 +246,13 @@ const std::shared_ptr<const object_type>& decision_type() {
 
 const std::shared_ptr<const object_type>& event_type() {
   static const std::shared_ptr<const object_type> t =
-      make_type("*models.Event", {{"Meta", "meta", false}, {"Timestamp", "timestamp", false}});
+      object_type::make("*models.Event", {{"Meta", "meta", false}, {"Timestamp", "timestamp", false}});
   return t;
 }
 
 const std::shared_ptr<const object_type>& meta_item_type() {
   static const std::shared_ptr<const object_type> t =
-      make_type("*models.MetaItems0", {{"Key", "key", true}, {"Value", "value", true}});
+      object_type::make("*models.MetaItems0", {{"Key", "key", true}, {"Value", "value", true}});
   return t;
 }
 

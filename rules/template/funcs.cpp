@@ -962,15 +962,6 @@ bool fn_html_escape(std::span<value> args, value& result, std::string&) {
   return true;
 }
 
-std::shared_ptr<const object_type> make_type(std::string name, std::vector<field_info> fields,
-                                             std::vector<method_info> methods = {}) {
-  auto t = std::make_shared<object_type>();
-  t->name = std::move(name);
-  t->fields = std::move(fields);
-  t->methods = std::move(methods);
-  return t;
-}
-
 bool cti_zero_list(const value&, std::span<const value>, value& result, std::string&) {
   result = value::nil_list("[]string");
   return true;
@@ -990,27 +981,27 @@ bool cti_zero_score(const value&, std::span<const value>, value& result, std::st
 
 // The empty *cticlient.SmokeItem CrowdSec's CrowdsecCTI returns when the lookup fails.
 value empty_smoke_item() {
-  static const auto score = make_type("cticlient.CTIScore", {{"Aggressiveness", "aggressiveness", false},
+  static const auto score = object_type::make("cticlient.CTIScore", {{"Aggressiveness", "aggressiveness", false},
                                                              {"Threat", "threat", false},
                                                              {"Trust", "trust", false},
                                                              {"Anomaly", "anomaly", false},
                                                              {"Total", "total", false}});
-  static const auto scores = make_type("cticlient.CTIScores", {{"Overall", "overall", false},
+  static const auto scores = object_type::make("cticlient.CTIScores", {{"Overall", "overall", false},
                                                                {"LastDay", "last_day", false},
                                                                {"LastWeek", "last_week", false},
                                                                {"LastMonth", "last_month", false}});
-  static const auto location = make_type("cticlient.CTILocationInfo", {{"Country", "country", false},
+  static const auto location = object_type::make("cticlient.CTILocationInfo", {{"Country", "country", false},
                                                                        {"City", "city", false},
                                                                        {"Latitude", "latitude", false},
                                                                        {"Longitude", "longitude", false}});
-  static const auto history = make_type("cticlient.CTIHistory", {{"FirstSeen", "first_seen", false},
+  static const auto history = object_type::make("cticlient.CTIHistory", {{"FirstSeen", "first_seen", false},
                                                                  {"LastSeen", "last_seen", false},
                                                                  {"FullAge", "full_age", false},
                                                                  {"DaysAge", "days_age", false}});
   static const auto classifications =
-      make_type("cticlient.CTIClassifications",
+      object_type::make("cticlient.CTIClassifications",
                 {{"FalsePositives", "false_positives", false}, {"Classifications", "classifications", false}});
-  static const auto item = make_type("*cticlient.SmokeItem",
+  static const auto item = object_type::make("*cticlient.SmokeItem",
                                      {{"IpRangeScore", "ip_range_score", false},
                                       {"Ip", "ip", false},
                                       {"IpRange", "ip_range", false},

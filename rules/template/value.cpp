@@ -21,6 +21,15 @@ const std::string& empty_string() {
 
 } // namespace
 
+std::shared_ptr<const object_type> object_type::make(std::string name, std::vector<field_info> fields,
+                                                     std::vector<method_info> methods) {
+  auto t = std::make_shared<object_type>();
+  t->name = std::move(name);
+  t->fields = std::move(fields);
+  t->methods = std::move(methods);
+  return t;
+}
+
 int object_type::field_index(std::string_view field) const noexcept {
   for (std::size_t i = 0; i < fields.size(); ++i) {
     if (fields[i].name == field) {

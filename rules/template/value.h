@@ -54,6 +54,10 @@ struct object_type {
   std::vector<field_info> fields;   ///< in declaration order (printing and JSON order)
   std::vector<method_info> methods; ///< what `.Name` finds before fields
 
+  /// A shared type, as the built-in values (CrowdSec's models, the CTI client's) declare theirs.
+  static std::shared_ptr<const object_type> make(std::string name, std::vector<field_info> fields,
+                                                 std::vector<method_info> methods = {});
+
   /// Index of a field, or -1.
   [[nodiscard]] int field_index(std::string_view field) const noexcept;
   /// A method by name, or nullptr.

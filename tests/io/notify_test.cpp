@@ -13,6 +13,7 @@
 #include "io/notify/notifier.h"
 #include "rules/template/template.h"
 #include "tests/support/process.h"
+#include "tests/support/files.h"
 #include "tests/support/receiver.h"
 
 namespace vigil::io {
@@ -26,12 +27,7 @@ const std::string vigil_bin = VIGIL_BINARY;
 const fs::path hub = "../shared/data/crowdsec-hub";
 constexpr engine::unix_nanos sec = 1'000'000'000;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using test::slurp;
 
 fs::path temp_dir(const std::string& name) {
   const fs::path d = fs::path(::testing::TempDir()) / ("vigil_notify_" + std::to_string(getpid())) / name;

@@ -11,6 +11,7 @@
 #include <simdjson.h>
 
 #include "tests/support/process.h"
+#include "tests/support/files.h"
 
 namespace vigil {
 namespace {
@@ -22,12 +23,7 @@ using test::http_client;
 const std::string vigil_bin = VIGIL_BINARY;
 const fs::path realworld = "../shared/data/realworld";
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using test::slurp;
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;

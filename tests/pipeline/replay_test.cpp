@@ -18,6 +18,7 @@
 #include "engine/pipeline/pipeline.h"
 #include "io/file/replay_source.h"
 #include "rules/matcher/ruleset.h"
+#include "tests/support/files.h"
 
 namespace vigil {
 namespace {
@@ -66,12 +67,7 @@ run_result run_text(const std::string& text, const std::vector<std::string>& rul
   return r;
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using test::slurp;
 
 std::string meta(const engine::event_payload& p, const char* key) { return std::string(p.get(key)); }
 

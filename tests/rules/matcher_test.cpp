@@ -12,6 +12,7 @@
 #include "engine/event/reader.h"
 #include "engine/parse/meta.h"
 #include "rules/matcher/ruleset.h"
+#include "tests/support/files.h"
 
 namespace vigil::rules {
 namespace {
@@ -66,12 +67,7 @@ class comparing_sink final : public engine::event_sink {
   const char* type_;
 };
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using test::slurp;
 
 void run(const std::string& text, comparing_sink& sink) {
   engine::reader reader;
