@@ -179,8 +179,11 @@ struct pipeline::impl {
   std::atomic<std::int64_t> in_flight{0};
   std::atomic<unsigned> flushed{0};
   std::shared_ptr<const rule_generation> generation; // the newest; workers switch in-band
-  std::map<std::string, std::uint64_t, std::less<>> alerts_by_scenario; // emitter thread only
-  std::map<std::string, counters::id, std::less<>> alert_ids;            // emitter thread only
+  struct scenario_alerts {
+    std::uint64_t count = 0;
+    counters::id counter = 0; ///< cs_alerts{reason}
+  };
+  std::map<std::string, scenario_alerts, std::less<>> alerts_by_scenario; // emitter thread only
   bool finished = false;
   struct {
     counters::histogram parsing{"cs_parsing_time_seconds", "Time spent parsing a line (sampled: 1 event in 64)",
@@ -202,15 +205,17 @@ struct pipeline::impl {
     return static_cast<unsigned>(h.h % workers.size());
   }
 
-  // cs_alerts{reason}: one counter per scenario, defined on its first alert.
-  counters::id alert_counter(const std::string& scenario) {
-    auto it = alert_ids.find(scenario);
-    if (it == alert_ids.end()) {
-      it = alert_ids.emplace(scenario, counters::registry::global().define("cs_alerts", "Total alerts by scenario",
-                                                                           {{"reason", scenario}}))
-               .first;
+  // Counts an alert of `scenario`, in the totals and in cs_alerts{reason} (defined on the
+  // scenario's first alert).
+  void count_alert(const std::string& scenario) {
+    auto it = alerts_by_scenario.find(scenario);
+    if (it == alerts_by_scenario.end()) {
+      const counters::id id =
+          counters::registry::global().define("cs_alerts", "Total alerts by scenario", {{"reason", scenario}});
+      it = alerts_by_scenario.emplace(scenario, scenario_alerts{0, id}).first;
     }
-    return it->second;
+    ++it->second.count;
+    counters::add(it->second.counter);
   }
 
   void run_emitter() {
@@ -239,7 +244,7 @@ struct pipeline::impl {
           stopping = true;
         } else if (item.alert) {
           counters::add(c.alerts);
-          counters::add(alert_counter(item.alert->scenario));
+          count_alert(item.alert->scenario);
           if (opts.profiles) {
             // Decisions expire on event time in replay (deterministic), on wall time live.
             const engine::unix_nanos now = opts.live ? wall_now() : item.alert->stop_at;
@@ -249,7 +254,6 @@ struct pipeline::impl {
             counters::add(c.profile_errors, o.errors);
             counters::add(c.decisions, item.alert->decisions.size());
           }
-          ++alerts_by_scenario[item.alert->scenario];
           out.on_alert(*item.alert);
         } else {
           out.on_error(item.error);
@@ -760,10 +764,10 @@ totals pipeline::finish() {
   p.emitter.join();
   for (const auto& sc : final_rules.scenarios) {
     const auto it = p.alerts_by_scenario.find(sc.name);
-    t.alerts_per_scenario.push_back(it == p.alerts_by_scenario.end() ? 0 : it->second);
+    t.alerts_per_scenario.push_back(it == p.alerts_by_scenario.end() ? 0 : it->second.count);
   }
   for (const auto& [name, n] : p.alerts_by_scenario) {
-    t.alerts += n;
+    t.alerts += n.count;
   }
   return t;
 }

@@ -68,7 +68,7 @@ class chunk_pool {
   chunk_pool();
   ~chunk_pool();
   /// A chunk able to hold `capacity` payload bytes (contents unspecified, `events` cleared; a
-  /// parser left by an earlier use is kept for reuse).
+  /// parse state left by an earlier use is kept for reuse).
   std::shared_ptr<input_chunk> get(std::size_t capacity);
 
   struct state;

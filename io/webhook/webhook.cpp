@@ -314,8 +314,8 @@ void webhook::handle(http::request& req, http::response& res) {
   std::string rejects;
   std::size_t n_rejected = 0;
 
-  // The batch is parsed once, into the chunk's own parser: the workers decode the items from
-  // this parse (document::item) instead of parsing them again.
+  // The batch is parsed and decoded once, here, into the chunk's own parse state: the workers
+  // take the decoded events (document::item) instead of parsing them again.
   if (!chunk->parsed) {
     chunk->parsed = std::make_unique<pipeline::input_chunk::parse_state>();
   }

@@ -30,7 +30,7 @@ struct webhook_options {
   std::string cluster;                       ///< cluster stamped on events (a path suffix overrides)
   std::string name = "k8s-audit";            ///< source name in counters and error positions
   std::size_t dedupe_entries = 1u << 20;     ///< (auditID, stage) pairs remembered
-  std::size_t max_document_bytes = 64u << 20;
+  std::size_t max_document_bytes = 64u << 20; ///< per item, when a body must be split (not valid JSON as a whole)
 };
 
 class webhook {
