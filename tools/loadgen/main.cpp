@@ -30,6 +30,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -215,7 +216,12 @@ int main(int argc, char** argv) {
       if (line.empty()) {
         continue;
       }
-      body = n == 0 ? R"({"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[)" + line : body + "," + line;
+      if (n == 0) {
+        body = R"({"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[)";
+      } else {
+        body += ',';
+      }
+      body += line;
       if (++n == batch) {
         flush();
       }
@@ -232,6 +238,14 @@ int main(int argc, char** argv) {
   std::mutex mu;
   std::vector<double> latencies_ms;
   std::map<int, long> statuses;
+  // CPU seconds this process has used so far (user + system), to report the run's share alone.
+  auto cpu_seconds = [] {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  };
+  const double cpu_before = cpu_seconds();
   const auto start = clock_type::now();
   const double per_conn_interval = rate > 0 ? static_cast<double>(batch) * connections / rate : 0;
   std::vector<std::thread> threads;
@@ -283,6 +297,7 @@ int main(int argc, char** argv) {
     t.join();
   }
   const double secs = std::chrono::duration<double>(clock_type::now() - start).count();
+  const double cpu_run = cpu_seconds() - cpu_before;
   std::sort(latencies_ms.begin(), latencies_ms.end());
   auto pct = [&](double p) {
     return latencies_ms.empty() ? 0.0 : latencies_ms[std::min(latencies_ms.size() - 1, static_cast<std::size_t>(p * latencies_ms.size()))];
@@ -292,6 +307,7 @@ int main(int argc, char** argv) {
               static_cast<double>(latencies_ms.size()) / secs, batch, connections);
   std::printf("latency ms: p50 %.2f  p90 %.2f  p99 %.2f  max %.2f\n", pct(0.50), pct(0.90), pct(0.99),
               latencies_ms.empty() ? 0.0 : latencies_ms.back());
+  std::printf("loadgen cpu: %.2f s during the run (%.0f%% of one core)\n", cpu_run, 100.0 * cpu_run / secs);
   std::printf("answers:");
   for (const auto& [k, v] : statuses) {
     std::printf(" %d x%ld", k, v);
