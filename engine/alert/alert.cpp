@@ -19,11 +19,22 @@ bool is_ip(std::string_view s) noexcept {
   return inet_pton(AF_INET, buf, addr) == 1 || inet_pton(AF_INET6, buf, addr) == 1;
 }
 
+namespace {
+
+// Go's time.Time.String() for a UTC time, appended to `out` without a temporary string.
+void append_go_time(std::string& out, unix_nanos t) {
+  char buf[48];
+  const std::size_t n = format_rfc3339_nano(t, buf); // 2023-05-17T15:08:22.76396Z
+  buf[10] = ' ';
+  out.append(buf, n - 1).append(" +0000 UTC");
+}
+
+} // namespace
+
 std::string format_go_time(unix_nanos t) {
-  std::string s = format_rfc3339_nano(t); // 2023-05-17T15:08:22.76396Z
-  s[10] = ' ';
-  s.pop_back();
-  return s + " +0000 UTC";
+  std::string s;
+  append_go_time(s, t);
+  return s;
 }
 
 void append_json_string(std::string& out, std::string_view s) {
@@ -63,54 +74,64 @@ void append_json_string(std::string& out, std::string_view s) {
   out += '"';
 }
 
-alert make_alert(const alert_origin& origin, std::uint64_t events_count, unix_nanos first, unix_nanos last,
-                 unix_nanos at, const event_payload* const* events, std::size_t n_events) {
-  alert a;
-  a.scenario = origin.name;
-  a.scope = origin.scope_type.empty() ? "Ip" : std::string(origin.scope_type);
+void make_alert(alert& a, const alert_origin& origin, std::uint64_t events_count, unix_nanos first, unix_nanos last,
+                unix_nanos at, const event_payload* const* events, std::size_t n_events) {
+  // Every field is assigned, so a recycled alert keeps its buffers and a warm one allocates
+  // nothing: alerts are built on the workers, where the heap is shared with the event path.
+  a.scenario.assign(origin.name);
+  a.scope.assign(origin.scope_type.empty() ? std::string_view("Ip") : origin.scope_type);
   a.events_count = events_count;
   a.start_at = first;
   a.last_at = last;
   a.stop_at = at;
   a.capacity = origin.capacity;
-  a.leakspeed = origin.leakspeed;
+  a.leakspeed.assign(origin.leakspeed);
   a.remediation = origin.remediation;
   a.reprocess = origin.reprocess;
-  a.labels_json = origin.labels_json;
-  a.events.reserve(n_events);
+  a.labels_json.assign(origin.labels_json);
+  a.events.resize(n_events);
   for (std::size_t i = 0; i < n_events; ++i) {
-    a.events.push_back(*events[i]);
+    a.events[i].assign(*events[i]);
   }
-  if (!a.events.empty()) {
-    const event_payload& e = a.events.back();
-    a.source_ip = e.get("source_ip");
-    a.user = e.get("user");
-    a.namespace_ = e.get("namespace");
-    a.resource_name = e.get("resource_name");
-    a.kind = e.get("kind");
-    a.cluster = e.get("cluster");
-  }
+  const event_payload* last_event = a.events.empty() ? nullptr : &a.events.back();
+  auto meta = [&](std::string_view key) { return last_event != nullptr ? last_event->get(key) : std::string_view(); };
+  a.source_ip.assign(meta("source_ip"));
+  a.user.assign(meta("user"));
+  a.namespace_.assign(meta("namespace"));
+  a.resource_name.assign(meta("resource_name"));
+  a.kind.assign(meta("kind"));
+  a.cluster.assign(meta("cluster"));
   if (is_ip(a.source_ip)) {
-    a.value = a.source_ip;
+    a.value.assign(a.source_ip);
+  } else {
+    a.value.clear();
   }
+  a.decisions.clear();
+  a.notifications.clear();
   // CrowdSec: "%s %s performed '%s' (%d events over %s) at %s" with the scope, the source value,
   // the scenario, Total_count, Ovflw_ts - First_ts and Last_ts.
-  // Appended in place: a chain of operator+ would allocate a temporary per piece.
-  const std::string over = format_go_duration(at - first);
-  const std::string when = format_go_time(last);
-  const std::string count = std::to_string(events_count);
   const std::string_view value = a.value.empty() ? std::string_view("UNKNOWN") : std::string_view(a.value);
-  a.message.reserve(a.scope.size() + value.size() + a.scenario.size() + count.size() + over.size() + when.size() + 40);
+  char count[24];
+  const int count_len = std::snprintf(count, sizeof count, "%llu", static_cast<unsigned long long>(events_count));
+  a.message.clear();
   a.message.append(a.scope).append(" ").append(value).append(" performed '").append(a.scenario);
-  a.message.append("' (").append(count).append(" events over ").append(over).append(") at ").append(when);
+  a.message.append("' (").append(count, static_cast<std::size_t>(count_len)).append(" events over ");
+  a.message.append(format_go_duration(at - first)).append(") at ");
+  append_go_time(a.message, last);
+}
+
+alert make_alert(const alert_origin& origin, std::uint64_t events_count, unix_nanos first, unix_nanos last,
+                 unix_nanos at, const event_payload* const* events, std::size_t n_events) {
+  alert a;
+  make_alert(a, origin, events_count, first, last, at, events, n_events);
   return a;
 }
 
-std::string to_json(const alert& a) {
-  std::string out;
-  out.reserve(512 + a.events.size() * 256);
+void append_json(std::string& out, const alert& a) {
+  const std::size_t start = out.size();
+  out.reserve(start + 512 + a.events.size() * 256);
   auto key = [&](const char* k) {
-    if (out.size() > 1) {
+    if (out.size() > start + 1) {
       out += ',';
     }
     append_json_string(out, k);
@@ -120,6 +141,8 @@ std::string to_json(const alert& a) {
     key(k);
     append_json_string(out, v);
   };
+  char time_buf[48];
+  auto time = [&](unix_nanos t) { return std::string_view(time_buf, format_rfc3339_nano(t, time_buf)); };
   out += '{';
   str("scenario", a.scenario);
   str("message", a.message);
@@ -131,8 +154,8 @@ std::string to_json(const alert& a) {
   str("cluster", a.cluster);
   key("events_count");
   out += std::to_string(a.events_count);
-  str("start_at", format_rfc3339_nano(a.start_at));
-  str("stop_at", format_rfc3339_nano(a.stop_at));
+  str("start_at", time(a.start_at));
+  str("stop_at", time(a.stop_at));
   key("remediation");
   out += a.remediation ? "true" : "false";
   key("labels");
@@ -151,7 +174,7 @@ std::string to_json(const alert& a) {
     out += ",\"duration\":";
     append_json_string(out, format_go_duration(d.duration));
     out += ",\"until\":";
-    append_json_string(out, format_rfc3339_nano(d.until));
+    append_json_string(out, time(d.until));
     out += ",\"origin\":";
     append_json_string(out, d.origin);
     out += ",\"scenario\":";
@@ -171,12 +194,17 @@ std::string to_json(const alert& a) {
       out += ',';
     }
     out += "{\"timestamp\":";
-    append_json_string(out, format_rfc3339_nano(a.events[i].time));
+    append_json_string(out, time(a.events[i].time));
     out += ",\"meta\":";
     append_meta_json(out, a.events[i].meta);
     out += '}';
   }
   out += "]}";
+}
+
+std::string to_json(const alert& a) {
+  std::string out;
+  append_json(out, a);
   return out;
 }
 

@@ -56,7 +56,12 @@ struct alert {
   std::vector<std::string> notifications; ///< plugins the profiles named, filled with the decisions
 };
 
-/// Builds an alert from an overflow. `events` are the bucket's queued payloads (oldest first).
+/// Fills `a` from an overflow, reusing its storage (every field is set; decisions and
+/// notifications are emptied). `events` are the bucket's queued payloads (oldest first).
+void make_alert(alert& a, const alert_origin& origin, std::uint64_t events_count, unix_nanos first, unix_nanos last,
+                unix_nanos at, const event_payload* const* events, std::size_t n_events);
+
+/// Builds a new alert from an overflow (as above).
 alert make_alert(const alert_origin& origin, std::uint64_t events_count, unix_nanos first, unix_nanos last,
                  unix_nanos at, const event_payload* const* events, std::size_t n_events);
 
@@ -64,6 +69,9 @@ alert make_alert(const alert_origin& origin, std::uint64_t events_count, unix_na
 /// source_ip, user, namespace, resource_name, kind, cluster, events_count, start_at, stop_at,
 /// remediation, labels, decisions; plus scope, value, capacity, leakspeed and events.
 std::string to_json(const alert& a);
+
+/// The same line appended to `out` (a caller that keeps `out` allocates nothing once warm).
+void append_json(std::string& out, const alert& a);
 
 /// True if `s` is an IPv4 or IPv6 address.
 bool is_ip(std::string_view s) noexcept;

@@ -184,6 +184,34 @@ struct pipeline::impl {
     counters::id counter = 0; ///< cs_alerts{reason}
   };
   std::map<std::string, scenario_alerts, std::less<>> alerts_by_scenario; // emitter thread only
+  // Alerts the emitter is done with, for the workers to fill again (make_alert reuses their
+  // buffers): an alert is built on a worker and freed on the emitter, and with glibc's arenas
+  // such frees contend with the worker's own allocations. Bounded; the rest are freed.
+  static constexpr std::size_t max_spare_alerts = 1024;
+  moodycamel::ConcurrentQueue<engine::alert*> spare_alerts;
+
+  void recycle(std::unique_ptr<engine::alert> a) {
+    if (spare_alerts.size_approx() >= max_spare_alerts) {
+      return;
+    }
+    // The emitter's own allocations are freed here, on the emitter.
+    a->decisions.clear();
+    a->notifications.clear();
+    if (!spare_alerts.enqueue(a.get())) {
+      return;
+    }
+    a.release();
+  }
+  std::unique_ptr<engine::alert> spare_alert() {
+    engine::alert* a = nullptr;
+    return std::unique_ptr<engine::alert>(spare_alerts.try_dequeue(a) ? a : new engine::alert());
+  }
+  ~impl() {
+    engine::alert* a = nullptr;
+    while (spare_alerts.try_dequeue(a)) {
+      delete a;
+    }
+  }
   bool finished = false;
   struct {
     counters::histogram parsing{"cs_parsing_time_seconds", "Time spent parsing a line (sampled: 1 event in 64)",
@@ -255,6 +283,7 @@ struct pipeline::impl {
             counters::add(c.decisions, item.alert->decisions.size());
           }
           out.on_alert(*item.alert);
+          recycle(std::move(item.alert));
         } else {
           out.on_error(item.error);
         }
@@ -565,8 +594,9 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
       counters::add(pipeline_counters::get().blackholed);
       return;
     }
-    auto a = std::make_unique<engine::alert>(engine::make_alert(gen_->origins[ov.scenario], ov.events_count, ov.first,
-                                                                ov.last, ov.at, ov.events.data(), ov.events.size()));
+    std::unique_ptr<engine::alert> a = p_.spare_alert();
+    engine::make_alert(*a, gen_->origins[ov.scenario], ov.events_count, ov.first, ov.last, ov.at, ov.events.data(),
+                       ov.events.size());
     if (a->value.empty()) {
       counters::add(pipeline_counters::get().no_source);
     }

@@ -86,6 +86,49 @@ TEST(alert, missing_or_invalid_source_still_alerts) {
   EXPECT_EQ(al.message.substr(0, 29), "Ip UNKNOWN performed 'x' (1 e");
 }
 
+TEST(alert, refilled_alert_equals_a_new_one) {
+  // The pipeline recycles alerts: filling a used one must leave nothing of its earlier contents.
+  const unix_nanos t0 = *parse_rfc3339("2023-05-17T15:08:20Z");
+  const event_payload a = payload(t0, {{"source_ip", "10.1.2.3"}, {"user", "a-much-longer-user-name-than-the-next"},
+                                       {"namespace", "kube-system"}, {"kind", "Pod"}, {"cluster", "prod"}});
+  const event_payload b = payload(t0 + 1, {{"source_ip", "10.1.2.3"}, {"resource_name", "web-0"}});
+  const event_payload c = payload(t0 + 2, {{"source_ip", "not-an-ip"}, {"user", "bob"}});
+  const event_payload* first[] = {&a, &b, &a};
+  const event_payload* second[] = {&c};
+  const alert_origin big{"crowdsecurity/k8s-audit-api-server-bruteforce", R"({"remediation":true})", "10s", "Range", 5,
+                         true, true};
+  const alert_origin small{"x", "", "0s", "", 0, false, false};
+
+  alert used = make_alert(big, 6, t0, t0 + 2, t0 + 2, first, 3);
+  used.decisions.push_back(decision{"ban", "Ip", "10.1.2.3", "crowdsec", big.name.data(), 1, 2});
+  used.notifications.push_back("slack_default");
+  make_alert(used, small, 1, t0 + 2, t0 + 2, t0 + 2, second, 1);
+  const alert fresh = make_alert(small, 1, t0 + 2, t0 + 2, t0 + 2, second, 1);
+
+  EXPECT_EQ(to_json(used), to_json(fresh));
+  EXPECT_EQ(used.message, fresh.message);
+  EXPECT_EQ(used.value, "");          // the earlier alert's IP is gone
+  EXPECT_EQ(used.scope, "Ip");        // the default scope, not the earlier "Range"
+  EXPECT_EQ(used.namespace_, "");     // absent in the new last event
+  EXPECT_EQ(used.events.size(), 1u);
+  EXPECT_TRUE(used.decisions.empty());
+  EXPECT_TRUE(used.notifications.empty());
+  EXPECT_FALSE(used.remediation);
+}
+
+TEST(alert, append_json_adds_one_object_after_existing_text) {
+  const event_payload a = payload(0, {{"source_ip", "1.2.3.4"}});
+  const event_payload* events[] = {&a};
+  const alert al = make_alert(alert_origin{"x", "{}", "0s", "Ip", 0, false, false}, 1, 0, 0, 0, events, 1);
+  std::string out = "{\"first\":1}\n";
+  append_json(out, al);
+  EXPECT_EQ(out, "{\"first\":1}\n" + to_json(al));
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  ASSERT_EQ(parser.parse(std::string_view(out).substr(out.find('\n') + 1)).get(doc), simdjson::SUCCESS);
+  EXPECT_EQ(std::string_view(doc["scenario"]), "x");
+}
+
 TEST(alert, is_ip) {
   EXPECT_TRUE(is_ip("192.168.49.1"));
   EXPECT_TRUE(is_ip("::1"));

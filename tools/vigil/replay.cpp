@@ -48,9 +48,10 @@ class printer final : public pipeline::output_handler {
 
   void on_alert(const engine::alert& a) override {
     if (json_) {
-      const std::string line = engine::to_json(a);
-      std::fwrite(line.data(), 1, line.size(), stdout);
-      std::fputc('\n', stdout);
+      line_.clear();
+      engine::append_json(line_, a);
+      line_ += '\n';
+      std::fwrite(line_.data(), 1, line_.size(), stdout);
     } else {
       std::fprintf(stdout, "%s\n", a.message.c_str());
     }
@@ -66,6 +67,7 @@ class printer final : public pipeline::output_handler {
 
  private:
   bool json_;
+  std::string line_; // the JSON line being written, kept between alerts
   std::size_t max_errors_;
   std::uint64_t errors_ = 0;
 };

@@ -92,9 +92,10 @@ class alert_log final : public pipeline::output_handler {
       : json_(json), store_(store), max_items_(max_items), max_age_(max_age), notify_(notify) {}
   void on_alert(const engine::alert& a) override {
     if (json_) {
-      const std::string line = engine::to_json(a);
-      std::fwrite(line.data(), 1, line.size(), stdout);
-      std::fputc('\n', stdout);
+      line_.clear();
+      engine::append_json(line_, a);
+      line_ += '\n';
+      std::fwrite(line_.data(), 1, line_.size(), stdout);
     } else {
       log_line("info", a.message);
       for (const auto& d : a.decisions) {
@@ -187,6 +188,7 @@ class alert_log final : public pipeline::output_handler {
   }
 
   bool json_;
+  std::string line_; // the JSON line being written, kept between alerts
   io::store* store_;
   std::size_t max_items_;
   engine::unix_nanos max_age_;
