@@ -121,11 +121,17 @@ std::shared_ptr<input_chunk> make_chunk(std::size_t capacity) {
 }
 
 struct chunk_pool::state {
-  moodycamel::ConcurrentQueue<input_chunk*> free;
+  static constexpr std::size_t max_pooled = 64;
+  moodycamel::ConcurrentQueue<input_chunk*> returned; // released on any thread, oldest first
+  std::vector<input_chunk*> ready; // the getter's thread only: drained from `returned`, newest last
+  std::atomic<std::size_t> pooled{0}; // in `returned` and `ready`
   ~state() {
     input_chunk* c = nullptr;
-    while (free.try_dequeue(c)) {
+    while (returned.try_dequeue(c)) {
       delete c;
+    }
+    for (input_chunk* r : ready) {
+      delete r;
     }
   }
 };
@@ -134,8 +140,20 @@ chunk_pool::chunk_pool() : state_(std::make_shared<state>()) {}
 chunk_pool::~chunk_pool() = default;
 
 std::shared_ptr<input_chunk> chunk_pool::get(std::size_t capacity) {
+  // The chunk released last comes first (among those one thread released; the queue does not
+  // order releases across threads): its buffers are the likeliest still in the caches. A FIFO
+  // would cycle through every pooled chunk, all cold, whenever the pool is not empty (a webhook
+  // below saturation keeps dozens there).
+  state& st = *state_;
   input_chunk* c = nullptr;
-  if (!state_->free.try_dequeue(c)) {
+  while (st.returned.try_dequeue(c)) {
+    st.ready.push_back(c);
+  }
+  if (!st.ready.empty()) {
+    c = st.ready.back();
+    st.ready.pop_back();
+    st.pooled.fetch_sub(1, std::memory_order_relaxed);
+  } else {
     c = new input_chunk();
   }
   // Rounded up to 64 KiB: producers ask for a little more or less each time (a file reader's
@@ -151,7 +169,7 @@ std::shared_ptr<input_chunk> chunk_pool::get(std::size_t capacity) {
   // The deleter holds the pool state, so a chunk outliving the pool object is still freed.
   std::weak_ptr<state> home = state_;
   return std::shared_ptr<input_chunk>(c, [home](input_chunk* chunk) {
-    if (auto st = home.lock(); st && st->free.size_approx() < 64) {
+    if (auto st = home.lock(); st && st->pooled.fetch_add(1, std::memory_order_relaxed) < state::max_pooled) {
       // Keep the buffers of ordinary batches; one exceptionally large body must not stay resident.
       constexpr std::size_t keep_bytes = 8u << 20;
       if (chunk->data.capacity() > keep_bytes) {
@@ -160,8 +178,11 @@ std::shared_ptr<input_chunk> chunk_pool::get(std::size_t capacity) {
       if (chunk->parsed && chunk->parsed->doc.capacity() > keep_bytes) {
         chunk->parsed.reset();
       }
-      st->free.enqueue(chunk);
+      st->returned.enqueue(chunk);
     } else {
+      if (st) {
+        st->pooled.fetch_sub(1, std::memory_order_relaxed);
+      }
       delete chunk;
     }
   });

@@ -1,5 +1,6 @@
 #include "io/webhook/webhook.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstdlib>
 #include <cstring>
@@ -361,6 +362,14 @@ void webhook::handle(http::request& req, http::response& res) {
       res.status = 400;
       res.body = json_error("not an audit Event, EventList or array of Events");
       return;
+    }
+    // The document lists move into the workers' inboxes with each batch, so they start empty:
+    // sized once here rather than regrown (and reallocated) item by item. Capped: a body of
+    // millions of tiny non-events must not reserve for all of them.
+    const std::size_t n_items = std::min<std::size_t>(is_list ? items.size() : 1, 8192);
+    const std::size_t n_workers = w.per_worker.size();
+    for (auto& v : w.per_worker) {
+      v.reserve(n_workers == 1 ? n_items : n_items / n_workers + n_items / (4 * n_workers) + 16);
     }
     // Decoded once, here: the workers take these events as they are (document::item).
     auto decode = [&](simdjson::dom::element item) {

@@ -86,6 +86,26 @@ TEST(alert, missing_or_invalid_source_still_alerts) {
   EXPECT_EQ(al.message.substr(0, 29), "Ip UNKNOWN performed 'x' (1 e");
 }
 
+TEST(alert, json_string_escaping_at_every_position) {
+  // The escaper skips eight bytes at a time: a character to escape must be found wherever it is.
+  simdjson::dom::parser parser;
+  for (const std::string& special : std::vector<std::string>{"\"", "\\", "\n", "\t", std::string(1, '\0'), "\x01", "\x1f", "\x7f", " ",
+                                    "\xc3\xa9", "!", "#", "[", "]"}) {
+    for (std::size_t at = 0; at < 40; ++at) {
+      const std::string text = std::string(at, 'a') + special + std::string(40 - at, 'b');
+      std::string out;
+      append_json_string(out, text);
+      const std::string literal = out; // simdjson parses a padded copy
+      simdjson::dom::element doc;
+      ASSERT_EQ(parser.parse(literal).get(doc), simdjson::SUCCESS) << literal;
+      EXPECT_EQ(std::string_view(doc), text) << "special byte " << int(static_cast<unsigned char>(special[0]))
+                                             << " at " << at;
+      const bool must_escape = special == "\"" || special == "\\" || static_cast<unsigned char>(special[0]) < 0x20;
+      EXPECT_EQ(out.size() > text.size() + 2, must_escape) << out;
+    }
+  }
+}
+
 TEST(alert, refilled_alert_equals_a_new_one) {
   // The pipeline recycles alerts: filling a used one must leave nothing of its earlier contents.
   const unix_nanos t0 = *parse_rfc3339("2023-05-17T15:08:20Z");

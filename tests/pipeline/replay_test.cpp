@@ -355,6 +355,27 @@ TEST(chunk_pool, recycled_chunks_keep_their_buffer_across_small_size_changes) {
   }
 }
 
+TEST(chunk_pool, the_chunk_released_last_is_handed_out_first) {
+  pipeline::chunk_pool pool;
+  std::vector<std::shared_ptr<pipeline::input_chunk>> held;
+  std::vector<const char*> buffers;
+  for (int i = 0; i < 5; ++i) {
+    held.push_back(pool.get(1000));
+    buffers.push_back(held.back()->data.data());
+  }
+  // Released in order 0..4 (chunk 4 last) on another thread, as a worker does.
+  std::thread([&] {
+    for (auto& h : held) {
+      h.reset();
+    }
+  }).join();
+  for (int i = 4; i >= 0; --i) {
+    auto c = pool.get(1000);
+    EXPECT_EQ(c->data.data(), buffers[static_cast<std::size_t>(i)]) << "expected chunk " << i;
+    held[static_cast<std::size_t>(i)] = std::move(c); // kept, so the next get() takes the one before
+  }
+}
+
 // A handler that writes alerts only when the emitter goes idle (as the daemon's store writer
 // does): what it kept back is written once input stops, without finish(), and at finish().
 class idle_writer final : public pipeline::output_handler {
