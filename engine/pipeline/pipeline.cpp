@@ -360,8 +360,12 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
   std::uint64_t forwarded = 0, blackholed = 0;
   std::vector<std::uint64_t> eval_errors() const {
     std::vector<std::uint64_t> v;
-    for (const auto& s : ctx_->stats()) {
-      v.push_back(s.errors);
+    for (const auto& ctx : contexts_) {
+      const auto& stats = ctx->stats();
+      v.resize(stats.size());
+      for (std::size_t i = 0; i < stats.size(); ++i) {
+        v[i] += stats[i].errors;
+      }
     }
     return v;
   }
@@ -370,9 +374,20 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
   // Takes a rule set into use. Bucket state does not carry over: scenarios may have changed.
   void switch_to(std::shared_ptr<const rule_generation> g) {
     gen_ = std::move(g);
-    ctx_ = std::make_unique<rules::matcher::context>(*gen_->rules->match);
+    contexts_.clear();
+    for (std::size_t i = 0; i < gen_->rules->matchers(); ++i) {
+      contexts_.push_back(std::make_unique<rules::matcher::context>(gen_->rules->matcher_at(i)));
+    }
+    use_matcher(0);
     buckets_ = std::make_unique<engine::bucket_set>(specs(*gen_->rules));
     matched_.reserve(gen_->rules->scenarios.size());
+  }
+
+  // The matcher for the current chunk's events (one specialized for its datasource_type, if
+  // the rules have one) and its context.
+  void use_matcher(std::size_t index) {
+    matcher_ = &gen_->rules->matcher_at(index);
+    ctx_ = contexts_[index].get();
   }
 
   static std::vector<engine::bucket_spec> specs(const rules::ruleset& rs) {
@@ -486,6 +501,7 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
   void process(const input_chunk& chunk, const std::vector<document>& docs) {
     chunk_ = &chunk;
     source_ = engine::source_info{chunk.source_type, chunk.source_path, chunk.cluster};
+    use_matcher(gen_->rules->matcher_index(chunk.source_type));
     parser_ = &parser_counters_for(chunk);
     received_at_ = wall_now();
     for (const document& d : docs) {
@@ -515,7 +531,7 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
     }
     engine::build_meta(ev, source_, meta_);
     env_.reset(&ev, &meta_);
-    gen_->rules->match->match(*ctx_, env_, matched_);
+    matcher_->match(*ctx_, env_, matched_);
     if (timed) {
       const auto t1 = std::chrono::steady_clock::now();
       p_.timings.parsing.observe(std::chrono::duration<double>(t1 - t0).count());
@@ -634,7 +650,9 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
   blocking_queue<work_item> inbox_;
   engine::reader reader_;
   std::shared_ptr<const rule_generation> gen_;
-  std::unique_ptr<rules::matcher::context> ctx_;
+  std::vector<std::unique_ptr<rules::matcher::context>> contexts_; // per matcher of the rule set
+  const rules::matcher* matcher_ = nullptr;
+  rules::matcher::context* ctx_ = nullptr;
   rules::event_env env_;
   engine::event_meta meta_;
   std::unique_ptr<engine::bucket_set> buckets_;

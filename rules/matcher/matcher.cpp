@@ -294,7 +294,138 @@ field_state resolve(const field_path& f, const event_env& env, expr::value& v) n
 
 } // namespace
 
-std::variant<matcher, std::string> matcher::build(const std::vector<scenario>& scenarios) {
+namespace {
+
+// What is known of a filter's nodes before any event, given slots with constant values (see
+// matcher::build): decided tests, and the nodes the evaluator can reach at all.
+class constant_folding {
+ public:
+  constant_folding(const expr::program& p, const std::vector<slot_constant>& constants)
+      : p_(p), constants_(constants), known_(p.nodes().size(), unknown), live_(p.nodes().size(), 0) {
+    if (constants_.empty()) {
+      live_.assign(live_.size(), 1); // nothing decided: every node may be evaluated
+      return;
+    }
+    for (node_id id = 0; id < known_.size(); ++id) {
+      known_[id] = decide(id);
+    }
+    mark_live(p.root());
+  }
+
+  static constexpr std::int8_t unknown = -1;
+
+  /// 1 or 0 when the node is a boolean decided at build time (it cannot fail), else unknown.
+  [[nodiscard]] std::int8_t known(node_id id) const { return id == no_node ? unknown : known_[id]; }
+  /// False for nodes only reachable past a decided short-circuit: the evaluator never gets there.
+  [[nodiscard]] bool live(node_id id) const { return live_[id] != 0; }
+
+  // The filter as a list of conjuncts evaluated left to right, each of which must be true, with
+  // decided ones folded away: `true && B` is B, `false || B` and `B || false` are B, a
+  // decided-true conjunct disappears. Returns false where a conjunct is decided false (the list
+  // stops there). Decided tests stay lifted: a rule that is visited evaluates its whole filter,
+  // and reads them from the bits.
+  bool conjuncts(node_id id, std::vector<node_id>& out) const {
+    const node& n = p_.nodes()[id];
+    const std::int8_t k = known(id);
+    if (k == 1) {
+      return true;
+    }
+    if (k == 0) {
+      return false;
+    }
+    if (n.kind == node_kind::and_) {
+      if (known(n.a) == 1) {
+        return conjuncts(n.b, out);
+      }
+      return conjuncts(n.a, out) && conjuncts(n.b, out);
+    }
+    if (n.kind == node_kind::or_ && known(n.a) == 0) {
+      return conjuncts(n.b, out);
+    }
+    if (n.kind == node_kind::or_ && known(n.b) == 0) {
+      // `A || false` needs A true, as a conjunct: a non-bool A fails either way (not_bool).
+      return conjuncts(n.a, out);
+    }
+    out.push_back(id);
+    return true;
+  }
+
+ private:
+  std::int8_t decide(node_id id) const {
+    const node& n = p_.nodes()[id];
+    switch (n.kind) {
+      case node_kind::eq:
+      case node_kind::ne: {
+        const std::string* v = constant_of(n.a);
+        std::string_view lit;
+        if (v != nullptr ? literal_string(p_, n.b, lit) : ((v = constant_of(n.b)) != nullptr && literal_string(p_, n.a, lit))) {
+          return static_cast<std::int8_t>((*v == lit) != (n.kind == node_kind::ne));
+        }
+        return unknown;
+      }
+      case node_kind::in_set: {
+        const std::string* v = constant_of(n.a);
+        return v == nullptr ? unknown : static_cast<std::int8_t>(p_.set(n.slot).contains(*v));
+      }
+      case node_kind::not_: {
+        const std::int8_t a = decide(n.a);
+        return a == unknown ? unknown : static_cast<std::int8_t>(!a);
+      }
+      case node_kind::and_:
+      case node_kind::or_: {
+        // The left side decides, or the result is the right side's (§7: returned unchanged).
+        const std::int8_t a = decide(n.a);
+        if (a == unknown) {
+          return unknown;
+        }
+        return a == (n.kind == node_kind::or_ ? 1 : 0) ? a : decide(n.b);
+      }
+      default:
+        return unknown;
+    }
+  }
+
+  // The constant of a plain load of a constant slot (no member, no index), else null.
+  const std::string* constant_of(node_id id) const {
+    field_path f;
+    if (!as_field(p_, id, f) || !f.keys.empty()) {
+      return nullptr;
+    }
+    for (const slot_constant& c : constants_) {
+      if (c.slot == f.slot) {
+        return &c.value;
+      }
+    }
+    return nullptr;
+  }
+
+  void mark_live(node_id id) {
+    if (id == no_node || live_[id] != 0) {
+      return;
+    }
+    live_[id] = 1;
+    const node& n = p_.nodes()[id];
+    mark_live(n.a);
+    if ((n.kind == node_kind::and_ && known(n.a) == 0) || (n.kind == node_kind::or_ && known(n.a) == 1)) {
+      return; // the right side is never evaluated
+    }
+    mark_live(n.b);
+    mark_live(n.c);
+    for (std::uint32_t k = 0; k < n.args_count; ++k) {
+      mark_live(p_.args()[n.args_begin + k]);
+    }
+  }
+
+  const expr::program& p_;
+  const std::vector<slot_constant>& constants_;
+  std::vector<std::int8_t> known_;
+  std::vector<std::uint8_t> live_;
+};
+
+} // namespace
+
+std::variant<matcher, std::string> matcher::build(const std::vector<scenario>& scenarios,
+                                                  const std::vector<slot_constant>& constants) {
   auto m = std::make_unique<impl>();
   m->scenarios = &scenarios;
   std::map<std::string, std::uint32_t> field_index;
@@ -331,9 +462,13 @@ std::variant<matcher, std::string> matcher::build(const std::vector<scenario>& s
   for (const scenario& sc : scenarios) {
     const expr::program& p = *sc.filter;
     const auto nodes = p.nodes();
+    const constant_folding folding(p, constants);
     std::vector<std::uint32_t> lifts(nodes.size(), 0);
     for (node_id id = 0; id < nodes.size(); ++id) {
       const node& n = nodes[id];
+      if (!folding.live(id)) {
+        continue; // never evaluated: nothing to read or scan for it
+      }
       field_path f;
       std::string_view lit;
       std::vector<std::string> exprs; // patterns of this test (all share its id)
@@ -436,21 +571,10 @@ std::variant<matcher, std::string> matcher::build(const std::vector<scenario>& s
       }
       lifts[id] = test_id + 1;
     }
-    // Flatten the && chain of the root, left to right.
+    // Flatten the && chain of the root, left to right (decided parts folded away).
     std::vector<node_id> conjuncts;
-    std::vector<node_id> stack{p.root()};
-    while (!stack.empty()) {
-      const node_id id = stack.back();
-      stack.pop_back();
-      if (nodes[id].kind == node_kind::and_) {
-        stack.push_back(nodes[id].b);
-        stack.push_back(nodes[id].a);
-      } else {
-        conjuncts.push_back(id);
-      }
-    }
     rule_plan plan;
-    plan.complete = true;
+    plan.complete = folding.conjuncts(p.root(), conjuncts);
     for (const node_id c : conjuncts) {
       if (lifts[c] != 0) {
         plan.prefix.push_back(prefix_test{lifts[c] - 1, false});
@@ -602,6 +726,10 @@ matcher::~matcher() = default;
 
 std::size_t matcher::lifted_tests() const noexcept { return impl_->tests.size(); }
 std::size_t matcher::size() const noexcept { return impl_->filters.size(); }
+std::size_t matcher::rules_decided_by_tests() const noexcept {
+  return static_cast<std::size_t>(
+      std::count_if(impl_->plans.begin(), impl_->plans.end(), [](const rule_plan& p) { return p.complete; }));
+}
 std::size_t matcher::field_databases() const noexcept {
   std::size_t n = 0;
   for (const field_db& f : impl_->fields) {

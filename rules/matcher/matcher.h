@@ -36,13 +36,29 @@ struct rule_stats {
   std::uint64_t errors = 0;
 };
 
+/// A value every event given to a matcher has in one `evt` slot without keys (a meta key such as
+/// evt.Meta.datasource_type, which is the same for every event of a source).
+struct slot_constant {
+  std::uint32_t slot = 0;
+  std::string value;
+};
+
 class matcher {
  public:
   struct impl;
 
   /// Lifts and groups the string tests of `scenarios` (which must outlive the matcher).
   /// Fails (with a message) only if hyperscan rejects a database.
-  static std::variant<matcher, std::string> build(const std::vector<scenario>& scenarios);
+  ///
+  /// With `constants`, the matcher is specialized for events that have those values (the caller
+  /// guarantees it): a test of such a slot against a literal is decided at build time, and
+  /// `&&`/`||` whose left side is decided are folded the way the evaluator short-circuits. The
+  /// hub's filters are `(datasource_type == "k8s-audit" && <capitalized keys>) || (datasource_type
+  /// != "k8s-audit" && <lowerCamel keys>)`: for one kind of source only one branch is live, its
+  /// tests alone are read and scanned, and its conjunctions gate the rule. Verdicts and errors
+  /// stay exactly the evaluator's (rules that are visited still run their whole filter).
+  static std::variant<matcher, std::string> build(const std::vector<scenario>& scenarios,
+                                                  const std::vector<slot_constant>& constants = {});
 
   /// Per-worker state. Not thread-safe.
   class context {
@@ -85,6 +101,9 @@ class matcher {
   /// Number of string tests lifted into hyperscan, and number of field databases.
   [[nodiscard]] std::size_t lifted_tests() const noexcept;
   [[nodiscard]] std::size_t field_databases() const noexcept;
+  /// Number of rules whose whole filter is a conjunction of lifted tests (after folding): decided
+  /// from the bits, never evaluated.
+  [[nodiscard]] std::size_t rules_decided_by_tests() const noexcept;
   [[nodiscard]] std::size_t size() const noexcept;
 
   matcher(matcher&&) noexcept;

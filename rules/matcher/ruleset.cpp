@@ -4,6 +4,22 @@
 
 namespace vigil::rules {
 
+namespace {
+
+// True if a filter loads `slot` (evt.Meta.<key>, evt.Meta["key"], evt.GetMeta("key")).
+bool reads_slot(const std::vector<scenario>& scenarios, std::uint32_t slot) {
+  for (const scenario& sc : scenarios) {
+    for (const expr::node& n : sc.filter->nodes()) {
+      if (n.kind == expr::node_kind::load && n.slot == slot) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+} // namespace
+
 std::variant<std::shared_ptr<const ruleset>, std::vector<load_error>> load_ruleset(
     const std::vector<std::string>& paths) {
   load_result loaded;
@@ -29,6 +45,19 @@ std::variant<std::shared_ptr<const ruleset>, std::vector<load_error>> load_rules
     return std::vector<load_error>{load_error{"", 0, 0, *err}};
   }
   rs->match = std::make_unique<matcher>(std::move(std::get<matcher>(built)));
+  // Every event's log_type is "k8s-audit" (the parser sets it) and its datasource_type is its
+  // source's: for the two kinds of sources, matchers that know both.
+  const auto log_type = static_cast<std::uint32_t>(engine::meta_key::log_type);
+  const auto datasource_type = static_cast<std::uint32_t>(engine::meta_key::datasource_type);
+  if (reads_slot(rs->scenarios, datasource_type)) {
+    for (const char* type : {"file", "k8s-audit"}) {
+      auto variant = matcher::build(rs->scenarios, {{log_type, "k8s-audit"}, {datasource_type, type}});
+      if (auto* err = std::get_if<std::string>(&variant)) {
+        return std::vector<load_error>{load_error{"", 0, 0, *err}};
+      }
+      rs->by_source.emplace_back(type, std::make_unique<matcher>(std::move(std::get<matcher>(variant))));
+    }
+  }
   return std::shared_ptr<const ruleset>(std::move(rs));
 }
 

@@ -22,12 +22,18 @@ namespace fs = std::filesystem;
 // Runs every event of `text` through the matcher and through each plain filter, comparing.
 class comparing_sink final : public engine::event_sink {
  public:
-  comparing_sink(const ruleset& rs, const char* source_type) : rs_(rs), ctx_(*rs.match), type_(source_type) {}
+  // `specialized`: the matcher the workers use for events of `source_type` (see
+  // ruleset::by_source), else the generic one.
+  comparing_sink(const ruleset& rs, const char* source_type, bool specialized = true)
+      : rs_(rs),
+        matcher_(rs.matcher_at(specialized ? rs.matcher_index(source_type) : 0)),
+        ctx_(matcher_),
+        type_(source_type) {}
 
   void on_event(const engine::audit_event& ev, const engine::position& where) override {
     engine::build_meta(ev, engine::source_info{type_, "test", ""}, meta_);
     env_.reset(&ev, &meta_);
-    rs_.match->match(ctx_, env_, matched_);
+    matcher_.match(ctx_, env_, matched_);
     for (std::uint32_t i = 0; i < rs_.scenarios.size(); ++i) {
       const expr::bool_result plain = rs_.scenarios[i].filter->eval_bool(env_);
       const bool lifted_match = std::find(matched_.begin(), matched_.end(), i) != matched_.end();
@@ -60,6 +66,7 @@ class comparing_sink final : public engine::event_sink {
 
  private:
   const ruleset& rs_;
+  const matcher& matcher_;
   matcher::context ctx_;
   event_env env_;
   engine::event_meta meta_;
@@ -126,11 +133,36 @@ TEST(matcher, lifted_equals_plain_on_real_events_hub_rules) {
   }
   auto rs = must_load({hub});
   ASSERT_TRUE(rs);
+  // The hub's filters read evt.Meta.datasource_type: one matcher per kind of source.
+  ASSERT_EQ(rs->by_source.size(), 2u);
+  EXPECT_EQ(rs->matcher_index("file"), 1u);
+  EXPECT_EQ(rs->matcher_index("k8s-audit"), 2u);
+  EXPECT_EQ(rs->matcher_index("something-else"), 0u);
+  const std::string events = all_realworld();
   for (const char* type : {"file", "k8s-audit"}) {
-    comparing_sink sink(*rs, type);
-    run(all_realworld(), sink);
-    EXPECT_GT(sink.matches, 10u);
+    for (const bool specialized : {true, false}) {
+      comparing_sink sink(*rs, type, specialized);
+      run(events, sink);
+      EXPECT_GT(sink.matches, 10u) << type;
+      EXPECT_EQ(sink.matcher_errors(), sink.errors) << type;
+    }
   }
+  // Specialized, only one branch of each filter is read: for files, none of the capitalized
+  // (webhook) keys.
+  EXPECT_LT(rs->by_source[0].second->lifted_tests(), rs->match->lifted_tests());
+  EXPECT_LT(rs->by_source[0].second->field_databases(), rs->match->field_databases());
+  // Folded to one branch, anonymous-access, pod-exec and service-account-access-denied are plain
+  // conjunctions of string tests, for either kind of source; unfolded, every hub filter is an ||.
+  EXPECT_EQ(rs->match->rules_decided_by_tests(), 0u);
+  EXPECT_EQ(rs->by_source[0].second->rules_decided_by_tests(), 3u);
+  EXPECT_EQ(rs->by_source[1].second->rules_decided_by_tests(), 3u);
+}
+
+TEST(matcher, shipped_rules_need_no_per_source_matcher) {
+  auto rs = must_load({});
+  ASSERT_TRUE(rs);
+  EXPECT_TRUE(rs->by_source.empty()); // no shipped filter reads evt.Meta.datasource_type
+  EXPECT_EQ(rs->matcher_index("file"), 0u);
 }
 
 // Every liftable operator, with literals that need escaping and the "" corner cases, against
@@ -217,6 +249,46 @@ type: trigger
 name: t/gated-negated-first
 description: d
 filter: "!(evt.Meta.user startsWith 'system:') && evt.Unmarshaled.k8s_audit.objectRef?.resource in ['pods', 'secrets'] && evt.Unmarshaled.k8s_audit.verb != 'list'"
+---
+type: trigger
+name: t/source-branches
+description: hub style, folded to one branch per kind of source
+filter: evt.Meta.log_type == 'k8s-audit' && ((evt.Meta.datasource_type == "k8s-audit" && evt.Unmarshaled.k8s_audit.Verb == 'get' && evt.Unmarshaled.k8s_audit.ObjectRef?.Resource == 'pods') || (evt.Meta.datasource_type != "k8s-audit" && evt.Unmarshaled.k8s_audit.verb == 'get' && evt.Unmarshaled.k8s_audit.objectRef.resource == 'pods'))
+---
+type: trigger
+name: t/source-or-decides
+description: d
+filter: evt.Meta.datasource_type == "file" || evt.Unmarshaled.k8s_audit.verb == 'get'
+---
+type: trigger
+name: t/source-and-decides
+description: d
+filter: evt.Meta.datasource_type != "file" && evt.Unmarshaled.k8s_audit.objectRef.resource in ['pods']
+---
+type: trigger
+name: t/source-last
+description: decided conjunct after one that may fail
+filter: evt.Unmarshaled.k8s_audit.requestObject.spec.nodeName == 'a' && evt.Meta.datasource_type == "k8s-audit"
+---
+type: trigger
+name: t/source-non-bool
+description: true && <string> is the string, not a bool (an error)
+filter: evt.Meta.datasource_type in ["file", "x"] && evt.Unmarshaled.k8s_audit.verb
+---
+type: trigger
+name: t/source-negated
+description: d
+filter: "!(evt.Meta.datasource_type == 'k8s-audit') && evt.Meta.user startsWith 'system:'"
+---
+type: trigger
+name: t/source-only
+description: d
+filter: evt.Meta.datasource_type == "file"
+---
+type: trigger
+name: t/source-never
+description: d
+filter: evt.Meta.datasource_type == "syslog" && evt.Unmarshaled.k8s_audit.verb == 'get'
 )";
   auto rs = must_load({dir});
   ASSERT_TRUE(rs);
@@ -229,13 +301,16 @@ filter: "!(evt.Meta.user startsWith 'system:') && evt.Unmarshaled.k8s_audit.obje
 {"auditID":"only"}
 {"verb":"GET","objectRef":{"resource":"PODS"},"userAgent":"KUBECTL/v1.2","requestURI":"/exec/","requestObject":{"KIND":"Pod","spec":{"NodeName":"b"}}}
 )json";
+  ASSERT_EQ(rs->by_source.size(), 2u); // the t/source-* rules read evt.Meta.datasource_type
   for (const char* type : {"file", "k8s-audit"}) {
-    comparing_sink sink(*rs, type);
-    run(events, sink);
-    EXPECT_EQ(sink.evaluations, 7u * rs->scenarios.size());
-    EXPECT_GT(sink.matches, 10u);
-    EXPECT_GT(sink.errors, 0u); // numbers in string sets, strings fetched from non-objects...
-    EXPECT_EQ(sink.matcher_errors(), sink.errors);
+    for (const bool specialized : {true, false}) {
+      comparing_sink sink(*rs, type, specialized);
+      run(events, sink);
+      EXPECT_EQ(sink.evaluations, 7u * rs->scenarios.size());
+      EXPECT_GT(sink.matches, 10u);
+      EXPECT_GT(sink.errors, 0u); // numbers in string sets, strings fetched from non-objects...
+      EXPECT_EQ(sink.matcher_errors(), sink.errors) << type << (specialized ? " specialized" : " generic");
+    }
   }
 }
 
