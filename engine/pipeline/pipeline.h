@@ -48,9 +48,10 @@ struct input_chunk {
   /// Set by a producer that already parsed and decoded the data (the webhook does, to check
   /// each item and find its shard): the parse, and the decoded events documents refer to by
   /// `document::item` (they point into the parse). Workers only read them, so several share one
-  /// parse; both are reused with the chunk.
+  /// parse; both are reused with the chunk. Only the parsed document lives with the chunk: the
+  /// parser's working memory (structural indexes, several bytes per input byte) is needed while
+  /// parsing only, so the producer keeps one parser for all its chunks, warm in cache.
   struct parse_state {
-    simdjson::dom::parser parser;
     simdjson::dom::document doc; ///< sized by the producer (the parser would size it exactly)
   };
   std::unique_ptr<parse_state> parsed;

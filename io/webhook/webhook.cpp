@@ -143,6 +143,7 @@ struct webhook::impl {
   pipeline::pipeline& pl;
   webhook_options opts;
   pipeline::chunk_pool chunks;   // bodies and their parses, recycled once the workers are done
+  simdjson::dom::parser batch_parser; // every batch, into its chunk's document
   simdjson::dom::parser parser;  // item by item, for a body that is not valid JSON as a whole
   recent_keys seen;
   engine::audit_event scratch; // the fallback path decodes items one at a time into it
@@ -322,7 +323,8 @@ void webhook::handle(http::request& req, http::response& res) {
   }
   // Both sized with room to spare: batch sizes vary, and a parse state regrown for every slightly
   // larger batch would fault fresh pages in again and again.
-  auto& [parser, doc] = *chunk->parsed;
+  simdjson::dom::parser& parser = w.batch_parser;
+  simdjson::dom::document& doc = chunk->parsed->doc;
   simdjson::error_code err = simdjson::SUCCESS;
   if (size > parser.capacity()) {
     err = parser.allocate(std::bit_ceil(size));
