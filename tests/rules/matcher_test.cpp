@@ -289,6 +289,36 @@ type: trigger
 name: t/source-never
 description: d
 filter: evt.Meta.datasource_type == "syslog" && evt.Unmarshaled.k8s_audit.verb == 'get'
+---
+type: trigger
+name: t/value-in
+description: numbers; a missing responseStatus is an error
+filter: evt.Meta.log_type == 'k8s-audit' && evt.Unmarshaled.k8s_audit.responseStatus.code in [401, 403]
+---
+type: trigger
+name: t/value-eq-optional
+description: d
+filter: evt.Unmarshaled.k8s_audit.responseStatus?.code == 200 || 403 == evt.Unmarshaled.k8s_audit.responseStatus?.code
+---
+type: trigger
+name: t/value-bool
+description: d
+filter: evt.Unmarshaled.k8s_audit.verb == 'create' && evt.Unmarshaled.k8s_audit.requestObject?.spec?.hostNetwork == true
+---
+type: trigger
+name: t/value-nil
+description: d
+filter: evt.Unmarshaled.k8s_audit.requestObject != nil && evt.Unmarshaled.k8s_audit.stage == nil
+---
+type: trigger
+name: t/value-mixed
+description: d
+filter: evt.Unmarshaled.k8s_audit.requestObject?.spec?.replicas in [4.01e2, "401", true, nil] && !(evt.Unmarshaled.k8s_audit.verb in [])
+---
+type: trigger
+name: t/value-ne
+description: d
+filter: evt.Unmarshaled.k8s_audit.requestObject?.spec?.hostNetwork != false && evt.Unmarshaled.k8s_audit.requestObject.spec.replicas != 401.0
 )";
   auto rs = must_load({dir});
   ASSERT_TRUE(rs);
@@ -300,13 +330,22 @@ filter: evt.Meta.datasource_type == "syslog" && evt.Unmarshaled.k8s_audit.verb =
 {"verb":"create","annotations":{"authorization.k8s.io/decision":1},"requestObject":"str"}
 {"auditID":"only"}
 {"verb":"GET","objectRef":{"resource":"PODS"},"userAgent":"KUBECTL/v1.2","requestURI":"/exec/","requestObject":{"KIND":"Pod","spec":{"NodeName":"b"}}}
+{"verb":"create","stage":"ResponseComplete","responseStatus":{"code":401},"requestObject":{"spec":{"hostNetwork":true,"replicas":401}}}
+{"verb":"create","responseStatus":{"code":403},"requestObject":{"spec":{"hostNetwork":"true","replicas":401.0}}}
+{"verb":"create","stage":null,"requestObject":{"spec":{"hostNetwork":false,"replicas":"401"}}}
+{"verb":"get","responseStatus":{"code":null},"requestObject":{"spec":{"hostNetwork":null,"replicas":null}}}
+{"verb":"get","responseStatus":{},"requestObject":{"spec":5}}
+{"verb":"create","responseStatus":{"code":200},"requestObject":{"spec":{"hostNetwork":{},"replicas":[401]}}}
+{"verb":"list","responseStatus":{"code":401},"requestObject":{"spec":{"replicas":true}}}
+{"verb":"list","requestObject":{"spec":{"replicas":{"a":1}}}}
+{"verb":"list","responseStatus":{"code":200},"requestObject":{"spec":{"replicas":4.01e2}}}
 )json";
   ASSERT_EQ(rs->by_source.size(), 2u); // the t/source-* rules read evt.Meta.datasource_type
   for (const char* type : {"file", "k8s-audit"}) {
     for (const bool specialized : {true, false}) {
       comparing_sink sink(*rs, type, specialized);
       run(events, sink);
-      EXPECT_EQ(sink.evaluations, 7u * rs->scenarios.size());
+      EXPECT_EQ(sink.evaluations, 16u * rs->scenarios.size());
       EXPECT_GT(sink.matches, 10u);
       EXPECT_GT(sink.errors, 0u); // numbers in string sets, strings fetched from non-objects...
       EXPECT_EQ(sink.matcher_errors(), sink.errors) << type << (specialized ? " specialized" : " generic");
