@@ -31,16 +31,6 @@ void append_go_time(std::string& out, unix_nanos t) {
   out.append(buf, n - 1).append(" +0000 UTC");
 }
 
-} // namespace
-
-std::string format_go_time(unix_nanos t) {
-  std::string s;
-  append_go_time(s, t);
-  return s;
-}
-
-namespace {
-
 // True if any of the 8 bytes of `w` is a control character, '"' or '\\' (bit tricks on the
 // word: a byte below 0x20, or one equal to 0x22 or 0x5c, sets its top bit in the result). Bytes
 // of 0x80 and above never match, so UTF-8 passes through.
@@ -53,6 +43,12 @@ bool needs_escape(std::uint64_t w) noexcept {
 }
 
 } // namespace
+
+std::string format_go_time(unix_nanos t) {
+  std::string s;
+  append_go_time(s, t);
+  return s;
+}
 
 void append_json_string(std::string& out, std::string_view s) {
   out += '"';

@@ -324,17 +324,17 @@ void webhook::handle(http::request& req, http::response& res) {
   // Both sized with room to spare: batch sizes vary, and a parse state regrown for every slightly
   // larger batch would fault fresh pages in again and again.
   simdjson::dom::parser& parser = w.batch_parser;
-  simdjson::dom::document& doc = chunk->parsed->doc;
+  simdjson::dom::document& parsed = chunk->parsed->doc;
   simdjson::error_code err = simdjson::SUCCESS;
   if (size > parser.capacity()) {
     err = parser.allocate(std::bit_ceil(size));
   }
-  if (err == simdjson::SUCCESS && size > doc.capacity()) {
-    err = doc.allocate(std::bit_ceil(size));
+  if (err == simdjson::SUCCESS && size > parsed.capacity()) {
+    err = parsed.allocate(std::bit_ceil(size));
   }
   simdjson::dom::element root;
   if (err == simdjson::SUCCESS) {
-    err = parser.parse_into_document(doc, data, size, false).get(root);
+    err = parser.parse_into_document(parsed, data, size, false).get(root);
   }
   if (err == simdjson::SUCCESS) {
     // Valid JSON: find the items (an EventList, an array, or one Event).

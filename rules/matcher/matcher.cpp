@@ -306,8 +306,9 @@ class constant_folding {
       live_.assign(live_.size(), 1); // nothing decided: every node may be evaluated
       return;
     }
+    known_.assign(known_.size(), not_yet);
     for (node_id id = 0; id < known_.size(); ++id) {
-      known_[id] = decide(id);
+      decide(id);
     }
     mark_live(p.root());
   }
@@ -351,7 +352,17 @@ class constant_folding {
   }
 
  private:
-  std::int8_t decide(node_id id) const {
+  static constexpr std::int8_t not_yet = -2;
+
+  // Decides `id` once (its children first), recording the result in known_.
+  std::int8_t decide(node_id id) {
+    if (known_[id] == not_yet) {
+      known_[id] = decide_node(id);
+    }
+    return known_[id];
+  }
+
+  std::int8_t decide_node(node_id id) {
     const node& n = p_.nodes()[id];
     switch (n.kind) {
       case node_kind::eq:
