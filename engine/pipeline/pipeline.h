@@ -139,7 +139,8 @@ class pipeline {
   /// The worker that owns the buckets of (cluster, key).
   [[nodiscard]] unsigned shard_of(std::string_view cluster, std::string_view key) const noexcept;
 
-  /// Queues `docs` of `chunk` to `worker`. Blocks while the in-flight limit is reached.
+  /// Queues `docs` of `chunk` to `worker`. Blocks while the in-flight limit is reached (asleep,
+  /// until the workers have brought the documents in flight down to three quarters of it).
   void submit(const std::shared_ptr<input_chunk>& chunk, std::vector<document> docs, unsigned worker);
 
   /// Frames the documents of chunk->data[0, chunk->size) (frame_documents), sends each to the
@@ -176,14 +177,16 @@ class pipeline {
 };
 
 /// Splits `data` into documents (one per line, or a multi-line object/array) and reads the first
-/// source IP of each without parsing, for shard_of(). With `final` false, stops before a
-/// document that may continue past the end and returns the bytes consumed.
+/// source IP of each without parsing, for shard_of() (unless `find_source_ips` is false: with one
+/// worker every document goes to the same shard, and the search would be wasted). With `final`
+/// false, stops before a document that may continue past the end and returns the bytes consumed.
 /// `first_line` is the line number of data[0]; `next_line` receives the line after what was consumed.
 struct framed {
   document doc;
   std::string_view source_ip; ///< empty when not found
 };
 std::size_t frame_documents(const char* data, std::size_t size, bool final, std::uint64_t first_line,
-                            std::size_t max_document_bytes, std::vector<framed>& out, std::uint64_t& next_line);
+                            std::size_t max_document_bytes, std::vector<framed>& out, std::uint64_t& next_line,
+                            bool find_source_ips = true);
 
 } // namespace vigil::pipeline
