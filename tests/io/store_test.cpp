@@ -79,6 +79,53 @@ TEST(store, alerts_and_decisions_survive_a_restart_and_expire_on_time) {
   EXPECT_EQ(s->list_decisions({.include_expired = true, .now = t0 + 120 * sec}).size(), 2u);
 }
 
+std::int64_t page_size_of(const std::string& path) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_stmt* q = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &q, nullptr), SQLITE_OK);
+  const std::int64_t n = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -1;
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  return n;
+}
+
+// A new store uses 16 KiB pages (fewer WAL frames per group of alerts); a store created with
+// SQLite's default 4 KiB pages (by an older vigil) opens as it is and keeps its data.
+TEST(store, new_stores_use_16k_pages_and_older_ones_open_unchanged) {
+  const engine::unix_nanos t0 = 1'700'000'000 * sec;
+  const std::string fresh = fresh_db("pages-new.db");
+  {
+    auto s = open(fresh);
+    ASSERT_EQ(s->save_alerts({bruteforce("198.51.100.7", t0, 60 * sec)}, t0).size(), 1u);
+  }
+  EXPECT_EQ(page_size_of(fresh), 16384);
+
+  const std::string old = fresh_db("pages-old.db");
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(old.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "PRAGMA page_size=4096; PRAGMA journal_mode=WAL; CREATE TABLE keep(x); INSERT INTO keep VALUES (42);",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  {
+    auto s = open(old);
+    ASSERT_EQ(s->save_alerts({bruteforce("198.51.100.8", t0, 60 * sec)}, t0).size(), 1u);
+    EXPECT_EQ(s->list_alerts({}).size(), 1u);
+  }
+  EXPECT_EQ(page_size_of(old), 4096);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(old.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_stmt* q = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT x FROM keep", -1, &q, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int64(q, 0), 42);
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+}
+
 TEST(store, manual_decisions_and_deletion) {
   auto s = open(fresh_db("manual.db"));
   const engine::unix_nanos now = 1'700'000'000 * sec;
