@@ -267,6 +267,7 @@ std::variant<settings, std::vector<error>> load_text(const std::string& text, co
     } else if (key == "max_in_flight") {
       if (l.integer(v, "max_in_flight", 1, 1 << 24, n)) {
         out.max_in_flight = static_cast<std::size_t>(n);
+        out.max_in_flight_set = true;
       }
     } else if (key == "cluster") {
       if (!v.IsScalar()) {

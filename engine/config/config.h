@@ -39,6 +39,7 @@ struct settings {
   std::string file;                    ///< where the settings came from ("" = embedded default)
   unsigned workers = 0;                ///< worker threads; 0 = one per core
   std::size_t max_in_flight = 1u << 15; ///< documents admitted but not yet processed
+  bool max_in_flight_set = false;       ///< the file gave max_in_flight (replay has its own default)
   std::vector<std::string> rules;      ///< scenario files/directories; empty = the shipped pack
   std::string cluster;                 ///< cluster name stamped on events
   std::string profiles;                ///< profiles.yaml; empty = the embedded default profiles

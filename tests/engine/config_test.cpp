@@ -23,6 +23,7 @@ TEST(config, defaults_from_an_empty_file) {
   const settings& s = std::get<settings>(r);
   EXPECT_EQ(s.workers, 0u);
   EXPECT_EQ(s.max_in_flight, 32768u);
+  EXPECT_FALSE(s.max_in_flight_set); // replay then uses its own default
   EXPECT_TRUE(s.rules.empty());
   EXPECT_EQ(s.cluster, "");
 }
@@ -33,6 +34,7 @@ TEST(config, values_and_relative_rule_paths) {
   const settings& s = std::get<settings>(r);
   EXPECT_EQ(s.workers, 2u);
   EXPECT_EQ(s.max_in_flight, 1000u);
+  EXPECT_TRUE(s.max_in_flight_set);
   EXPECT_EQ(s.cluster, "prod-eu");
   ASSERT_EQ(s.rules.size(), 1u);
   EXPECT_EQ(s.rules[0], "rules/crowdsecurity");
