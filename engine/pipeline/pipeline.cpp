@@ -872,12 +872,30 @@ namespace {
 // text does not have that plain shape (escapes, other spellings): then the document goes to the
 // shard of the empty key and the worker forwards pours if needed.
 std::string_view find_source_ip(const char* begin, const char* end) noexcept {
+  // memchr for the key's capital I, then a compare: audit JSON has few capital Is before
+  // sourceIPs (auditID, requestURI), and memchr skips the bytes between them many at a time.
+  // In a 2-worker replay, glibc's memmem took about twice the reading thread's time this does.
   static constexpr std::string_view needle = "\"sourceIPs\"";
-  const void* hit = memmem(begin, static_cast<std::size_t>(end - begin), needle.data(), needle.size());
+  constexpr std::size_t at = 7; // needle[at] == 'I'
+  if (static_cast<std::size_t>(end - begin) < needle.size()) {
+    return {};
+  }
+  const char* hit = nullptr;
+  for (const char* c = begin + at; c < end;) {
+    c = static_cast<const char*>(std::memchr(c, 'I', static_cast<std::size_t>(end - c)));
+    if (c == nullptr) {
+      return {};
+    }
+    if (static_cast<std::size_t>(end - (c - at)) >= needle.size() && std::memcmp(c - at, needle.data(), needle.size()) == 0) {
+      hit = c - at;
+      break;
+    }
+    ++c;
+  }
   if (hit == nullptr) {
     return {};
   }
-  const char* p = static_cast<const char*>(hit) + needle.size();
+  const char* p = hit + needle.size();
   auto skip = [&] {
     while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) {
       ++p;

@@ -423,6 +423,36 @@ TEST(replay, the_emitter_calls_on_idle_when_input_stops_and_at_finish) {
   EXPECT_EQ(out.log.back(), 'i'); // finish() ends with on_idle, after the last alert
 }
 
+// Framing reads each document's first source IP for sharding, without parsing.
+TEST(pipeline, framing_finds_the_first_source_ip_without_parsing) {
+  const std::string text =
+      R"({"auditID":"a","requestURI":"/api/v1/pods?IPs=1","verb":"get","sourceIPs":["10.1.2.3","10.9.9.9"]})" "\n"
+      R"({"kind":"Event", "sourceIPs" :  [ "2001:db8::7" ] ,"IP":"x"})" "\n"
+      R"({"userAgent":"say \"sourceIPs\": [\"6.6.6.6\"]","sourceIPs":["10.0.0.4"]})" "\n"
+      R"({"verb":"get","sourceips":["10.0.0.5"]})" "\n"
+      R"({"sourceIPs":["10.0.0.\u0036"]})" "\n"
+      R"({"sourceIPs":[]})" "\n"
+      R"({"sourceIPs":"10.0.0.8"})" "\n"
+      "{\n  \"verb\": \"get\",\n  \"sourceIPs\": [\n    \"192.0.2.1\"\n  ]\n}\n"
+      R"({"sourceIPs)";
+  std::vector<pipeline::framed> docs;
+  std::uint64_t next_line = 0;
+  pipeline::frame_documents(text.data(), text.size(), true, 1, 1 << 20, docs, next_line);
+  std::vector<std::string> ips;
+  for (const auto& d : docs) {
+    ips.emplace_back(d.source_ip);
+  }
+  const std::vector<std::string> want = {"10.1.2.3", "2001:db8::7", "10.0.0.4", "", "", "", "", "192.0.2.1", ""};
+  EXPECT_EQ(ips, want);
+  // With one worker the search is skipped.
+  docs.clear();
+  pipeline::frame_documents(text.data(), text.size(), true, 1, 1 << 20, docs, next_line, false);
+  ASSERT_EQ(docs.size(), want.size());
+  for (const auto& d : docs) {
+    EXPECT_TRUE(d.source_ip.empty());
+  }
+}
+
 // Blocking admission: two producers submit one document at a time against a limit of 4 in
 // flight, so they sleep in submit() thousands of times and depend on the workers to wake them.
 // A lost wake-up hangs the test (the ctest timeout fails it); every document must be processed
