@@ -1,6 +1,8 @@
 #include "engine/event/event.h"
 
 #include <cstring>
+#include <new>
+#include <type_traits>
 
 namespace vigil::engine {
 
@@ -219,7 +221,10 @@ std::string_view audit_event::annotation(std::string_view key) const noexcept {
 }
 
 decode_status decode_event(element e, audit_event& out) noexcept {
-  out = audit_event{};
+  // Reset in place: `out = audit_event{}` zeroed a 532-byte temporary and then copied it over,
+  // 12% of this function's time.
+  static_assert(std::is_trivially_destructible_v<audit_event>);
+  ::new (static_cast<void*>(&out)) audit_event{};
   if (e.type() != element_type::OBJECT) {
     return fail(decode_error::not_object, nullptr);
   }

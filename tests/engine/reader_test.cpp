@@ -39,6 +39,32 @@ TEST(reader, single_event_on_one_line) {
   EXPECT_EQ(e.item, -1);
 }
 
+// decode_event reuses its output: nothing of a previous, richer event may remain.
+TEST(decode_event, a_reused_event_keeps_nothing_of_the_previous_one) {
+  simdjson::dom::parser p1, p2;
+  simdjson::dom::element rich, bare;
+  ASSERT_EQ(p1.parse(ev_get).get(rich), simdjson::SUCCESS);
+  ASSERT_EQ(p2.parse(std::string(R"({"verb":"list"})")).get(bare), simdjson::SUCCESS);
+  audit_event ev;
+  ASSERT_TRUE(decode_event(rich, ev).ok());
+  ASSERT_EQ(ev.user.username, "alice");
+  ASSERT_EQ(ev.response_code, 200);
+  ASSERT_TRUE(decode_event(bare, ev).ok());
+  EXPECT_EQ(ev.verb, "list");
+  EXPECT_EQ(ev.present, 0u);
+  EXPECT_EQ(ev.kind, "");
+  EXPECT_EQ(ev.audit_id, "");
+  EXPECT_EQ(ev.request_uri, "");
+  EXPECT_EQ(ev.user.username, "");
+  EXPECT_FALSE(ev.user.has_groups);
+  EXPECT_EQ(ev.source_ip, "");
+  EXPECT_EQ(ev.object.resource, "");
+  EXPECT_EQ(ev.object.namespace_, "");
+  EXPECT_EQ(ev.response_code, 0);
+  EXPECT_EQ(ev.request_received, 0);
+  EXPECT_EQ(ev.stage_time, 0);
+}
+
 TEST(reader, json_lines_with_blank_lines_and_crlf) {
   collect_sink s = decode_all("\n" + ev_get + "\r\n\r\n" + ev_get + "\n" + ev_get);
   ASSERT_EQ(s.events.size(), 3u);
