@@ -1,5 +1,6 @@
 #include "engine/event/timestamp.h"
 
+#include <cstring>
 
 namespace vigil::engine {
 
@@ -52,15 +53,42 @@ bool leap(int y) noexcept {
 } // namespace
 
 std::optional<unix_nanos> parse_rfc3339(std::string_view s) noexcept {
-  int year, month, day, hour, minute, second;
-  if (!digits(s, 0, 4, year) || s.size() < 20 || s[4] != '-' || !digits(s, 5, 2, month) || s[7] != '-' ||
-      !digits(s, 8, 2, day) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !digits(s, 11, 2, hour) ||
-      s[13] != ':' || !digits(s, 14, 2, minute) || s[16] != ':' || !digits(s, 17, 2, second)) {
+  if (s.size() < 20) {
     return std::nullopt;
   }
-  static constexpr int month_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (month < 1 || month > 12 || day < 1 || day > month_days[month - 1] + static_cast<int>(month == 2 && leap(year)) ||
-      hour > 23 || minute > 59 || second > 60) {
+  // The events of a stream share their minute, and every event carries two or three timestamps:
+  // each thread keeps the last valid "YYYY-MM-DDTHH:MM" it read with its value, and a timestamp
+  // that starts with the same 16 bytes takes the value instead of validating and converting the
+  // date again.
+  struct minute_memo {
+    char prefix[16];
+    std::int64_t seconds = 0;
+    bool valid = false;
+  };
+  thread_local minute_memo memo;
+  std::int64_t minute_seconds;
+  if (memo.valid && std::memcmp(s.data(), memo.prefix, sizeof memo.prefix) == 0) {
+    minute_seconds = memo.seconds;
+  } else {
+    int year, month, day, hour, minute;
+    if (!digits(s, 0, 4, year) || s[4] != '-' || !digits(s, 5, 2, month) || s[7] != '-' || !digits(s, 8, 2, day) ||
+        (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !digits(s, 11, 2, hour) || s[13] != ':' ||
+        !digits(s, 14, 2, minute)) {
+      return std::nullopt;
+    }
+    static constexpr int month_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (month < 1 || month > 12 || day < 1 || day > month_days[month - 1] + static_cast<int>(month == 2 && leap(year)) ||
+        hour > 23 || minute > 59) {
+      return std::nullopt;
+    }
+    minute_seconds = days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * 86400 +
+                     hour * 3600 + minute * 60;
+    std::memcpy(memo.prefix, s.data(), sizeof memo.prefix);
+    memo.seconds = minute_seconds;
+    memo.valid = true;
+  }
+  int second;
+  if (s[16] != ':' || !digits(s, 17, 2, second) || second > 60) {
     return std::nullopt;
   }
   std::size_t pos = 19;
@@ -101,8 +129,7 @@ std::optional<unix_nanos> parse_rfc3339(std::string_view s) noexcept {
   if (pos != s.size()) {
     return std::nullopt;
   }
-  const std::int64_t days = days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
-  const std::int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second - offset_seconds;
+  const std::int64_t secs = minute_seconds + second - offset_seconds;
   return secs * nanos_per_second + frac;
 }
 

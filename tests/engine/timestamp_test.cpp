@@ -1,3 +1,8 @@
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 #include "engine/event/timestamp.h"
@@ -23,6 +28,36 @@ TEST(timestamp, rejects_malformed) {
                           "2023-01-01T00:00:00.Z", "2023-01-01T00:00:00+0200", "2023-01-01T00:00:00Zjunk",
                           "2023-1-01T00:00:00Z", "2023-01-01X00:00:00Z"}) {
     EXPECT_FALSE(parse_rfc3339(bad).has_value()) << bad;
+  }
+}
+
+// parse_rfc3339 keeps the last valid minute per thread: whatever was parsed before, a timestamp
+// must give what a thread that never parsed anything gets. Timestamps sharing or nearly sharing
+// their first 16 bytes, valid and not, in several orders.
+TEST(timestamp, the_per_thread_minute_memo_never_changes_a_result) {
+  const std::vector<std::string> inputs = {
+      "2023-05-17T15:08:22.763960Z", "2023-05-17T15:08:59.5+02:00", "2023-05-17T15:08:00-01:30",
+      "2023-05-17T15:08:60Z",        "2023-05-17T15:08:61Z",        "2023-05-17T15:08:2xZ",
+      "2023-05-17T15:08;22Z",        "2023-05-17T15:08:22",         "2023-05-17T15:08:22Zjunk",
+      "2023-05-17T15:09:22Z",        "2023-05-17t15:08:22Z",        "2023-05-17 15:08:22Z",
+      "2023-02-29T15:08:22Z",        "2024-02-29T15:08:22Z",        "2023-05-17T24:08:22Z",
+      "2023-05-17T15:08:2",          "2023-05-17T15:08",            "1969-12-31T23:59:59.999Z",
+      "2023-05-17T15:60:00Z",        "2023-05-17T15:08:22.Z",       "2023-05-17T15:08:22.1+0200"};
+  // What a fresh thread gets for each, one thread per timestamp.
+  std::vector<std::optional<unix_nanos>> fresh(inputs.size());
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    std::thread([&, i] { fresh[i] = parse_rfc3339(inputs[i]); }).join();
+  }
+  EXPECT_EQ(fresh[0], 1684336102'763960000LL);
+  EXPECT_FALSE(fresh[4].has_value());
+  EXPECT_FALSE(fresh[12].has_value());
+  EXPECT_TRUE(fresh[13].has_value());
+  for (int round = 0; round < 3; ++round) {
+    for (std::size_t k = 0; k < inputs.size(); ++k) {
+      const std::size_t i = round == 1 ? inputs.size() - 1 - k : (k * 5 + static_cast<std::size_t>(round)) % inputs.size();
+      EXPECT_EQ(parse_rfc3339(inputs[i]), fresh[i]) << inputs[i] << " (round " << round << ")";
+      EXPECT_EQ(parse_rfc3339(inputs[0]), fresh[0]) << "after " << inputs[i];
+    }
   }
 }
 
