@@ -59,7 +59,7 @@ stored_decision decision_row(statement& q) {
 }
 
 // page_size applies to a new database only (an existing one keeps its own): 16 KiB pages
-// write a group of alerts in a quarter of the WAL frames, and the emitter's CPU for the store
+// write a group of alerts in a third of the WAL frames, and the emitter's CPU for the store
 // drops by about a fifth (bench/RESULTS.md, session 5).
 const char* schema_sql = R"(
 PRAGMA page_size=16384;
