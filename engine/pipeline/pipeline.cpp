@@ -188,6 +188,38 @@ std::shared_ptr<input_chunk> chunk_pool::get(std::size_t capacity) {
   });
 }
 
+void admission::acquire(std::int64_t n) noexcept {
+  while (in_flight_.load(std::memory_order_seq_cst) > limit_) {
+    waiting_.store(1, std::memory_order_seq_cst);
+    // Raised, then re-read: a release() that came between the two loads may not have seen the
+    // flag. Both sides are sequentially consistent, so one of them sees the other.
+    if (in_flight_.load(std::memory_order_seq_cst) <= limit_) {
+      break;
+    }
+    waiting_.wait(1, std::memory_order_seq_cst);
+  }
+  in_flight_.fetch_add(n, std::memory_order_seq_cst);
+}
+
+bool admission::try_acquire(std::int64_t n) noexcept {
+  const std::int64_t before = in_flight_.fetch_add(n, std::memory_order_seq_cst);
+  if (before + n > limit_ && before > 0) {
+    // Taken back through release(): while counted, the batch may have kept a worker's release()
+    // above the limit, so this may be the decrease that makes room for a sleeping producer.
+    release(n);
+    return false;
+  }
+  return true;
+}
+
+void admission::release(std::int64_t n) noexcept {
+  const std::int64_t left = in_flight_.fetch_sub(n, std::memory_order_seq_cst) - n;
+  if (left <= limit_ && waiting_.load(std::memory_order_seq_cst) != 0) {
+    waiting_.store(0, std::memory_order_seq_cst);
+    waiting_.notify_all();
+  }
+}
+
 class worker;
 
 struct pipeline::impl {
@@ -197,26 +229,7 @@ struct pipeline::impl {
   std::vector<std::unique_ptr<worker>> workers;
   blocking_queue<emit_item> emit_q;
   std::thread emitter;
-  std::atomic<std::int64_t> in_flight{0};
-  /// 1 while a producer sleeps in submit() for in_flight to come down (a futex word).
-  std::atomic<std::uint32_t> producer_waiting{0};
-
-  /// submit() resumes at three quarters of the limit, so a sleeping producer is woken once per
-  /// quarter of max_in_flight processed, and the workers still have that much queued.
-  [[nodiscard]] std::int64_t resume_mark() const noexcept {
-    return static_cast<std::int64_t>(opts.max_in_flight) / 4 * 3;
-  }
-
-  /// A worker is done with `n` admitted documents (or pours). The flag is read after the
-  /// decrement, and submit() re-reads in_flight after raising it (both sequentially
-  /// consistent): one of the two sees the other, so a wake-up cannot be lost.
-  void release(std::int64_t n) noexcept {
-    const std::int64_t left = in_flight.fetch_sub(n, std::memory_order_seq_cst) - n;
-    if (left <= resume_mark() && producer_waiting.load(std::memory_order_seq_cst) != 0) {
-      producer_waiting.store(0, std::memory_order_seq_cst);
-      producer_waiting.notify_all();
-    }
-  }
+  admission admit;
   std::atomic<unsigned> flushed{0};
   std::shared_ptr<const rule_generation> generation; // the newest; workers switch in-band
   struct scenario_alerts {
@@ -263,7 +276,8 @@ struct pipeline::impl {
       "vigil_emitter_queue_depth", "Alerts and errors waiting for the emitter (at its last dequeue)", {},
       counters::kind::gauge);
 
-  impl(std::shared_ptr<const rules::ruleset> r, options o, output_handler& h) : rules(std::move(r)), opts(o), out(h) {}
+  impl(std::shared_ptr<const rules::ruleset> r, options o, output_handler& h)
+      : rules(std::move(r)), opts(o), out(h), admit(o.max_in_flight) {}
 
   unsigned shard_of(std::string_view cluster, std::string_view key) const noexcept {
     fnv1a h;
@@ -440,7 +454,7 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
         case work_item::kind::docs:
           process(*item.chunk, item.docs);
           publish();
-          p_.release(static_cast<std::int64_t>(item.docs.size()));
+          p_.admit.release(static_cast<std::int64_t>(item.docs.size()));
           break;
         case work_item::kind::pour: {
           const forwarded_pour& fp = *item.pour;
@@ -454,7 +468,7 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
             counters::add(ids_.pours);
             publish();
           }
-          p_.release(1);
+          p_.admit.release(1);
           break;
         }
         case work_item::kind::reload:
@@ -623,7 +637,7 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
     fp->distinct = distinct_;
     fp->time = t;
     fp->payload.assign(payload_);
-    p_.in_flight.fetch_add(1, std::memory_order_acq_rel);
+    p_.admit.add(1);
     ++forwarded;
     counters::add(pipeline_counters::get().forwarded);
     work_item item;
@@ -727,17 +741,10 @@ void pipeline::submit(const std::shared_ptr<input_chunk>& chunk, std::vector<doc
     return;
   }
   impl& p = *impl_;
-  // Admission: wait (do not drop) while too much is queued. Asleep on a futex, woken by the
-  // worker that brings in_flight down to the resume mark (see impl::release): polling every
-  // 50 us instead cost a wake-up per 50 documents, several percent of a replay's CPU.
-  while (p.in_flight.load(std::memory_order_seq_cst) > static_cast<std::int64_t>(p.opts.max_in_flight)) {
-    p.producer_waiting.store(1, std::memory_order_seq_cst);
-    if (p.in_flight.load(std::memory_order_seq_cst) <= p.resume_mark()) {
-      break; // a worker got there between the two loads and may not have seen the flag
-    }
-    p.producer_waiting.wait(1, std::memory_order_seq_cst);
-  }
-  p.in_flight.fetch_add(static_cast<std::int64_t>(docs.size()), std::memory_order_acq_rel);
+  // Admission: wait (do not drop) while too much is queued. Asleep on a futex until a worker
+  // makes room: polling every 50 us instead cost a wake-up per 50 documents, several percent of
+  // a replay's CPU.
+  p.admit.acquire(static_cast<std::int64_t>(docs.size()));
   work_item item;
   item.k = work_item::kind::docs;
   item.chunk = chunk;
@@ -776,11 +783,7 @@ bool pipeline::try_submit(const std::shared_ptr<input_chunk>& chunk, std::vector
   if (n == 0) {
     return true;
   }
-  const std::int64_t before = p.in_flight.fetch_add(n, std::memory_order_acq_rel);
-  if (before + n > static_cast<std::int64_t>(p.opts.max_in_flight) && before > 0) {
-    // A batch larger than the limit is still admitted when nothing else is in flight, so an
-    // oversized batch cannot be refused forever.
-    p.in_flight.fetch_sub(n, std::memory_order_acq_rel);
+  if (!p.admit.try_acquire(n)) {
     return false;
   }
   for (unsigned w = 0; w < per_worker.size(); ++w) {
@@ -811,12 +814,12 @@ void pipeline::reload(std::shared_ptr<const rules::ruleset> rules) {
 
 std::shared_ptr<const rules::ruleset> pipeline::rules() const { return impl_->rules; }
 
-std::int64_t pipeline::in_flight() const noexcept { return impl_->in_flight.load(std::memory_order_acquire); }
+std::int64_t pipeline::in_flight() const noexcept { return impl_->admit.in_flight(); }
 
 totals pipeline::finish() {
   impl& p = *impl_;
   p.finished = true;
-  while (p.in_flight.load(std::memory_order_acquire) != 0) {
+  while (p.admit.in_flight() != 0) {
     std::this_thread::sleep_for(std::chrono::microseconds(100));
   }
   for (auto& w : p.workers) {

@@ -106,6 +106,33 @@ class output_handler {
 /// How long the emitter waits for alerts before calling output_handler::on_idle().
 inline constexpr std::chrono::milliseconds emitter_idle{20};
 
+/// The in-flight limit: documents (and forwarded pours) admitted and not yet processed. Every
+/// decrease goes through release(), which wakes a producer sleeping in acquire() as soon as the
+/// count is back within the limit; that is what makes a lost wake-up impossible, whatever mix of
+/// acquire(), try_acquire() and add() runs at the same time. Thread-safe.
+class admission {
+ public:
+  explicit admission(std::size_t limit) noexcept : limit_(static_cast<std::int64_t>(limit)) {}
+
+  /// Waits, asleep on a futex, while more than the limit is in flight, then admits `n`.
+  void acquire(std::int64_t n) noexcept;
+  /// Admits `n` if the count stays within the limit, or if nothing is in flight (so a batch
+  /// larger than the limit cannot be refused forever); else admits nothing. Never waits.
+  bool try_acquire(std::int64_t n) noexcept;
+  /// Admits `n` without looking at the limit (a worker forwarding a pour must never wait on the
+  /// pipeline it is part of).
+  void add(std::int64_t n) noexcept { in_flight_.fetch_add(n, std::memory_order_seq_cst); }
+  /// `n` admitted items are done.
+  void release(std::int64_t n) noexcept;
+
+  [[nodiscard]] std::int64_t in_flight() const noexcept { return in_flight_.load(std::memory_order_acquire); }
+
+ private:
+  const std::int64_t limit_;
+  std::atomic<std::int64_t> in_flight_{0};
+  std::atomic<std::uint32_t> waiting_{0}; ///< 1 while a producer sleeps in acquire() (a futex word)
+};
+
 struct options {
   unsigned workers = 0;                  ///< 0: one per core
   std::size_t max_in_flight = 1u << 15;  ///< documents admitted but not yet processed
@@ -139,8 +166,8 @@ class pipeline {
   /// The worker that owns the buckets of (cluster, key).
   [[nodiscard]] unsigned shard_of(std::string_view cluster, std::string_view key) const noexcept;
 
-  /// Queues `docs` of `chunk` to `worker`. Blocks while the in-flight limit is reached (asleep,
-  /// until the workers have brought the documents in flight down to three quarters of it).
+  /// Queues `docs` of `chunk` to `worker`. Blocks while the in-flight limit is passed (asleep,
+  /// until the workers have brought the documents in flight back within it).
   void submit(const std::shared_ptr<input_chunk>& chunk, std::vector<document> docs, unsigned worker);
 
   /// Frames the documents of chunk->data[0, chunk->size) (frame_documents), sends each to the

@@ -456,29 +456,41 @@ TEST(pipeline, framing_finds_the_first_source_ip_without_parsing) {
 // Blocking admission: two producers submit one document at a time against a limit of 4 in
 // flight, so they sleep in submit() thousands of times and depend on the workers to wake them.
 // A lost wake-up hangs the test (the ctest timeout fails it); every document must be processed
-// and the limit held (overshoot only by what each producer adds after its check).
+// and the limit held. Each producer's events come from an IP its own worker owns, so no pour is
+// forwarded (a forwarded pour counts in flight too, without waiting): the count can only pass the
+// limit by what each producer adds after its check.
 TEST(pipeline, producers_blocked_by_the_in_flight_limit_are_woken_and_nothing_is_lost) {
   constexpr int per_producer = 4000;
-  const std::string text = burst("10.0.0.7", 401, 2, "2026-01-01T00:00:00Z", 1);
-  auto chunk = pipeline::make_chunk(text.size());
-  std::memcpy(chunk->data.data(), text.data(), text.size());
-  chunk->size = text.size();
-  chunk->origin = "blocked.log";
-  chunk->source_type = "file";
-  std::vector<pipeline::framed> docs;
-  std::uint64_t next_line = 0;
-  pipeline::frame_documents(chunk->data.data(), chunk->size, true, 1, 1 << 20, docs, next_line);
-  ASSERT_EQ(docs.size(), 2u);
-
   collector out;
   pipeline::options o;
   o.workers = 2;
   o.max_in_flight = 4;
   pipeline::pipeline pl(load({}), o, out);
+  struct source {
+    std::shared_ptr<pipeline::input_chunk> chunk;
+    std::vector<pipeline::framed> docs;
+  };
+  std::vector<source> sources(2);
+  for (unsigned w = 0; w < 2; ++w) {
+    std::string ip;
+    for (int i = 1; ip.empty() || pl.shard_of("", ip) != w; ++i) {
+      ip = "10.0.1." + std::to_string(i);
+    }
+    const std::string text = burst(ip, 401, 2, "2026-01-01T00:00:00Z", 1);
+    sources[w].chunk = pipeline::make_chunk(text.size());
+    std::memcpy(sources[w].chunk->data.data(), text.data(), text.size());
+    sources[w].chunk->size = text.size();
+    sources[w].chunk->origin = "blocked.log";
+    sources[w].chunk->source_type = "file";
+    std::uint64_t next_line = 0;
+    pipeline::frame_documents(sources[w].chunk->data.data(), text.size(), true, 1, 1 << 20, sources[w].docs, next_line);
+    ASSERT_EQ(sources[w].docs.size(), 2u);
+    ASSERT_EQ(pl.shard_of("", sources[w].docs[0].source_ip), w);
+  }
   std::atomic<std::int64_t> most{0};
-  auto produce = [&](unsigned worker) {
+  auto produce = [&](unsigned w) {
     for (int i = 0; i < per_producer; ++i) {
-      pl.submit(chunk, {docs[static_cast<std::size_t>(i) % docs.size()].doc}, worker);
+      pl.submit(sources[w].chunk, {sources[w].docs[static_cast<std::size_t>(i) % 2].doc}, w);
       const std::int64_t now = pl.in_flight();
       std::int64_t seen = most.load();
       while (now > seen && !most.compare_exchange_weak(seen, now)) {
@@ -492,8 +504,53 @@ TEST(pipeline, producers_blocked_by_the_in_flight_limit_are_woken_and_nothing_is
   const pipeline::totals t = pl.finish();
   EXPECT_EQ(t.decoded, 2u * per_producer);
   EXPECT_EQ(t.malformed, 0u);
+  EXPECT_EQ(t.forwarded, 0u);
   EXPECT_LE(most.load(), 4 + 2); // the limit, plus one document from each producer
   EXPECT_GT(t.alerts, 0u);       // the 401s overflowed the bruteforce buckets: real work was done
+}
+
+// The admission protocol on its own, step by step. A producer sleeping in acquire() must wake as
+// soon as the count is back within the limit, whichever decrease brought it there: here the
+// worker's release() leaves the count above the limit because another batch is counted for a
+// moment (in the daemon: a webhook request that try_acquire() then refuses and takes back through
+// release(), or a forwarded pour), and the later decrease must be the one that wakes it.
+TEST(admission, a_sleeping_producer_wakes_when_the_count_is_back_within_the_limit) {
+  using namespace std::chrono_literals;
+  pipeline::admission adm(8);
+  ASSERT_TRUE(adm.try_acquire(9)); // larger than the limit, but nothing was in flight
+  EXPECT_FALSE(adm.try_acquire(1));
+  EXPECT_EQ(adm.in_flight(), 9);
+
+  std::atomic<bool> admitted{false};
+  std::thread producer([&] {
+    adm.acquire(1);
+    admitted = true;
+  });
+  std::this_thread::sleep_for(50ms);
+  EXPECT_FALSE(admitted.load()); // 9 > 8: asleep
+
+  adm.add(100);     // a batch counted for a moment (a webhook request, a forwarded pour)
+  adm.release(9);   // the worker finishes: 100 left, still over the limit
+  std::this_thread::sleep_for(50ms);
+  EXPECT_FALSE(admitted.load());
+  adm.release(100); // the batch is taken back: 0 left, and this call must wake the producer
+  producer.join();  // a lost wake-up hangs here
+  EXPECT_TRUE(admitted.load());
+  EXPECT_EQ(adm.in_flight(), 1);
+
+  // Back within the limit by one is enough: no hysteresis that another producer keeping the count
+  // just under the limit could starve it behind.
+  adm.add(8); // 9
+  admitted = false;
+  std::thread second([&] {
+    adm.acquire(1);
+    admitted = true;
+  });
+  std::this_thread::sleep_for(50ms);
+  EXPECT_FALSE(admitted.load());
+  adm.release(1); // 8: within the limit
+  second.join();
+  EXPECT_EQ(adm.in_flight(), 9);
 }
 
 } // namespace
