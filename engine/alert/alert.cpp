@@ -233,6 +233,13 @@ std::string to_json(const alert& a) {
   return out;
 }
 
+void write_json_line(std::FILE* f, std::string& buffer, const alert& a) {
+  buffer.clear();
+  append_json(buffer, a);
+  buffer += '\n';
+  std::fwrite(buffer.data(), 1, buffer.size(), f);
+}
+
 void append_meta_json(std::string& out, const meta_list& meta) {
   out += '{';
   bool first = true;

@@ -4,6 +4,7 @@
 // line or as one JSON object per line (`--output json`, schema in docs/alerts.md).
 
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -72,6 +73,9 @@ std::string to_json(const alert& a);
 
 /// The same line appended to `out` (a caller that keeps `out` allocates nothing once warm).
 void append_json(std::string& out, const alert& a);
+
+/// Writes the line and a newline to `f`, built in `buffer` (kept by the caller between alerts).
+void write_json_line(std::FILE* f, std::string& buffer, const alert& a);
 
 /// True if `s` is an IPv4 or IPv6 address.
 bool is_ip(std::string_view s) noexcept;

@@ -13,7 +13,7 @@
 // travel. Stateless triggers (no blackhole) fire on whatever worker decoded the event.
 //
 // Admission: submit() counts documents in flight and blocks the producer while more than
-// max_in_flight are queued or being processed (the daemon answers 429 instead, see admit()).
+// max_in_flight are queued or being processed (the daemon answers 429 instead, see try_submit()).
 // What is admitted is always processed: workers never block on each other and never drop.
 //
 // Threading contract: submit(), try_submit() and shard_of() may be called from several producer

@@ -143,8 +143,9 @@ struct webhook::impl {
   pipeline::pipeline& pl;
   webhook_options opts;
   pipeline::chunk_pool chunks;   // bodies and their parses, recycled once the workers are done
-  simdjson::dom::parser batch_parser; // every batch, into its chunk's document
-  simdjson::dom::parser parser;  // item by item, for a body that is not valid JSON as a whole
+  // Every batch, into its chunk's document; and item by item, into its own document, for a
+  // body that is not valid JSON as a whole.
+  simdjson::dom::parser parser;
   recent_keys seen;
   engine::audit_event scratch; // the fallback path decodes items one at a time into it
   std::vector<engine::item_span> spans;
@@ -323,7 +324,7 @@ void webhook::handle(http::request& req, http::response& res) {
   }
   // Both sized with room to spare: batch sizes vary, and a parse state regrown for every slightly
   // larger batch would fault fresh pages in again and again.
-  simdjson::dom::parser& parser = w.batch_parser;
+  simdjson::dom::parser& parser = w.parser;
   simdjson::dom::document& parsed = chunk->parsed->doc;
   simdjson::error_code err = simdjson::SUCCESS;
   if (size > parser.capacity()) {

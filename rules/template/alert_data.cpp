@@ -179,68 +179,70 @@ value alert_value(const alert_view& view) {
 } // namespace
 
 const std::shared_ptr<const object_type>& alert_type() {
-  static const std::shared_ptr<const object_type> t = object_type::make("*models.Alert",
-                                                                {
-                                                                    {"Capacity", "capacity", false},
-                                                                    {"CreatedAt", "created_at", true},
-                                                                    {"Decisions", "decisions", false},
-                                                                    {"Events", "events", false},
-                                                                    {"EventsCount", "events_count", false},
-                                                                    {"ID", "id", true},
-                                                                    {"Labels", "labels", false},
-                                                                    {"Leakspeed", "leakspeed", false},
-                                                                    {"MachineID", "machine_id", true},
-                                                                    {"Message", "message", false},
-                                                                    {"Meta", "meta", true},
-                                                                    {"Remediation", "remediation", true},
-                                                                    {"Scenario", "scenario", false},
-                                                                    {"ScenarioHash", "scenario_hash", false},
-                                                                    {"ScenarioVersion", "scenario_version", false},
-                                                                    {"Simulated", "simulated", false},
-                                                                    {"Source", "source", false},
-                                                                    {"StartAt", "start_at", false},
-                                                                    {"StopAt", "stop_at", false},
-                                                                    {"UUID", "uuid", true},
-                                                                },
-                                                                {
-                                                                    {"GetEventsCount", {}, get_events_count},
-                                                                    {"GetMeta", {param::string}, get_meta},
-                                                                    {"GetScenario", {}, get_scenario},
-                                                                    {"GetScope", {}, get_scope},
-                                                                    {"GetValue", {}, get_value},
-                                                                });
+  static const std::shared_ptr<const object_type> t =
+      object_type::make("*models.Alert",
+                        {
+                            {"Capacity", "capacity", false},
+                            {"CreatedAt", "created_at", true},
+                            {"Decisions", "decisions", false},
+                            {"Events", "events", false},
+                            {"EventsCount", "events_count", false},
+                            {"ID", "id", true},
+                            {"Labels", "labels", false},
+                            {"Leakspeed", "leakspeed", false},
+                            {"MachineID", "machine_id", true},
+                            {"Message", "message", false},
+                            {"Meta", "meta", true},
+                            {"Remediation", "remediation", true},
+                            {"Scenario", "scenario", false},
+                            {"ScenarioHash", "scenario_hash", false},
+                            {"ScenarioVersion", "scenario_version", false},
+                            {"Simulated", "simulated", false},
+                            {"Source", "source", false},
+                            {"StartAt", "start_at", false},
+                            {"StopAt", "stop_at", false},
+                            {"UUID", "uuid", true},
+                        },
+                        {
+                            {"GetEventsCount", {}, get_events_count},
+                            {"GetMeta", {param::string}, get_meta},
+                            {"GetScenario", {}, get_scenario},
+                            {"GetScope", {}, get_scope},
+                            {"GetValue", {}, get_value},
+                        });
   return t;
 }
 
 const std::shared_ptr<const object_type>& source_type() {
-  static const std::shared_ptr<const object_type> t = object_type::make("*models.Source", {
-                                                                                      {"AsName", "as_name", true},
-                                                                                      {"AsNumber", "as_number", true},
-                                                                                      {"Cn", "cn", true},
-                                                                                      {"IP", "ip", true},
-                                                                                      {"Latitude", "latitude", true},
-                                                                                      {"Longitude", "longitude", true},
-                                                                                      {"Range", "range", true},
-                                                                                      {"Scope", "scope", false},
-                                                                                      {"Value", "value", false},
-                                                                                  });
+  static const std::shared_ptr<const object_type> t =
+      object_type::make("*models.Source", {
+                                              {"AsName", "as_name", true},
+                                              {"AsNumber", "as_number", true},
+                                              {"Cn", "cn", true},
+                                              {"IP", "ip", true},
+                                              {"Latitude", "latitude", true},
+                                              {"Longitude", "longitude", true},
+                                              {"Range", "range", true},
+                                              {"Scope", "scope", false},
+                                              {"Value", "value", false},
+                                          });
   return t;
 }
 
 const std::shared_ptr<const object_type>& decision_type() {
   static const std::shared_ptr<const object_type> t =
       object_type::make("*models.Decision", {
-                                        {"Duration", "duration", false},
-                                        {"ID", "id", true},
-                                        {"Origin", "origin", false},
-                                        {"Scenario", "scenario", false},
-                                        {"Scope", "scope", false},
-                                        {"Simulated", "simulated", true},
-                                        {"Type", "type", false},
-                                        {"Until", "until", true},
-                                        {"UUID", "uuid", true},
-                                        {"Value", "value", false},
-                                    });
+                                                {"Duration", "duration", false},
+                                                {"ID", "id", true},
+                                                {"Origin", "origin", false},
+                                                {"Scenario", "scenario", false},
+                                                {"Scope", "scope", false},
+                                                {"Simulated", "simulated", true},
+                                                {"Type", "type", false},
+                                                {"Until", "until", true},
+                                                {"UUID", "uuid", true},
+                                                {"Value", "value", false},
+                                            });
   return t;
 }
 

@@ -982,50 +982,50 @@ bool cti_zero_score(const value&, std::span<const value>, value& result, std::st
 // The empty *cticlient.SmokeItem CrowdSec's CrowdsecCTI returns when the lookup fails.
 value empty_smoke_item() {
   static const auto score = object_type::make("cticlient.CTIScore", {{"Aggressiveness", "aggressiveness", false},
-                                                             {"Threat", "threat", false},
-                                                             {"Trust", "trust", false},
-                                                             {"Anomaly", "anomaly", false},
-                                                             {"Total", "total", false}});
+                                                                     {"Threat", "threat", false},
+                                                                     {"Trust", "trust", false},
+                                                                     {"Anomaly", "anomaly", false},
+                                                                     {"Total", "total", false}});
   static const auto scores = object_type::make("cticlient.CTIScores", {{"Overall", "overall", false},
-                                                               {"LastDay", "last_day", false},
-                                                               {"LastWeek", "last_week", false},
-                                                               {"LastMonth", "last_month", false}});
+                                                                       {"LastDay", "last_day", false},
+                                                                       {"LastWeek", "last_week", false},
+                                                                       {"LastMonth", "last_month", false}});
   static const auto location = object_type::make("cticlient.CTILocationInfo", {{"Country", "country", false},
-                                                                       {"City", "city", false},
-                                                                       {"Latitude", "latitude", false},
-                                                                       {"Longitude", "longitude", false}});
+                                                                               {"City", "city", false},
+                                                                               {"Latitude", "latitude", false},
+                                                                               {"Longitude", "longitude", false}});
   static const auto history = object_type::make("cticlient.CTIHistory", {{"FirstSeen", "first_seen", false},
-                                                                 {"LastSeen", "last_seen", false},
-                                                                 {"FullAge", "full_age", false},
-                                                                 {"DaysAge", "days_age", false}});
+                                                                         {"LastSeen", "last_seen", false},
+                                                                         {"FullAge", "full_age", false},
+                                                                         {"DaysAge", "days_age", false}});
   static const auto classifications =
       object_type::make("cticlient.CTIClassifications",
-                {{"FalsePositives", "false_positives", false}, {"Classifications", "classifications", false}});
+                        {{"FalsePositives", "false_positives", false}, {"Classifications", "classifications", false}});
   static const auto item = object_type::make("*cticlient.SmokeItem",
-                                     {{"IpRangeScore", "ip_range_score", false},
-                                      {"Ip", "ip", false},
-                                      {"IpRange", "ip_range", false},
-                                      {"AsName", "as_name", false},
-                                      {"AsNum", "as_num", false},
-                                      {"Location", "location", false},
-                                      {"ReverseDNS", "reverse_dns", false},
-                                      {"Behaviors", "behaviors", false},
-                                      {"History", "history", false},
-                                      {"Classifications", "classifications", false},
-                                      {"AttackDetails", "attack_details", false},
-                                      {"TargetCountries", "target_countries", false},
-                                      {"BackgroundNoiseScore", "background_noise_score", false},
-                                      {"Scores", "scores", false},
-                                      {"References", "references", false},
-                                      {"IsOk", "", false}},
-                                     {{"GetAttackDetails", {}, cti_zero_list},
-                                      {"GetBackgroundNoiseScore", {}, cti_zero_int},
-                                      {"GetBehaviors", {}, cti_zero_list},
-                                      {"GetClassifications", {}, cti_zero_list},
-                                      {"GetFalsePositives", {}, cti_zero_list},
-                                      {"GetMaliciousnessScore", {}, cti_zero_score},
-                                      {"IsFalsePositive", {}, cti_false},
-                                      {"IsPartOfCommunityBlocklist", {}, cti_false}});
+                                             {{"IpRangeScore", "ip_range_score", false},
+                                              {"Ip", "ip", false},
+                                              {"IpRange", "ip_range", false},
+                                              {"AsName", "as_name", false},
+                                              {"AsNum", "as_num", false},
+                                              {"Location", "location", false},
+                                              {"ReverseDNS", "reverse_dns", false},
+                                              {"Behaviors", "behaviors", false},
+                                              {"History", "history", false},
+                                              {"Classifications", "classifications", false},
+                                              {"AttackDetails", "attack_details", false},
+                                              {"TargetCountries", "target_countries", false},
+                                              {"BackgroundNoiseScore", "background_noise_score", false},
+                                              {"Scores", "scores", false},
+                                              {"References", "references", false},
+                                              {"IsOk", "", false}},
+                                             {{"GetAttackDetails", {}, cti_zero_list},
+                                              {"GetBackgroundNoiseScore", {}, cti_zero_int},
+                                              {"GetBehaviors", {}, cti_zero_list},
+                                              {"GetClassifications", {}, cti_zero_list},
+                                              {"GetFalsePositives", {}, cti_zero_list},
+                                              {"GetMaliciousnessScore", {}, cti_zero_score},
+                                              {"IsFalsePositive", {}, cti_false},
+                                              {"IsPartOfCommunityBlocklist", {}, cti_false}});
   const value zero = value::integer(0);
   const value one_score = value::object(score, {zero, zero, zero, zero, zero});
   return value::object(item, {zero, str(""), value::unset("string"), value::unset("string"), value::unset("int"),

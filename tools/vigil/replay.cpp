@@ -48,10 +48,7 @@ class printer final : public pipeline::output_handler {
 
   void on_alert(const engine::alert& a) override {
     if (json_) {
-      line_.clear();
-      engine::append_json(line_, a);
-      line_ += '\n';
-      std::fwrite(line_.data(), 1, line_.size(), stdout);
+      engine::write_json_line(stdout, line_, a);
     } else {
       std::fprintf(stdout, "%s\n", a.message.c_str());
     }

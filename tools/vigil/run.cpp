@@ -92,10 +92,7 @@ class alert_log final : public pipeline::output_handler {
       : json_(json), store_(store), max_items_(max_items), max_age_(max_age), notify_(notify) {}
   void on_alert(const engine::alert& a) override {
     if (json_) {
-      line_.clear();
-      engine::append_json(line_, a);
-      line_ += '\n';
-      std::fwrite(line_.data(), 1, line_.size(), stdout);
+      engine::write_json_line(stdout, line_, a);
     } else {
       log_line("info", a.message);
       for (const auto& d : a.decisions) {
