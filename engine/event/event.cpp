@@ -1,6 +1,7 @@
 #include "engine/event/event.h"
 
 #include <cstring>
+#include <iterator>
 #include <new>
 #include <type_traits>
 
@@ -57,8 +58,35 @@ inline bool read_string_array(element v, simdjson::dom::array& out) noexcept {
   return true;
 }
 
+// Bits of audit_event::root_seen: the root_member values, then the other keys decode_event knows.
+constexpr std::uint32_t bit(root_member m) noexcept {
+  return 1u << static_cast<unsigned>(m);
+}
+constexpr std::uint32_t seen_source_ips = 1u << (root_member_count + 0);
+constexpr std::uint32_t seen_timestamp = 1u << (root_member_count + 1);
+constexpr std::uint32_t seen_stage_timestamp = 1u << (root_member_count + 2);
+constexpr std::uint32_t seen_request_received = 1u << (root_member_count + 3);
+static_assert(root_member_count + 4 <= 32);
+
+// A recognized top-level key, in any case: a second one makes member() send callers to the JSON.
+inline void note_key(audit_event& out, std::uint32_t b) noexcept {
+  out.root_repeated = out.root_repeated || (out.root_seen & b) != 0;
+  out.root_seen |= b;
+}
+
 decode_status fail(decode_error e, const char* field) noexcept {
   return decode_status{e, field};
+}
+
+// A string member of the root: noted, and its bit in root_strings when it holds a string.
+inline bool read_root_string(element v, std::string_view& target, audit_event& out, root_member m) noexcept {
+  note_key(out, bit(m));
+  if (v.type() == element_type::STRING) {
+    target = std::string_view(v.get_c_str().value_unsafe(), v.get_string_length().value_unsafe());
+    out.root_strings |= bit(m);
+    return true;
+  }
+  return is_null(v);
 }
 
 decode_status read_user(element v, user_info& out, std::uint32_t& present, event_field bit, const char* name) noexcept {
@@ -220,6 +248,63 @@ std::string_view audit_event::annotation(std::string_view key) const noexcept {
   return std::string_view(v.get_c_str().value_unsafe(), v.get_string_length().value_unsafe());
 }
 
+std::string_view root_member_json_name(root_member m) noexcept {
+  static constexpr std::string_view names[] = {
+      "kind",      "apiVersion",       "level",     "auditID",        "stage",         "requestURI",
+      "verb",      "userAgent",        "user",      "impersonatedUser", "objectRef", "responseStatus",
+      "requestObject", "responseObject", "annotations",
+  };
+  static_assert(std::size(names) == root_member_count);
+  return names[static_cast<std::size_t>(m)];
+}
+
+std::string_view root_member_go_name(root_member m) noexcept {
+  static constexpr std::string_view names[] = {
+      "Kind",      "APIVersion",       "Level",     "AuditID",        "Stage",         "RequestURI",
+      "Verb",      "UserAgent",        "User",      "ImpersonatedUser", "ObjectRef", "ResponseStatus",
+      "RequestObject", "ResponseObject", "Annotations",
+  };
+  static_assert(std::size(names) == root_member_count);
+  return names[static_cast<std::size_t>(m)];
+}
+
+member_lookup audit_event::member(root_member m, member_value& out) const noexcept {
+  const std::uint32_t b = bit(m);
+  if ((root_seen & b) == 0) {
+    return member_lookup::absent;
+  }
+  if (root_repeated) {
+    return member_lookup::ambiguous;
+  }
+  out = member_value{};
+  auto object = [&out](bool present, element v) {
+    if (present) {
+      out.json = v;
+      out.is_json = true;
+    }
+  };
+  switch (m) {
+  case root_member::kind: out.text = kind; break;
+  case root_member::api_version: out.text = api_version; break;
+  case root_member::level: out.text = level; break;
+  case root_member::audit_id: out.text = audit_id; break;
+  case root_member::stage: out.text = stage; break;
+  case root_member::request_uri: out.text = request_uri; break;
+  case root_member::verb: out.text = verb; break;
+  case root_member::user_agent: out.text = user_agent; break;
+  case root_member::user: object(has(has_user), user_json); break;
+  case root_member::impersonated_user: object(has(has_impersonated_user), impersonated_user_json); break;
+  case root_member::object_ref: object(has(has_object_ref), object_ref_json); break;
+  case root_member::response_status: object(has(has_response_status), response_status_json); break;
+  case root_member::request_object: object(has(has_request_object), request_object); break;
+  case root_member::response_object: object(has(has_response_object), response_object); break;
+  case root_member::annotations: object(has(has_annotations), annotations_json); break;
+  case root_member::count_: break;
+  }
+  out.is_string = (root_strings & b) != 0;
+  return member_lookup::found;
+}
+
 decode_status decode_event(element e, audit_event& out) noexcept {
   // Reset in place: `out = audit_event{}` zeroed a 532-byte temporary and then copied it over,
   // 12% of this function's time.
@@ -240,39 +325,44 @@ decode_status decode_event(element e, audit_event& out) noexcept {
     switch (k.size()) {
     case 4:
       if (key_is(k, "kind")) {
-        ok = read_string(v, out.kind);
+        ok = read_root_string(v, out.kind, out, root_member::kind);
         st.field = "kind";
       } else if (key_is(k, "verb")) {
-        ok = read_string(v, out.verb);
+        ok = read_root_string(v, out.verb, out, root_member::verb);
         st.field = "verb";
         audit_fields = true;
       } else if (key_is(k, "user")) {
+        note_key(out, bit(root_member::user));
+        out.user_json = v;
         st = read_user(v, out.user, out.present, has_user, "user");
         audit_fields = true;
       }
       break;
     case 5:
       if (key_is(k, "level")) {
-        ok = read_string(v, out.level);
+        ok = read_root_string(v, out.level, out, root_member::level);
         st.field = "level";
       } else if (key_is(k, "stage")) {
-        ok = read_string(v, out.stage);
+        ok = read_root_string(v, out.stage, out, root_member::stage);
         st.field = "stage";
         audit_fields = true;
       }
       break;
     case 7:
       if (key_is(k, "auditid")) {
-        ok = read_string(v, out.audit_id);
+        ok = read_root_string(v, out.audit_id, out, root_member::audit_id);
         st.field = "auditID";
         audit_fields = true;
       }
       break;
     case 9:
       if (key_is(k, "objectref")) {
+        note_key(out, bit(root_member::object_ref));
+        out.object_ref_json = v;
         st = read_object_ref(v, out.object, out.present);
         audit_fields = true;
       } else if (key_is(k, "sourceips")) {
+        note_key(out, seen_source_ips);
         ok = read_string_array(v, out.source_ips);
         st.field = "sourceIPs";
         if (ok && !is_null(v)) {
@@ -283,56 +373,73 @@ decode_status decode_event(element e, audit_event& out) noexcept {
           }
         }
       } else if (key_is(k, "timestamp")) {
+        note_key(out, seen_timestamp);
         st = read_time(v, out.legacy_time, out.present, has_legacy_timestamp, "timestamp");
       } else if (key_is(k, "useragent")) {
-        ok = read_string(v, out.user_agent);
+        ok = read_root_string(v, out.user_agent, out, root_member::user_agent);
         st.field = "userAgent";
       }
       break;
     case 10:
       if (key_is(k, "apiversion")) {
-        ok = read_string(v, out.api_version);
+        ok = read_root_string(v, out.api_version, out, root_member::api_version);
         st.field = "apiVersion";
       } else if (key_is(k, "requesturi")) {
-        ok = read_string(v, out.request_uri);
+        ok = read_root_string(v, out.request_uri, out, root_member::request_uri);
         st.field = "requestURI";
         audit_fields = true;
       }
       break;
     case 11:
-      if (key_is(k, "annotations") && !is_null(v)) {
-        if (v.type() != element_type::OBJECT) {
+      if (key_is(k, "annotations")) {
+        note_key(out, bit(root_member::annotations));
+        if (is_null(v)) {
+          // absent, as far as the decoded fields go
+        } else if (v.type() != element_type::OBJECT) {
           ok = false;
           st.field = "annotations";
         } else {
           out.annotations = v.get_object().value_unsafe();
+          out.annotations_json = v;
           out.present |= has_annotations;
         }
       }
       break;
     case 13:
-      if (key_is(k, "requestobject") && !is_null(v)) {
-        out.request_object = v;
-        out.present |= has_request_object;
+      if (key_is(k, "requestobject")) {
+        note_key(out, bit(root_member::request_object));
+        if (!is_null(v)) {
+          out.request_object = v;
+          out.present |= has_request_object;
+        }
       }
       break;
     case 14:
       if (key_is(k, "responsestatus")) {
+        note_key(out, bit(root_member::response_status));
+        out.response_status_json = v;
         st = read_response_status(v, out);
-      } else if (key_is(k, "responseobject") && !is_null(v)) {
-        out.response_object = v;
-        out.present |= has_response_object;
+      } else if (key_is(k, "responseobject")) {
+        note_key(out, bit(root_member::response_object));
+        if (!is_null(v)) {
+          out.response_object = v;
+          out.present |= has_response_object;
+        }
       } else if (key_is(k, "stagetimestamp")) {
+        note_key(out, seen_stage_timestamp);
         st = read_time(v, out.stage_time, out.present, has_stage_timestamp, "stageTimestamp");
       }
       break;
     case 16:
       if (key_is(k, "impersonateduser")) {
+        note_key(out, bit(root_member::impersonated_user));
+        out.impersonated_user_json = v;
         st = read_user(v, out.impersonated_user, out.present, has_impersonated_user, "impersonatedUser");
       }
       break;
     case 24:
       if (key_is(k, "requestreceivedtimestamp")) {
+        note_key(out, seen_request_received);
         st = read_time(v, out.request_received, out.present, has_request_received, "requestReceivedTimestamp");
       }
       break;

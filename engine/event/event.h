@@ -50,6 +50,48 @@ enum event_field : std::uint32_t {
   has_legacy_timestamp = 1u << 13, ///< the `timestamp` field of pre-v1 captures
 };
 
+/// The top-level members a filter can read without walking the JSON (see audit_event::member):
+/// decode_event records what each one holds as it reads the event.
+enum class root_member : std::uint8_t {
+  kind,
+  api_version,
+  level,
+  audit_id,
+  stage,
+  request_uri,
+  verb,
+  user_agent,
+  user,
+  impersonated_user,
+  object_ref,
+  response_status,
+  request_object,
+  response_object,
+  annotations,
+  count_,
+};
+inline constexpr std::size_t root_member_count = static_cast<std::size_t>(root_member::count_);
+
+/// The member's name in the audit.k8s.io JSON ("objectRef") and as a Go field ("ObjectRef").
+std::string_view root_member_json_name(root_member m) noexcept;
+std::string_view root_member_go_name(root_member m) noexcept;
+
+/// What audit_event::member found.
+enum class member_lookup : std::uint8_t {
+  absent,    ///< no key of that name in any case: a JSON walk finds nothing either
+  found,     ///< the one key of that name (in any case) holds the value given
+  ambiguous, ///< the name occurs more than once (in different cases): walk the JSON instead
+};
+
+/// A member's value as found: a string, other JSON (requestObject may hold any type), or null
+/// (neither flag).
+struct member_value {
+  simdjson::dom::element json; ///< valid when is_json; never null
+  std::string_view text;       ///< valid when is_string
+  bool is_json = false;
+  bool is_string = false;
+};
+
 /// One decoded Kubernetes audit Event. Strings are empty when the field is absent.
 struct audit_event {
   simdjson::dom::element root; ///< the whole Event object, for any other path on demand
@@ -77,8 +119,21 @@ struct audit_event {
   unix_nanos stage_time = 0;              ///< stageTimestamp, valid if has_stage_timestamp
   unix_nanos legacy_time = 0;             ///< `timestamp` (audit.k8s.io/v1alpha1 and old v1beta1)
   std::uint32_t present = 0;              ///< event_field bits
+  /// Top-level keys decode_event recognized, one bit per key in any case (null values included),
+  /// and whether one came twice.
+  std::uint32_t root_seen = 0;
+  std::uint32_t root_strings = 0; ///< root_member bits of the string members that hold a string
+  bool root_repeated = false;
+  /// The root's object members as JSON, valid with their has_* bit (user, objectRef, ...).
+  simdjson::dom::element user_json, impersonated_user_json, object_ref_json, response_status_json, annotations_json;
 
   [[nodiscard]] bool has(event_field f) const noexcept { return (present & f) != 0; }
+
+  /// A top-level member as a JSON walk of the root would find it by its name in any case (the
+  /// value of the only key that matches the name case-insensitively, or nothing), read from what
+  /// decode_event recorded instead of walking. `ambiguous` when the name occurs more than once:
+  /// then which key a walk picks depends on the spelling asked for, so the caller walks.
+  [[nodiscard]] member_lookup member(root_member m, member_value& out) const noexcept;
 
   /// Value of an annotation such as "authorization.k8s.io/decision"; empty if absent or not a string.
   [[nodiscard]] std::string_view annotation(std::string_view key) const noexcept;

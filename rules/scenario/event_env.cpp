@@ -1,5 +1,7 @@
 #include "rules/scenario/event_env.h"
 
+#include <optional>
+
 namespace vigil::rules {
 
 namespace {
@@ -19,6 +21,20 @@ std::variant<binding, std::string> bind_meta_key(std::string_view key, std::size
   }
   // A map of strings: a key nobody sets reads as "".
   return bound(slot_empty_string, consumed, value_hint::string);
+}
+
+// The slot of evt.Unmarshaled.k8s_audit.<name>, for the two spellings of each root_member.
+std::optional<std::uint32_t> root_member_slot(std::string_view name) {
+  for (std::size_t m = 0; m < engine::root_member_count; ++m) {
+    const auto member = static_cast<engine::root_member>(m);
+    if (name == engine::root_member_json_name(member)) {
+      return static_cast<std::uint32_t>(slot_root_member + 2 * m);
+    }
+    if (name == engine::root_member_go_name(member)) {
+      return static_cast<std::uint32_t>(slot_root_member + 2 * m + 1);
+    }
+  }
+  return std::nullopt;
 }
 
 } // namespace
@@ -52,6 +68,14 @@ std::variant<binding, std::string> event_schema::bind(std::span<const path_segme
       return std::string("evt.Unmarshaled is only available by key (evt.Unmarshaled.k8s_audit)");
     }
     if (path[2].name == "k8s_audit") {
+      // A top-level member the decoder has read, spelled as the JSON or the Go struct spells it,
+      // gets its own slot. Not through `?.`: a slot that loads nil would short-circuit the rest
+      // of the chain, where the walk goes on (and fails on a member of nil).
+      if (path.size() >= 4 && !path[3].call && !path[1].optional && !path[2].optional && !path[3].optional) {
+        if (auto slot = root_member_slot(path[3].name)) {
+          return bound(*slot, 4, value_hint::any);
+        }
+      }
       return bound(slot_audit_json, 3, value_hint::any);
     }
     return bound(slot_nil, 3, value_hint::any);
@@ -123,8 +147,29 @@ expr::value event_env::load(std::uint32_t slot) const noexcept {
       return expr::value::string({});
     }
     default:
-      return expr::value::nil();
+      break;
   }
+  if (slot >= slot_root_member && slot < slot_count) {
+    const std::uint32_t i = slot - slot_root_member;
+    const auto member = static_cast<engine::root_member>(i / 2);
+    engine::member_value v;
+    switch (event_->member(member, v)) {
+      case engine::member_lookup::absent:
+        return expr::value::nil();
+      case engine::member_lookup::found:
+        if (v.is_string) {
+          return expr::value::string(v.text);
+        }
+        return v.is_json ? expr::value::from_json(v.json) : expr::value::nil();
+      case engine::member_lookup::ambiguous:
+        break;
+    }
+    // A name that occurs in several cases: the key a walk picks depends on the spelling.
+    const std::string_view name =
+        (i % 2 == 0) ? engine::root_member_json_name(member) : engine::root_member_go_name(member);
+    return expr::json_member(event_->root.get_object().value_unsafe(), name);
+  }
+  return expr::value::nil();
 }
 
 } // namespace vigil::rules

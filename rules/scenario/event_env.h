@@ -6,6 +6,10 @@
 //   evt.Meta.<key>, evt.Meta["key"], evt.GetMeta("key")   the parser's meta (missing key: "")
 //   evt.Unmarshaled.k8s_audit...                            the audit event as JSON (keys resolved
 //                                                           case-insensitively, exact case first)
+//   evt.Unmarshaled.k8s_audit.<member>                      a top-level member the decoder read
+//                                                           (verb, objectRef, ...; JSON or Go
+//                                                           spelling, no `?.`): its own slot,
+//                                                           loaded without walking the event
 //   evt.Parsed.program, evt.Line.Labels.type                "k8s-audit"
 //   evt.Line.Module / evt.Line.Src                          datasource_type / datasource_path
 //   evt.StrTime                                             requestReceivedTimestamp as written
@@ -31,7 +35,11 @@ enum event_slot : std::uint32_t {
   slot_nil,                                 ///< constant nil
   slot_log_type_label,                      ///< constant "k8s-audit"
   slot_str_time,                            ///< requestReceivedTimestamp text
-  slot_count,
+  /// evt.Unmarshaled.k8s_audit.<member> for the members of engine::root_member, two slots each:
+  /// the JSON spelling ("objectRef"), then the Go field's ("ObjectRef"). Loaded from what the
+  /// decoder recorded, without walking the event; the same value as the walk.
+  slot_root_member,
+  slot_count = slot_root_member + 2 * engine::root_member_count,
 };
 
 class event_schema final : public expr::schema {

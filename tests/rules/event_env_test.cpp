@@ -1,0 +1,191 @@
+// The `evt` environment: evt.Unmarshaled.k8s_audit.<member> loaded from what the decoder recorded
+// must be exactly what walking the event's JSON gives, whatever the keys' case, repetitions,
+// nulls and types.
+#include "rules/scenario/event_env.h"
+
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include "engine/event/event.h"
+#include "engine/parse/meta.h"
+
+namespace vigil::rules {
+namespace {
+
+// Events with every shape a top-level member can take: absent, null, a string, an object, another
+// type where the decoder allows it, in JSON and Go spelling, alone and repeated in another case.
+const std::vector<std::string> tricky_events = {
+    R"({"verb":"get"})",
+    R"({"verb":""})",
+    R"({"verb":null,"stage":"ResponseComplete"})",
+    R"({"Verb":"list"})",
+    R"({"verb":"get","Verb":"list"})",
+    R"({"VERB":"watch","verb":"get"})",
+    R"({"verb":"get","verb":"list"})",
+    R"({"verb":"get","VERB":null})",
+    R"({"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"a","stage":"ResponseComplete","requestURI":"/api","verb":"get","userAgent":"kubectl/v1.29"})",
+    R"({"Kind":"Event","APIVersion":"audit.k8s.io/v1","Level":"Request","AuditID":"b","Stage":"Panic","RequestURI":"/x","Verb":"create","UserAgent":"curl"})",
+    R"({"verb":"get","user":{"username":"alice","groups":["a"]},"impersonatedUser":{"username":"bob"}})",
+    R"({"verb":"get","user":null,"impersonatedUser":null})",
+    R"({"verb":"get","User":{"username":"carol"},"user":{"username":"dave"}})",
+    R"({"verb":"get","objectRef":{"resource":"pods","subresource":"exec"}})",
+    R"({"verb":"get","ObjectRef":{"Resource":"pods"}})",
+    R"({"verb":"get","objectRef":null})",
+    R"({"verb":"get","objectRef":{"resource":"pods"},"objectref":{"resource":"secrets"}})",
+    R"({"verb":"get","responseStatus":{"code":403,"reason":"Forbidden"}})",
+    R"({"verb":"get","ResponseStatus":{"Code":401}})",
+    R"({"verb":"get","responseStatus":null})",
+    R"({"verb":"get","requestObject":{"kind":"Pod","spec":{"hostNetwork":true}}})",
+    R"({"verb":"get","requestObject":"text"})",
+    R"({"verb":"get","requestObject":12})",
+    R"({"verb":"get","requestObject":[1,2]})",
+    R"({"verb":"get","requestObject":false})",
+    R"({"verb":"get","requestObject":null})",
+    R"({"verb":"get","RequestObject":{"kind":"Pod"},"requestobject":{"kind":"Secret"}})",
+    R"({"verb":"get","responseObject":{"kind":"Status"}})",
+    R"({"verb":"get","responseObject":null,"ResponseObject":{"kind":"Status"}})",
+    R"({"verb":"get","annotations":{"authorization.k8s.io/decision":"forbid"}})",
+    R"({"verb":"get","annotations":{}})",
+    R"({"verb":"get","annotations":null})",
+    R"({"verb":"get","Annotations":{"a":"b"},"annotations":{"a":"c"}})",
+    R"({"verb":"get","sourceIPs":["10.0.0.1"],"SourceIPs":["10.0.0.2"],"objectRef":{"resource":"pods"}})",
+    R"({"verb":"get","timestamp":"2024-01-01T00:00:00Z","stageTimestamp":"2024-01-01T00:00:00Z","requestReceivedTimestamp":"2024-01-01T00:00:00Z"})",
+};
+
+// Two values are the same when they have the same kind and content; JSON values must be the same
+// element of the same document (the walk and the slot hand out views, not copies).
+void expect_same(const expr::value& a, const expr::value& b, const std::string& what) {
+  ASSERT_EQ(a.kind, b.kind) << what;
+  if (a.kind == expr::value_kind::string) {
+    EXPECT_EQ(a.as_string(), b.as_string()) << what;
+    EXPECT_EQ(a.as_string().data(), b.as_string().data()) << what;
+  } else if (a.kind == expr::value_kind::json) {
+    EXPECT_EQ(simdjson::minify(a.as_json()), simdjson::minify(b.as_json())) << what;
+    EXPECT_EQ(a.as_json().type(), b.as_json().type()) << what;
+  } else {
+    EXPECT_TRUE(expr::equal(a, b)) << what;
+  }
+}
+
+TEST(event_env, every_member_slot_loads_what_the_json_walk_finds) {
+  simdjson::dom::parser parser;
+  event_schema schema;
+  std::size_t found = 0, repeated = 0;
+  for (const std::string& text : tricky_events) {
+    simdjson::dom::element root;
+    ASSERT_EQ(parser.parse(text).get(root), simdjson::SUCCESS) << text;
+    engine::audit_event ev;
+    ASSERT_TRUE(engine::decode_event(root, ev).ok()) << text;
+    repeated += ev.root_repeated ? 1 : 0;
+    engine::event_meta meta;
+    engine::build_meta(ev, engine::source_info{"file", "t", ""}, meta);
+    event_env env;
+    env.reset(&ev, &meta);
+    for (std::size_t m = 0; m < engine::root_member_count; ++m) {
+      const auto member = static_cast<engine::root_member>(m);
+      for (const std::string_view name : {engine::root_member_json_name(member), engine::root_member_go_name(member)}) {
+        const expr::path_segment path[] = {{"evt"}, {"Unmarshaled"}, {"k8s_audit"}, {name}};
+        auto b = schema.bind(path);
+        ASSERT_TRUE(std::holds_alternative<expr::binding>(b)) << name;
+        const expr::binding bound = std::get<expr::binding>(b);
+        ASSERT_EQ(bound.consumed, 4u) << name;
+        ASSERT_GE(bound.slot, slot_root_member) << name;
+        const expr::value walked = expr::json_member(root.get_object().value_unsafe(), name);
+        const expr::value loaded = env.load(bound.slot);
+        expect_same(loaded, walked, text + " ." + std::string(name));
+        found += walked.is_nil() ? 0 : 1;
+      }
+    }
+  }
+  // The corpus exercises both paths: members read from the decoder and repeated names walked.
+  EXPECT_GT(found, 40u);
+  EXPECT_GE(repeated, 10u);
+}
+
+// Whole expressions: a path bound to a member slot gives the same result and the same error as
+// the same path walked from evt.Unmarshaled.k8s_audit (the parenthesized form is not bound).
+TEST(event_env, filters_on_member_slots_equal_the_walk) {
+  const std::vector<std::string> paths = {
+      "verb",
+      "Verb",
+      "objectRef?.resource",
+      "ObjectRef?.Resource",
+      "objectRef.resource",
+      "objectRef.subresource == 'exec'",
+      "responseStatus.code in [401, 403]",
+      "ResponseStatus.Code",
+      "requestObject != nil",
+      "requestObject?.spec?.hostNetwork == true",
+      "requestObject.kind",
+      "annotations['authorization.k8s.io/decision'] == 'forbid'",
+      "user.username startsWith 'system:'",
+      "impersonatedUser?.username",
+      "userAgent contains 'kubectl'",
+      "requestObject?.kind in ['Pod', 'Status']",
+      "verb.x",
+  };
+  event_schema schema;
+  simdjson::dom::parser parser;
+  std::size_t errors = 0;
+  for (const std::string& p : paths) {
+    auto bound = expr::compile("evt.Unmarshaled.k8s_audit." + p, schema);
+    auto walked = expr::compile("(evt.Unmarshaled.k8s_audit)." + p, schema);
+    ASSERT_TRUE(std::holds_alternative<expr::program>(bound)) << p;
+    ASSERT_TRUE(std::holds_alternative<expr::program>(walked)) << p;
+    // The bound form really loads a member slot, the other the whole event.
+    const auto& bp = std::get<expr::program>(bound);
+    const auto& wp = std::get<expr::program>(walked);
+    bool bound_member = false, walked_member = false;
+    for (const expr::node& n : bp.nodes()) {
+      bound_member = bound_member || (n.kind == expr::node_kind::load && n.slot >= slot_root_member);
+    }
+    for (const expr::node& n : wp.nodes()) {
+      walked_member = walked_member || (n.kind == expr::node_kind::load && n.slot >= slot_root_member);
+    }
+    EXPECT_TRUE(bound_member) << p;
+    EXPECT_FALSE(walked_member) << p;
+    for (const std::string& text : tricky_events) {
+      simdjson::dom::element root;
+      ASSERT_EQ(parser.parse(text).get(root), simdjson::SUCCESS);
+      engine::audit_event ev;
+      ASSERT_TRUE(engine::decode_event(root, ev).ok());
+      engine::event_meta meta;
+      engine::build_meta(ev, engine::source_info{"file", "t", ""}, meta);
+      event_env env;
+      env.reset(&ev, &meta);
+      const expr::eval_result a = bp.eval(env);
+      const expr::eval_result b = wp.eval(env);
+      ASSERT_EQ(a.err, b.err) << p << " on " << text;
+      errors += a.err != expr::eval_error::none ? 1 : 0;
+      if (a.err == expr::eval_error::none) {
+        expect_same(a.v, b.v, p + " on " + text);
+      }
+    }
+  }
+  EXPECT_GT(errors, 20u); // nil fetches and type mismatches are compared too
+}
+
+TEST(event_env, only_plain_member_paths_in_either_spelling_get_a_slot) {
+  event_schema schema;
+  auto slot_of = [&](std::vector<expr::path_segment> path) {
+    auto b = schema.bind(path);
+    return std::get<expr::binding>(b).slot;
+  };
+  const expr::path_segment evt{"evt"}, un{"Unmarshaled"}, k8s{"k8s_audit"};
+  EXPECT_GE(slot_of({evt, un, k8s, {"objectRef"}}), slot_root_member);
+  EXPECT_GE(slot_of({evt, un, k8s, {"ObjectRef"}}), slot_root_member);
+  EXPECT_NE(slot_of({evt, un, k8s, {"objectRef"}}), slot_of({evt, un, k8s, {"ObjectRef"}}));
+  // Another spelling, `?.` (a nil slot would short-circuit the rest of the chain), a method call:
+  // the whole event, walked.
+  EXPECT_EQ(slot_of({evt, un, k8s, {"objectref"}}), slot_audit_json);
+  EXPECT_EQ(slot_of({evt, un, k8s, {"objectRef", true}}), slot_audit_json);
+  EXPECT_EQ(slot_of({evt, un, {"k8s_audit", true}, {"objectRef"}}), slot_audit_json);
+  EXPECT_EQ(slot_of({evt, un, k8s, {"sourceIPs"}}), slot_audit_json);
+  EXPECT_EQ(slot_of({evt, un, k8s}), slot_audit_json);
+}
+
+} // namespace
+} // namespace vigil::rules
