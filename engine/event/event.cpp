@@ -70,7 +70,7 @@ static_assert(root_member_count + 4 <= 32);
 
 // A recognized top-level key, in any case: a second one makes member() send callers to the JSON.
 inline void note_key(audit_event& out, std::uint32_t b) noexcept {
-  out.root_repeated = out.root_repeated || (out.root_seen & b) != 0;
+  out.keys_repeated = out.keys_repeated || (out.root_seen & b) != 0;
   out.root_seen |= b;
 }
 
@@ -89,22 +89,50 @@ inline bool read_root_string(element v, std::string_view& target, audit_event& o
   return is_null(v);
 }
 
-decode_status read_user(element v, user_info& out, std::uint32_t& present, event_field bit, const char* name) noexcept {
+constexpr std::uint32_t bit(nested_member m) noexcept {
+  return 1u << static_cast<unsigned>(m);
+}
+
+// A recognized key inside user, impersonatedUser, objectRef or responseStatus: `seen` holds the
+// object's keys so far; a second one makes nested() send callers to the JSON.
+inline void note_nested(audit_event& ev, std::uint32_t& seen, std::uint32_t b) noexcept {
+  ev.keys_repeated = ev.keys_repeated || (seen & b) != 0;
+  seen |= b;
+}
+
+// A string field of a nested object: read like read_string, and its nested_strings bit set when
+// it holds a string.
+inline bool read_nested_string(element v, std::string_view& target, audit_event& ev, nested_member m) noexcept {
+  if (v.type() == element_type::STRING) {
+    target = std::string_view(v.get_c_str().value_unsafe(), v.get_string_length().value_unsafe());
+    ev.nested_strings |= bit(m);
+    return true;
+  }
+  return is_null(v);
+}
+
+// `username_field` is user_username or impersonated_user_username; uid follows it.
+decode_status read_user(element v, user_info& out, audit_event& ev, event_field present_bit, nested_member username_field,
+                        const char* name) noexcept {
   if (is_null(v)) {
     return {};
   }
   if (v.type() != element_type::OBJECT) {
     return fail(decode_error::wrong_type, name);
   }
-  present |= bit;
+  ev.present |= present_bit;
+  const auto uid_field = static_cast<nested_member>(static_cast<unsigned>(username_field) + 1);
+  std::uint32_t seen = 0;
   const simdjson::dom::object fields = v.get_object().value_unsafe();
   for (auto field : fields) {
     const std::string_view k = field.key;
     bool ok = true;
     if (key_is(k, "username")) {
-      ok = read_string(field.value, out.username);
+      note_nested(ev, seen, 1);
+      ok = read_nested_string(field.value, out.username, ev, username_field);
     } else if (key_is(k, "uid")) {
-      ok = read_string(field.value, out.uid);
+      note_nested(ev, seen, 2);
+      ok = read_nested_string(field.value, out.uid, ev, uid_field);
     } else if (key_is(k, "groups")) {
       ok = read_string_array(field.value, out.groups);
       out.has_groups = ok && !is_null(field.value);
@@ -116,49 +144,77 @@ decode_status read_user(element v, user_info& out, std::uint32_t& present, event
   return {};
 }
 
-decode_status read_object_ref(element v, object_ref& out, std::uint32_t& present) noexcept {
+decode_status read_object_ref(element v, audit_event& ev) noexcept {
   if (is_null(v)) {
     return {};
   }
   if (v.type() != element_type::OBJECT) {
     return fail(decode_error::wrong_type, "objectRef");
   }
-  present |= has_object_ref;
+  ev.present |= has_object_ref;
+  object_ref& out = ev.object;
+  std::uint32_t seen = 0;
   const simdjson::dom::object fields = v.get_object().value_unsafe();
   for (auto field : fields) {
     const std::string_view k = field.key;
     std::string_view* target = nullptr;
+    nested_member m = nested_member::count_;
     switch (k.size()) {
     case 3:
-      target = key_is(k, "uid") ? &out.uid : nullptr;
+      if (key_is(k, "uid")) {
+        target = &out.uid;
+        m = nested_member::object_ref_uid;
+      }
       break;
     case 4:
-      target = key_is(k, "name") ? &out.name : nullptr;
+      if (key_is(k, "name")) {
+        target = &out.name;
+        m = nested_member::object_ref_name;
+      }
       break;
     case 8:
-      target = key_is(k, "resource") ? &out.resource : (key_is(k, "apigroup") ? &out.api_group : nullptr);
+      if (key_is(k, "resource")) {
+        target = &out.resource;
+        m = nested_member::object_ref_resource;
+      } else if (key_is(k, "apigroup")) {
+        target = &out.api_group;
+        m = nested_member::object_ref_api_group;
+      }
       break;
     case 9:
-      target = key_is(k, "namespace") ? &out.namespace_ : nullptr;
+      if (key_is(k, "namespace")) {
+        target = &out.namespace_;
+        m = nested_member::object_ref_namespace;
+      }
       break;
     case 10:
-      target = key_is(k, "apiversion") ? &out.api_version : nullptr;
+      if (key_is(k, "apiversion")) {
+        target = &out.api_version;
+        m = nested_member::object_ref_api_version;
+      }
       break;
     case 11:
-      target = key_is(k, "subresource") ? &out.subresource : nullptr;
+      if (key_is(k, "subresource")) {
+        target = &out.subresource;
+        m = nested_member::object_ref_subresource;
+      }
       break;
     case 15:
-      target = key_is(k, "resourceversion") ? &out.resource_version : nullptr;
+      if (key_is(k, "resourceversion")) {
+        target = &out.resource_version;
+        m = nested_member::object_ref_resource_version;
+      }
       break;
     default:
       break;
     }
     if (target != nullptr) {
-      if (!read_string(field.value, *target)) {
+      note_nested(ev, seen, bit(m));
+      if (!read_nested_string(field.value, *target, ev, m)) {
         return fail(decode_error::wrong_type, "objectRef");
       }
       if (field.value.type() == element_type::STRING) {
-        present |= target == &out.namespace_ ? has_object_namespace : (target == &out.name ? has_object_name : 0u);
+        ev.present |= target == &out.namespace_ ? has_object_namespace : (target == &out.name ? has_object_name : 0u);
       }
     }
   }
@@ -173,10 +229,12 @@ decode_status read_response_status(element v, audit_event& out) noexcept {
     return fail(decode_error::wrong_type, "responseStatus");
   }
   out.present |= has_response_status;
+  std::uint32_t seen = 0;
   const simdjson::dom::object fields = v.get_object().value_unsafe();
   for (auto field : fields) {
     const std::string_view k = field.key;
     if (key_is(k, "code")) {
+      note_nested(out, seen, 1);
       if (is_null(field.value)) {
         continue;
       }
@@ -187,11 +245,13 @@ decode_status read_response_status(element v, audit_event& out) noexcept {
       out.response_code = static_cast<std::int32_t>(code);
       out.present |= has_response_code;
     } else if (key_is(k, "reason")) {
-      if (!read_string(field.value, out.response_reason)) {
+      note_nested(out, seen, 2);
+      if (!read_nested_string(field.value, out.response_reason, out, nested_member::response_status_reason)) {
         return fail(decode_error::wrong_type, "responseStatus.reason");
       }
     } else if (key_is(k, "status")) {
-      if (!read_string(field.value, out.response_status)) {
+      note_nested(out, seen, 4);
+      if (!read_nested_string(field.value, out.response_status, out, nested_member::response_status_status)) {
         return fail(decode_error::wrong_type, "responseStatus.status");
       }
     }
@@ -268,12 +328,87 @@ std::string_view root_member_go_name(root_member m) noexcept {
   return names[static_cast<std::size_t>(m)];
 }
 
+namespace {
+struct nested_names {
+  root_member parent;
+  std::string_view json, go;
+};
+constexpr nested_names nested_table[] = {
+    {root_member::object_ref, "resource", "Resource"},
+    {root_member::object_ref, "subresource", "Subresource"},
+    {root_member::object_ref, "namespace", "Namespace"},
+    {root_member::object_ref, "name", "Name"},
+    {root_member::object_ref, "uid", "UID"},
+    {root_member::object_ref, "apiGroup", "APIGroup"},
+    {root_member::object_ref, "apiVersion", "APIVersion"},
+    {root_member::object_ref, "resourceVersion", "ResourceVersion"},
+    {root_member::user, "username", "Username"},
+    {root_member::user, "uid", "UID"},
+    {root_member::impersonated_user, "username", "Username"},
+    {root_member::impersonated_user, "uid", "UID"},
+    {root_member::response_status, "code", "Code"},
+    {root_member::response_status, "reason", "Reason"},
+    {root_member::response_status, "status", "Status"},
+};
+static_assert(std::size(nested_table) == nested_member_count);
+} // namespace
+
+root_member nested_member_parent(nested_member m) noexcept {
+  return nested_table[static_cast<std::size_t>(m)].parent;
+}
+std::string_view nested_member_json_name(nested_member m) noexcept {
+  return nested_table[static_cast<std::size_t>(m)].json;
+}
+std::string_view nested_member_go_name(nested_member m) noexcept {
+  return nested_table[static_cast<std::size_t>(m)].go;
+}
+
+member_lookup audit_event::nested(nested_member m, member_value& out) const noexcept {
+  if (keys_repeated) {
+    return member_lookup::ambiguous;
+  }
+  event_field parent = has_object_ref;
+  switch (nested_member_parent(m)) {
+  case root_member::user: parent = has_user; break;
+  case root_member::impersonated_user: parent = has_impersonated_user; break;
+  case root_member::response_status: parent = has_response_status; break;
+  default: break;
+  }
+  if (!has(parent)) {
+    return member_lookup::absent;
+  }
+  out = member_value{};
+  out.is_string = (nested_strings & bit(m)) != 0;
+  switch (m) {
+  case nested_member::object_ref_resource: out.text = object.resource; break;
+  case nested_member::object_ref_subresource: out.text = object.subresource; break;
+  case nested_member::object_ref_namespace: out.text = object.namespace_; break;
+  case nested_member::object_ref_name: out.text = object.name; break;
+  case nested_member::object_ref_uid: out.text = object.uid; break;
+  case nested_member::object_ref_api_group: out.text = object.api_group; break;
+  case nested_member::object_ref_api_version: out.text = object.api_version; break;
+  case nested_member::object_ref_resource_version: out.text = object.resource_version; break;
+  case nested_member::user_username: out.text = user.username; break;
+  case nested_member::user_uid: out.text = user.uid; break;
+  case nested_member::impersonated_user_username: out.text = impersonated_user.username; break;
+  case nested_member::impersonated_user_uid: out.text = impersonated_user.uid; break;
+  case nested_member::response_status_code:
+    out.is_integer = has(has_response_code);
+    out.integer = response_code;
+    break;
+  case nested_member::response_status_reason: out.text = response_reason; break;
+  case nested_member::response_status_status: out.text = response_status; break;
+  case nested_member::count_: break;
+  }
+  return member_lookup::found;
+}
+
 member_lookup audit_event::member(root_member m, member_value& out) const noexcept {
   const std::uint32_t b = bit(m);
   if ((root_seen & b) == 0) {
     return member_lookup::absent;
   }
-  if (root_repeated) {
+  if (keys_repeated) {
     return member_lookup::ambiguous;
   }
   out = member_value{};
@@ -334,7 +469,7 @@ decode_status decode_event(element e, audit_event& out) noexcept {
       } else if (key_is(k, "user")) {
         note_key(out, bit(root_member::user));
         out.user_json = v;
-        st = read_user(v, out.user, out.present, has_user, "user");
+        st = read_user(v, out.user, out, has_user, nested_member::user_username, "user");
         audit_fields = true;
       }
       break;
@@ -359,7 +494,7 @@ decode_status decode_event(element e, audit_event& out) noexcept {
       if (key_is(k, "objectref")) {
         note_key(out, bit(root_member::object_ref));
         out.object_ref_json = v;
-        st = read_object_ref(v, out.object, out.present);
+        st = read_object_ref(v, out);
         audit_fields = true;
       } else if (key_is(k, "sourceips")) {
         note_key(out, seen_source_ips);
@@ -434,7 +569,8 @@ decode_status decode_event(element e, audit_event& out) noexcept {
       if (key_is(k, "impersonateduser")) {
         note_key(out, bit(root_member::impersonated_user));
         out.impersonated_user_json = v;
-        st = read_user(v, out.impersonated_user, out.present, has_impersonated_user, "impersonatedUser");
+        st = read_user(v, out.impersonated_user, out, has_impersonated_user, nested_member::impersonated_user_username,
+                       "impersonatedUser");
       }
       break;
     case 24:

@@ -76,20 +76,50 @@ inline constexpr std::size_t root_member_count = static_cast<std::size_t>(root_m
 std::string_view root_member_json_name(root_member m) noexcept;
 std::string_view root_member_go_name(root_member m) noexcept;
 
+/// The fields of user, impersonatedUser, objectRef and responseStatus that a filter can read
+/// without walking the JSON (see audit_event::nested).
+enum class nested_member : std::uint8_t {
+  object_ref_resource,
+  object_ref_subresource,
+  object_ref_namespace,
+  object_ref_name,
+  object_ref_uid,
+  object_ref_api_group,
+  object_ref_api_version,
+  object_ref_resource_version,
+  user_username,
+  user_uid, ///< follows user_username
+  impersonated_user_username,
+  impersonated_user_uid, ///< follows impersonated_user_username
+  response_status_code,
+  response_status_reason,
+  response_status_status,
+  count_,
+};
+inline constexpr std::size_t nested_member_count = static_cast<std::size_t>(nested_member::count_);
+
+/// The object a nested member belongs to.
+root_member nested_member_parent(nested_member m) noexcept;
+/// The member's name in the JSON ("resource") and as a Go field ("Resource").
+std::string_view nested_member_json_name(nested_member m) noexcept;
+std::string_view nested_member_go_name(nested_member m) noexcept;
+
 /// What audit_event::member found.
 enum class member_lookup : std::uint8_t {
-  absent,    ///< no key of that name in any case: a JSON walk finds nothing either
+  absent,    ///< no key of that name in any case (nested: the parent is absent or null)
   found,     ///< the one key of that name (in any case) holds the value given
   ambiguous, ///< the name occurs more than once (in different cases): walk the JSON instead
 };
 
-/// A member's value as found: a string, other JSON (requestObject may hold any type), or null
-/// (neither flag).
+/// A member's value as found: a string, an integer, other JSON (requestObject may hold any type),
+/// or null (no flag).
 struct member_value {
   simdjson::dom::element json; ///< valid when is_json; never null
   std::string_view text;       ///< valid when is_string
+  std::int64_t integer = 0;    ///< valid when is_integer (responseStatus.code)
   bool is_json = false;
   bool is_string = false;
+  bool is_integer = false;
 };
 
 /// One decoded Kubernetes audit Event. Strings are empty when the field is absent.
@@ -122,8 +152,11 @@ struct audit_event {
   /// Top-level keys decode_event recognized, one bit per key in any case (null values included),
   /// and whether one came twice.
   std::uint32_t root_seen = 0;
-  std::uint32_t root_strings = 0; ///< root_member bits of the string members that hold a string
-  bool root_repeated = false;
+  std::uint32_t root_strings = 0;   ///< root_member bits of the string members that hold a string
+  std::uint32_t nested_strings = 0; ///< nested_member bits of the string fields that hold a string
+  /// A recognized key came twice (in any case) at the root or in user, impersonatedUser,
+  /// objectRef or responseStatus.
+  bool keys_repeated = false;
   /// The root's object members as JSON, valid with their has_* bit (user, objectRef, ...).
   simdjson::dom::element user_json, impersonated_user_json, object_ref_json, response_status_json, annotations_json;
 
@@ -134,6 +167,9 @@ struct audit_event {
   /// decode_event recorded instead of walking. `ambiguous` when the name occurs more than once:
   /// then which key a walk picks depends on the spelling asked for, so the caller walks.
   [[nodiscard]] member_lookup member(root_member m, member_value& out) const noexcept;
+  /// The same for a field of a member object (objectRef.resource): `absent` when the parent is
+  /// absent or null, else `found` with the field's value (null when it has none), or `ambiguous`.
+  [[nodiscard]] member_lookup nested(nested_member m, member_value& out) const noexcept;
 
   /// Value of an annotation such as "authorization.k8s.io/decision"; empty if absent or not a string.
   [[nodiscard]] std::string_view annotation(std::string_view key) const noexcept;

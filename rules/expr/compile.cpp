@@ -704,7 +704,7 @@ class compiler {
       n.kind = node_kind::load;
       n.slot = b.slot;
       n.hint = b.hint;
-      for (std::size_t k = 0; k < consumed; ++k) {
+      for (std::size_t k = 0; k < consumed && !b.applies_optional; ++k) {
         if (segs[k].optional) {
           n.flags |= flag_optional;
         }

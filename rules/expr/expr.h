@@ -47,6 +47,10 @@ struct binding {
   uint32_t slot = 0;
   std::size_t consumed = 0;  // 1..path.size(); unconsumed call segments are load errors
   value_hint hint = value_hint::any;
+  // The slot applies the `?.` of the consumed segments itself: its load returns
+  // value::fail(eval_error::chain_nil_) where a `?.` short-circuits, and nil where the value is
+  // nil. Otherwise a nil load short-circuits whenever a consumed segment was `?.`.
+  bool applies_optional = false;
 };
 
 // Compile-time view of the root names (the engine provides `evt`, profiles provide `Alert`).

@@ -269,6 +269,10 @@ int on_hs_match(unsigned id, unsigned long long, unsigned long long, unsigned, v
 field_state resolve(const field_path& f, const event_env& env, expr::value& v) noexcept {
   v = env.load(f.slot);
   if (v.kind == expr::value_kind::error_) {
+    // A slot that applies `?.` itself (objectRef?.resource) short-circuits with chain_nil_.
+    if (v.u.err == expr::eval_error::chain_nil_ && f.chain) {
+      return field_state::nil_clean;
+    }
     return field_state::other;
   }
   if (v.is_nil() && f.optional[0] != 0) {

@@ -37,6 +37,25 @@ std::optional<std::uint32_t> root_member_slot(std::string_view name) {
   return std::nullopt;
 }
 
+// The slot of evt.Unmarshaled.k8s_audit.<parent>.<field> (or <parent>?.<field>), both segments
+// in JSON spelling or both in Go spelling.
+std::optional<std::uint32_t> nested_member_slot(std::string_view parent, std::string_view field, bool optional) {
+  for (std::size_t m = 0; m < engine::nested_member_count; ++m) {
+    const auto member = static_cast<engine::nested_member>(m);
+    const engine::root_member p = engine::nested_member_parent(member);
+    std::uint32_t spelling;
+    if (parent == engine::root_member_json_name(p) && field == engine::nested_member_json_name(member)) {
+      spelling = 0;
+    } else if (parent == engine::root_member_go_name(p) && field == engine::nested_member_go_name(member)) {
+      spelling = 1;
+    } else {
+      continue;
+    }
+    return static_cast<std::uint32_t>(slot_nested_member + 4 * m + 2 * spelling + (optional ? 1 : 0));
+  }
+  return std::nullopt;
+}
+
 } // namespace
 
 std::variant<binding, std::string> event_schema::bind(std::span<const path_segment> path) const {
@@ -72,6 +91,13 @@ std::variant<binding, std::string> event_schema::bind(std::span<const path_segme
       // gets its own slot. Not through `?.`: a slot that loads nil would short-circuit the rest
       // of the chain, where the walk goes on (and fails on a member of nil).
       if (path.size() >= 4 && !path[3].call && !path[1].optional && !path[2].optional && !path[3].optional) {
+        if (path.size() >= 5 && !path[4].call) {
+          if (auto slot = nested_member_slot(path[3].name, path[4].name, path[4].optional)) {
+            binding b = bound(*slot, 5, value_hint::any);
+            b.applies_optional = true;
+            return b;
+          }
+        }
         if (auto slot = root_member_slot(path[3].name)) {
           return bound(*slot, 4, value_hint::any);
         }
@@ -128,6 +154,40 @@ std::variant<binding, std::string> event_schema::bind(std::span<const path_segme
   return "type Event has no field " + std::string(f);
 }
 
+// A nested slot: `i` is 4 * nested_member + 2 * spelling (0 JSON, 1 Go) + (1 if `?.`).
+expr::value event_env::load_nested(std::uint32_t i) const noexcept {
+  const auto member = static_cast<engine::nested_member>(i / 4);
+  const bool go = (i / 2) % 2 != 0;
+  const bool optional = i % 2 != 0;
+  // A member of a nil parent: `?.` short-circuits the chain, `.` fails (as the evaluator does).
+  const expr::value nil_parent = expr::value::fail(optional ? expr::eval_error::chain_nil_ : expr::eval_error::nil_fetch);
+  engine::member_value v;
+  switch (event_->nested(member, v)) {
+    case engine::member_lookup::absent:
+      return nil_parent;
+    case engine::member_lookup::found:
+      if (v.is_string) {
+        return expr::value::string(v.text);
+      }
+      return v.is_integer ? expr::value::integer(v.integer) : expr::value::nil();
+    case engine::member_lookup::ambiguous:
+      break;
+  }
+  // A key repeated in another case: walk, with the spellings of the filter.
+  const engine::root_member parent = engine::nested_member_parent(member);
+  const expr::value obj = expr::json_member(event_->root.get_object().value_unsafe(),
+                                            go ? engine::root_member_go_name(parent)
+                                               : engine::root_member_json_name(parent));
+  if (obj.is_nil()) {
+    return nil_parent;
+  }
+  if (!obj.is_json_object()) {
+    return expr::value::fail(expr::eval_error::type_mismatch);
+  }
+  return expr::json_member(obj.as_json().get_object().value_unsafe(),
+                           go ? engine::nested_member_go_name(member) : engine::nested_member_json_name(member));
+}
+
 expr::value event_env::load(std::uint32_t slot) const noexcept {
   if (slot < engine::meta_key_count) {
     return expr::value::string(meta_->get(static_cast<engine::meta_key>(slot)));
@@ -148,6 +208,9 @@ expr::value event_env::load(std::uint32_t slot) const noexcept {
     }
     default:
       break;
+  }
+  if (slot >= slot_nested_member && slot < slot_count) {
+    return load_nested(slot - slot_nested_member);
   }
   if (slot >= slot_root_member && slot < slot_count) {
     const std::uint32_t i = slot - slot_root_member;

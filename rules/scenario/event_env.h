@@ -10,6 +10,9 @@
 //                                                           (verb, objectRef, ...; JSON or Go
 //                                                           spelling, no `?.`): its own slot,
 //                                                           loaded without walking the event
+//   evt.Unmarshaled.k8s_audit.<member>.<field>              the same for objectRef.resource,
+//                                                           user.username, responseStatus.code...
+//                                                           (`?.` allowed before the field)
 //   evt.Parsed.program, evt.Line.Labels.type                "k8s-audit"
 //   evt.Line.Module / evt.Line.Src                          datasource_type / datasource_path
 //   evt.StrTime                                             requestReceivedTimestamp as written
@@ -39,7 +42,11 @@ enum event_slot : std::uint32_t {
   /// the JSON spelling ("objectRef"), then the Go field's ("ObjectRef"). Loaded from what the
   /// decoder recorded, without walking the event; the same value as the walk.
   slot_root_member,
-  slot_count = slot_root_member + 2 * engine::root_member_count,
+  /// evt.Unmarshaled.k8s_audit.<member>.<field> for engine::nested_member (objectRef.resource,
+  /// ResponseStatus.Code, ...), four slots each: JSON then Go spelling (both segments the same),
+  /// each without then with `?.` before the field. These slots apply that `?.` themselves.
+  slot_nested_member = slot_root_member + 2 * engine::root_member_count,
+  slot_count = slot_nested_member + 4 * engine::nested_member_count,
 };
 
 class event_schema final : public expr::schema {
@@ -58,6 +65,8 @@ class event_env final : public expr::environment {
   expr::value load(std::uint32_t slot) const noexcept override;
 
  private:
+  expr::value load_nested(std::uint32_t i) const noexcept;
+
   const engine::audit_event* event_ = nullptr;
   const engine::event_meta* meta_ = nullptr;
 };
