@@ -19,7 +19,9 @@ using expr::node_id;
 using expr::node_kind;
 using expr::no_node;
 
-enum class test_kind : std::uint8_t { exact, in_set, prefix, suffix, substring, regex };
+// int_set: `== 401`, `!= 401`, `in [401, 403]` against integer literals, decided by comparing
+// when the field holds an integer (no pattern); false (true if negated) on any string.
+enum class test_kind : std::uint8_t { exact, in_set, prefix, suffix, substring, regex, int_set };
 
 struct field_path {
   std::uint32_t slot = 0;
@@ -35,6 +37,7 @@ enum field_state : std::uint8_t {
   nil_clean = 2, // nil without error (a missing member, or a `?.` short-circuit)
   fails_nil = 3, // the path fails: a member of nil without `?.` (nil_fetch)
   fails_type = 4, // the path fails: a member of a scalar or array (type_mismatch)
+  integer_ = 5,   // an integer, on a field with integer tests: their bits decide them
 };
 
 struct lifted_test {
@@ -44,11 +47,13 @@ struct lifted_test {
   bool empty_result; // the test's value on "" (literal tests only)
   std::int8_t nonempty_const = -1; // value on any non-empty string when no pattern is needed
   bool nil_result = false; // the test's value on nil: == false, != true, `in` looks up "", others false
+  std::vector<std::int64_t> ints; // int_set: the literals, sorted
 };
 
 struct field_db {
   field_path path;
   std::vector<std::uint32_t> tests;
+  std::vector<std::uint32_t> int_tests; // the int_set tests among `tests`
   hs_database_t* db = nullptr;
 };
 
@@ -76,6 +81,37 @@ bool literal_string(const expr::program& p, node_id id, std::string_view& out) {
     return false;
   }
   out = n.constant.as_string();
+  return true;
+}
+
+bool literal_int(const expr::program& p, node_id id, std::int64_t& out) {
+  if (id == no_node) {
+    return false;
+  }
+  const node& n = p.nodes()[id];
+  if (n.kind != node_kind::literal || n.constant.kind != expr::value_kind::integer) {
+    return false;
+  }
+  out = n.constant.as_int();
+  return true;
+}
+
+// A non-empty list literal of integers only.
+bool literal_ints(const expr::program& p, node_id id, std::vector<std::int64_t>& out) {
+  if (id == no_node) {
+    return false;
+  }
+  const node& n = p.nodes()[id];
+  if (n.kind != node_kind::literal || n.constant.kind != expr::value_kind::list || n.constant.list_size() == 0) {
+    return false;
+  }
+  for (std::size_t i = 0; i < n.constant.list_size(); ++i) {
+    const expr::value& item = n.constant.list_data()[i];
+    if (item.kind != expr::value_kind::integer) {
+      return false;
+    }
+    out.push_back(item.as_int());
+  }
   return true;
 }
 
@@ -212,6 +248,13 @@ class lifted_env final : public expr::environment {
     const lifted_test& t = tests_[id];
     if (st_.field_string[t.field] == field_state::nil_clean) {
       result = t.nil_result;
+      return true;
+    }
+    if (st_.field_string[t.field] == field_state::integer_) {
+      if (t.kind != test_kind::int_set) {
+        return false; // a string test on a number: the evaluator decides
+      }
+      result = (st_.bits[id] != 0) != t.negate;
       return true;
     }
     if (st_.field_string[t.field] != field_state::string_) {
@@ -463,7 +506,7 @@ std::variant<matcher, std::string> matcher::build(const std::vector<scenario>& s
     }
     auto [it, inserted] = field_index.emplace(key, static_cast<std::uint32_t>(m->fields.size()));
     if (inserted) {
-      m->fields.push_back(field_db{f, {}, nullptr});
+      m->fields.push_back(field_db{f, {}, {}, nullptr});
       patterns.emplace_back();
     }
     return it->second;
@@ -491,7 +534,8 @@ std::variant<matcher, std::string> matcher::build(const std::vector<scenario>& s
       bool ok = false;
       switch (n.kind) {
         case node_kind::eq:
-        case node_kind::ne:
+        case node_kind::ne: {
+          std::int64_t number;
           if ((as_field(p, n.a, f) && literal_string(p, n.b, lit)) ||
               (as_field(p, n.b, f) && literal_string(p, n.a, lit))) {
             t.kind = test_kind::exact;
@@ -500,6 +544,19 @@ std::variant<matcher, std::string> matcher::build(const std::vector<scenario>& s
             if (!lit.empty()) {
               exprs.push_back("\\A" + escape_literal(lit) + "\\z");
             }
+            ok = true;
+          } else if ((as_field(p, n.a, f) && literal_int(p, n.b, number)) ||
+                     (as_field(p, n.b, f) && literal_int(p, n.a, number))) {
+            t.kind = test_kind::int_set;
+            t.negate = n.kind == node_kind::ne;
+            t.ints.push_back(number);
+            ok = true;
+          }
+          break;
+        }
+        case node_kind::in_list:
+          if (as_field(p, n.a, f) && literal_ints(p, n.b, t.ints)) {
+            t.kind = test_kind::int_set;
             ok = true;
           }
           break;
@@ -547,6 +604,15 @@ std::variant<matcher, std::string> matcher::build(const std::vector<scenario>& s
       if (!ok) {
         continue;
       }
+      if (t.kind == test_kind::int_set) {
+        // Equality with a number: false on any string and on nil (true when negated).
+        std::sort(t.ints.begin(), t.ints.end());
+        t.ints.erase(std::unique(t.ints.begin(), t.ints.end()), t.ints.end());
+        t.empty_result = t.negate;
+        for (const std::int64_t i : t.ints) {
+          exprs.push_back("#" + std::to_string(i)); // the signature only: no pattern is compiled
+        }
+      }
       t.field = field_of(f);
       // The same test written in many rules (`evt.Meta.log_type == 'k8s-audit'` opens most k8s
       // scenarios) is one test: one pattern, one bit, one hit per event.
@@ -566,18 +632,26 @@ std::variant<matcher, std::string> matcher::build(const std::vector<scenario>& s
       if (field_literals.size() < m->fields.size()) {
         field_literals.resize(m->fields.size());
       }
+      if (t.kind == test_kind::int_set) {
+        exprs.clear();
+      }
       test_literals.push_back(exprs.size());
       for (const std::string& e : exprs) {
         field_literals[t.field].insert(e);
       }
-      t.nil_result = t.kind == test_kind::exact ? t.negate : t.kind == test_kind::in_set ? t.empty_result : false;
+      t.nil_result = t.kind == test_kind::exact || t.kind == test_kind::int_set ? t.negate
+                     : t.kind == test_kind::in_set                             ? t.empty_result
+                                                                               : false;
       const auto test_id = static_cast<std::uint32_t>(m->tests.size());
       m->tests.push_back(t);
       m->fields[t.field].tests.push_back(test_id);
+      if (t.kind == test_kind::int_set) {
+        m->fields[t.field].int_tests.push_back(test_id);
+      }
       if (exprs.empty()) {
         // Only "" literals: `== ""` is false on a non-empty string, `!= ""` true, `in [""]` false,
         // `contains ""` / `startsWith ""` / `endsWith ""` true. No pattern needed.
-        const bool equality = t.kind == test_kind::exact || t.kind == test_kind::in_set;
+        const bool equality = t.kind == test_kind::exact || t.kind == test_kind::in_set || t.kind == test_kind::int_set;
         m->tests[test_id].nonempty_const = static_cast<std::int8_t>(equality ? t.negate : true);
       }
       for (std::string& e : exprs) {
@@ -793,6 +867,24 @@ void matcher::match(context& ctx, const event_env& env, std::vector<std::uint32_
     expr::value v;
     st.field_string[fi] = resolve(f.path, env, v);
     if (st.field_string[fi] != field_state::string_) {
+      // `other` with an integer in hand: the path's value (a path that fails stops on a value too).
+      if (st.field_string[fi] == field_state::other && v.kind == expr::value_kind::integer && !f.int_tests.empty()) {
+        // Decide the integer tests by comparing; the string tests are left to the evaluator.
+        st.field_string[fi] = field_state::integer_;
+        st.field_empty[fi] = 0;
+        st.last_valid[fi] = 0; // the bits no longer belong to the cached string
+        for (const std::uint32_t t : st.hits[fi]) {
+          st.bits[t] = 0;
+        }
+        st.hits[fi].clear();
+        for (const std::uint32_t t : f.int_tests) {
+          const std::vector<std::int64_t>& ints = im.tests[t].ints;
+          if (std::binary_search(ints.begin(), ints.end(), v.as_int())) {
+            st.bits[t] = 1;
+            st.hits[fi].push_back(t);
+          }
+        }
+      }
       continue;
     }
     const std::string_view s = v.as_string();

@@ -33,12 +33,18 @@ class comparing_sink final : public engine::event_sink {
   void on_event(const engine::audit_event& ev, const engine::position& where) override {
     engine::build_meta(ev, engine::source_info{type_, "test", ""}, meta_);
     env_.reset(&ev, &meta_);
+    std::vector<std::uint64_t> errors_before;
+    for (const rule_stats& st : ctx_.stats()) {
+      errors_before.push_back(st.errors);
+    }
     matcher_.match(ctx_, env_, matched_);
     for (std::uint32_t i = 0; i < rs_.scenarios.size(); ++i) {
       const expr::bool_result plain = rs_.scenarios[i].filter->eval_bool(env_);
       const bool lifted_match = std::find(matched_.begin(), matched_.end(), i) != matched_.end();
       const bool plain_match = plain.err == expr::eval_error::none && plain.value;
       EXPECT_EQ(lifted_match, plain_match) << rs_.scenarios[i].name << " at line " << where.line;
+      EXPECT_EQ(ctx_.stats()[i].errors - errors_before[i], plain.err != expr::eval_error::none ? 1u : 0u)
+          << rs_.scenarios[i].name << " at line " << where.line;
       matches += plain_match ? 1 : 0;
       errors += plain.err != expr::eval_error::none ? 1 : 0;
       if (rule_errors.size() < rs_.scenarios.size()) {
@@ -151,11 +157,12 @@ TEST(matcher, lifted_equals_plain_on_real_events_hub_rules) {
   // (webhook) keys.
   EXPECT_LT(rs->by_source[0].second->lifted_tests(), rs->match->lifted_tests());
   EXPECT_LT(rs->by_source[0].second->field_databases(), rs->match->field_databases());
-  // Folded to one branch, anonymous-access, pod-exec and service-account-access-denied are plain
-  // conjunctions of string tests, for either kind of source; unfolded, every hub filter is an ||.
+  // Folded to one branch, anonymous-access, pod-exec, service-account-access-denied and
+  // bruteforce (its code in [401, 403] is an integer test) are plain conjunctions of lifted tests,
+  // for either kind of source; unfolded, every hub filter is an ||.
   EXPECT_EQ(rs->match->rules_decided_by_tests(), 0u);
-  EXPECT_EQ(rs->by_source[0].second->rules_decided_by_tests(), 3u);
-  EXPECT_EQ(rs->by_source[1].second->rules_decided_by_tests(), 3u);
+  EXPECT_EQ(rs->by_source[0].second->rules_decided_by_tests(), 4u);
+  EXPECT_EQ(rs->by_source[1].second->rules_decided_by_tests(), 4u);
 }
 
 TEST(matcher, shipped_rules_need_no_per_source_matcher) {
@@ -319,6 +326,26 @@ type: trigger
 name: t/value-ne
 description: d
 filter: evt.Unmarshaled.k8s_audit.requestObject?.spec?.hostNetwork != false && evt.Unmarshaled.k8s_audit.requestObject.spec.replicas != 401.0
+---
+type: trigger
+name: t/int-in-any-type
+description: integer tests on a field that holds every JSON type
+filter: evt.Unmarshaled.k8s_audit.requestObject?.spec?.replicas in [401, 7, 7] && evt.Unmarshaled.k8s_audit.verb != 'x'
+---
+type: trigger
+name: t/int-ne-first
+description: d
+filter: 401 != evt.Unmarshaled.k8s_audit.requestObject?.spec?.replicas && evt.Unmarshaled.k8s_audit.verb startsWith 'c'
+---
+type: trigger
+name: t/int-and-string-tests-on-one-field
+description: string tests on a field that is sometimes a number (startsWith fails on numbers)
+filter: evt.Unmarshaled.k8s_audit.requestObject?.spec?.replicas in ['401', 'x'] || evt.Unmarshaled.k8s_audit.requestObject?.spec?.replicas == 401 || evt.Unmarshaled.k8s_audit.requestObject?.spec?.replicas startsWith '4'
+---
+type: trigger
+name: t/int-not-in-non-optional
+description: a missing spec is an error, a missing responseStatus too
+filter: evt.Unmarshaled.k8s_audit.responseStatus.code not in [200, 201] && evt.Unmarshaled.k8s_audit.requestObject.spec.replicas == 401
 )";
   auto rs = must_load({dir});
   ASSERT_TRUE(rs);
@@ -339,13 +366,22 @@ filter: evt.Unmarshaled.k8s_audit.requestObject?.spec?.hostNetwork != false && e
 {"verb":"list","responseStatus":{"code":401},"requestObject":{"spec":{"replicas":true}}}
 {"verb":"list","requestObject":{"spec":{"replicas":{"a":1}}}}
 {"verb":"list","responseStatus":{"code":200},"requestObject":{"spec":{"replicas":4.01e2}}}
+{"verb":"create","responseStatus":{"code":500},"requestObject":{"spec":{"replicas":7}}}
+{"verb":"create","responseStatus":{"code":201},"requestObject":{"spec":{"replicas":401}}}
+{"verb":"create","responseStatus":{"code":404},"requestObject":{"spec":{"replicas":"x"}}}
+{"verb":"create","responseStatus":{"code":404},"requestObject":{"spec":{"replicas":"x"}}}
+{"verb":"create","responseStatus":{"code":403},"requestObject":{"spec":{"replicas":""}}}
+{"verb":"create","responseStatus":{"code":403},"requestObject":{"spec":{"replicas":-401}}}
+{"verb":"create","responseStatus":{"code":403},"requestObject":{"spec":{"replicas":18446744073709551615}}}
+{"verb":"create","responseStatus":{"code":403},"requestObject":{"spec":{"replicas":401}}}
+{"verb":"create","responseStatus":{"code":403},"requestObject":{"spec":{"replicas":"401"}}}
 )json";
   ASSERT_EQ(rs->by_source.size(), 2u); // the t/source-* rules read evt.Meta.datasource_type
   for (const char* type : {"file", "k8s-audit"}) {
     for (const bool specialized : {true, false}) {
       comparing_sink sink(*rs, type, specialized);
       run(events, sink);
-      EXPECT_EQ(sink.evaluations, 16u * rs->scenarios.size());
+      EXPECT_EQ(sink.evaluations, 25u * rs->scenarios.size());
       EXPECT_GT(sink.matches, 10u);
       EXPECT_GT(sink.errors, 0u); // numbers in string sets, strings fetched from non-objects...
       EXPECT_EQ(sink.matcher_errors(), sink.errors) << type << (specialized ? " specialized" : " generic");
