@@ -275,6 +275,8 @@ reader::reader(reader_options options) : options_(options) {
   if (parser_.allocate(64 * 1024, options_.max_depth) != simdjson::SUCCESS) {
     std::abort(); // start-up: out of memory
   }
+  // feed_documents' windows fit in one batch: parse_many never needs simdjson's stage-1 thread.
+  parser_.threaded = false;
 }
 
 void reader::report(const position& where, const failure& why, event_sink& sink) {
@@ -432,6 +434,80 @@ void reader::feed_document(const char* data, std::size_t size, std::uint64_t lin
   }
   reset(line);
   feed(data, size, true, origin, sink);
+}
+
+namespace {
+// One parse_many window: its documents are parsed in one stage-1 pass, so it is bounded (the
+// parser's buffers grow to it once).
+constexpr std::size_t window_bytes = 256 * 1024;
+
+bool blank(const char* p, const char* end) noexcept {
+  for (; p < end; ++p) {
+    if (*p != ' ' && *p != '\n' && *p != '\r' && *p != '\t') {
+      return false;
+    }
+  }
+  return true;
+}
+} // namespace
+
+void reader::feed_documents(const char* base, std::span<const framed_document> docs, std::string_view origin,
+                            event_sink& sink) {
+  std::size_t i = 0;
+  while (i < docs.size()) {
+    // A run: objects (what feed_document's fast path takes), within one window, whitespace between.
+    const framed_document& first = docs[i];
+    std::size_t j = i;
+    while (j < docs.size()) {
+      const framed_document& d = docs[j];
+      if (d.size == 0 || base[d.offset] != '{' || d.size > options_.max_document_bytes ||
+          d.offset + d.size - first.offset > window_bytes) {
+        break;
+      }
+      if (j > i && !blank(base + docs[j - 1].offset + docs[j - 1].size, base + d.offset)) {
+        break;
+      }
+      ++j;
+    }
+    if (j - i >= 2) {
+      feed_run(base, docs.subspan(i, j - i), origin, sink);
+      i = j;
+    } else {
+      feed_document(base + first.offset, first.size, first.line, origin, sink);
+      ++i;
+    }
+  }
+}
+
+void reader::feed_run(const char* base, std::span<const framed_document> run, std::string_view origin,
+                      event_sink& sink) {
+  const std::size_t start = run.front().offset;
+  const std::size_t size = run.back().offset + run.back().size - start;
+  std::size_t k = 0;
+  simdjson::dom::document_stream stream;
+  if (parser_.parse_many(base + start, size, size).get(stream) == simdjson::SUCCESS) {
+    const auto& c = decoder_counters::get();
+    auto it = stream.begin();
+    for (; k < run.size() && it != stream.end(); ++k) {
+      // The stream's document must be the framed one: same length (and same start, which the
+      // blank gaps between the run's documents already imply once the previous one matched).
+      const framed_document& d = run[k];
+      element root;
+      if ((*it).get(root) != simdjson::SUCCESS || it.current_index() != d.offset - start ||
+          it.source().size() != d.size) {
+        break;
+      }
+      stats_.bytes += d.size;
+      counters::add(c.bytes, d.size);
+      dispatch(root, position{origin, d.line, -1}, sink);
+      ++it; // parses the next document over this one: the sink is done with it
+    }
+  }
+  // From the first document that did not come out as framed, one at a time (the parser is reused:
+  // the stream is not touched again).
+  for (; k < run.size(); ++k) {
+    feed_document(base + run[k].offset, run[k].size, run[k].line, origin, sink);
+  }
 }
 
 void reader::feed_decoded(const audit_event& event, std::uint64_t line, std::string_view origin, event_sink& sink) {

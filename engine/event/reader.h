@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -127,6 +128,22 @@ class reader {
   void feed_document(const char* data, std::size_t size, std::uint64_t line, std::string_view origin,
                      event_sink& sink);
 
+  /// A document framed by the caller in a buffer: bytes [offset, offset + size), first byte on
+  /// line `line`.
+  struct framed_document {
+    std::size_t offset;
+    std::size_t size;
+    std::uint64_t line;
+  };
+
+  /// feed_document for each of `docs`, in order, all framed in `base` (same padding rule): the
+  /// same events, errors and counts. Runs of one-line objects with only whitespace between them
+  /// share one simdjson stage-1 pass (parse_many over up to 256 KiB) instead of one per
+  /// document. A document the stream does not give exactly as framed (a parse error, another
+  /// boundary), and every one after it in its run, is parsed on its own instead.
+  void feed_documents(const char* base, std::span<const framed_document> docs, std::string_view origin,
+                      event_sink& sink);
+
   /// Passes on an event decoded elsewhere (the webhook decodes each item of a batch once, on
   /// its loop thread, and hands the events to the workers), counted as read and decoded. Its
   /// parse must outlive the call; the parsing side counts the document (count_parsed_batch).
@@ -146,6 +163,7 @@ class reader {
   void accept(const position& where, event_sink& sink); // event_ holds a decoded event
   bool recover_items(const char* begin, const char* end, const position& where, event_sink& sink);
   void report(const position& where, const failure& why, event_sink& sink);
+  void feed_run(const char* base, std::span<const framed_document> run, std::string_view origin, event_sink& sink);
 
   reader_options options_;
   simdjson::dom::parser parser_;

@@ -537,17 +537,29 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
     use_matcher(gen_->rules->matcher_index(chunk.source_type));
     parser_ = &parser_counters_for(chunk);
     received_at_ = wall_now();
+    // Raw documents go to the reader in runs (it parses a run with one stage-1 pass); decoded
+    // ones (the webhook's) one by one, in order.
+    framed_.clear();
     for (const document& d : docs) {
       if (d.item == document::raw) {
-        reader_.feed_document(chunk.data.data() + d.offset, d.size, d.line, chunk.origin, *this);
-      } else {
-        reader_.feed_decoded(chunk.events[d.item], d.line, chunk.origin, *this);
+        framed_.push_back(engine::reader::framed_document{d.offset, d.size, d.line});
+        continue;
       }
+      flush_framed(chunk);
+      reader_.feed_decoded(chunk.events[d.item], d.line, chunk.origin, *this);
     }
+    flush_framed(chunk);
     buckets_->advance(watermark_, *this);
     ctx_->flush_counters();
     last_activity_wall_ = received_at_;
     watermark_at_activity_ = watermark_;
+  }
+
+  void flush_framed(const input_chunk& chunk) {
+    if (!framed_.empty()) {
+      reader_.feed_documents(chunk.data.data(), framed_, chunk.origin, *this);
+      framed_.clear();
+    }
   }
 
   void on_event(const engine::audit_event& ev, const engine::position&) override {
@@ -682,6 +694,7 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
   std::uint32_t sampled_ = 0;
   blocking_queue<work_item> inbox_;
   engine::reader reader_;
+  std::vector<engine::reader::framed_document> framed_; // the raw documents of a chunk, reused
   std::shared_ptr<const rule_generation> gen_;
   std::vector<std::unique_ptr<rules::matcher::context>> contexts_; // per matcher of the rule set
   const rules::matcher* matcher_ = nullptr;

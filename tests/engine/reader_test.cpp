@@ -1,5 +1,7 @@
 // Tests for engine/event/reader: every input shape, and every kind of bad input, with positions.
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -257,6 +259,111 @@ TEST(reader, huge_string_is_fine_and_oversized_document_is_rejected) {
   EXPECT_EQ(t.events.size(), 1u);
   ASSERT_EQ(t.errors.size(), 1u);
   EXPECT_EQ(t.errors[0].kind, "too_large");
+}
+
+// Everything the sink saw, as text, to compare two ways of reading the same documents.
+std::string transcript(const collect_sink& s) {
+  std::string out;
+  for (const auto& e : s.events) {
+    out += "event line " + std::to_string(e.line) + " item " + std::to_string(e.item) + ": " + e.verb + "|" + e.user +
+           "|" + e.source_ip + "|" + e.resource + "|" + e.audit_id + "|" + e.user_agent + "|" + e.request_kind + "|" +
+           std::to_string(e.code) + "|" + std::to_string(e.received) + "|" + std::to_string(e.present) + "\n";
+  }
+  for (const auto& e : s.errors) {
+    out += "error line " + std::to_string(e.line) + " item " + std::to_string(e.item) + ": " + e.kind + " " + e.reason +
+           "\n";
+  }
+  return out;
+}
+
+// feed_documents parses runs of framed objects with one stage-1 pass (parse_many). Whatever the
+// documents, each must come out exactly as feed_document gives it on its own: the same events,
+// errors, positions and byte counts, also after a document that breaks the stream.
+TEST(reader, documents_fed_in_runs_equal_documents_fed_one_by_one) {
+  std::string deep = R"({"verb":"get","requestObject":)" + std::string(300, '[') + std::string(300, ']') + "}";
+  const std::vector<std::string> tricky = {
+      R"({"verb":"get","userAgent":"unclosed})",                     // breaks the stream's string state
+      R"({"verb":"get"} {"verb":"list"})",                           // two values on one line
+      R"({"verb":"create","auditID":"e5"}   )",                      // trailing blanks in the frame
+      R"({"verb":"get"} x)",                                         // trailing garbage
+      R"({"verb":"get"}{"verb":"list"})",                            // two values, no space
+      "{\"verb\":\"get\",\"userAgent\":\"\xff\xfe\"}",               // invalid UTF-8
+      R"({"kind":"EventList","items":[{"verb":"get","auditID":"f6"},{"verb":7},{"verb":"list"}]})",
+      R"({"kind":"Pod","verb":"get"})",                              // not an event
+      deep,                                                          // deeper than max_depth
+      R"({"verb":"get","requestReceivedTimestamp":"yesterday"})",    // bad timestamp
+      "{\n  \"verb\": \"update\",\n  \"auditID\": \"h8\"\n}",        // pretty-printed, one frame
+      R"({"verb":"get","userAgent":")" + std::string(300 * 1024, 'y') + R"("})", // longer than a window
+      R"({)",                                                        // truncated
+      R"({"verb":"get","userAgent":"a\"b"})",                        // escaped quote
+  };
+  // Each tricky document first in a run (after a list, which ends a run), then inside one.
+  std::vector<std::string> lines;
+  for (std::size_t t = 0; t < tricky.size(); ++t) {
+    const std::string n = std::to_string(t);
+    lines.push_back(R"([{"verb":"delete","auditID":"sep)" + n + R"("}])");
+    lines.push_back(tricky[t]);
+    lines.push_back(R"({"verb":"list","auditID":"a)" + n + R"("})");
+    lines.push_back(ev_get);
+    lines.push_back(tricky[t]);
+    lines.push_back(R"({"verb":"watch","auditID":"b)" + n + R"("})");
+  }
+  // Frame them as the pipeline does: one document per line, blank lines and CRLF between some.
+  std::string text;
+  std::vector<reader::framed_document> docs;
+  std::uint64_t line = 1;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (i % 5 == 3) {
+      text += "\n";
+      ++line;
+    }
+    docs.push_back(reader::framed_document{text.size(), lines[i].size(), line});
+    text += lines[i];
+    text += i % 4 == 1 ? "\r\n" : "\n";
+    line += 1 + static_cast<std::uint64_t>(std::count(lines[i].begin(), lines[i].end(), '\n'));
+  }
+  // The same documents many times over, so that runs span several windows.
+  std::string all;
+  std::vector<reader::framed_document> all_docs;
+  for (int copy = 0; copy < 3; ++copy) {
+    for (const auto& d : docs) {
+      all_docs.push_back(reader::framed_document{all.size() + d.offset, d.size, d.line + copy * line});
+    }
+    all += text;
+  }
+  all.append(simdjson::SIMDJSON_PADDING, '\0');
+
+  reader_options opts;
+  opts.max_depth = 64;
+  reader one_by_one(opts), in_runs(opts);
+  collect_sink a, b;
+  for (const auto& d : all_docs) {
+    one_by_one.feed_document(all.data() + d.offset, d.size, d.line, "t", a);
+  }
+  in_runs.feed_documents(all.data(), all_docs, "t", b);
+  EXPECT_EQ(transcript(b), transcript(a));
+  EXPECT_EQ(in_runs.stats().bytes, one_by_one.stats().bytes);
+  EXPECT_EQ(in_runs.stats().decoded, one_by_one.stats().decoded);
+  EXPECT_EQ(in_runs.stats().malformed, one_by_one.stats().malformed);
+  // The input exercises both outcomes.
+  EXPECT_GE(a.events.size(), 3u * 4 * tricky.size());
+  EXPECT_GE(a.errors.size(), 3u * 2 * 8);
+
+  // Runs of well-formed events only: all of them come out, in order.
+  std::string plain;
+  std::vector<reader::framed_document> plain_docs;
+  for (int i = 0; i < 2000; ++i) {
+    const std::string ev = R"({"verb":"get","auditID":"n)" + std::to_string(i) + R"("})";
+    plain_docs.push_back(reader::framed_document{plain.size(), ev.size(), static_cast<std::uint64_t>(i + 1)});
+    plain += ev + "\n";
+  }
+  plain.append(simdjson::SIMDJSON_PADDING, '\0');
+  collect_sink c;
+  reader many(opts);
+  many.feed_documents(plain.data(), plain_docs, "t", c);
+  ASSERT_EQ(c.events.size(), 2000u);
+  EXPECT_EQ(c.events[1999].audit_id, "n1999");
+  EXPECT_EQ(c.events[1999].line, 2000u);
 }
 
 TEST(reader, event_list_with_a_broken_item_keeps_the_good_ones) {
