@@ -269,6 +269,21 @@ std::string describe(const failure& f) {
   return "unknown error";
 }
 
+namespace {
+// One parse_many window: its documents are parsed in one stage-1 pass, so it is bounded (the
+// parser's buffers grow to it once).
+constexpr std::size_t window_bytes = 256 * 1024;
+
+bool blank(const char* p, const char* end) noexcept {
+  for (; p < end; ++p) {
+    if (*p != ' ' && *p != '\n' && *p != '\r' && *p != '\t') {
+      return false;
+    }
+  }
+  return true;
+}
+} // namespace
+
 reader::reader(reader_options options) : options_(options) {
   (void)decoder_counters::get();
   // Depth is fixed up front; capacity grows with the largest document seen (no steady-state allocation).
@@ -277,6 +292,7 @@ reader::reader(reader_options options) : options_(options) {
   }
   // feed_documents' windows fit in one batch: parse_many never needs simdjson's stage-1 thread.
   parser_.threaded = false;
+  gathered_.reserve(window_bytes + simdjson::SIMDJSON_PADDING);
 }
 
 void reader::report(const position& where, const failure& why, event_sink& sink) {
@@ -436,41 +452,48 @@ void reader::feed_document(const char* data, std::size_t size, std::uint64_t lin
   feed(data, size, true, origin, sink);
 }
 
-namespace {
-// One parse_many window: its documents are parsed in one stage-1 pass, so it is bounded (the
-// parser's buffers grow to it once).
-constexpr std::size_t window_bytes = 256 * 1024;
-
-bool blank(const char* p, const char* end) noexcept {
-  for (; p < end; ++p) {
-    if (*p != ' ' && *p != '\n' && *p != '\r' && *p != '\t') {
-      return false;
-    }
-  }
-  return true;
-}
-} // namespace
 
 void reader::feed_documents(const char* base, std::span<const framed_document> docs, std::string_view origin,
                             event_sink& sink) {
+  // What feed_document's fast path takes, and what fits a window.
+  auto fits = [&](const framed_document& d) {
+    return d.size > 0 && base[d.offset] == '{' && d.size <= options_.max_document_bytes && d.size < window_bytes;
+  };
   std::size_t i = 0;
   while (i < docs.size()) {
-    // A run: objects (what feed_document's fast path takes), within one window, whitespace between.
     const framed_document& first = docs[i];
-    std::size_t j = i;
-    while (j < docs.size()) {
-      const framed_document& d = docs[j];
-      if (d.size == 0 || base[d.offset] != '{' || d.size > options_.max_document_bytes ||
-          d.offset + d.size - first.offset > window_bytes) {
-        break;
-      }
-      if (j > i && !blank(base + docs[j - 1].offset + docs[j - 1].size, base + d.offset)) {
-        break;
-      }
+    if (!fits(first)) {
+      feed_document(base + first.offset, first.size, first.line, origin, sink);
+      ++i;
+      continue;
+    }
+    // A run in place: whitespace between the documents, within one window.
+    std::size_t j = i + 1;
+    while (j < docs.size() && fits(docs[j]) && docs[j].offset + docs[j].size - first.offset <= window_bytes &&
+           blank(base + docs[j - 1].offset + docs[j - 1].size, base + docs[j].offset)) {
       ++j;
     }
     if (j - i >= 2) {
       feed_run(base, docs.subspan(i, j - i), origin, sink);
+      i = j;
+      continue;
+    }
+    // Documents with other bytes between them (a worker's share of a chunk read for several):
+    // copied one per line into a buffer of our own, then parsed as a run.
+    gathered_.clear();
+    gathered_docs_.clear();
+    j = i;
+    while (j < docs.size() && fits(docs[j]) && gathered_.size() + docs[j].size < window_bytes) {
+      gathered_docs_.push_back(framed_document{gathered_.size(), docs[j].size, docs[j].line});
+      gathered_.append(base + docs[j].offset, docs[j].size);
+      gathered_ += '\n';
+      ++j;
+    }
+    if (j - i >= 2) {
+      const std::size_t used = gathered_.size();
+      gathered_.append(simdjson::SIMDJSON_PADDING, '\0');
+      feed_run(gathered_.data(), gathered_docs_, origin, sink);
+      gathered_.resize(used);
       i = j;
     } else {
       feed_document(base + first.offset, first.size, first.line, origin, sink);

@@ -137,9 +137,10 @@ class reader {
   };
 
   /// feed_document for each of `docs`, in order, all framed in `base` (same padding rule): the
-  /// same events, errors and counts. Runs of one-line objects with only whitespace between them
-  /// share one simdjson stage-1 pass (parse_many over up to 256 KiB) instead of one per
-  /// document. A document the stream does not give exactly as framed (a parse error, another
+  /// same events, errors and counts. Runs of objects share one simdjson stage-1 pass
+  /// (parse_many over up to 256 KiB) instead of one per document: in place when only whitespace
+  /// separates them, else copied one per line into a buffer of the reader's (a worker's share of
+  /// a chunk). A document the stream does not give exactly as framed (a parse error, another
   /// boundary), and every one after it in its run, is parsed on its own instead.
   void feed_documents(const char* base, std::span<const framed_document> docs, std::string_view origin,
                       event_sink& sink);
@@ -167,6 +168,8 @@ class reader {
 
   reader_options options_;
   simdjson::dom::parser parser_;
+  std::string gathered_;                        // feed_documents: documents copied into one run
+  std::vector<framed_document> gathered_docs_; // and where they are in it
   audit_event event_;
   reader_stats stats_;
   std::uint64_t line_ = 1;

@@ -349,6 +349,25 @@ TEST(reader, documents_fed_in_runs_equal_documents_fed_one_by_one) {
   EXPECT_GE(a.events.size(), 3u * 4 * tricky.size());
   EXPECT_GE(a.errors.size(), 3u * 2 * 8);
 
+  // A worker's share of a chunk: documents with other documents between them, copied into runs.
+  for (const std::size_t stride : {2u, 3u}) {
+    std::vector<reader::framed_document> share;
+    for (std::size_t i = 0; i < all_docs.size(); ++i) {
+      if (i % stride != 1) {
+        share.push_back(all_docs[i]);
+      }
+    }
+    reader alone(opts), gathered(opts);
+    collect_sink x, y;
+    for (const auto& d : share) {
+      alone.feed_document(all.data() + d.offset, d.size, d.line, "t", x);
+    }
+    gathered.feed_documents(all.data(), share, "t", y);
+    EXPECT_EQ(transcript(y), transcript(x)) << "every " << stride;
+    EXPECT_EQ(gathered.stats().bytes, alone.stats().bytes);
+    EXPECT_GE(x.events.size(), 3u * 2 * tricky.size());
+  }
+
   // Runs of well-formed events only: all of them come out, in order.
   std::string plain;
   std::vector<reader::framed_document> plain_docs;
