@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <benchmark/benchmark.h>
 
@@ -98,6 +99,41 @@ void BM_vigil_reader(benchmark::State& state) {
   report(state, events, in.size());
 }
 
+// vigil's reader over the input framed as lines first, as the pipeline's workers get a file's
+// documents: runs of them share one stage-1 pass (reader::feed_documents).
+void BM_vigil_framed(benchmark::State& state) {
+  const std::string& in = input(static_cast<int>(state.range(0)));
+  if (in.empty()) {
+    state.SkipWithError("input file not found");
+    return;
+  }
+  const std::string& buf = padded_input(static_cast<int>(state.range(0)));
+  std::vector<vigil::engine::reader::framed_document> docs;
+  std::uint64_t line = 1;
+  for (std::size_t pos = 0; pos < in.size(); ++line) {
+    std::size_t eol = in.find('\n', pos);
+    if (eol == std::string::npos) {
+      eol = in.size();
+    }
+    if (eol > pos) {
+      docs.push_back(vigil::engine::reader::framed_document{pos, eol - pos, line});
+    }
+    pos = eol + 1;
+  }
+  vigil::engine::reader reader;
+  std::size_t events = 0;
+  for (auto _ : state) {
+    null_sink sink;
+    reader.feed_documents(buf.data(), docs, "bench", sink);
+    if (sink.errors != 0 || sink.events == 0) {
+      state.SkipWithError("decode errors: the benchmark did no real work");
+      return;
+    }
+    events += sink.events;
+  }
+  report(state, events, in.size());
+}
+
 // The ceiling: simdjson's DOM parse of each line, nothing else (no framing, no field extraction).
 void BM_simdjson_parse_lines(benchmark::State& state) {
   const std::string& in = input(static_cast<int>(state.range(0)));
@@ -158,5 +194,6 @@ void BM_simdjson_parse_many(benchmark::State& state) {
 BENCHMARK(BM_simdjson_parse_lines)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_simdjson_parse_many)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_vigil_reader)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_vigil_framed)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();
