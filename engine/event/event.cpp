@@ -308,24 +308,37 @@ std::string_view audit_event::annotation(std::string_view key) const noexcept {
   return std::string_view(v.get_c_str().value_unsafe(), v.get_string_length().value_unsafe());
 }
 
+namespace {
+// The JSON and Go spellings of each root_member, in enum order.
+struct member_names {
+  std::string_view json, go;
+};
+constexpr member_names root_table[] = {
+    {"kind", "Kind"},
+    {"apiVersion", "APIVersion"},
+    {"level", "Level"},
+    {"auditID", "AuditID"},
+    {"stage", "Stage"},
+    {"requestURI", "RequestURI"},
+    {"verb", "Verb"},
+    {"userAgent", "UserAgent"},
+    {"user", "User"},
+    {"impersonatedUser", "ImpersonatedUser"},
+    {"objectRef", "ObjectRef"},
+    {"responseStatus", "ResponseStatus"},
+    {"requestObject", "RequestObject"},
+    {"responseObject", "ResponseObject"},
+    {"annotations", "Annotations"},
+};
+static_assert(std::size(root_table) == root_member_count);
+} // namespace
+
 std::string_view root_member_json_name(root_member m) noexcept {
-  static constexpr std::string_view names[] = {
-      "kind",      "apiVersion",       "level",     "auditID",        "stage",         "requestURI",
-      "verb",      "userAgent",        "user",      "impersonatedUser", "objectRef", "responseStatus",
-      "requestObject", "responseObject", "annotations",
-  };
-  static_assert(std::size(names) == root_member_count);
-  return names[static_cast<std::size_t>(m)];
+  return root_table[static_cast<std::size_t>(m)].json;
 }
 
 std::string_view root_member_go_name(root_member m) noexcept {
-  static constexpr std::string_view names[] = {
-      "Kind",      "APIVersion",       "Level",     "AuditID",        "Stage",         "RequestURI",
-      "Verb",      "UserAgent",        "User",      "ImpersonatedUser", "ObjectRef", "ResponseStatus",
-      "RequestObject", "ResponseObject", "Annotations",
-  };
-  static_assert(std::size(names) == root_member_count);
-  return names[static_cast<std::size_t>(m)];
+  return root_table[static_cast<std::size_t>(m)].go;
 }
 
 namespace {

@@ -8,8 +8,10 @@
 // filter. The lifted tests of all rules are grouped per field into one hyperscan database. Per
 // event, each field is read once and scanned once (or not at all when it holds the same string as
 // on the previous event), which sets the result bits of all its tests; the filters then run with
-// those tests answered from the bits. Anything that is not a string at run time (nil, a number, a
-// missing object) is left to the filter's own evaluation, so results are exactly the evaluator's.
+// those tests answered from the bits. Equality with integer literals (`== 401`, `!= 401`,
+// `in [401, 403]`) is lifted too, and decided by comparing when the field holds an integer. Nil is
+// decided as the evaluator decides it; anything else at run time (a float, a bool, a missing
+// object) is left to the filter's own evaluation, so results are exactly the evaluator's.
 //
 // Threading: a matcher is immutable and shared; each worker owns one matcher::context (hyperscan
 // scratch, bits, caches). match() allocates nothing once the context is warm.

@@ -56,6 +56,17 @@ std::optional<std::uint32_t> nested_member_slot(std::string_view parent, std::st
   return std::nullopt;
 }
 
+// A recorded member as the evaluator sees it: what value::from_json gives for the same JSON.
+expr::value as_value(const engine::member_value& v) noexcept {
+  if (v.is_string) {
+    return expr::value::string(v.text);
+  }
+  if (v.is_integer) {
+    return expr::value::integer(v.integer);
+  }
+  return v.is_json ? expr::value::from_json(v.json) : expr::value::nil();
+}
+
 } // namespace
 
 std::variant<binding, std::string> event_schema::bind(std::span<const path_segment> path) const {
@@ -166,10 +177,7 @@ expr::value event_env::load_nested(std::uint32_t i) const noexcept {
     case engine::member_lookup::absent:
       return nil_parent;
     case engine::member_lookup::found:
-      if (v.is_string) {
-        return expr::value::string(v.text);
-      }
-      return v.is_integer ? expr::value::integer(v.integer) : expr::value::nil();
+      return as_value(v);
     case engine::member_lookup::ambiguous:
       break;
   }
@@ -220,10 +228,7 @@ expr::value event_env::load(std::uint32_t slot) const noexcept {
       case engine::member_lookup::absent:
         return expr::value::nil();
       case engine::member_lookup::found:
-        if (v.is_string) {
-          return expr::value::string(v.text);
-        }
-        return v.is_json ? expr::value::from_json(v.json) : expr::value::nil();
+        return as_value(v);
       case engine::member_lookup::ambiguous:
         break;
     }
