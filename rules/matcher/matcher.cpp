@@ -316,6 +316,14 @@ field_state resolve(const field_path& f, const event_env& env, expr::value& v) n
     if (v.u.err == expr::eval_error::chain_nil_ && f.chain) {
       return field_state::nil_clean;
     }
+    // A slot that fails as a member of nil, or of a scalar, without `?.` (responseStatus.code with
+    // no responseStatus): the path fails at its first step, as the evaluator would fail it.
+    if (v.u.err == expr::eval_error::nil_fetch) {
+      return field_state::fails_nil;
+    }
+    if (v.u.err == expr::eval_error::type_mismatch) {
+      return field_state::fails_type;
+    }
     return field_state::other;
   }
   if (v.is_nil() && f.optional[0] != 0) {
