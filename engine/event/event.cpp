@@ -213,10 +213,13 @@ decode_status read_object_ref(element v, audit_event& ev) noexcept {
       if (!read_nested_string(field.value, *target, ev, m)) {
         return fail(decode_error::wrong_type, "objectRef");
       }
-      if (field.value.type() == element_type::STRING) {
-        ev.present |= target == &out.namespace_ ? has_object_namespace : (target == &out.name ? has_object_name : 0u);
-      }
     }
+  }
+  if ((ev.nested_strings & bit(nested_member::object_ref_namespace)) != 0) {
+    ev.present |= has_object_namespace;
+  }
+  if ((ev.nested_strings & bit(nested_member::object_ref_name)) != 0) {
+    ev.present |= has_object_name;
   }
   return {};
 }

@@ -443,15 +443,18 @@ void reader::feed_document(const char* data, std::size_t size, std::uint64_t lin
   element root;
   if (size <= options_.max_document_bytes && size <= parser_.capacity() && size > 0 && *data == '{' &&
       parser_.parse(data, size, false).get(root) == simdjson::SUCCESS) {
-    stats_.bytes += size;
-    counters::add(decoder_counters::get().bytes, size);
-    dispatch(root, position{origin, line, -1}, sink);
+    dispatch_document(root, size, position{origin, line, -1}, sink);
     return;
   }
   reset(line);
   feed(data, size, true, origin, sink);
 }
 
+void reader::dispatch_document(element root, std::size_t bytes, const position& where, event_sink& sink) {
+  stats_.bytes += bytes;
+  counters::add(decoder_counters::get().bytes, bytes);
+  dispatch(root, where, sink);
+}
 
 void reader::feed_documents(const char* base, std::span<const framed_document> docs, std::string_view origin,
                             event_sink& sink) {
@@ -509,7 +512,6 @@ void reader::feed_run(const char* base, std::span<const framed_document> run, st
   std::size_t k = 0;
   simdjson::dom::document_stream stream;
   if (parser_.parse_many(base + start, size, size).get(stream) == simdjson::SUCCESS) {
-    const auto& c = decoder_counters::get();
     auto it = stream.begin();
     for (; k < run.size() && it != stream.end(); ++k) {
       // The stream's document must be the framed one: same length (and same start, which the
@@ -520,9 +522,7 @@ void reader::feed_run(const char* base, std::span<const framed_document> run, st
           it.source().size() != d.size) {
         break;
       }
-      stats_.bytes += d.size;
-      counters::add(c.bytes, d.size);
-      dispatch(root, position{origin, d.line, -1}, sink);
+      dispatch_document(root, d.size, position{origin, d.line, -1}, sink);
       ++it; // parses the next document over this one: the sink is done with it
     }
   }

@@ -160,6 +160,8 @@ class reader {
 
  private:
   void dispatch(simdjson::dom::element root, const position& where, event_sink& sink);
+  // A document of `bytes` bytes parsed whole: counted, then dispatched.
+  void dispatch_document(simdjson::dom::element root, std::size_t bytes, const position& where, event_sink& sink);
   void dispatch_item(simdjson::dom::element item, const position& where, event_sink& sink);
   void accept(const position& where, event_sink& sink); // event_ holds a decoded event
   bool recover_items(const char* begin, const char* end, const position& where, event_sink& sink);

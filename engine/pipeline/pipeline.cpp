@@ -538,8 +538,7 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
     parser_ = &parser_counters_for(chunk);
     received_at_ = wall_now();
     // Raw documents go to the reader in runs (it parses a run with one stage-1 pass); decoded
-    // ones (the webhook's) one by one, in order.
-    framed_.clear();
+    // ones (the webhook's) one by one, in order. framed_ is empty here: flush_framed empties it.
     for (const document& d : docs) {
       if (d.item == document::raw) {
         framed_.push_back(engine::reader::framed_document{d.offset, d.size, d.line});
