@@ -180,13 +180,17 @@ TEST(store, readers_see_committed_alerts_while_a_writer_writes) {
   const std::string db = fresh_db("concurrent.db");
   auto writer = open(db);
   auto reader = open(db);
-  std::atomic<bool> done{false};
+  std::atomic<bool> done{false}, reading{false};
   std::size_t max_seen = 0;
   std::thread r([&] {
     while (!done) {
       max_seen = std::max(max_seen, reader->list_alerts({.limit = 1000}).size());
+      reading = true;
     }
   });
+  while (!reading) { // the writes start once the reader is under way, however late its thread starts
+    std::this_thread::yield();
+  }
   for (int i = 0; i < 200; ++i) {
     writer->save_alerts({bruteforce("192.0.2." + std::to_string(i % 250), i * sec, sec)}, i * sec);
   }

@@ -167,6 +167,13 @@ TEST(webhook, fixtures_posted_as_batches_give_the_same_alerts_as_replay) {
 
 // Many clients at once against a deliberately small in-flight limit: some batches get 429, the
 // clients retry, and every event is counted exactly once. A resent batch is a duplicate.
+//
+// The 429s must not depend on how fast the workers happen to be on the machine running the test:
+// before the clients start, a batch far larger than the limit is admitted (nothing is in flight,
+// so it is), and a small batch follows on the same connection at once. The workers need tens of
+// milliseconds for the large one, a loopback round trip takes a fraction of one, so the small
+// batch finds the pipeline over its limit and is refused. Should a stall of the host ever let the
+// workers finish first, the pair is sent again (new auditIDs), up to 20 times.
 TEST(webhook, concurrent_clients_with_429_and_retries_lose_nothing) {
 #ifdef NDEBUG
   const int batches_per_client = 500;
@@ -175,41 +182,64 @@ TEST(webhook, concurrent_clients_with_429_and_retries_lose_nothing) {
 #endif
   const int clients = 4;
   const int batch_size = 400;
+  const int large_batch_size = 20000;
   child daemon({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "off", "--listen", "127.0.0.1:0", "-o", "json", "--workers", "2", "--max-in-flight", "600"});
   const int port = test::start_daemon(daemon);
   ASSERT_NE(port, 0) << daemon.stderr_text;
 
+  const auto batch = [](const std::string& id_prefix, int size) {
+    std::string body = R"({"kind":"EventList","items":[)";
+    for (int i = 0; i < size; ++i) {
+      if (i > 0) {
+        body += ',';
+      }
+      body += R"({"kind":"Event","level":"Metadata","auditID":")" + id_prefix + std::to_string(i) +
+              R"(","stage":"ResponseComplete","verb":"get","user":{"username":"u"},"sourceIPs":["10.0.)" +
+              std::to_string(i % 7) + "." + std::to_string(i % 250) +
+              R"("],"objectRef":{"resource":"pods"},"responseStatus":{"code":200},"requestReceivedTimestamp":"2026-02-01T10:00:00Z"})";
+    }
+    return body + "]}";
+  };
   std::atomic<long> accepted{0}, too_many{0}, failures{0};
+  // Posts until the batch is admitted, retrying on 429; false on anything else.
+  const auto post = [&](http_client& c, const std::string& body) {
+    for (int attempt = 0; attempt < 10000; ++attempt) {
+      const auto r = c.request("POST", "/audit/webhook/event", body);
+      if (r.status == 200) {
+        simdjson::dom::parser p;
+        accepted += int64_t(p.parse(r.body)["accepted"]);
+        return true;
+      }
+      if (r.status != 429) {
+        ADD_FAILURE() << "status " << r.status << ": " << r.body;
+        break;
+      }
+      ++too_many;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    ++failures;
+    return false;
+  };
+
+  long expected = 0;
+  {
+    http_client c(port);
+    for (int pair = 0; pair < 20 && too_many.load() == 0; ++pair) {
+      const std::string large = batch("large-" + std::to_string(pair) + "-", large_batch_size);
+      const std::string small = batch("small-" + std::to_string(pair) + "-", batch_size);
+      ASSERT_TRUE(post(c, large));
+      ASSERT_TRUE(post(c, small));
+      expected += large_batch_size + batch_size;
+    }
+  }
+  EXPECT_GT(too_many.load(), 0) << "the in-flight limit was never reached: the test proves nothing about 429";
+
   std::vector<std::thread> pool;
   for (int t = 0; t < clients; ++t) {
     pool.emplace_back([&, t] {
       http_client c(port);
       for (int b = 0; b < batches_per_client; ++b) {
-        std::string body = R"({"kind":"EventList","items":[)";
-        for (int i = 0; i < batch_size; ++i) {
-          if (i > 0) {
-            body += ',';
-          }
-          body += R"({"kind":"Event","level":"Metadata","auditID":"c)" + std::to_string(t) + "-" + std::to_string(b) +
-                  "-" + std::to_string(i) +
-                  R"(","stage":"ResponseComplete","verb":"get","user":{"username":"u"},"sourceIPs":["10.0.)" +
-                  std::to_string(t) + "." + std::to_string(i % 250) +
-                  R"("],"objectRef":{"resource":"pods"},"responseStatus":{"code":200},"requestReceivedTimestamp":"2026-02-01T10:00:00Z"})";
-        }
-        body += "]}";
-        for (int attempt = 0;; ++attempt) {
-          const auto r = c.request("POST", "/audit/webhook/event", body);
-          if (r.status == 200) {
-            simdjson::dom::parser p;
-            accepted += int64_t(p.parse(r.body)["accepted"]);
-            break;
-          }
-          if (r.status == 429 && attempt < 10000) {
-            ++too_many;
-            std::this_thread::sleep_for(std::chrono::milliseconds(1));
-            continue;
-          }
-          ++failures;
+        if (!post(c, batch("c" + std::to_string(t) + "-" + std::to_string(b) + "-", batch_size))) {
           break;
         }
       }
@@ -218,10 +248,9 @@ TEST(webhook, concurrent_clients_with_429_and_retries_lose_nothing) {
   for (auto& th : pool) {
     th.join();
   }
-  const long expected = static_cast<long>(clients) * batches_per_client * batch_size;
+  expected += static_cast<long>(clients) * batches_per_client * batch_size;
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(accepted.load(), expected);
-  EXPECT_GT(too_many.load(), 0) << "the in-flight limit was never reached: the test proves nothing about 429";
 
   // A batch resent after it was admitted (its answer lost) is not counted twice.
   http_client c(port);
@@ -476,6 +505,10 @@ TEST(run, shutdown_under_load_loses_nothing_acknowledged) {
   http_client keep_alive(port);
   ASSERT_EQ(keep_alive.request("POST", "/audit/webhook/event", R"({"kind":"EventList","items":[]})").status, 200);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Under load, wait (bounded) until some batches are through, so the drain has work to finish.
+  for (int i = 0; i < 1000 && acknowledged.load() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   ASSERT_EQ(::kill(d.pid(), SIGTERM), 0);
   ASSERT_TRUE(d.wait_for_stderr("received SIGTERM"));
   // A keep-alive client asking during the drain is told to come back later.
