@@ -167,6 +167,24 @@ struct prefix_test {
   std::uint32_t test;
   bool negated;
 };
+// A set of rules as the words of the candidate bitset it touches: marking or clearing a list of
+// hundreds of rules is then a few word operations instead of one read-modify-write per rule.
+struct rule_mask {
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> words; // (word index, its bits), ascending
+
+  static rule_mask of(const std::vector<std::uint32_t>& rules) {
+    rule_mask m;
+    for (const std::uint32_t r : rules) {
+      const std::uint32_t w = r >> 6;
+      if (m.words.empty() || m.words.back().first != w) {
+        m.words.emplace_back(w, 0); // rules in ascending order (load order) give one entry per word
+      }
+      m.words.back().second |= std::uint64_t{1} << (r & 63);
+    }
+    return m;
+  }
+};
+
 struct rule_plan {
   std::vector<prefix_test> prefix;
   bool complete = false; // the whole filter is the conjunction of `prefix`
@@ -189,15 +207,23 @@ struct matcher::impl {
   // before it must then be decided without error for the skip to be exact: per field, the rules
   // with such an earlier conjunct on it, visited whenever the field is undecidable.
   std::vector<std::vector<std::uint32_t>> field_before_gate;
+  // The lists above as masks, which is how match() applies them.
+  rule_mask ungated_mask;
+  std::vector<rule_mask> field_gated_mask, field_gated_empty_mask, field_gated_nil_mask, field_before_gate_mask;
   std::vector<std::vector<std::uint32_t>> quick; // per rule: more conjuncts checked before a visit
   // When a field's path fails (a member of nil without `?.`, of a scalar...), every rule whose
   // lifted prefix reaches a test on it fails too, unless an earlier conjunct is false. Rules with
   // the same conjuncts before that test share the outcome: decided once per group.
+  // A group that fails counts one error for the group; its rules' counts are brought up to date
+  // at flush_counters() and stats() (context::state::group_errors).
   struct fail_group {
     std::vector<prefix_test> before; // the conjuncts before the first test on the field
     std::vector<std::uint32_t> rules;
+    rule_mask mask;         // `rules` as a mask
+    std::uint32_t index = 0; // among all fields' groups
   };
   std::vector<std::vector<fail_group>> fail_groups; // per field
+  std::uint32_t fail_group_count = 0;
   std::vector<field_db> fields;
   std::vector<lifted_test> tests;
   std::vector<rule_counters> rule_ids;
@@ -216,6 +242,8 @@ struct matcher::context::state {
   hs_scratch_t* scratch = nullptr;
   std::vector<rule_stats> flushed;          // per rule: what the counters already have
   std::vector<std::uint64_t> errors_by_kind, errors_by_kind_flushed;
+  std::vector<std::uint64_t> group_errors;  // per fail group: errors not yet added to its rules' stats
+  bool groups_pending = false;
   std::vector<std::uint8_t> bits;          // per lifted test: 1 if the pattern matched
   std::vector<std::vector<std::uint32_t>> hits; // per field: the tests that matched its string
   std::vector<std::uint64_t> candidate_bits; // rules to visit for this event, one bit each
@@ -779,6 +807,17 @@ std::variant<matcher, std::string> matcher::build(const std::vector<scenario>& s
       m->ungated.push_back(i);
     }
   }
+  m->ungated_mask = rule_mask::of(m->ungated);
+  for (std::size_t fi = 0; fi < m->fields.size(); ++fi) {
+    m->field_gated_mask.push_back(rule_mask::of(m->field_gated[fi]));
+    m->field_gated_empty_mask.push_back(rule_mask::of(m->field_gated_empty[fi]));
+    m->field_gated_nil_mask.push_back(rule_mask::of(m->field_gated_nil[fi]));
+    m->field_before_gate_mask.push_back(rule_mask::of(m->field_before_gate[fi]));
+    for (impl::fail_group& g : m->fail_groups[fi]) {
+      g.mask = rule_mask::of(g.rules);
+      g.index = m->fail_group_count++;
+    }
+  }
 
   for (std::size_t fi = 0; fi < m->fields.size(); ++fi) {
     if (patterns[fi].empty()) {
@@ -847,6 +886,7 @@ matcher::context::context(const matcher& m) : state_(std::make_unique<state>()),
   state_->flushed.assign(im.filters.size(), rule_stats{});
   state_->errors_by_kind.assign(im.error_kind_ids.size(), 0);
   state_->errors_by_kind_flushed.assign(im.error_kind_ids.size(), 0);
+  state_->group_errors.assign(im.fail_group_count, 0);
   state_->bits.assign(im.tests.size(), 0);
   state_->hits.resize(im.fields.size());
   for (std::size_t fi = 0; fi < im.fields.size(); ++fi) {
@@ -928,29 +968,29 @@ void matcher::match(context& ctx, const event_env& env, std::vector<std::uint32_
   std::vector<std::uint64_t>& cand = st.candidate_bits;
   std::fill(cand.begin(), cand.end(), 0);
   auto mark = [&cand](std::uint32_t r) { cand[r >> 6] |= std::uint64_t{1} << (r & 63); };
-  auto mark_all = [&](const std::vector<std::uint32_t>& rules) {
-    for (const std::uint32_t r : rules) {
-      mark(r);
+  auto mark_all = [&cand](const rule_mask& rules) {
+    for (const auto& [w, bits] : rules.words) {
+      cand[w] |= bits;
     }
   };
-  mark_all(im.ungated);
+  mark_all(im.ungated_mask);
   for (std::size_t fi = 0; fi < im.fields.size(); ++fi) {
     const std::uint8_t fs = st.field_string[fi];
     const bool decidable = fs == field_state::string_ || fs == field_state::nil_clean;
     if (!decidable) {
-      mark_all(im.field_before_gate[fi]); // an earlier conjunct may fail with an error
-      mark_all(im.field_gated[fi]);       // and the gate itself cannot be read from the bits
+      mark_all(im.field_before_gate_mask[fi]); // an earlier conjunct may fail with an error
+      mark_all(im.field_gated_mask[fi]);       // and the gate itself cannot be read from the bits
       continue;
     }
     if (im.field_gated[fi].empty()) {
       continue;
     }
     if (fs == field_state::nil_clean) {
-      mark_all(im.field_gated_nil[fi]);
+      mark_all(im.field_gated_nil_mask[fi]);
       continue;
     }
     if (st.field_empty[fi] != 0) {
-      mark_all(im.field_gated_empty[fi]);
+      mark_all(im.field_gated_empty_mask[fi]);
       continue;
     }
     for (const std::uint32_t t : st.hits[fi]) {
@@ -993,13 +1033,12 @@ void matcher::match(context& ctx, const event_env& env, std::vector<std::uint32_
       if (outcome < 0) {
         continue;
       }
-      for (const std::uint32_t r : g.rules) {
-        cand[r >> 6] &= ~(std::uint64_t{1} << (r & 63));
-        if (outcome == 1) {
-          ++ctx.stats_[r].errors;
-        }
+      for (const auto& [w, bits] : g.mask.words) {
+        cand[w] &= ~bits;
       }
       if (outcome == 1) {
+        ++st.group_errors[g.index]; // added to each rule's errors by fold_group_errors()
+        st.groups_pending = true;
         st.errors_by_kind[static_cast<std::size_t>(kind)] += g.rules.size();
       }
     }
@@ -1058,10 +1097,29 @@ void matcher::match(context& ctx, const event_env& env, std::vector<std::uint32_
   }
 }
 
+void matcher::context::fold_group_errors() const noexcept {
+  state& st = *state_;
+  if (!st.groups_pending || owner_ == nullptr) {
+    return;
+  }
+  for (const auto& groups : owner_->impl_->fail_groups) {
+    for (const impl::fail_group& g : groups) {
+      if (const std::uint64_t n = st.group_errors[g.index]; n != 0) {
+        for (const std::uint32_t r : g.rules) {
+          stats_[r].errors += n;
+        }
+        st.group_errors[g.index] = 0;
+      }
+    }
+  }
+  st.groups_pending = false;
+}
+
 void matcher::context::flush_counters() noexcept {
   if (unflushed_ == 0 || owner_ == nullptr) {
     return;
   }
+  fold_group_errors();
   const impl& im = *owner_->impl_;
   state& st = *state_;
   for (std::size_t i = 0; i < im.rule_ids.size(); ++i) {

@@ -74,6 +74,7 @@ class matcher {
     /// Outcome counts per scenario, in load order. Every rule is considered for every event
     /// (most are decided without running their filter), so `evaluations` is the event count.
     [[nodiscard]] const std::vector<rule_stats>& stats() const noexcept {
+      fold_group_errors();
       for (rule_stats& s : stats_) {
         s.evaluations = events_;
       }
@@ -87,6 +88,8 @@ class matcher {
     void flush_counters() noexcept;
 
     struct state;
+    /// Adds the errors match() counted per group of rules failing together to each rule's stats.
+    void fold_group_errors() const noexcept;
     std::unique_ptr<state> state_;
     mutable std::vector<rule_stats> stats_;
     std::uint64_t events_ = 0;
