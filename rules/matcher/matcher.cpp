@@ -1,6 +1,7 @@
 #include "rules/matcher/matcher.h"
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <map>
 #include <set>
@@ -185,6 +186,21 @@ struct rule_mask {
   }
 };
 
+// A rule as its gate test sees it when it fires: the rule and the (up to three) more tests that
+// may rule it out, with what surely_false() reads of each, stored inline so that the rules of a
+// common gate are checked from one contiguous array.
+struct gate_entry {
+  struct quick_test {
+    std::uint32_t test;
+    std::uint32_t field;
+    bool nil_result;     // the test's value on nil
+    bool false_on_empty; // surely false on "": a literal test whose value on "" is false
+  };
+  std::uint32_t rule;
+  std::uint32_t quick_count = 0;
+  std::array<quick_test, 3> quick{};
+};
+
 struct rule_plan {
   std::vector<prefix_test> prefix;
   bool complete = false; // the whole filter is the conjunction of `prefix`
@@ -211,6 +227,7 @@ struct matcher::impl {
   rule_mask ungated_mask;
   std::vector<rule_mask> field_gated_mask, field_gated_empty_mask, field_gated_nil_mask, field_before_gate_mask;
   std::vector<std::vector<std::uint32_t>> quick; // per rule: more conjuncts checked before a visit
+  std::vector<std::vector<gate_entry>> gate_entries; // per test: gated_by with each rule's quick tests
   // When a field's path fails (a member of nil without `?.`, of a scalar...), every rule whose
   // lifted prefix reaches a test on it fails too, unless an earlier conjunct is false. Rules with
   // the same conjuncts before that test share the outcome: decided once per group.
@@ -305,19 +322,20 @@ class lifted_env final : public expr::environment {
   const matcher::context::state& st_;
 };
 
-// A positive lifted conjunct that is certainly false on this event (decided without error).
-bool surely_false(const lifted_test& t, std::uint32_t id, const matcher::context::state& st) noexcept {
-  const std::uint8_t fs = st.field_string[t.field];
+// A positive lifted conjunct, carried in a gate entry, that is certainly false on this event
+// (decided without error).
+bool surely_false(const gate_entry::quick_test& q, const matcher::context::state& st) noexcept {
+  const std::uint8_t fs = st.field_string[q.field];
   if (fs == field_state::nil_clean) {
-    return !t.nil_result;
+    return !q.nil_result;
   }
   if (fs != field_state::string_) {
     return false;
   }
-  if (st.field_empty[t.field] != 0) {
-    return t.kind != test_kind::regex && !t.empty_result;
+  if (st.field_empty[q.field] != 0) {
+    return q.false_on_empty;
   }
-  return st.bits[id] == 0;
+  return st.bits[q.test] == 0;
 }
 
 struct scan_target {
@@ -808,6 +826,17 @@ std::variant<matcher, std::string> matcher::build(const std::vector<scenario>& s
     }
   }
   m->ungated_mask = rule_mask::of(m->ungated);
+  m->gate_entries.resize(m->tests.size());
+  for (std::size_t t = 0; t < m->tests.size(); ++t) {
+    for (const std::uint32_t r : m->gated_by[t]) {
+      gate_entry e{r};
+      for (const std::uint32_t q : m->quick[r]) {
+        const lifted_test& qt = m->tests[q];
+        e.quick[e.quick_count++] = {q, qt.field, qt.nil_result, qt.kind != test_kind::regex && !qt.empty_result};
+      }
+      m->gate_entries[t].push_back(e);
+    }
+  }
   for (std::size_t fi = 0; fi < m->fields.size(); ++fi) {
     m->field_gated_mask.push_back(rule_mask::of(m->field_gated[fi]));
     m->field_gated_empty_mask.push_back(rule_mask::of(m->field_gated_empty[fi]));
@@ -994,16 +1023,16 @@ void matcher::match(context& ctx, const event_env& env, std::vector<std::uint32_
       continue;
     }
     for (const std::uint32_t t : st.hits[fi]) {
-      for (const std::uint32_t r : im.gated_by[t]) {
+      for (const gate_entry& e : im.gate_entries[t]) {
         bool rejected = false;
-        for (const std::uint32_t q : im.quick[r]) {
-          if (surely_false(im.tests[q], q, st)) {
+        for (std::uint32_t k = 0; k < e.quick_count; ++k) {
+          if (surely_false(e.quick[k], st)) {
             rejected = true;
             break;
           }
         }
         if (!rejected) {
-          mark(r);
+          mark(e.rule);
         }
       }
     }
