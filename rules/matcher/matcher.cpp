@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <map>
 #include <set>
+#include <utility>
 
 #include <hs/hs.h>
 
@@ -931,7 +932,13 @@ matcher::context::context(const matcher& m) : state_(std::make_unique<state>()),
   }
 }
 matcher::context::~context() = default;
-matcher::context::context(context&&) noexcept = default;
+// A moved-from context has nothing to count or publish.
+matcher::context::context(context&& o) noexcept
+    : state_(std::move(o.state_)),
+      stats_(std::move(o.stats_)),
+      events_(o.events_),
+      unflushed_(std::exchange(o.unflushed_, 0)),
+      owner_(std::exchange(o.owner_, nullptr)) {}
 
 void matcher::match(context& ctx, const event_env& env, std::vector<std::uint32_t>& out) const noexcept {
   out.clear();
@@ -1127,10 +1134,10 @@ void matcher::match(context& ctx, const event_env& env, std::vector<std::uint32_
 }
 
 void matcher::context::fold_group_errors() const noexcept {
-  state& st = *state_;
-  if (!st.groups_pending || owner_ == nullptr) {
+  if (!state_ || owner_ == nullptr || !state_->groups_pending) {
     return;
   }
+  state& st = *state_;
   for (const auto& groups : owner_->impl_->fail_groups) {
     for (const impl::fail_group& g : groups) {
       if (const std::uint64_t n = st.group_errors[g.index]; n != 0) {

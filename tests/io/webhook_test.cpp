@@ -234,6 +234,9 @@ TEST(webhook, concurrent_clients_with_429_and_retries_lose_nothing) {
   }
   EXPECT_GT(too_many.load(), 0) << "the in-flight limit was never reached: the test proves nothing about 429";
 
+  // The concurrent clients meet the limit when they happen to overlap inside the workers; their
+  // 429s are reported, not required (how often depends on the machine's speed).
+  const long too_many_before_clients = too_many.load();
   std::vector<std::thread> pool;
   for (int t = 0; t < clients; ++t) {
     pool.emplace_back([&, t] {
@@ -251,12 +254,15 @@ TEST(webhook, concurrent_clients_with_429_and_retries_lose_nothing) {
   expected += static_cast<long>(clients) * batches_per_client * batch_size;
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(accepted.load(), expected);
+  RecordProperty("answers_429_to_concurrent_clients", std::to_string(too_many.load() - too_many_before_clients));
 
-  // A batch resent after it was admitted (its answer lost) is not counted twice.
+  // A batch resent after it was admitted (its answer lost) is not counted twice. It is one of the
+  // last batches: the dedupe table forgets a key after about a million newer ones.
   http_client c(port);
+  const std::string last_batch = "c" + std::to_string(clients - 1) + "-" + std::to_string(batches_per_client - 1) + "-";
   std::string again = R"({"kind":"EventList","items":[)";
   for (int i = 0; i < 3; ++i) {
-    again += std::string(i > 0 ? "," : "") + R"({"auditID":"c0-0-)" + std::to_string(i) +
+    again += std::string(i > 0 ? "," : "") + R"({"auditID":")" + last_batch + std::to_string(i) +
              R"(","stage":"ResponseComplete","verb":"get","sourceIPs":["10.0.0.1"]})";
   }
   again += "]}";

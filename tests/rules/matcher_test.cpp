@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include "engine/counters/counters.h"
 #include "engine/event/reader.h"
 #include "engine/parse/meta.h"
 #include "rules/matcher/ruleset.h"
@@ -24,8 +25,11 @@ class comparing_sink final : public engine::event_sink {
  public:
   // `specialized`: the matcher the workers use for events of `source_type` (see
   // ruleset::by_source), else the generic one.
-  comparing_sink(const ruleset& rs, const char* source_type, bool specialized = true)
-      : rs_(rs),
+  // `per_event_stats`: check the matcher's error counts after every event (reading stats());
+  // without it they are only read at the end, as the pipeline reads them (flush_counters()).
+  comparing_sink(const ruleset& rs, const char* source_type, bool specialized = true, bool per_event_stats = true)
+      : per_event_stats_(per_event_stats),
+        rs_(rs),
         matcher_(rs.matcher_at(specialized ? rs.matcher_index(source_type) : 0)),
         ctx_(matcher_),
         type_(source_type) {}
@@ -34,8 +38,10 @@ class comparing_sink final : public engine::event_sink {
     engine::build_meta(ev, engine::source_info{type_, "test", ""}, meta_);
     env_.reset(&ev, &meta_);
     std::vector<std::uint64_t> errors_before;
-    for (const rule_stats& st : ctx_.stats()) {
-      errors_before.push_back(st.errors);
+    if (per_event_stats_) {
+      for (const rule_stats& st : ctx_.stats()) {
+        errors_before.push_back(st.errors);
+      }
     }
     matcher_.match(ctx_, env_, matched_);
     for (std::uint32_t i = 0; i < rs_.scenarios.size(); ++i) {
@@ -43,8 +49,10 @@ class comparing_sink final : public engine::event_sink {
       const bool lifted_match = std::find(matched_.begin(), matched_.end(), i) != matched_.end();
       const bool plain_match = plain.err == expr::eval_error::none && plain.value;
       EXPECT_EQ(lifted_match, plain_match) << rs_.scenarios[i].name << " at line " << where.line;
-      EXPECT_EQ(ctx_.stats()[i].errors - errors_before[i], plain.err != expr::eval_error::none ? 1u : 0u)
-          << rs_.scenarios[i].name << " at line " << where.line;
+      if (per_event_stats_) {
+        EXPECT_EQ(ctx_.stats()[i].errors - errors_before[i], plain.err != expr::eval_error::none ? 1u : 0u)
+            << rs_.scenarios[i].name << " at line " << where.line;
+      }
       matches += plain_match ? 1 : 0;
       errors += plain.err != expr::eval_error::none ? 1 : 0;
       if (rule_errors.size() < rs_.scenarios.size()) {
@@ -59,6 +67,9 @@ class comparing_sink final : public engine::event_sink {
   std::size_t evaluations = 0, matches = 0, errors = 0;
   std::vector<std::uint64_t> rule_errors; // per rule, from the plain evaluation
 
+  // Publishes the matcher's counts to the counters registry.
+  void flush() { ctx_.flush_counters(); }
+
   // The matcher's error count, checked rule by rule against the plain evaluation's.
   std::uint64_t matcher_errors() const {
     std::uint64_t n = 0;
@@ -71,6 +82,7 @@ class comparing_sink final : public engine::event_sink {
   }
 
  private:
+  const bool per_event_stats_;
   const ruleset& rs_;
   const matcher& matcher_;
   matcher::context ctx_;
@@ -393,15 +405,44 @@ void compare_adversarial(int copies) {
   auto rs = must_load({dir});
   ASSERT_TRUE(rs);
   EXPECT_GE(rs->match->lifted_tests(), 15u);
+  if (copies > 1) {
+    EXPECT_GT(rs->scenarios.size(), 128u); // the rule lists span three words of the bitset
+  }
   ASSERT_EQ(rs->by_source.size(), 2u); // the t/source-* rules read evt.Meta.datasource_type
+  const counters::registry& reg = counters::registry::global();
   for (const char* type : {"file", "k8s-audit"}) {
     for (const bool specialized : {true, false}) {
+      // What flush_counters() publishes must be what stats() says, rule by rule.
+      std::vector<std::uint64_t> published_before;
+      for (const scenario& sc : rs->scenarios) {
+        published_before.push_back(reg.read("vigil_rule_eval_errors_total", {{"rule", sc.name}}));
+      }
+      const std::uint64_t by_kind_before = reg.read_all("vigil_rule_eval_errors_by_kind_total");
       comparing_sink sink(*rs, type, specialized);
       run(adversarial_events, sink);
       EXPECT_EQ(sink.evaluations, 25u * rs->scenarios.size());
       EXPECT_GT(sink.matches, 10u * static_cast<unsigned>(copies));
       EXPECT_GT(sink.errors, 0u); // numbers in string sets, strings fetched from non-objects...
       EXPECT_EQ(sink.matcher_errors(), sink.errors) << type << (specialized ? " specialized" : " generic");
+      // The published counters, with nothing read from the context before the flush.
+      comparing_sink quiet(*rs, type, specialized, false);
+      run(adversarial_events, quiet);
+      quiet.flush();
+      for (std::size_t i = 0; i < rs->scenarios.size(); ++i) {
+        EXPECT_EQ(reg.read("vigil_rule_eval_errors_total", {{"rule", rs->scenarios[i].name}}) - published_before[i],
+                  i < quiet.rule_errors.size() ? quiet.rule_errors[i] : 0u)
+            << rs->scenarios[i].name;
+      }
+      EXPECT_EQ(reg.read_all("vigil_rule_eval_errors_by_kind_total") - by_kind_before, quiet.errors);
+      EXPECT_EQ(quiet.matcher_errors(), quiet.errors);
+      // Then the first sink's: both together.
+      sink.flush();
+      for (std::size_t i = 0; i < rs->scenarios.size(); ++i) {
+        EXPECT_EQ(reg.read("vigil_rule_eval_errors_total", {{"rule", rs->scenarios[i].name}}) - published_before[i],
+                  2 * (i < sink.rule_errors.size() ? sink.rule_errors[i] : 0u))
+            << rs->scenarios[i].name;
+      }
+      EXPECT_EQ(reg.read_all("vigil_rule_eval_errors_by_kind_total") - by_kind_before, 2 * sink.errors);
     }
   }
 }
@@ -409,8 +450,29 @@ void compare_adversarial(int copies) {
 TEST(matcher, lifted_equals_plain_on_adversarial_values) { compare_adversarial(1); }
 
 // Over 64 rules, the matcher's rule lists span several words of its candidate bitset, and rules
-// failing on the same field share a group across words: 5 copies give 165 rules.
+// failing on the same field share a group across words: 5 copies give 170 rules.
 TEST(matcher, lifted_equals_plain_with_rules_across_words) { compare_adversarial(5); }
+
+// A context moved from has nothing left to count or publish, and the new one has it all.
+TEST(matcher, a_moved_context_keeps_its_counts_and_leaves_none) {
+  auto rs = must_load({});
+  ASSERT_TRUE(rs);
+  const matcher& m = rs->matcher_at(0);
+  matcher::context from(m);
+  event_env env;
+  engine::event_meta meta;
+  engine::audit_event ev;
+  env.reset(&ev, &meta);
+  std::vector<std::uint32_t> out;
+  m.match(from, env, out);
+  m.match(from, env, out);
+  matcher::context to(std::move(from));
+  from.flush_counters(); // NOLINT(bugprone-use-after-move): what a moved-from context must survive
+  EXPECT_TRUE(from.stats().empty());
+  ASSERT_EQ(to.stats().size(), rs->scenarios.size());
+  EXPECT_EQ(to.stats()[0].evaluations, 2u);
+  to.flush_counters();
+}
 
 } // namespace
 } // namespace vigil::rules
