@@ -182,6 +182,14 @@ class executor {
 
   // ---- walking the tree -------------------------------------------------------------------
 
+  flow within_bound() {
+    if (out_.size() > detail::max_template_output) {
+      fail("output larger than " + std::to_string(detail::max_template_output >> 20) + " MiB");
+      return flow::error;
+    }
+    return flow::normal;
+  }
+
   flow walk_list(const value& dot, const std::vector<node>& list) {
     for (const node& n : list) {
       const flow f = walk(dot, n);
@@ -197,7 +205,7 @@ class executor {
     switch (n.kind) {
     case node_kind::text:
       out_ += n.text;
-      return flow::normal;
+      return within_bound();
     case node_kind::action: {
       value v;
       if (!eval_pipeline(dot, *n.pipe, v)) {
@@ -206,7 +214,7 @@ class executor {
       if (n.pipe->decl.empty()) { // a declaration prints nothing
         detail::print_action(out_, v);
       }
-      return flow::normal;
+      return within_bound();
     }
     case node_kind::if_:
     case node_kind::with:
@@ -597,6 +605,11 @@ class executor {
     if (!ok) {
       at(call_node);
       return fail("error calling " + name + ": " + err);
+    }
+    if (result.kind_of() == value::kind::string && result.as_string().size() > detail::max_template_output) {
+      at(call_node);
+      return fail("error calling " + name + ": result larger than " +
+                  std::to_string(detail::max_template_output >> 20) + " MiB");
     }
     return true;
   }

@@ -92,7 +92,13 @@ class printer {
  private:
   std::string& out_;
 
-  void padding(std::size_t n, char c) { out_.append(n, c); }
+  // Past max_template_output the caller fails anyway: padding stops just beyond it.
+  void padding(std::size_t n, char c) {
+    if (out_.size() + n > max_template_output) {
+      n = out_.size() > max_template_output ? 0 : max_template_output + 1 - out_.size();
+    }
+    out_.append(n, c);
+  }
   void pad(std::string_view s) {
     if (!f.has_width || f.width <= 0) {
       out_ += s;
@@ -699,7 +705,7 @@ std::string sprintf(std::string_view format, std::span<const value> args) {
     n = static_cast<int>(a.as_int());
     return true;
   };
-  for (std::size_t i = 0; i < end;) {
+  for (std::size_t i = 0; i < end && out.size() <= max_template_output;) {
     const std::size_t start = i;
     while (i < end && format[i] != '%') {
       ++i;

@@ -677,7 +677,7 @@ bool fn_replace(std::span<value> args, value& result, std::string&) {
   const std::string& s = args[2].as_string();
   std::string out;
   if (old_s.empty()) { // Go inserts `new` before every rune and at the end
-    for (std::size_t i = 0; i < s.size();) {
+    for (std::size_t i = 0; i < s.size() && out.size() <= max_template_output;) {
       char32_t r = 0;
       const std::size_t w = decode_rune(s, i, r);
       out += new_s;
@@ -687,7 +687,8 @@ bool fn_replace(std::span<value> args, value& result, std::string&) {
     out += new_s;
   } else {
     std::size_t pos = 0;
-    for (std::size_t hit; (hit = s.find(old_s, pos)) != std::string::npos; pos = hit + old_s.size()) {
+    for (std::size_t hit; out.size() <= max_template_output && (hit = s.find(old_s, pos)) != std::string::npos;
+         pos = hit + old_s.size()) {
       out.append(s, pos, hit - pos);
       out += new_s;
     }

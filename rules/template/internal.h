@@ -47,6 +47,12 @@ std::string text_of(const value& v);
 std::string sprint(std::span<const value> args);
 std::string sprintln(std::span<const value> args);
 std::string sprintf(std::string_view format, std::span<const value> args);
+/// The most a template may produce, as its output or as any string along the way (a printf
+/// result, a replace). Go has no bound; a template whose widths or doublings run past it (a
+/// `%9999999s` applied to every field of an alert, a string doubled in a range) is an error
+/// instead of gigabytes. A notification is kilobytes; a group of alerts as JSON a few MiB.
+inline constexpr std::size_t max_template_output = 16u << 20;
+
 /// "" if every verb of a constant printf format is one vigil implements, else the message.
 std::string check_printf_format(std::string_view format);
 /// Go encoding/json; false when the value cannot be encoded (NaN, infinity).

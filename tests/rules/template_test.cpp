@@ -766,5 +766,34 @@ TEST(to_json, omitempty_and_null) {
   EXPECT_NE(json.find("\"capacity\":0"), std::string::npos); // a set pointer to 0 is kept
 }
 
+// ---- the output bound (rules/template/internal.h) ---------------------------------------------
+
+// Go would build gigabytes for these; vigil stops at 16 MiB with an error naming the node.
+TEST(output_bound, a_huge_width_over_every_field_is_an_error) {
+  const engine::alert pod = pod_exec_alert();
+  const engine::alert two = two_ip_alert();
+  // The fuzzer's find: a width of 2,499,999 applied to every field of every alert, twice.
+  const std::string err = exec_error_of(R"({{range $i, $a := .}}{{printf "%-2499999s|%5d" $ $i}}{{end}})",
+                                        alerts({&pod, &two}));
+  EXPECT_NE(err.find("error calling printf: result larger than 16 MiB"), std::string::npos) << err;
+}
+
+TEST(output_bound, amplifying_functions_and_the_output_itself) {
+  // replace with an empty `old` inserts `new` at every rune: 20,001 x 1,000 bytes.
+  const std::string big_new(1000, 'x');
+  EXPECT_NE(exec_error_of(R"({{replace "" ")" + big_new + R"(" (printf "%20000s" "")}})")
+                .find("error calling replace: result larger than 16 MiB"),
+            std::string::npos);
+  // Each action stays under the bound, their sum does not.
+  std::string many;
+  for (int i = 0; i < 20; ++i) {
+    many += R"({{printf "%1000000s" ""}})";
+  }
+  EXPECT_NE(exec_error_of(many).find("output larger than 16 MiB"), std::string::npos);
+  // Under the bound, widths are Go's, however large.
+  EXPECT_EQ(run(R"({{printf "%1000000s" "a"}})").size(), 1000000u);
+  EXPECT_EQ(run(R"({{printf "%-3s|%05d" "a" 7}})"), "a  |00007");
+}
+
 } // namespace
 } // namespace vigil::rules::tmpl
