@@ -215,20 +215,16 @@ struct matcher::impl {
   // test's pattern matched (on a non-empty string field). Such a rule is visited only when its
   // gate test fired, or when the gate's field was not a usable string; the others are visited
   // for every event. With many rules, most are never looked at.
-  std::vector<std::uint32_t> ungated;                 // rules visited for every event
-  std::vector<std::vector<std::uint32_t>> gated_by;   // per test: the rules it gates
-  std::vector<std::vector<std::uint32_t>> field_gated; // per field: the rules gated by its tests
-  std::vector<std::vector<std::uint32_t>> field_gated_empty; // ... whose gate may hold on ""
-  std::vector<std::vector<std::uint32_t>> field_gated_nil;   // ... whose gate holds on nil
+  rule_mask ungated;                    // rules visited for every event
+  std::vector<rule_mask> field_gated;       // per field: the rules gated by its tests
+  std::vector<rule_mask> field_gated_empty; // ... whose gate may hold on ""
+  std::vector<rule_mask> field_gated_nil;   // ... whose gate holds on nil
   // A gate may be a later conjunct than the first (the most selective one). The conjuncts
   // before it must then be decided without error for the skip to be exact: per field, the rules
   // with such an earlier conjunct on it, visited whenever the field is undecidable.
-  std::vector<std::vector<std::uint32_t>> field_before_gate;
-  // The lists above as masks, which is how match() applies them.
-  rule_mask ungated_mask;
-  std::vector<rule_mask> field_gated_mask, field_gated_empty_mask, field_gated_nil_mask, field_before_gate_mask;
-  std::vector<std::vector<std::uint32_t>> quick; // per rule: more conjuncts checked before a visit
-  std::vector<std::vector<gate_entry>> gate_entries; // per test: gated_by with each rule's quick tests
+  std::vector<rule_mask> field_before_gate;
+  // Per test: the rules it gates, each with up to three more conjuncts checked before a visit.
+  std::vector<std::vector<gate_entry>> gate_entries;
   // When a field's path fails (a member of nil without `?.`, of a scalar...), every rule whose
   // lifted prefix reaches a test on it fails too, unless an earlier conjunct is false. Rules with
   // the same conjuncts before that test share the outcome: decided once per group.
@@ -733,12 +729,12 @@ std::variant<matcher, std::string> matcher::build(const std::vector<scenario>& s
     m->filters.push_back(p.with_lifts(std::move(lifts)));
   }
 
-  m->gated_by.resize(m->tests.size());
-  m->field_gated.resize(m->fields.size());
-  m->field_gated_empty.resize(m->fields.size());
-  m->field_gated_nil.resize(m->fields.size());
-  m->field_before_gate.resize(m->fields.size());
-  m->quick.resize(m->plans.size());
+  // The gating lists as rule ids, in load order; impl keeps them as masks and gate entries.
+  std::vector<std::uint32_t> ungated;
+  std::vector<std::vector<std::uint32_t>> gated_by(m->tests.size());
+  std::vector<std::vector<std::uint32_t>> field_gated(m->fields.size()), field_gated_empty(m->fields.size()),
+      field_gated_nil(m->fields.size()), field_before_gate(m->fields.size());
+  std::vector<std::vector<std::uint32_t>> quick(m->plans.size());
   m->fail_groups.resize(m->fields.size());
   {
     std::map<std::string, std::pair<std::uint32_t, std::size_t>> group_index; // signature -> (field, group)
@@ -804,34 +800,34 @@ std::variant<matcher, std::string> matcher::build(const std::vector<scenario>& s
       more.resize(std::min<std::size_t>(more.size(), 3));
       std::size_t last_k = best_k;
       for (const auto& [c, k] : more) {
-        m->quick[i].push_back(plan.prefix[k].test);
+        quick[i].push_back(plan.prefix[k].test);
         last_k = std::max(last_k, k);
       }
       for (std::size_t k = 0; k < last_k; ++k) {
-        auto& before = m->field_before_gate[m->tests[plan.prefix[k].test].field];
+        auto& before = field_before_gate[m->tests[plan.prefix[k].test].field];
         if (before.empty() || before.back() != i) {
           before.push_back(i);
         }
       }
       const lifted_test& t = m->tests[test];
-      m->gated_by[test].push_back(i);
-      m->field_gated[t.field].push_back(i);
+      gated_by[test].push_back(i);
+      field_gated[t.field].push_back(i);
       if (t.empty_result || t.kind == test_kind::regex) {
-        m->field_gated_empty[t.field].push_back(i);
+        field_gated_empty[t.field].push_back(i);
       }
       if (t.nil_result) {
-        m->field_gated_nil[t.field].push_back(i);
+        field_gated_nil[t.field].push_back(i);
       }
     } else {
-      m->ungated.push_back(i);
+      ungated.push_back(i);
     }
   }
-  m->ungated_mask = rule_mask::of(m->ungated);
+  m->ungated = rule_mask::of(ungated);
   m->gate_entries.resize(m->tests.size());
   for (std::size_t t = 0; t < m->tests.size(); ++t) {
-    for (const std::uint32_t r : m->gated_by[t]) {
+    for (const std::uint32_t r : gated_by[t]) {
       gate_entry e{r};
-      for (const std::uint32_t q : m->quick[r]) {
+      for (const std::uint32_t q : quick[r]) {
         const lifted_test& qt = m->tests[q];
         e.quick[e.quick_count++] = {q, qt.field, qt.nil_result, qt.kind != test_kind::regex && !qt.empty_result};
       }
@@ -839,10 +835,10 @@ std::variant<matcher, std::string> matcher::build(const std::vector<scenario>& s
     }
   }
   for (std::size_t fi = 0; fi < m->fields.size(); ++fi) {
-    m->field_gated_mask.push_back(rule_mask::of(m->field_gated[fi]));
-    m->field_gated_empty_mask.push_back(rule_mask::of(m->field_gated_empty[fi]));
-    m->field_gated_nil_mask.push_back(rule_mask::of(m->field_gated_nil[fi]));
-    m->field_before_gate_mask.push_back(rule_mask::of(m->field_before_gate[fi]));
+    m->field_gated.push_back(rule_mask::of(field_gated[fi]));
+    m->field_gated_empty.push_back(rule_mask::of(field_gated_empty[fi]));
+    m->field_gated_nil.push_back(rule_mask::of(field_gated_nil[fi]));
+    m->field_before_gate.push_back(rule_mask::of(field_before_gate[fi]));
     for (impl::fail_group& g : m->fail_groups[fi]) {
       g.mask = rule_mask::of(g.rules);
       g.index = m->fail_group_count++;
@@ -1009,24 +1005,24 @@ void matcher::match(context& ctx, const event_env& env, std::vector<std::uint32_
       cand[w] |= bits;
     }
   };
-  mark_all(im.ungated_mask);
+  mark_all(im.ungated);
   for (std::size_t fi = 0; fi < im.fields.size(); ++fi) {
     const std::uint8_t fs = st.field_string[fi];
     const bool decidable = fs == field_state::string_ || fs == field_state::nil_clean;
     if (!decidable) {
-      mark_all(im.field_before_gate_mask[fi]); // an earlier conjunct may fail with an error
-      mark_all(im.field_gated_mask[fi]);       // and the gate itself cannot be read from the bits
+      mark_all(im.field_before_gate[fi]); // an earlier conjunct may fail with an error
+      mark_all(im.field_gated[fi]);       // and the gate itself cannot be read from the bits
       continue;
     }
-    if (im.field_gated[fi].empty()) {
+    if (im.field_gated[fi].words.empty()) {
       continue;
     }
     if (fs == field_state::nil_clean) {
-      mark_all(im.field_gated_nil_mask[fi]);
+      mark_all(im.field_gated_nil[fi]);
       continue;
     }
     if (st.field_empty[fi] != 0) {
-      mark_all(im.field_gated_empty_mask[fi]);
+      mark_all(im.field_gated_empty[fi]);
       continue;
     }
     for (const std::uint32_t t : st.hits[fi]) {

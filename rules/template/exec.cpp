@@ -182,9 +182,13 @@ class executor {
 
   // ---- walking the tree -------------------------------------------------------------------
 
+  static std::string over_bound() {
+    return "larger than " + std::to_string(detail::max_template_output >> 20) + " MiB";
+  }
+
   flow within_bound() {
     if (out_.size() > detail::max_template_output) {
-      fail("output larger than " + std::to_string(detail::max_template_output >> 20) + " MiB");
+      fail("output " + over_bound());
       return flow::error;
     }
     return flow::normal;
@@ -608,8 +612,7 @@ class executor {
     }
     if (result.kind_of() == value::kind::string && result.as_string().size() > detail::max_template_output) {
       at(call_node);
-      return fail("error calling " + name + ": result larger than " +
-                  std::to_string(detail::max_template_output >> 20) + " MiB");
+      return fail("error calling " + name + ": result " + over_bound());
     }
     return true;
   }
