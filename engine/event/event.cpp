@@ -12,17 +12,35 @@ namespace {
 using simdjson::dom::element;
 using simdjson::dom::element_type;
 
-// ASCII case-insensitive equality against a lowercase literal.
+// ASCII case-insensitive equality against a literal of lowercase letters a-z only. For such a
+// literal, OR-ing 0x20 into a key byte is exact: only the letter itself and its capital give the
+// letter (bytes >= 0x80, digits and punctuation give something else), so eight bytes compare at
+// once. A per-byte loop with a range test was a tenth of decode_event's time.
 inline bool key_is(std::string_view key, std::string_view lower) noexcept {
-  if (key.size() != lower.size()) {
+  const std::size_t n = key.size();
+  if (n != lower.size()) {
     return false;
   }
-  for (std::size_t i = 0; i < key.size(); ++i) {
-    char c = key[i];
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c + ('a' - 'A'));
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    std::uint64_t k, l;
+    std::memcpy(&k, key.data() + i, 8);
+    std::memcpy(&l, lower.data() + i, 8);
+    if ((k | 0x2020202020202020ull) != l) {
+      return false;
     }
-    if (c != lower[i]) {
+  }
+  if (i + 4 <= n) {
+    std::uint32_t k, l;
+    std::memcpy(&k, key.data() + i, 4);
+    std::memcpy(&l, lower.data() + i, 4);
+    if ((k | 0x20202020u) != l) {
+      return false;
+    }
+    i += 4;
+  }
+  for (; i < n; ++i) {
+    if ((static_cast<unsigned char>(key[i]) | 0x20u) != static_cast<unsigned char>(lower[i])) {
       return false;
     }
   }

@@ -67,6 +67,135 @@ TEST(decode_event, a_reused_event_keeps_nothing_of_the_previous_one) {
   EXPECT_EQ(ev.stage_time, 0);
 }
 
+// Every key decode_event knows, at every length it compares (3 to 24 bytes: whole words, a
+// 4-byte part, single bytes), with values that tell the fields apart.
+const std::string ev_all_keys =
+    R"({"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Request","auditID":"id-1","stage":"ResponseComplete",)"
+    R"("requestURI":"/api/v1/namespaces/ns/pods/p","verb":"create","userAgent":"kubectl/v1.29",)"
+    R"("user":{"username":"alice","uid":"u-1","groups":["g1"]},)"
+    R"("impersonatedUser":{"username":"bob","uid":"u-2"},"sourceIPs":["10.1.2.3"],)"
+    R"("objectRef":{"resource":"pods","subresource":"exec","namespace":"ns","name":"p","uid":"o-1",)"
+    R"("apiGroup":"apps","apiVersion":"v1","resourceVersion":"42"},)"
+    R"("responseStatus":{"code":201,"reason":"Created","status":"Success"},)"
+    R"("requestReceivedTimestamp":"2024-01-02T03:04:05.5Z","stageTimestamp":"2024-01-02T03:04:06Z",)"
+    R"("annotations":{"7/0":"b"},"requestObject":{"x":1},"responseObject":{"y":2}})";
+
+// The object keys of a JSON text rewritten by `f` (values untouched): a string followed by ':'.
+template <class F>
+std::string rewrite_keys(const std::string& json, F f) {
+  std::string out;
+  for (std::size_t i = 0; i < json.size();) {
+    if (json[i] != '"') {
+      out += json[i++];
+      continue;
+    }
+    const std::size_t end = json.find('"', i + 1);
+    std::string text = json.substr(i + 1, end - i - 1);
+    if (end + 1 < json.size() && json[end + 1] == ':') {
+      text = f(text);
+    }
+    out += '"' + text + '"';
+    i = end + 1;
+  }
+  return out;
+}
+
+// What decode_event read, as text, to compare two decodes. (The annotation's key has no letter:
+// annotations are a map, whose keys are data and keep their case.)
+std::string decoded_fields(const std::string& json) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (parser.parse(json).get(root) != simdjson::SUCCESS) {
+    return "parse error";
+  }
+  audit_event ev;
+  const decode_status st = decode_event(root, ev);
+  if (!st.ok()) {
+    return std::string("decode error ") + to_string(st.error);
+  }
+  std::string out;
+  for (std::string_view v : {ev.kind, ev.api_version, ev.level, ev.audit_id, ev.stage, ev.request_uri, ev.verb,
+                             ev.user_agent, ev.user.username, ev.user.uid, ev.impersonated_user.username,
+                             ev.impersonated_user.uid, ev.source_ip, ev.object.resource, ev.object.subresource,
+                             ev.object.namespace_, ev.object.name, ev.object.uid, ev.object.api_group,
+                             ev.object.api_version, ev.object.resource_version, ev.response_reason,
+                             ev.response_status, ev.annotation("7/0")}) {
+    out.append(v).append("|");
+  }
+  out += std::to_string(ev.response_code) + "|" + std::to_string(ev.request_received) + "|" +
+         std::to_string(ev.stage_time) + "|" + std::to_string(ev.present) + "|" + std::to_string(ev.root_seen) + "|" +
+         std::to_string(ev.nested_strings) + "|" + (ev.user.has_groups ? "groups" : "") + "|" +
+         (ev.keys_repeated ? "repeated" : "");
+  return out;
+}
+
+TEST(decode_event, keys_match_in_any_ascii_case) {
+  const std::string canonical = decoded_fields(ev_all_keys);
+  ASSERT_NE(canonical.find("alice|u-1|bob|u-2|10.1.2.3|pods|exec|ns|p|o-1|apps|v1|42|Created|Success|b|201|"),
+            std::string::npos)
+      << canonical;
+  auto upper = [](std::string k) {
+    for (char& c : k) {
+      c = (c >= 'a' && c <= 'z') ? static_cast<char>(c - 32) : c;
+    }
+    return k;
+  };
+  auto lower = [](std::string k) {
+    for (char& c : k) {
+      c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+    }
+    return k;
+  };
+  auto alternate = [](std::string k) {
+    for (std::size_t i = 0; i < k.size(); ++i) {
+      const char c = k[i];
+      if (i % 2 == 0 && c >= 'a' && c <= 'z') {
+        k[i] = static_cast<char>(c - 32);
+      } else if (i % 2 == 1 && c >= 'A' && c <= 'Z') {
+        k[i] = static_cast<char>(c + 32);
+      }
+    }
+    return k;
+  };
+  EXPECT_EQ(decoded_fields(rewrite_keys(ev_all_keys, upper)), canonical);
+  EXPECT_EQ(decoded_fields(rewrite_keys(ev_all_keys, lower)), canonical);
+  EXPECT_EQ(decoded_fields(rewrite_keys(ev_all_keys, alternate)), canonical);
+  // A key escaped in the JSON is compared unescaped, as Go compares it.
+  EXPECT_EQ(decoded_fields(R"({"vErb":"get"})"), decoded_fields(R"({"verb":"get"})"));
+}
+
+TEST(decode_event, keys_that_differ_by_more_than_case_are_not_recognized) {
+  // Each known key with one byte changed into a character next to the letters in ASCII (@ [ ` {,
+  // which differ from A, Z, a, z by one or by 0x20), a digit, or a non-ASCII letter: none of them
+  // may be taken for the key, whatever its length.
+  const std::vector<std::string> keys = {"kind", "apiVersion", "level", "auditID", "stage", "requestURI",
+                                         "verb", "userAgent", "sourceIPs", "requestReceivedTimestamp",
+                                         "stageTimestamp"};
+  const std::vector<std::string> swaps = {"@", "[", "`", "{", "0", "\u00e9"};
+  for (const std::string& key : keys) {
+    for (std::size_t at : {std::size_t{0}, key.size() / 2, key.size() - 1}) {
+      for (const std::string& swap : swaps) {
+        std::string near = key;
+        near.replace(at, 1, swap);
+        // A string value the real key would record; with auditID for the audit-field check.
+        const std::string json = R"({"auditID":"x",")" + near + R"(":"2024-01-02T03:04:05Z"})";
+        const std::string got = decoded_fields(json);
+        if (key == "auditID") {
+          // Only the real auditID is there: the near miss must not count as a second one.
+          EXPECT_EQ(got.find("repeated"), std::string::npos) << near;
+        } else {
+          EXPECT_EQ(got, decoded_fields(R"({"auditID":"x"})")) << near;
+        }
+      }
+    }
+  }
+  // The same for the nested objects' keys.
+  EXPECT_EQ(decoded_fields(R"({"verb":"get","user":{"us@rname":"a","ui[":"b"}})"),
+            decoded_fields(R"({"verb":"get","user":{}})"));
+  EXPECT_EQ(decoded_fields(R"({"verb":"get","objectRef":{"resourceVersio`":"1","subresourc{":"s","namespac0":"n"}})"),
+            decoded_fields(R"({"verb":"get","objectRef":{}})"));
+}
+
 TEST(reader, json_lines_with_blank_lines_and_crlf) {
   collect_sink s = decode_all("\n" + ev_get + "\r\n\r\n" + ev_get + "\n" + ev_get);
   ASSERT_EQ(s.events.size(), 3u);
