@@ -25,6 +25,9 @@ using clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 constexpr milliseconds tick{1000};               // CrowdSec's broker checks its groups every second
+// Dropped alerts are logged as a count: the first drop at once, then at most a line per plugin
+// this often (a burst can drop thousands a second; every one is counted in the metrics).
+constexpr milliseconds drop_log_interval{10000};
 constexpr milliseconds max_backoff{30000};       // the backoff's ceiling
 constexpr milliseconds unlimited_budget{300000}; // max_retry 0: keep trying for 5 minutes
 constexpr std::size_t max_response = 4096;       // what is kept of an error response
@@ -68,6 +71,9 @@ struct plugin_state {
   std::vector<std::shared_ptr<const queued>> pending;
   clock::time_point next_tick, next_wait;
   counters::id alerts, sent, empty, failed_tries, gave_up, template_errors, dropped, abandoned, queue_depth;
+  std::uint64_t unlogged_drops = 0; // dropped since the last line about drops
+  std::string drop_reason;          // why, the last time
+  clock::time_point next_drop_log;  // no line about drops before this
 };
 
 struct delivery {
@@ -165,6 +171,30 @@ struct notifier::impl {
     }
   }
 
+  // Counts `n` dropped alerts of plugin `p`, and logs them unless a line about drops came less
+  // than drop_log_interval ago (report_drops() logs the rest later).
+  void drop(plugin_state& p, std::size_t n, std::string reason, clock::time_point now) {
+    counters::add(p.dropped, n);
+    p.unlogged_drops += n;
+    p.drop_reason = std::move(reason);
+    if (now >= p.next_drop_log) {
+      report_drops(p, now);
+    }
+  }
+
+  void report_drops(plugin_state& p, clock::time_point now) {
+    if (p.unlogged_drops == 0) {
+      return;
+    }
+    log("error", "notification " + p.cfg.name + ": " + std::to_string(p.unlogged_drops) + " alert(s) dropped, " +
+                     p.drop_reason + " (all counted in vigil_notification_failures_total{reason=\"dropped\"}; " +
+                     "drops are reported at most every " +
+                     std::to_string(std::chrono::duration_cast<std::chrono::seconds>(drop_log_interval).count()) +
+                     " s)");
+    p.unlogged_drops = 0;
+    p.next_drop_log = now + drop_log_interval;
+  }
+
   std::size_t find(const std::string& name) const {
     for (std::size_t i = 0; i < plugins.size(); ++i) {
       if (plugins[i].cfg.name == name) {
@@ -206,9 +236,7 @@ struct notifier::impl {
         continue;
       }
       if (jobs.size() >= opts.max_deliveries) {
-        counters::add(p.dropped, views.size());
-        log("error", "notification " + p.cfg.name + ": " + std::to_string(jobs.size()) +
-                         " deliveries already pending: " + std::to_string(views.size()) + " alert(s) dropped");
+        drop(p, views.size(), std::to_string(jobs.size()) + " deliveries already pending", now);
         continue;
       }
       delivery& j = jobs.emplace_back();
@@ -314,14 +342,11 @@ struct notifier::impl {
       stopping = stop_requested;
       deadline = stop_deadline;
     }
+    const clock::time_point now = clock::now();
     for (auto& [pi, q] : in) {
       plugin_state& p = plugins[pi];
       if (p.pending.size() >= opts.max_pending_per_plugin) {
-        counters::add(p.dropped);
-        if (p.pending.size() == opts.max_pending_per_plugin) {
-          log("error", "notification " + p.cfg.name + ": " + std::to_string(p.pending.size()) +
-                           " alerts already waiting: dropping new ones until it drains (counted)");
-        }
+        drop(p, 1, std::to_string(p.pending.size()) + " alerts already waiting for their group", now);
         continue;
       }
       p.pending.push_back(std::move(q));
@@ -352,6 +377,9 @@ struct notifier::impl {
         }
         if ((due || stopping) && !p.pending.empty()) {
           flush(i, now);
+        }
+        if (p.unlogged_drops > 0 && now >= p.next_drop_log) {
+          report_drops(p, now);
         }
       }
       // One send at a time per plugin, oldest first: a channel gets its messages in order, and a
@@ -408,6 +436,9 @@ struct notifier::impl {
       clock::time_point wake = now + tick;
       for (const auto& p : plugins) {
         wake = std::min(wake, p.next_tick);
+        if (p.unlogged_drops > 0) {
+          wake = std::min(wake, p.next_drop_log);
+        }
         if (p.cfg.group_wait > 0) {
           wake = std::min(wake, p.next_wait);
         }
@@ -422,6 +453,9 @@ struct notifier::impl {
       }
       const auto ms = std::chrono::duration_cast<milliseconds>(wake - now).count();
       curl_multi_poll(multi, nullptr, 0, static_cast<int>(std::clamp<std::int64_t>(ms, 0, 1000)), nullptr);
+    }
+    for (auto& p : plugins) {
+      report_drops(p, clock::now()); // what the interval held back, before the thread ends
     }
   }
 };

@@ -225,6 +225,14 @@ TEST(notify, a_dead_endpoint_is_counted_never_waited_for) {
                     std::to_string(ntohs(a.sin_port)) + "/x\n");
   notifier_options o;
   o.max_pending_per_plugin = 100;
+  std::mutex log_mu;
+  std::vector<std::string> drop_lines;
+  o.log = [&](const char*, const std::string& msg) {
+    if (msg.find("dropped") != std::string::npos) {
+      std::lock_guard<std::mutex> l(log_mu);
+      drop_lines.push_back(msg);
+    }
+  };
   {
     notifier sender(n, o);
     for (int i = 0; i < 1000; ++i) {
@@ -235,6 +243,14 @@ TEST(notify, a_dead_endpoint_is_counted_never_waited_for) {
   }
   ::close(hang);
   EXPECT_EQ(counter("vigil_notification_failures_total", "dead", "slack", "dropped"), 900u);
+  // Logged as counts, not a line per alert: the first drop at once, the other 899 when the
+  // notifier stops (within the 10 s between two such lines).
+  ASSERT_EQ(drop_lines.size(), 2u);
+  EXPECT_EQ(drop_lines[0].rfind("notification dead: 1 alert(s) dropped, 100 alerts already waiting for their group", 0), 0u)
+      << drop_lines[0];
+  EXPECT_EQ(drop_lines[1].rfind("notification dead: 899 alert(s) dropped, 100 alerts already waiting for their group", 0),
+            0u)
+      << drop_lines[1];
   // Sends to one plugin go one at a time, in order: the first hangs, the other 99 wait behind it.
   EXPECT_EQ(counter("vigil_notification_failures_total", "dead", "slack", "abandoned"), 100u);
   EXPECT_EQ(counter("vigil_notification_sent_total", "dead", "slack"), 0u);
@@ -397,6 +413,35 @@ TEST(notify, crowdsec_dir_and_the_notifications_cli) {
   ASSERT_EQ(hook.request("POST", "/audit/webhook/event", exec).status, 200);
   EXPECT_EQ(slack.wait_for(2).size(), 2u) << d.stderr_text;
   ASSERT_EQ(d.stop(), 0);
+}
+
+// The daemon's log lines (logrus's text format) quote their message: a quote or a line break in
+// it, here in a scenario file's name, stays inside the msg field, on one line.
+TEST(cli, log_lines_escape_quotes_and_line_breaks) {
+  const fs::path dir = temp_dir("logquote");
+  write(dir / "acquis.yaml", "source: k8s-audit\nlisten_addr: 127.0.0.1\nlisten_port: 0\n"
+                             "webhook_path: /audit/webhook/event\nlabels:\n  type: k8s-audit\n");
+  fs::create_directories(dir / "scenarios");
+  write(dir / "scenarios/a\"b\nc\\d.yaml", "type: leaky\nname: crowdsecurity/ssh-bf\n"
+                                           "filter: \"evt.Meta.log_type == 'x'\"\nleakspeed: 10s\n"
+                                           "capacity: 5\ngroupby: evt.Meta.source_ip\n");
+  child check({vigil_bin, "check-config", "--crowdsec-dir", dir.string()});
+  ASSERT_EQ(check.stop(0), 0) << check.stderr_text;
+  std::string line;
+  for (std::size_t at = 0; at < check.stderr_text.size();) {
+    const std::size_t end = check.stderr_text.find('\n', at);
+    const std::string l = check.stderr_text.substr(at, end - at);
+    if (l.find("not a k8s-audit scenario") != std::string::npos) {
+      line = l;
+    }
+    at = end == std::string::npos ? end : end + 1;
+  }
+  ASSERT_FALSE(line.empty()) << check.stderr_text;
+  EXPECT_EQ(line.rfind("time=\"", 0), 0u) << line; // the whole warning on one line
+  EXPECT_NE(line.find("level=warning msg=\"" + (dir / "scenarios").string() +
+                      "/a\\\"b\\nc\\\\d.yaml: not a k8s-audit scenario: skipped\""),
+            std::string::npos)
+      << line;
 }
 
 } // namespace
