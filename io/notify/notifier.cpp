@@ -74,6 +74,7 @@ struct plugin_state {
   std::uint64_t unlogged_drops = 0; // dropped since the last line about drops
   std::string drop_reason;          // why, the last time
   clock::time_point next_drop_log;  // no line about drops before this
+  bool backlog = false;             // a flush stopped at max_deliveries: flush again when there is room
 };
 
 struct delivery {
@@ -211,11 +212,13 @@ struct notifier::impl {
   }
 
   // Renders the pending alerts of a plugin in groups of group_threshold (1 if unset) and queues
-  // one delivery per group.
+  // one delivery per group. With max_deliveries queued, the rest keep waiting (bounded by
+  // max_pending_per_plugin) for a later flush: a burst is delivered late rather than dropped.
   void flush(std::size_t pi, clock::time_point now) {
     plugin_state& p = plugins[pi];
     const std::size_t group = std::max<std::size_t>(1, p.cfg.group_threshold);
-    for (std::size_t at = 0; at < p.pending.size(); at += group) {
+    std::size_t at = 0;
+    for (; at < p.pending.size() && jobs.size() < opts.max_deliveries; at += group) {
       std::vector<rules::tmpl::alert_view> views;
       for (std::size_t k = at; k < std::min(p.pending.size(), at + group); ++k) {
         const queued& q = *p.pending[k];
@@ -235,10 +238,6 @@ struct notifier::impl {
         counters::add(p.empty);
         continue;
       }
-      if (jobs.size() >= opts.max_deliveries) {
-        drop(p, views.size(), std::to_string(jobs.size()) + " deliveries already pending", now);
-        continue;
-      }
       delivery& j = jobs.emplace_back();
       j.plugin = pi;
       j.alerts = views.size();
@@ -248,8 +247,9 @@ struct notifier::impl {
         log("debug", "notification " + p.cfg.name + ": sending " + std::to_string(j.alerts) + " alert(s): " + j.body);
       }
     }
-    p.pending.clear();
-    counters::set(p.queue_depth, 0);
+    p.pending.erase(p.pending.begin(), p.pending.begin() + static_cast<std::ptrdiff_t>(std::min(at, p.pending.size())));
+    p.backlog = !p.pending.empty();
+    counters::set(p.queue_depth, p.pending.size());
   }
 
   void start(delivery& j) {
@@ -375,6 +375,8 @@ struct notifier::impl {
             due = due || !p.pending.empty();
           }
         }
+        // The rest of a flush that met max_deliveries goes as soon as sends finish.
+        due = due || (p.backlog && jobs.size() < opts.max_deliveries);
         if ((due || stopping) && !p.pending.empty()) {
           flush(i, now);
         }
@@ -431,11 +433,24 @@ struct notifier::impl {
           release(j);
         }
         jobs.clear();
+        for (auto& p : plugins) {
+          if (!p.pending.empty()) {
+            // Still waiting behind max_deliveries unfinished sends.
+            counters::add(p.abandoned, p.pending.size());
+            log("error", "notification " + p.cfg.name + ": shutting down with " + std::to_string(p.pending.size()) +
+                             " alert(s) still waiting for a send: not notified");
+            p.pending.clear();
+            counters::set(p.queue_depth, 0);
+          }
+        }
         break;
       }
       clock::time_point wake = now + tick;
       for (const auto& p : plugins) {
         wake = std::min(wake, p.next_tick);
+        if (p.backlog && jobs.size() < opts.max_deliveries) {
+          wake = now;
+        }
         if (p.unlogged_drops > 0) {
           wake = std::min(wake, p.next_drop_log);
         }

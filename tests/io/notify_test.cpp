@@ -290,6 +290,36 @@ TEST(notify, file_plugin_appends_and_rotates_by_size) {
   EXPECT_EQ(counter("vigil_notification_sent_total", "to_file", "file"), 3u);
 }
 
+// A burst larger than max_deliveries is delivered, not dropped: what does not fit waits with the
+// pending alerts and goes as soon as sends finish (a file's at once), well before the next tick.
+TEST(notify, a_burst_over_max_deliveries_waits_instead_of_being_dropped) {
+  const fs::path dir = temp_dir("burst");
+  const std::string log = (dir / "alerts.log").string();
+  auto n = load_one("type: file\nname: burst\nformat: '{{range .}}{{.Message}};{{end}}'\nlog_path: " + log + "\n");
+  ASSERT_EQ(n.size(), 1u);
+  notifier_options o;
+  o.max_deliveries = 10;
+  {
+    notifier sender(n, o);
+    for (int i = 0; i < 500; ++i) {
+      engine::alert a = exec_alert("10.0.5.1");
+      a.message = "alert " + std::to_string(i);
+      sender.submit(a, i, {"burst"});
+    }
+    // All 500 within a few ticks: 10 at a time, one batch after another.
+    for (int waited = 0; waited < 3000 && counter("vigil_notification_sent_total", "burst", "file") < 500; ++waited) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    EXPECT_EQ(counter("vigil_notification_sent_total", "burst", "file"), 500u);
+    sender.stop(std::chrono::seconds(5));
+  }
+  EXPECT_EQ(counter("vigil_notification_failures_total", "burst", "file", "dropped"), 0u);
+  const std::string text = slurp(log);
+  EXPECT_EQ(std::count(text.begin(), text.end(), ';'), 500);
+  EXPECT_EQ(text.substr(0, 16), "alert 0;alert 1;"); // in order
+  EXPECT_NE(text.find(";alert 499;"), std::string::npos);
+}
+
 TEST(notify, config_errors_are_located_and_env_is_expanded_outside_format) {
   ::setenv("VIGIL_TEST_HOOK", "https://hooks.example/abc", 1);
   std::vector<notification> out;
