@@ -346,7 +346,7 @@ struct notifier::impl {
     for (auto& [pi, q] : in) {
       plugin_state& p = plugins[pi];
       if (p.pending.size() >= opts.max_pending_per_plugin) {
-        drop(p, 1, std::to_string(p.pending.size()) + " alerts already waiting for their group", now);
+        drop(p, 1, std::to_string(p.pending.size()) + " alerts already waiting to be sent", now);
         continue;
       }
       p.pending.push_back(std::move(q));

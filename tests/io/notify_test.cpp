@@ -246,9 +246,9 @@ TEST(notify, a_dead_endpoint_is_counted_never_waited_for) {
   // Logged as counts, not a line per alert: the first drop at once, the other 899 when the
   // notifier stops (within the 10 s between two such lines).
   ASSERT_EQ(drop_lines.size(), 2u);
-  EXPECT_EQ(drop_lines[0].rfind("notification dead: 1 alert(s) dropped, 100 alerts already waiting for their group", 0), 0u)
+  EXPECT_EQ(drop_lines[0].rfind("notification dead: 1 alert(s) dropped, 100 alerts already waiting to be sent", 0), 0u)
       << drop_lines[0];
-  EXPECT_EQ(drop_lines[1].rfind("notification dead: 899 alert(s) dropped, 100 alerts already waiting for their group", 0),
+  EXPECT_EQ(drop_lines[1].rfind("notification dead: 899 alert(s) dropped, 100 alerts already waiting to be sent", 0),
             0u)
       << drop_lines[1];
   // Sends to one plugin go one at a time, in order: the first hangs, the other 99 wait behind it.
