@@ -15,6 +15,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include "engine/event/event.h"
 #include "engine/event/reader.h"
 #include "engine/event/timestamp.h"
 
@@ -193,22 +194,7 @@ void BM_simdjson_parse_many(benchmark::State& state) {
   report(state, docs, in.size());
 }
 
-// Case-insensitive key test, as decode_event matches keys.
-bool key_is(std::string_view key, std::string_view lower) {
-  if (key.size() != lower.size()) {
-    return false;
-  }
-  for (std::size_t i = 0; i < key.size(); ++i) {
-    char c = key[i];
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c + ('a' - 'A'));
-    }
-    if (c != lower[i]) {
-      return false;
-    }
-  }
-  return true;
-}
+using vigil::engine::key_is; // the decoder's own key comparison
 
 // Reads the string fields of one object (user, objectRef, responseStatus), skipping the others.
 std::size_t read_flat(simdjson::ondemand::object obj) {

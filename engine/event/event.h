@@ -4,6 +4,7 @@
 // document. Field names follow audit.k8s.io/v1 (v1beta1 has the same JSON names).
 
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 
 #include <simdjson.h>
@@ -200,6 +201,55 @@ struct decode_status {
 
   [[nodiscard]] bool ok() const noexcept { return error == decode_error::none; }
 };
+
+/// A key name as decode_event (and decode_bench) spell it for comparison: lowercase letters a-z
+/// only, checked when compiling (a literal with any other character does not compile).
+struct lowercase_key {
+  std::string_view text;
+  consteval lowercase_key(const char* literal) : text(literal) { // NOLINT: implicit on purpose
+    for (const char c : text) {
+      if (c < 'a' || c > 'z') {
+        throw "key_is compares against lowercase letters a-z only";
+      }
+    }
+  }
+};
+
+/// ASCII case-insensitive equality against such a key. With letters only, OR-ing 0x20 into a key
+/// byte is exact: only the letter itself and its capital give the letter (bytes >= 0x80, digits
+/// and punctuation give something else), so eight bytes compare at once. A per-byte loop with a
+/// range test was a tenth of decode_event's time.
+inline bool key_is(std::string_view key, lowercase_key literal) noexcept {
+  const std::string_view lower = literal.text;
+  const std::size_t n = key.size();
+  if (n != lower.size()) {
+    return false;
+  }
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    std::uint64_t k, l;
+    std::memcpy(&k, key.data() + i, 8);
+    std::memcpy(&l, lower.data() + i, 8);
+    if ((k | 0x2020202020202020ull) != l) {
+      return false;
+    }
+  }
+  if (i + 4 <= n) {
+    std::uint32_t k, l;
+    std::memcpy(&k, key.data() + i, 4);
+    std::memcpy(&l, lower.data() + i, 4);
+    if ((k | 0x20202020u) != l) {
+      return false;
+    }
+    i += 4;
+  }
+  for (; i < n; ++i) {
+    if ((static_cast<unsigned char>(key[i]) | 0x20u) != static_cast<unsigned char>(lower[i])) {
+      return false;
+    }
+  }
+  return true;
+}
 
 /// Fills `out` from one JSON element. Hot path: no allocation, no exception.
 /// Keys are matched ASCII-case-insensitively (as Go's encoding/json does for struct fields).

@@ -72,7 +72,6 @@ struct plugin_state {
   clock::time_point next_tick, next_wait;
   counters::id alerts, sent, empty, failed_tries, gave_up, template_errors, dropped, abandoned, queue_depth;
   std::uint64_t unlogged_drops = 0; // dropped since the last line about drops
-  std::string drop_reason;          // why, the last time
   clock::time_point next_drop_log;  // no line about drops before this
   bool backlog = false;             // a flush stopped at max_deliveries: flush again when there is room
 };
@@ -172,12 +171,12 @@ struct notifier::impl {
     }
   }
 
-  // Counts `n` dropped alerts of plugin `p`, and logs them unless a line about drops came less
-  // than drop_log_interval ago (report_drops() logs the rest later).
-  void drop(plugin_state& p, std::size_t n, std::string reason, clock::time_point now) {
-    counters::add(p.dropped, n);
-    p.unlogged_drops += n;
-    p.drop_reason = std::move(reason);
+  // Counts an alert of plugin `p` dropped because max_pending_per_plugin alerts wait already, and
+  // logs the drops unless a line about them came less than drop_log_interval ago
+  // (report_drops() logs the rest later).
+  void drop(plugin_state& p, clock::time_point now) {
+    counters::add(p.dropped);
+    ++p.unlogged_drops;
     if (now >= p.next_drop_log) {
       report_drops(p, now);
     }
@@ -188,7 +187,7 @@ struct notifier::impl {
       return;
     }
     log("error", "notification " + p.cfg.name + ": " + std::to_string(p.unlogged_drops) + " alert(s) dropped, " +
-                     p.drop_reason + " (all counted in vigil_notification_failures_total{reason=\"dropped\"}; " +
+                     std::to_string(opts.max_pending_per_plugin) + " alerts already waiting to be sent (all counted in vigil_notification_failures_total{reason=\"dropped\"}; " +
                      "drops are reported at most every " +
                      std::to_string(std::chrono::duration_cast<std::chrono::seconds>(drop_log_interval).count()) +
                      " s)");
@@ -346,7 +345,7 @@ struct notifier::impl {
     for (auto& [pi, q] : in) {
       plugin_state& p = plugins[pi];
       if (p.pending.size() >= opts.max_pending_per_plugin) {
-        drop(p, 1, std::to_string(p.pending.size()) + " alerts already waiting to be sent", now);
+        drop(p, now);
         continue;
       }
       p.pending.push_back(std::move(q));

@@ -10,6 +10,11 @@
 
 #include "rules/template/value.h"
 
+namespace vigil::rules::tmpl {
+/// strconv.Quote (declared in template.h as well, for users outside the template code).
+std::string go_quote(std::string_view s);
+} // namespace vigil::rules::tmpl
+
 namespace vigil::rules::tmpl::detail {
 
 // ---- Unicode text (text.cpp) --------------------------------------------------------------
@@ -28,8 +33,7 @@ bool is_letter_or_digit(char32_t r) noexcept;
 /// scripts; other runes are returned unchanged.
 char32_t to_upper(char32_t r) noexcept;
 char32_t to_lower(char32_t r) noexcept;
-/// strconv.Quote.
-std::string go_quote(std::string_view s);
+using tmpl::go_quote;
 /// strconv.QuoteRune.
 std::string go_quote_rune(char32_t r);
 

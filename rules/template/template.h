@@ -65,6 +65,10 @@ struct alert_view {
   engine::unix_nanos created_at = 0; ///< 0: unknown (CreatedAt is then "")
 };
 
+/// `s` as Go's strconv.Quote writes it: in double quotes, with Go's escapes for quotes,
+/// backslashes, control characters, non-printable runes and invalid UTF-8 bytes.
+std::string go_quote(std::string_view s);
+
 /// The `[]*models.Alert` list of section 2 built from vigil alerts.
 value alerts_value(const std::vector<alert_view>& alerts);
 

@@ -312,7 +312,12 @@ char32_t to_lower(char32_t r) noexcept {
   return r;
 }
 
+} // namespace vigil::rules::tmpl::detail
+
+namespace vigil::rules::tmpl {
+
 std::string go_quote(std::string_view s) {
+  using namespace detail;
   std::string out;
   out.reserve(s.size() + 2);
   out += '"';
@@ -330,6 +335,10 @@ std::string go_quote(std::string_view s) {
   out += '"';
   return out;
 }
+
+} // namespace vigil::rules::tmpl
+
+namespace vigil::rules::tmpl::detail {
 
 std::string go_quote_rune(char32_t r) {
   std::string out = "'";

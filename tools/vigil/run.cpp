@@ -32,6 +32,7 @@
 #include "io/webhook/webhook.h"
 #include "rules/matcher/ruleset.h"
 #include "rules/profiles/profiles.h"
+#include "rules/template/template.h"
 #include "tools/vigil/commands.h"
 
 namespace vigil::cli {
@@ -70,31 +71,9 @@ std::string now_text() {
 } // namespace
 
 void log_line(const char* level, const std::string& msg) {
-  // The message is quoted as logrus quotes it (Go's %q for these bytes): a quote, a backslash or
-  // a line break in it (a file name, a remote server's error body) cannot end the field or forge
-  // another line.
-  std::string quoted;
-  quoted.reserve(msg.size() + 2);
-  for (const char ch : msg) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-    case '"': quoted += "\\\""; break;
-    case '\\': quoted += "\\\\"; break;
-    case '\n': quoted += "\\n"; break;
-    case '\r': quoted += "\\r"; break;
-    case '\t': quoted += "\\t"; break;
-    default:
-      if (c < 0x20 || c == 0x7f) {
-        static constexpr char hex[] = "0123456789abcdef";
-        quoted += "\\x";
-        quoted += hex[c >> 4];
-        quoted += hex[c & 15];
-      } else {
-        quoted += ch;
-      }
-    }
-  }
-  std::fprintf(stderr, "time=\"%s\" level=%s msg=\"%s\"\n", now_text().c_str(), level, quoted.c_str());
+  // The message is quoted as logrus quotes it (Go's %q): a quote, a backslash or a line break in
+  // it (a file name, a remote server's error body) cannot end the field or forge another line.
+  std::fprintf(stderr, "time=\"%s\" level=%s msg=%s\n", now_text().c_str(), level, rules::tmpl::go_quote(msg).c_str());
 }
 
 std::string machine_id() {
