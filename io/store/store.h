@@ -69,6 +69,15 @@ struct decision_count {
   std::uint64_t count = 0;
 };
 
+/// What one apply_retention() removed.
+struct retention_result {
+  std::size_t alerts = 0;
+  std::size_t decisions = 0;
+};
+
+/// How long an expired decision is kept after its alert has been removed (24 hours).
+inline constexpr engine::unix_nanos decision_grace = 24LL * 3600 * 1'000'000'000;
+
 struct stream_answer {
   std::vector<stored_decision> added;
   std::vector<stored_decision> deleted;
@@ -92,7 +101,11 @@ class store {
   /// Active (not expired, not deleted) decisions at `now`, grouped by scenario, origin and type.
   virtual std::vector<decision_count> count_active_decisions(engine::unix_nanos now) = 0;
   /// CrowdSec's `flush`: keep at most `max_items` alerts and none older than `max_age` (0: no limit).
-  virtual std::size_t apply_retention(std::size_t max_items, engine::unix_nanos max_age, engine::unix_nanos now) = 0;
+  /// Decisions outlive their alert while they can matter: a decision is deleted once its alert
+  /// is gone (or it was added by hand) and it expired more than `decision_grace` before `now`,
+  /// so every bouncer that pulls within that time is told of its end.
+  virtual retention_result apply_retention(std::size_t max_items, engine::unix_nanos max_age,
+                                           engine::unix_nanos now) = 0;
 
   /// Bouncers: keys are stored as SHA-256 hex; a name or key can be registered once.
   virtual bool add_bouncer(const std::string& name, const std::string& key_hash, engine::unix_nanos now,

@@ -164,16 +164,62 @@ TEST(store, retention_by_count_and_age) {
   for (int i = 0; i < 10; ++i) {
     s->save_alerts({bruteforce("10.0.0." + std::to_string(i), t0 + i * day, sec)}, t0 + i * day);
   }
-  EXPECT_EQ(s->apply_retention(0, 7 * day, t0 + 9 * day), 2u); // days 0 and 1 are older than 7 days
+  EXPECT_EQ(s->apply_retention(0, 7 * day, t0 + 9 * day).alerts, 2u); // days 0 and 1 are older than 7 days
   EXPECT_EQ(s->list_alerts({}).size(), 8u);
-  EXPECT_EQ(s->apply_retention(5, 0, t0 + 9 * day), 3u);
+  EXPECT_EQ(s->apply_retention(5, 0, t0 + 9 * day).alerts, 3u);
   const auto left = s->list_alerts({});
   ASSERT_EQ(left.size(), 5u);
   EXPECT_EQ(left.back().value, "10.0.0.5");
-  EXPECT_EQ(s->apply_retention(5, 0, t0 + 9 * day), 0u);  // exactly max_items left: nothing to remove
-  EXPECT_EQ(s->apply_retention(50, 0, t0 + 9 * day), 0u); // fewer than max_items
+  EXPECT_EQ(s->apply_retention(5, 0, t0 + 9 * day).alerts, 0u);  // exactly max_items left: nothing to remove
+  EXPECT_EQ(s->apply_retention(50, 0, t0 + 9 * day).alerts, 0u); // fewer than max_items
   EXPECT_EQ(s->list_alerts({}).size(), 5u);
   EXPECT_EQ(s->list_alerts({.scenario = "other"}).size(), 0u);
+}
+
+// Decisions are not kept for ever: once their alert is gone (or they were added by hand), those
+// that expired over a day ago go too. Active ones and recently expired ones stay, and so does
+// every decision of an alert still kept.
+TEST(store, retention_deletes_decisions_a_day_after_expiry_once_their_alert_is_gone) {
+  auto s = open(fresh_db("retention_decisions.db"));
+  const engine::unix_nanos hour = 3600 * sec;
+  const engine::unix_nanos t0 = 1'700'000'000 * sec;
+  // Alerts 1-4, oldest first: bans of 1 h, 1 h, 40 h and 1 h; the last alert is the one kept.
+  s->save_alerts({bruteforce("10.0.0.1", t0, hour)}, t0);
+  s->save_alerts({bruteforce("10.0.0.2", t0 + 10 * hour, hour)}, t0 + 10 * hour);
+  s->save_alerts({bruteforce("10.0.0.3", t0, 40 * hour)}, t0);
+  s->save_alerts({bruteforce("10.0.0.4", t0, hour)}, t0);
+  engine::decision manual;
+  manual.value = "192.0.2.1";
+  manual.origin = "cscli";
+  manual.scenario = "manual";
+  manual.duration = hour;
+  manual.until = t0 + hour;
+  s->add_decision(manual, t0);
+  manual.value = "192.0.2.2";
+  manual.until = t0 + 100 * hour;
+  s->add_decision(manual, t0);
+
+  const engine::unix_nanos now = t0 + 30 * hour;
+  const retention_result r = s->apply_retention(1, 0, now);
+  EXPECT_EQ(r.alerts, 3u);
+  // 10.0.0.1 (expired 29 h ago, alert gone) and the manual 192.0.2.1 (29 h ago) go. 10.0.0.2
+  // expired 19 h ago: within the day. 10.0.0.3 is still active. 10.0.0.4's alert is kept.
+  EXPECT_EQ(r.decisions, 2u);
+  std::vector<std::string> values;
+  for (const auto& d : s->list_decisions({.include_expired = true})) {
+    values.push_back(d.d.value);
+  }
+  EXPECT_EQ(values, (std::vector<std::string>{"10.0.0.2", "10.0.0.3", "10.0.0.4", "192.0.2.2"}));
+  EXPECT_EQ(s->list_decisions({.now = now}).size(), 2u); // the active ones are untouched
+
+  // A day and a bit later, 10.0.0.2 has been expired for over a day; 10.0.0.3 expired 6 h ago.
+  EXPECT_EQ(s->apply_retention(1, 0, t0 + 46 * hour).decisions, 1u);
+  EXPECT_EQ(s->apply_retention(1, 0, t0 + 46 * hour).decisions, 0u);
+  EXPECT_EQ(s->list_decisions({.include_expired = true}).size(), 3u);
+  // Without any limit on alerts, only the decisions of alerts already gone or added by hand go.
+  EXPECT_EQ(s->apply_retention(0, 0, t0 + 1000 * hour).decisions, 2u); // 10.0.0.3 and 192.0.2.2
+  ASSERT_EQ(s->list_decisions({.include_expired = true}).size(), 1u);
+  EXPECT_EQ(s->list_decisions({.include_expired = true})[0].d.value, "10.0.0.4");
 }
 
 TEST(store, readers_see_committed_alerts_while_a_writer_writes) {

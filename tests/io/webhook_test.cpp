@@ -1,5 +1,6 @@
 // The daemon end to end: the real `vigil run` binary on loopback (port 0), driven over HTTP.
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -10,6 +11,7 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include "io/store/store.h"
 #include "tests/support/process.h"
 #include "tests/support/files.h"
 
@@ -599,6 +601,52 @@ TEST(run, alerts_and_decisions_reach_the_store_and_the_cli) {
 
   child bad({vigil_bin, "decisions", "add", "-c", cfg, "--ip", "not-an-ip"});
   EXPECT_EQ(bad.stop(0), 2);
+}
+
+// Retention runs as the daemon starts (then after every 1,000 alerts and at least once a
+// minute): a store left with an alert past max_age and a decision that expired days ago, whose
+// alert is gone, is cleaned before any new alert comes.
+TEST(run, retention_applies_at_start) {
+  const std::string db = write_temp("old.db", "");
+  fs::remove(db);
+  const engine::unix_nanos now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count();
+  const engine::unix_nanos day = 86400LL * 1'000'000'000;
+  {
+    std::string error;
+    auto s = io::open_sqlite_store(db, error);
+    ASSERT_TRUE(s) << error;
+    engine::alert old;
+    old.scenario = "crowdsecurity/k8s-audit-anonymous-access";
+    old.message = "old";
+    old.scope = "Ip";
+    old.value = "198.51.100.1";
+    engine::decision d;
+    d.value = old.value;
+    d.scenario = old.scenario;
+    d.duration = day;
+    d.until = now - 29 * day;
+    old.decisions.push_back(d);
+    ASSERT_EQ(s->save_alerts({old}, now - 30 * day).size(), 1u);
+    old.message = "recent";
+    old.value = "198.51.100.2";
+    old.decisions.clear();
+    ASSERT_EQ(s->save_alerts({old}, now - day).size(), 1u);
+  }
+  const std::string cfg = write_temp("old.yaml", "workers: 1\nstore:\n  path: old.db\n  max_age: 7d\n"
+                                                 "sources:\n  - type: webhook\n    listen: 127.0.0.1:0\n");
+  child d({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "off", "-c", cfg});
+  ASSERT_NE(test::start_daemon(d), 0) << d.stderr_text;
+  EXPECT_TRUE(d.wait_for_stderr("store: retention deleted 1 alert(s) and 1 expired decision(s)")) << d.stderr_text;
+  child alerts({vigil_bin, "alerts", "list", "-c", cfg, "-o", "json"});
+  ASSERT_EQ(alerts.stop(0), 0) << alerts.stderr_text;
+  EXPECT_EQ(alerts.stdout_text.find("198.51.100.1"), std::string::npos) << alerts.stdout_text;
+  EXPECT_NE(alerts.stdout_text.find("198.51.100.2"), std::string::npos) << alerts.stdout_text;
+  child list({vigil_bin, "decisions", "list", "-c", cfg, "--all", "-o", "json"});
+  ASSERT_EQ(list.stop(0), 0) << list.stderr_text;
+  EXPECT_EQ(list.stdout_text.find("198.51.100.1"), std::string::npos) << list.stdout_text;
+  EXPECT_EQ(d.stop(), 0);
 }
 
 } // namespace

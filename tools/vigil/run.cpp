@@ -92,7 +92,11 @@ namespace {
 class alert_log final : public pipeline::output_handler {
  public:
   alert_log(bool json, io::store* store, std::size_t max_items, engine::unix_nanos max_age, io::notifier* notify)
-      : json_(json), store_(store), max_items_(max_items), max_age_(max_age), notify_(notify) {}
+      : json_(json), store_(store), max_items_(max_items), max_age_(max_age), notify_(notify) {
+    if (store_ != nullptr) {
+      retain(std::chrono::steady_clock::now()); // what was left from before the start goes at once
+    }
+  }
   void on_alert(const engine::alert& a) override {
     if (json_) {
       engine::write_json_line(stdout, line_, a);
@@ -134,12 +138,43 @@ class alert_log final : public pipeline::output_handler {
     if (!pending_.empty() && t >= next_try_) {
       save(t);
     }
+    if (store_ != nullptr && t - last_retention_ >= retention_interval) {
+      retain(t);
+    }
   }
 
  private:
   static constexpr std::size_t store_batch = 1000;
   static constexpr std::chrono::milliseconds store_linger{50};
   static constexpr std::chrono::seconds store_retry{1};
+  // Retention runs after every 1,000 alerts written and at least once a minute (as CrowdSec's
+  // flush), so max_age applies on a quiet store too.
+  static constexpr std::size_t retention_every = 1000;
+  static constexpr std::chrono::minutes retention_interval{1};
+
+  void retain(std::chrono::steady_clock::time_point t) {
+    static const counters::id alerts_removed = counters::registry::global().define(
+        "vigil_store_retention_deleted_total", "Rows deleted by the store's retention: alerts past max_items or max_age, decisions a day after they expired once their alert is gone",
+        {{"table", "alerts"}});
+    static const counters::id decisions_removed = counters::registry::global().define(
+        "vigil_store_retention_deleted_total", "Rows deleted by the store's retention: alerts past max_items or max_age, decisions a day after they expired once their alert is gone",
+        {{"table", "decisions"}});
+    const engine::unix_nanos now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count();
+    const io::retention_result r = store_->apply_retention(max_items_, max_age_, now);
+    counters::add(alerts_removed, r.alerts);
+    counters::add(decisions_removed, r.decisions);
+    saved_ = 0;
+    last_retention_ = t;
+    unlogged_ = {unlogged_.alerts + r.alerts, unlogged_.decisions + r.decisions};
+    if (t - last_retention_log_ >= retention_interval && (unlogged_.alerts != 0 || unlogged_.decisions != 0)) {
+      log_line("info", "store: retention deleted " + std::to_string(unlogged_.alerts) + " alert(s) and " +
+                           std::to_string(unlogged_.decisions) + " expired decision(s)");
+      unlogged_ = {};
+      last_retention_log_ = t;
+    }
+  }
 
   void save(std::chrono::steady_clock::time_point t) {
     const engine::unix_nanos now = std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -181,9 +216,8 @@ class alert_log final : public pipeline::output_handler {
     saved_ += pending_.size();
     pending_.clear();
     first_pending_ = {};
-    if (saved_ >= 1000) { // retention now and then, not on every batch
-      saved_ = 0;
-      store_->apply_retention(max_items_, max_age_, now);
+    if (saved_ >= retention_every || t - last_retention_ >= retention_interval) {
+      retain(t);
     }
   }
 
@@ -196,7 +230,10 @@ class alert_log final : public pipeline::output_handler {
   std::vector<engine::alert> pending_;
   std::chrono::steady_clock::time_point first_pending_{}; // when the oldest pending alert came
   std::chrono::steady_clock::time_point next_try_{};      // after a failed write: not before
-  std::size_t saved_ = 0;
+  std::size_t saved_ = 0;                                      // alerts written since the last retention
+  std::chrono::steady_clock::time_point last_retention_{};
+  std::chrono::steady_clock::time_point last_retention_log_{}; // at most a line a minute
+  io::retention_result unlogged_;                              // deleted and not logged yet
 };
 
 // cs_active_decisions{reason, origin, action}: the store's active decisions, counted again every
