@@ -779,6 +779,38 @@ TEST(metrics, prometheus_text_with_crowdsec_and_vigil_names) {
             std::string::npos)
       << r.body;
   EXPECT_NE(r.body.find("cs_info{version=\"vigil-0.1.0\"} 1"), std::string::npos);
+  // Every family served is documented in docs/metrics.md, by name or by a pattern such as
+  // `vigil_decoder_*_total`.
+  std::ifstream doc_file("docs/metrics.md");
+  ASSERT_TRUE(doc_file) << "run from the project root";
+  const std::string doc((std::istreambuf_iterator<char>(doc_file)), std::istreambuf_iterator<char>());
+  std::vector<std::pair<std::string, std::string>> patterns; // (before the *, after it)
+  for (std::size_t open = doc.find('`'); open != std::string::npos;) {
+    const std::size_t close = doc.find('`', open + 1);
+    if (close == std::string::npos) {
+      break;
+    }
+    const std::string token = doc.substr(open + 1, close - open - 1);
+    if (const std::size_t star = token.find('*'); star != std::string::npos && token.find(' ') == std::string::npos) {
+      patterns.emplace_back(token.substr(0, star), token.substr(star + 1));
+    }
+    open = doc.find('`', close + 1);
+  }
+  std::size_t families = 0;
+  std::istringstream lines(r.body);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("# TYPE ", 0) != 0) {
+      continue;
+    }
+    const std::string name = line.substr(7, line.find(' ', 7) - 7);
+    ++families;
+    const bool by_prefix = std::any_of(patterns.begin(), patterns.end(), [&](const auto& p) {
+      return name.size() >= p.first.size() + p.second.size() && name.rfind(p.first, 0) == 0 &&
+             name.compare(name.size() - p.second.size(), p.second.size(), p.second) == 0;
+    });
+    EXPECT_TRUE(doc.find("`" + name + "`") != std::string::npos || by_prefix) << name << " is not in docs/metrics.md";
+  }
+  EXPECT_GT(families, 30u);
   http_client other(mport);
   EXPECT_EQ(other.request("GET", "/nope", "", {}).status, 404);
 
