@@ -33,10 +33,15 @@ void* operator new[](std::size_t n) {
   }
   throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+// Not inlined: GCC 12 would otherwise see free() applied to what its operator new returned and
+// warn of a mismatch (-Wmismatched-new-delete), which is exactly the pairing intended here.
+namespace {
+[[gnu::noinline]] void release(void* p) noexcept { std::free(p); }
+} // namespace
+void operator delete(void* p) noexcept { release(p); }
+void operator delete[](void* p) noexcept { release(p); }
+void operator delete(void* p, std::size_t) noexcept { release(p); }
+void operator delete[](void* p, std::size_t) noexcept { release(p); }
 
 namespace vigil::engine {
 namespace {
@@ -308,8 +313,8 @@ TEST(bucket_leaky, distinct_is_per_instance_and_scales) {
   bucket_set b({s});
   recording_sink sink;
   for (int i = 0; i < 100; ++i) {
-    pour_n(b, sink, i + 1, 0, "k", "v" + std::to_string(i));
-    pour_n(b, sink, 1000 + i, 0, "k", "v" + std::to_string(i / 2)); // all already seen
+    pour_n(b, sink, i + 1, 0, "k", std::string("v").append(std::to_string(i)));
+    pour_n(b, sink, 1000 + i, 0, "k", std::string("v").append(std::to_string(i / 2))); // all already seen
   }
   EXPECT_TRUE(sink.got.empty());
   pour_n(b, sink, 101, 0, "k", "v0"); // seen: ignored

@@ -244,7 +244,8 @@ TEST(webhook, concurrent_clients_with_429_and_retries_lose_nothing) {
     pool.emplace_back([&, t] {
       http_client c(port);
       for (int b = 0; b < batches_per_client; ++b) {
-        if (!post(c, batch("c" + std::to_string(t) + "-" + std::to_string(b) + "-", batch_size))) {
+        const std::string prefix = std::string("c").append(std::to_string(t)).append("-").append(std::to_string(b)) + "-";
+        if (!post(c, batch(prefix, batch_size))) {
           break;
         }
       }
