@@ -166,7 +166,6 @@ struct bucket_set::entry {
 
 struct bucket_set::scenario_rt {
   counters::id instantiated;
-  counters::id poured;
   counters::id overflowed;
   counters::id underflowed;
   counters::id blackholed;
@@ -188,7 +187,6 @@ bucket_set::bucket_set(std::vector<bucket_spec> specs, std::size_t expected_buck
     scenario_rt rt{};
     const counters::label name{"name", s.name};
     rt.instantiated = reg.define("cs_bucket_instantiation_total", "Total buckets were instantiated.", {name});
-    rt.poured = reg.define("cs_bucket_poured_total", "Total events were poured in bucket.", {name});
     rt.overflowed = reg.define("cs_bucket_overflowed_total", "Total buckets overflowed.", {name});
     rt.underflowed = reg.define("cs_bucket_underflowed_total", "Total buckets underflowed.", {name});
     rt.blackholed = reg.define("vigil_bucket_blackholed_total",
@@ -527,12 +525,12 @@ void bucket_set::pour_trigger(std::uint32_t scenario, std::string_view key, unix
   sink.on_overflow(ov);
 }
 
-void bucket_set::pour(std::uint32_t scenario, std::string_view key, std::string_view distinct,
+bool bucket_set::pour(std::uint32_t scenario, std::string_view key, std::string_view distinct,
                       unix_nanos t, const event_payload& payload, overflow_sink& sink) noexcept {
   const bucket_spec& spec = specs_[scenario];
   if (spec.type == bucket_type::trigger) {
     pour_trigger(scenario, key, t, payload, sink);
-    return;
+    return false;
   }
   const scenario_rt& rt = rt_[scenario];
   const std::uint64_t h = hash_bytes(key, scenario);
@@ -555,9 +553,8 @@ void bucket_set::pour(std::uint32_t scenario, std::string_view key, std::string_
     instantiate(e, t);
   }
   if (spec.has_distinct && !e.distinct.insert(distinct)) {
-    return; // already seen by this instance: ignored, not poured
+    return false; // already seen by this instance: ignored, not poured
   }
-  counters::add(rt.poured);
   const unix_nanos tt = e.count == 0 ? t : std::max(t, e.last); // never go back in time
   ++e.count;
   if (e.count == 1) {
@@ -575,10 +572,11 @@ void bucket_set::pour(std::uint32_t scenario, std::string_view key, std::string_
     } else {
       emit(e, tt, sink);
       end_instance(index, tt);
-      return;
+      return true;
     }
   }
   schedule(index);
+  return true;
 }
 
 void bucket_set::advance(unix_nanos now, overflow_sink& sink) noexcept {

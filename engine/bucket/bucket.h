@@ -51,9 +51,10 @@
 // values per instance than ever before).
 //
 // Counters (global registry, label name=<scenario name>): cs_bucket_instantiation_total,
-// cs_bucket_poured_total, cs_bucket_overflowed_total (blackholed included),
-// cs_bucket_underflowed_total, vigil_bucket_blackholed_total, and the gauge cs_buckets (live
-// instances of this bucket_set; the gauge is per thread, so one bucket_set per thread).
+// cs_bucket_overflowed_total (blackholed included), cs_bucket_underflowed_total,
+// vigil_bucket_blackholed_total, and the gauge cs_buckets (live instances of this bucket_set;
+// the gauge is per thread, so one bucket_set per thread). cs_bucket_poured_total also carries
+// the event's source and type, which only the caller knows: pour() says whether to count it.
 
 #include <cstddef>
 #include <cstdint>
@@ -114,7 +115,10 @@ class bucket_set {
   /// event time `t`. `distinct` is the distinct value when the spec has_distinct (ignored
   /// otherwise). The payload is copied into a recycled slot when the instance queues it. May call
   /// sink.on_overflow synchronously (a due counter of the same key first, then this pour's).
-  void pour(std::uint32_t scenario, std::string_view key, std::string_view distinct, unix_nanos t,
+  /// True when the event was poured as CrowdSec counts it in cs_bucket_poured_total: false for
+  /// a trigger and for a value `distinct` already saw. The caller counts it, with the event's
+  /// source labels.
+  bool pour(std::uint32_t scenario, std::string_view key, std::string_view distinct, unix_nanos t,
             const event_payload& payload, overflow_sink& sink) noexcept;
 
   /// Advances the shard's clock (watermark) to `now`: expires idle leaky instances (underflow),

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstring>
 #include <iterator>
+#include <limits>
 #include <map>
 #include <unordered_map>
 #include <thread>
@@ -59,6 +60,7 @@ struct forwarded_pour {
   std::string distinct;
   engine::unix_nanos time = 0;
   engine::event_payload payload;
+  counters::id poured = 0; ///< cs_bucket_poured_total{source,type,name} of the event's source
 };
 
 struct work_item {
@@ -407,6 +409,8 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
   // Takes a rule set into use. Bucket state does not carry over: scenarios may have changed.
   void switch_to(std::shared_ptr<const rule_generation> g) {
     gen_ = std::move(g);
+    poured_ids_by_source_.clear();
+    poured_ids_ = nullptr;
     contexts_.clear();
     for (std::size_t i = 0; i < gen_->rules->matchers(); ++i) {
       contexts_.push_back(std::make_unique<rules::matcher::context>(gen_->rules->matcher_at(i)));
@@ -464,7 +468,9 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
             if (fp.time > watermark_) {
               watermark_ = fp.time;
             }
-            buckets_->pour(fp.scenario, fp.key, fp.distinct, fp.time, fp.payload, *this);
+            if (buckets_->pour(fp.scenario, fp.key, fp.distinct, fp.time, fp.payload, *this)) {
+              counters::add(fp.poured);
+            }
             counters::add(ids_.pours);
             publish();
           }
@@ -531,11 +537,37 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
     return parser_ids_;
   }
 
+  // cs_bucket_poured_total{source,type,name}, as CrowdSec labels it: per source, one id per
+  // scenario, defined on the source's first pour into that scenario. One map lookup per chunk;
+  // a reload starts over (scenario indexes change).
+  static constexpr counters::id no_id = std::numeric_limits<counters::id>::max();
+  std::vector<counters::id>& poured_ids_for(const input_chunk& chunk) {
+    poured_key_.assign(chunk.source_path).push_back('\0');
+    poured_key_.append(chunk.source_type);
+    auto it = poured_ids_by_source_.find(poured_key_);
+    if (it == poured_ids_by_source_.end()) {
+      it = poured_ids_by_source_.emplace(poured_key_, std::vector<counters::id>(gen_->rules->scenarios.size(), no_id))
+               .first;
+    }
+    return it->second;
+  }
+  counters::id poured_id(std::uint32_t s) {
+    counters::id& id = (*poured_ids_)[s];
+    if (id == no_id) {
+      id = counters::registry::global().define("cs_bucket_poured_total", "Total events were poured in bucket.",
+                                                {{"source", chunk_->source_path},
+                                                 {"type", chunk_->source_type},
+                                                 {"name", gen_->rules->scenarios[s].name}});
+    }
+    return id;
+  }
+
   void process(const input_chunk& chunk, const std::vector<document>& docs) {
     chunk_ = &chunk;
     source_ = engine::source_info{chunk.source_type, chunk.source_path, chunk.cluster};
     use_matcher(gen_->rules->matcher_index(chunk.source_type));
     parser_ = &parser_counters_for(chunk);
+    poured_ids_ = &poured_ids_for(chunk);
     received_at_ = wall_now();
     // Raw documents go to the reader in runs (it parses a run with one stage-1 pass); decoded
     // ones (the webhook's) one by one, in order. framed_ is empty here: flush_framed empties it.
@@ -637,7 +669,9 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
     const unsigned owner =
         gen_->stateless[s] != 0 ? index_ : p_.shard_of(source_.cluster, std::string_view(key_).substr(source_.cluster.size() + 1));
     if (owner == index_) {
-      buckets_->pour(s, key_, distinct_, t, payload_, *this);
+      if (buckets_->pour(s, key_, distinct_, t, payload_, *this)) {
+        counters::add(poured_id(s));
+      }
       counters::add(ids_.pours);
       return;
     }
@@ -648,6 +682,7 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
     fp->distinct = distinct_;
     fp->time = t;
     fp->payload.assign(payload_);
+    fp->poured = poured_id(s);
     p_.admit.add(1);
     ++forwarded;
     counters::add(pipeline_counters::get().forwarded);
@@ -713,6 +748,9 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
   parser_ids parser_ids_{};
   std::string parser_ids_key_, parser_ids_type_;
   const parser_ids* parser_ = &parser_ids_;
+  std::unordered_map<std::string, std::vector<counters::id>> poured_ids_by_source_; ///< source \0 type
+  std::string poured_key_;
+  std::vector<counters::id>* poured_ids_ = nullptr; ///< the current chunk's source's
   engine::unix_nanos watermark_at_activity_ = 0;  ///< watermark then
   std::thread thread_;
 };

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <sstream>
@@ -757,7 +758,7 @@ TEST(metrics, prometheus_text_with_crowdsec_and_vigil_names) {
   const int mport = std::stoi(d.stderr_text.substr(at));
   http_client hook(port);
   const std::string batch =
-      R"({"kind":"EventList","items":[{"auditID":"m1","stage":"ResponseComplete","verb":"get","sourceIPs":["192.0.2.3"]},{"kind":0}]})";
+      R"({"kind":"EventList","items":[{"auditID":"m1","stage":"ResponseComplete","verb":"get","sourceIPs":["192.0.2.3"],"responseStatus":{"code":401}},{"kind":0}]})";
   ASSERT_EQ(hook.request("POST", "/audit/webhook/event", batch).status, 200);
   test::http_response r;
   for (int tries = 0; tries < 200; ++tries) {
@@ -780,6 +781,11 @@ TEST(metrics, prometheus_text_with_crowdsec_and_vigil_names) {
             std::string::npos)
       << r.body;
   EXPECT_NE(r.body.find("cs_info{version=\"vigil-0.1.0\"} 1"), std::string::npos);
+  // A 401 is poured into the bruteforce bucket, counted with its source and type as CrowdSec does.
+  EXPECT_NE(r.body.find("cs_bucket_poured_total{source=\"127.0.0.1\",type=\"k8s-audit\","
+                        "name=\"crowdsecurity/k8s-audit-api-server-bruteforce\"} 1"),
+            std::string::npos)
+      << r.body;
   // Every family served is documented in docs/metrics.md, by name or by a pattern such as
   // `vigil_decoder_*_total`.
   std::ifstream doc_file("docs/metrics.md");
@@ -821,7 +827,14 @@ TEST(metrics, prometheus_text_with_crowdsec_and_vigil_names) {
   ASSERT_EQ(tables.stop(0), 0) << tables.stderr_text;
   EXPECT_NE(tables.stdout_text.find("Acquisition Metrics:"), std::string::npos) << tables.stdout_text;
   EXPECT_NE(tables.stdout_text.find("Scenario Metrics:"), std::string::npos);
-  EXPECT_NE(tables.stdout_text.find("  127.0.0.1 "), std::string::npos) << tables.stdout_text;
+  // cscli's acquisition row: "<type>:<source>", read 1 and parsed 1 (the webhook rejected the
+  // other item before the parser), poured 1; unparsed and whitelisted zero, printed "-" as cscli
+  // prints a zero.
+  EXPECT_NE(tables.stdout_text.find("  k8s-audit:127.0.0.1 "), std::string::npos) << tables.stdout_text;
+  const std::size_t acq = tables.stdout_text.find("  k8s-audit:127.0.0.1 ");
+  std::istringstream acq_row(tables.stdout_text.substr(acq, tables.stdout_text.find('\n', acq) - acq));
+  std::vector<std::string> cells{std::istream_iterator<std::string>(acq_row), std::istream_iterator<std::string>()};
+  EXPECT_EQ(cells, (std::vector<std::string>{"k8s-audit:127.0.0.1", "1", "1", "-", "1", "-"})) << tables.stdout_text;
   child json({vigil_bin, "metrics", "--url", url, "-o", "json"});
   ASSERT_EQ(json.stop(0), 0);
   EXPECT_NE(json.stdout_text.find("{\"name\":\"cs_info\",\"labels\":{\"version\":\"vigil-0.1.0\"},\"value\":1}"),

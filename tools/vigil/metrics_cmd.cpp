@@ -91,7 +91,25 @@ std::string human(double v) {
   return buf;
 }
 
-// Rows keyed by one label, columns by metric name.
+// A row's key: the value of `key_label`, or for "a:b" the values of labels a and b joined with
+// ':' (cscli keys an acquisition row "<type>:<source>"). "-" when a label is missing.
+std::string row_key(const metric& m, const std::string& key_label) {
+  std::string key;
+  std::size_t from = 0;
+  while (true) {
+    const std::size_t colon = key_label.find(':', from);
+    const auto it = m.labels.find(key_label.substr(from, colon == std::string::npos ? colon : colon - from));
+    key += it == m.labels.end() ? "-" : it->second;
+    if (colon == std::string::npos) {
+      return key;
+    }
+    key += ':';
+    from = colon + 1;
+  }
+}
+
+// Rows keyed by label values (summed over the other labels), columns by metric name. As cscli
+// does, a zero or missing value prints as "-".
 void table(const char* title, const std::vector<metric>& ms, const std::string& key_label,
            const std::vector<std::pair<std::string, std::string>>& columns) {
   std::map<std::string, std::map<std::string, double>> rows;
@@ -107,8 +125,7 @@ void table(const char* title, const std::vector<metric>& ms, const std::string& 
         selected = it != m.labels.end() && it->second == name.substr(eq + 1, name.size() - eq - 2);
       }
       if (selected) {
-        const auto it = m.labels.find(key_label);
-        rows[it == m.labels.end() ? "-" : it->second][name] += m.value;
+        rows[row_key(m, key_label)][name] += m.value;
       }
     }
   }
@@ -125,7 +142,7 @@ void table(const char* title, const std::vector<metric>& ms, const std::string& 
     std::printf("  %-52s", key.c_str());
     for (const auto& [name, header] : columns) {
       const auto it = values.find(name);
-      std::printf(" %12s", it == values.end() ? "-" : human(it->second).c_str());
+      std::printf(" %12s", it == values.end() || it->second == 0 ? "-" : human(it->second).c_str());
     }
     std::printf("\n");
   }
@@ -172,9 +189,10 @@ int run_metrics(const metrics_options& o) {
     std::printf("%s]\n", out.c_str());
     return 0;
   }
-  table("Acquisition Metrics", ms, "source",
+  table("Acquisition Metrics", ms, "type:source",
         {{"cs_parser_hits_total", "Lines read"}, {"cs_parser_hits_ok_total", "Parsed"},
-         {"cs_parser_hits_ko_total", "Unparsed"}});
+         {"cs_parser_hits_ko_total", "Unparsed"}, {"cs_bucket_poured_total", "Poured"},
+         {"cs_node_wl_hits_ok_total", "Whitelisted"}});
   table("Parser Metrics", ms, "type",
         {{"cs_parser_hits_total", "Hits"}, {"cs_parser_hits_ok_total", "Parsed"}, {"cs_parser_hits_ko_total", "Unparsed"}});
   table("Scenario Metrics", ms, "name",
