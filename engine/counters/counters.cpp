@@ -4,6 +4,7 @@
 
 #include <array>
 #include <atomic>
+#include <cstdio>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -110,9 +111,21 @@ id registry::define(std::string_view name, std::string_view help, const std::vec
   if (auto it = impl_->by_key.find(key); it != impl_->by_key.end()) {
     return it->second;
   }
-  if (impl_->defs.size() >= max_counters) {
-    // Configuration-time failure: too many distinct counters (label cardinality bug).
-    std::abort();
+  if (impl_->defs.size() >= max_counters - 1) {
+    // Too many label sets (a label fed by the outside, such as a webhook client's address, can
+    // grow without bound): the last slot counts everything defined past the limit, and the
+    // process keeps running. Said once.
+    if (impl_->defs.size() == max_counters - 1) {
+      std::fprintf(stderr,
+                   "vigil: more than %u counter label sets; %s{%s} and any later new ones are counted together "
+                   "in vigil_counters_overflowed_total\n",
+                   max_counters - 1, std::string(name).c_str(), rendered.c_str());
+      impl_->defs.push_back(sample{"vigil_counters_overflowed_total", "",
+                                   "Counts of label sets defined past the registry's limit, added together", kind::counter,
+                                   0});
+      impl_->by_key.emplace("vigil_counters_overflowed_total{}", max_counters - 1);
+    }
+    return max_counters - 1;
   }
   auto next = static_cast<id>(impl_->defs.size());
   impl_->defs.push_back(sample{std::string(name), std::move(rendered), std::string(help), type, 0});

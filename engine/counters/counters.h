@@ -50,7 +50,9 @@ class registry {
   /// The process-wide registry used by every stage.
   static registry& global() noexcept;
 
-  /// Defines (or finds) a counter. Label values are copied. At most max_counters per registry.
+  /// Defines (or finds) a counter. Label values are copied. At most max_counters - 1 label sets
+  /// per registry: past that, every new one gets the last id, the counter
+  /// vigil_counters_overflowed_total, and a line on stderr says so once.
   id define(std::string_view name, std::string_view help, std::initializer_list<label> labels = {},
             kind type = kind::counter);
   id define(std::string_view name, std::string_view help, const std::vector<label>& labels, kind type = kind::counter);

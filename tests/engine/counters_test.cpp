@@ -70,6 +70,32 @@ TEST(counters, counters_beyond_the_first_chunk_work) {
   EXPECT_EQ(r.read(last), 5u);
 }
 
+// A label fed from outside (a webhook client's address) can define label sets without bound:
+// past the registry's limit, new ones share one counter instead of stopping the process (ctest
+// runs each test in its own process, so filling the registry here touches no other test).
+TEST(counters, label_sets_past_the_limit_share_one_counter_and_the_process_keeps_running) {
+  registry& r = registry::global();
+  const id before = r.define("test_before_limit_total", "h");
+  id last = 0;
+  for (std::uint32_t i = 0; i < registry::max_counters; ++i) {
+    last = r.define("test_limit_total", "h", {{"i", std::to_string(i)}});
+  }
+  EXPECT_EQ(last, registry::max_counters - 1);
+  const id again = r.define("test_limit_more_total", "h");
+  EXPECT_EQ(again, last);
+  EXPECT_EQ(r.define("test_before_limit_total", "h"), before); // what was defined still resolves
+  add(again, 2);
+  add(last, 3);
+  add(before);
+  EXPECT_EQ(r.read("vigil_counters_overflowed_total", {}), 5u);
+  EXPECT_EQ(r.read(before), 1u);
+  std::size_t overflow_samples = 0;
+  for (const sample& s : r.snapshot()) {
+    overflow_samples += s.name == "vigil_counters_overflowed_total" ? 1 : 0;
+  }
+  EXPECT_EQ(overflow_samples, 1u);
+}
+
 // Histograms: cumulative buckets, +Inf, count, and a seconds family keeping its sum in nanoseconds;
 // observations from several threads add up.
 TEST(counters, histograms_are_cumulative_and_summed_over_threads) {
