@@ -60,7 +60,7 @@ struct forwarded_pour {
   std::string distinct;
   engine::unix_nanos time = 0;
   engine::event_payload payload;
-  counters::id poured = 0; ///< cs_bucket_poured_total{source,type,name} of the event's source
+  counters::id poured = 0; ///< cs_bucket_poured_total{source,type,name} of the event's source (max: none)
 };
 
 struct work_item {
@@ -468,7 +468,7 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
             if (fp.time > watermark_) {
               watermark_ = fp.time;
             }
-            if (buckets_->pour(fp.scenario, fp.key, fp.distinct, fp.time, fp.payload, *this)) {
+            if (buckets_->pour(fp.scenario, fp.key, fp.distinct, fp.time, fp.payload, *this) && fp.poured != no_id) {
               counters::add(fp.poured);
             }
             counters::add(ids_.pours);
@@ -682,7 +682,8 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
     fp->distinct = distinct_;
     fp->time = t;
     fp->payload.assign(payload_);
-    fp->poured = poured_id(s);
+    // A trigger's pour never counts: its series is not created (CrowdSec has none either).
+    fp->poured = sc.bucket.type == engine::bucket_type::trigger ? no_id : poured_id(s);
     p_.admit.add(1);
     ++forwarded;
     counters::add(pipeline_counters::get().forwarded);

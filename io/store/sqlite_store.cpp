@@ -126,7 +126,8 @@ bool keep(const stored_decision& d, const stream_filter& f) {
 
 // The events column of an alert, into `out` (reused from alert to alert).
 void events_json(const engine::alert& a, std::string& out) {
-  out.assign("[");
+  out.clear();
+  out.push_back('[');
   for (std::size_t i = 0; i < a.events.size(); ++i) {
     out += i > 0 ? ",{\"timestamp\":" : "{\"timestamp\":";
     engine::append_json_string(out, engine::format_rfc3339_nano(a.events[i].time));

@@ -760,11 +760,15 @@ TEST(metrics, prometheus_text_with_crowdsec_and_vigil_names) {
   const std::string batch =
       R"({"kind":"EventList","items":[{"auditID":"m1","stage":"ResponseComplete","verb":"get","sourceIPs":["192.0.2.3"],"responseStatus":{"code":401}},{"kind":0}]})";
   ASSERT_EQ(hook.request("POST", "/audit/webhook/event", batch).status, 200);
+  const std::string poured = "cs_bucket_poured_total{source=\"127.0.0.1\",type=\"k8s-audit\","
+                             "name=\"crowdsecurity/k8s-audit-api-server-bruteforce\"} 1";
   test::http_response r;
   for (int tries = 0; tries < 200; ++tries) {
     http_client m(mport);
     r = m.request("GET", "/metrics", "", {});
-    if (r.body.find("vigil_decoder_events_decoded_total 1") != std::string::npos) {
+    // The pour is counted after the event is decoded: wait for both.
+    if (r.body.find("vigil_decoder_events_decoded_total 1") != std::string::npos &&
+        r.body.find(poured) != std::string::npos) {
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -782,10 +786,7 @@ TEST(metrics, prometheus_text_with_crowdsec_and_vigil_names) {
       << r.body;
   EXPECT_NE(r.body.find("cs_info{version=\"vigil-0.1.0\"} 1"), std::string::npos);
   // A 401 is poured into the bruteforce bucket, counted with its source and type as CrowdSec does.
-  EXPECT_NE(r.body.find("cs_bucket_poured_total{source=\"127.0.0.1\",type=\"k8s-audit\","
-                        "name=\"crowdsecurity/k8s-audit-api-server-bruteforce\"} 1"),
-            std::string::npos)
-      << r.body;
+  EXPECT_NE(r.body.find(poured), std::string::npos) << r.body;
   // Every family served is documented in docs/metrics.md, by name or by a pattern such as
   // `vigil_decoder_*_total`.
   std::ifstream doc_file("docs/metrics.md");

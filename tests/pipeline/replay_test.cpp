@@ -14,6 +14,7 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "engine/counters/counters.h"
 #include "engine/event/timestamp.h"
@@ -561,6 +562,35 @@ namespace {
 
 // The replay summary's counts by verb and resource (Falco traces: 40 creates, 9 deletes, 1 get,
 // 1 patch; 13 of the 51 events are about pods).
+// cs_bucket_poured_total{source,type,name} counts every pour once, whether the worker that
+// matched the event owns its bucket or forwards the pour to the worker that does. Events are
+// sharded by source IP; this scenario groups by user, so with two workers most pours cross.
+TEST(pipeline, pours_are_counted_with_their_source_also_when_forwarded) {
+  const fs::path dir = fs::path(::testing::TempDir()) / ("vigil_pour_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  {
+    std::ofstream f(dir / "by-user.yaml");
+    f << "type: leaky\nname: test/by-user\ndescription: pours grouped by user\n"
+         "filter: \"evt.Meta.user != ''\"\ngroupby: evt.Meta.user\ncapacity: 100000\nleakspeed: 10s\n"
+         "labels:\n  remediation: false\n";
+  }
+  std::string all;
+  for (int i = 0; i < 40; ++i) {
+    all += burst("10.8.0." + std::to_string(i), 200, 5, "2026-01-01T00:00:00Z", 10);
+  }
+  auto poured = [](const std::string& source) {
+    return counters::registry::global().read(
+        "cs_bucket_poured_total", {{"source", source}, {"type", "file"}, {"name", "test/by-user"}});
+  };
+  const run_result one = run_text(all, {dir.string()}, 1, "one.log");
+  const run_result two = run_text(all, {dir.string()}, 2, "two.log");
+  EXPECT_EQ(one.totals.decoded, 200u);
+  EXPECT_EQ(one.totals.forwarded, 0u);
+  EXPECT_GT(two.totals.forwarded, 0u);
+  EXPECT_EQ(poured("one.log"), 200u);
+  EXPECT_EQ(poured("two.log"), 200u);
+}
+
 TEST(replay, counts_by_verb_and_resource) {
   const fs::path dir = realworld / "falco-trace-files";
   if (!fs::exists(dir)) {

@@ -153,12 +153,12 @@ class alert_log final : public pipeline::output_handler {
   static constexpr std::chrono::minutes retention_interval{1};
 
   void retain(std::chrono::steady_clock::time_point t) {
-    static const counters::id alerts_removed = counters::registry::global().define(
-        "vigil_store_retention_deleted_total", "Rows deleted by the store's retention: alerts past max_items or max_age, decisions a day after they expired once their alert is gone",
-        {{"table", "alerts"}});
-    static const counters::id decisions_removed = counters::registry::global().define(
-        "vigil_store_retention_deleted_total", "Rows deleted by the store's retention: alerts past max_items or max_age, decisions a day after they expired once their alert is gone",
-        {{"table", "decisions"}});
+    constexpr const char* help = "Rows deleted by the store's retention: alerts past max_items or max_age, "
+                                 "decisions a day after they expired once their alert is gone";
+    static const counters::id alerts_removed =
+        counters::registry::global().define("vigil_store_retention_deleted_total", help, {{"table", "alerts"}});
+    static const counters::id decisions_removed =
+        counters::registry::global().define("vigil_store_retention_deleted_total", help, {{"table", "decisions"}});
     const engine::unix_nanos now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                        std::chrono::system_clock::now().time_since_epoch())
                                        .count();
