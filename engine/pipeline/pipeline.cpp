@@ -2,12 +2,16 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <iterator>
 #include <limits>
 #include <map>
-#include <unordered_map>
+#include <mutex>
+#include <string_view>
 #include <thread>
+#include <unordered_map>
+#include <unordered_set>
 
 #include <pthread.h>
 
@@ -224,8 +228,47 @@ void admission::release(std::int64_t n) noexcept {
 
 class worker;
 
+// The `source` label of the per-source counters (cs_parser_hits_*, cs_bucket_poured_total): a
+// file path or a webhook client's address. The first max_source_labels distinct sources keep
+// their own; later ones share other_source_label, so a webhook open to many clients cannot grow
+// the metrics without bound. Shared by the workers; asked only when a worker's chunk comes from
+// another source than its previous one.
+class source_labels {
+ public:
+  static constexpr std::size_t max_source_labels = 1000;
+  static constexpr std::string_view other_source_label = "(other)";
+
+  std::string_view label(std::string_view source) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = known_.find(source); it != known_.end()) {
+      return *it;
+    }
+    if (known_.size() < max_source_labels) {
+      return *known_.emplace(source).first;
+    }
+    if (!folded_) {
+      folded_ = true;
+      std::fprintf(stderr, "vigil: more than %zu sources: the metrics of %.*s and later new sources are labelled "
+                           "source=\"%.*s\"\n",
+                   max_source_labels, static_cast<int>(source.size()), source.data(),
+                   static_cast<int>(other_source_label.size()), other_source_label.data());
+    }
+    return other_source_label;
+  }
+
+ private:
+  struct hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+  std::mutex mu_;
+  std::unordered_set<std::string, hash, std::equal_to<>> known_; // nodes are stable: views stay valid
+  bool folded_ = false;
+};
+
 struct pipeline::impl {
   std::shared_ptr<const rules::ruleset> rules;
+  source_labels sources;
   options opts;
   output_handler& out;
   std::vector<std::unique_ptr<worker>> workers;
@@ -524,8 +567,9 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
     if (parser_ids_key_ == chunk.source_path && parser_ids_type_ == chunk.source_type) {
       return parser_ids_;
     }
+    source_label_ = p_.sources.label(chunk.source_path);
     auto& r = counters::registry::global();
-    const counters::label src{"source", chunk.source_path}, type{"type", chunk.source_type};
+    const counters::label src{"source", source_label_}, type{"type", chunk.source_type};
     const counters::label acquis{"acquis_type", "k8s-audit"};
     parser_ids_ = parser_ids{
         r.define("cs_parser_hits_total", "Total events entered the parser.", {src, type}),
@@ -542,7 +586,7 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
   // a reload starts over (scenario indexes change).
   static constexpr counters::id no_id = std::numeric_limits<counters::id>::max();
   std::vector<counters::id>& poured_ids_for(const input_chunk& chunk) {
-    poured_key_.assign(chunk.source_path).push_back('\0');
+    poured_key_.assign(source_label_).push_back('\0');
     poured_key_.append(chunk.source_type);
     auto it = poured_ids_by_source_.find(poured_key_);
     if (it == poured_ids_by_source_.end()) {
@@ -555,7 +599,7 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
     counters::id& id = (*poured_ids_)[s];
     if (id == no_id) {
       id = counters::registry::global().define("cs_bucket_poured_total", "Total events were poured in bucket.",
-                                                {{"source", chunk_->source_path},
+                                                {{"source", source_label_},
                                                  {"type", chunk_->source_type},
                                                  {"name", gen_->rules->scenarios[s].name}});
     }
@@ -748,6 +792,7 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
   engine::unix_nanos last_activity_wall_ = 0;     ///< wall time of the last batch (live mode)
   parser_ids parser_ids_{};
   std::string parser_ids_key_, parser_ids_type_;
+  std::string_view source_label_; ///< the label of parser_ids_key_ (pipeline::impl::sources)
   const parser_ids* parser_ = &parser_ids_;
   std::unordered_map<std::string, std::vector<counters::id>> poured_ids_by_source_; ///< source \0 type
   std::string poured_key_;

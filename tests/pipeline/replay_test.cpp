@@ -591,6 +591,30 @@ TEST(pipeline, pours_are_counted_with_their_source_also_when_forwarded) {
   EXPECT_EQ(poured("two.log"), 200u);
 }
 
+// The source label takes every file path or webhook client: past 1,000 distinct sources, new
+// ones are counted under source="(other)" instead of each adding label sets for ever.
+TEST(pipeline, sources_past_the_label_limit_are_counted_together) {
+  collector out;
+  pipeline::options o;
+  o.workers = 2;
+  pipeline::pipeline pl(load({}), o, out);
+  const std::string event = burst("10.7.0.1", 401, 1, "2026-01-01T00:00:00Z", 10);
+  for (int i = 0; i < 1005; ++i) {
+    io::replay_buffer(event, io::replay_source{"", "src-" + std::to_string(i), "", "file"}, pl);
+  }
+  const pipeline::totals t = pl.finish();
+  EXPECT_EQ(t.decoded, 1005u);
+  auto& r = counters::registry::global();
+  const std::string bf = "crowdsecurity/k8s-audit-api-server-bruteforce";
+  EXPECT_EQ(r.read("cs_parser_hits_total", {{"source", "src-0"}, {"type", "file"}}), 1u);
+  EXPECT_EQ(r.read("cs_parser_hits_total", {{"source", "src-999"}, {"type", "file"}}), 1u);
+  EXPECT_EQ(r.read("cs_parser_hits_total", {{"source", "src-1000"}, {"type", "file"}}), 0u);
+  EXPECT_EQ(r.read("cs_parser_hits_total", {{"source", "(other)"}, {"type", "file"}}), 5u);
+  EXPECT_EQ(r.read("cs_bucket_poured_total", {{"source", "(other)"}, {"type", "file"}, {"name", bf}}), 5u);
+  EXPECT_EQ(r.read_all("cs_parser_hits_total"), 1005u);
+  EXPECT_EQ(r.read_all("cs_bucket_poured_total"), 1005u);
+}
+
 TEST(replay, counts_by_verb_and_resource) {
   const fs::path dir = realworld / "falco-trace-files";
   if (!fs::exists(dir)) {
