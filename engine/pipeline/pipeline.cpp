@@ -248,10 +248,8 @@ class source_labels {
     }
     if (!folded_) {
       folded_ = true;
-      std::fprintf(stderr, "vigil: more than %zu sources: the metrics of %.*s and later new sources are labelled "
-                           "source=\"%.*s\"\n",
-                   max_source_labels, static_cast<int>(source.size()), source.data(),
-                   static_cast<int>(other_source_label.size()), other_source_label.data());
+      std::fprintf(stderr, "vigil: more than %zu sources: the metrics of new ones are labelled source=\"%.*s\"\n",
+                   max_source_labels, static_cast<int>(other_source_label.size()), other_source_label.data());
     }
     return other_source_label;
   }
