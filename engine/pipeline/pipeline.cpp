@@ -450,8 +450,8 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
   // Takes a rule set into use. Bucket state does not carry over: scenarios may have changed.
   void switch_to(std::shared_ptr<const rule_generation> g) {
     gen_ = std::move(g);
-    poured_ids_by_source_.clear();
-    poured_ids_ = nullptr;
+    sources_.clear();
+    src_ = nullptr;
     contexts_.clear();
     for (std::size_t i = 0; i < gen_->rules->matchers(); ++i) {
       contexts_.push_back(std::make_unique<rules::matcher::context>(gen_->rules->matcher_at(i)));
@@ -556,48 +556,50 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
     }
   }
 
-  // CrowdSec's parser counters, labelled by source (file path or webhook client) and type. The ids
-  // are looked up once per new source, not per event.
+  // The counters labelled by source (file path or webhook client, bounded by impl::sources) and
+  // type: CrowdSec's parser counters, and cs_bucket_poured_total{source,type,name} with one id
+  // per scenario, defined on the source's first pour into it. Looked up when a chunk comes from
+  // another source than the last, not per event; a reload starts over (scenario indexes change).
   struct parser_ids {
     counters::id hits, ok, ko;
   };
-  const parser_ids& parser_counters_for(const input_chunk& chunk) {
-    if (parser_ids_key_ == chunk.source_path && parser_ids_type_ == chunk.source_type) {
-      return parser_ids_;
-    }
-    source_label_ = p_.sources.label(chunk.source_path);
-    auto& r = counters::registry::global();
-    const counters::label src{"source", source_label_}, type{"type", chunk.source_type};
-    const counters::label acquis{"acquis_type", "k8s-audit"};
-    parser_ids_ = parser_ids{
-        r.define("cs_parser_hits_total", "Total events entered the parser.", {src, type}),
-        r.define("cs_parser_hits_ok_total", "Total events were successfully parsed.", {src, type, acquis}),
-        r.define("cs_parser_hits_ko_total", "Total events were unsuccessfully parsed.", {src, type, acquis}),
-    };
-    parser_ids_key_ = chunk.source_path;
-    parser_ids_type_ = chunk.source_type;
-    return parser_ids_;
-  }
-
-  // cs_bucket_poured_total{source,type,name}, as CrowdSec labels it: per source, one id per
-  // scenario, defined on the source's first pour into that scenario. One map lookup per chunk;
-  // a reload starts over (scenario indexes change).
+  struct source_ids {
+    std::string_view label;
+    parser_ids parser;
+    std::vector<counters::id> poured; ///< by scenario index; no_id until the first pour
+  };
   static constexpr counters::id no_id = std::numeric_limits<counters::id>::max();
-  std::vector<counters::id>& poured_ids_for(const input_chunk& chunk) {
-    poured_key_.assign(source_label_).push_back('\0');
-    poured_key_.append(chunk.source_type);
-    auto it = poured_ids_by_source_.find(poured_key_);
-    if (it == poured_ids_by_source_.end()) {
-      it = poured_ids_by_source_.emplace(poured_key_, std::vector<counters::id>(gen_->rules->scenarios.size(), no_id))
+
+  void use_source(const input_chunk& chunk) {
+    if (src_ != nullptr && src_path_ == chunk.source_path && src_type_ == chunk.source_type) {
+      return;
+    }
+    const std::string_view label = p_.sources.label(chunk.source_path);
+    sources_key_.assign(label).push_back('\0');
+    sources_key_.append(chunk.source_type);
+    auto it = sources_.find(sources_key_);
+    if (it == sources_.end()) {
+      auto& r = counters::registry::global();
+      const counters::label src{"source", label}, type{"type", chunk.source_type};
+      const counters::label acquis{"acquis_type", "k8s-audit"};
+      const parser_ids ids{
+          r.define("cs_parser_hits_total", "Total events entered the parser.", {src, type}),
+          r.define("cs_parser_hits_ok_total", "Total events were successfully parsed.", {src, type, acquis}),
+          r.define("cs_parser_hits_ko_total", "Total events were unsuccessfully parsed.", {src, type, acquis}),
+      };
+      it = sources_.emplace(sources_key_, source_ids{label, ids, std::vector<counters::id>(gen_->rules->scenarios.size(), no_id)})
                .first;
     }
-    return it->second;
+    src_ = &it->second;
+    src_path_ = chunk.source_path;
+    src_type_ = chunk.source_type;
   }
+
   counters::id poured_id(std::uint32_t s) {
-    counters::id& id = (*poured_ids_)[s];
+    counters::id& id = src_->poured[s];
     if (id == no_id) {
       id = counters::registry::global().define("cs_bucket_poured_total", "Total events were poured in bucket.",
-                                                {{"source", source_label_},
+                                                {{"source", src_->label},
                                                  {"type", chunk_->source_type},
                                                  {"name", gen_->rules->scenarios[s].name}});
     }
@@ -608,8 +610,7 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
     chunk_ = &chunk;
     source_ = engine::source_info{chunk.source_type, chunk.source_path, chunk.cluster};
     use_matcher(gen_->rules->matcher_index(chunk.source_type));
-    parser_ = &parser_counters_for(chunk);
-    poured_ids_ = &poured_ids_for(chunk);
+    use_source(chunk);
     received_at_ = wall_now();
     // Raw documents go to the reader in runs (it parses a run with one stage-1 pass); decoded
     // ones (the webhook's) one by one, in order. framed_ is empty here: flush_framed empties it.
@@ -636,8 +637,8 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
   }
 
   void on_event(const engine::audit_event& ev, const engine::position&) override {
-    counters::add(parser_->hits);
-    counters::add(parser_->ok);
+    counters::add(src_->parser.hits);
+    counters::add(src_->parser.ok);
     counters::add(ids_.events);
     // CrowdSec's parsing and pour time histograms, sampled (one event in 64) so the clock is
     // not read on every event.
@@ -736,8 +737,8 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
   }
 
   void on_error(const engine::position& where, const engine::failure& why) override {
-    counters::add(parser_->hits);
-    counters::add(parser_->ko);
+    counters::add(src_->parser.hits);
+    counters::add(src_->parser.ko);
     std::string msg(where.origin);
     msg += ':' + std::to_string(where.line);
     if (where.item >= 0) {
@@ -788,13 +789,10 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
   engine::unix_nanos watermark_ = 0;
   engine::unix_nanos received_at_ = 0;
   engine::unix_nanos last_activity_wall_ = 0;     ///< wall time of the last batch (live mode)
-  parser_ids parser_ids_{};
-  std::string parser_ids_key_, parser_ids_type_;
-  std::string_view source_label_; ///< the label of parser_ids_key_ (pipeline::impl::sources)
-  const parser_ids* parser_ = &parser_ids_;
-  std::unordered_map<std::string, std::vector<counters::id>> poured_ids_by_source_; ///< source \0 type
-  std::string poured_key_;
-  std::vector<counters::id>* poured_ids_ = nullptr; ///< the current chunk's source's
+  std::unordered_map<std::string, source_ids> sources_; ///< by label \0 type
+  std::string sources_key_;                             ///< reused for lookups
+  source_ids* src_ = nullptr;                           ///< the current chunk's source's
+  std::string src_path_, src_type_;                     ///< what src_ was looked up for
   engine::unix_nanos watermark_at_activity_ = 0;  ///< watermark then
   std::thread thread_;
 };

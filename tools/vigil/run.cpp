@@ -138,8 +138,8 @@ class alert_log final : public pipeline::output_handler {
     if (!pending_.empty() && t >= next_try_) {
       save(t);
     }
-    if (store_ != nullptr && t - last_retention_ >= retention_interval) {
-      retain(t);
+    if (store_ != nullptr) {
+      retain_if_due(t);
     }
   }
 
@@ -151,6 +151,12 @@ class alert_log final : public pipeline::output_handler {
   // flush), so max_age applies on a quiet store too.
   static constexpr std::size_t retention_every = 1000;
   static constexpr std::chrono::minutes retention_interval{1};
+
+  void retain_if_due(std::chrono::steady_clock::time_point t) {
+    if (saved_ >= retention_every || t - last_retention_ >= retention_interval) {
+      retain(t);
+    }
+  }
 
   void retain(std::chrono::steady_clock::time_point t) {
     constexpr const char* help = "Rows deleted by the store's retention: alerts past max_items or max_age, "
@@ -216,9 +222,7 @@ class alert_log final : public pipeline::output_handler {
     saved_ += pending_.size();
     pending_.clear();
     first_pending_ = {};
-    if (saved_ >= retention_every || t - last_retention_ >= retention_interval) {
-      retain(t);
-    }
+    retain_if_due(t);
   }
 
   bool json_;
