@@ -1,5 +1,6 @@
 #include "engine/alert/alert.h"
 
+#include <charconv>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -10,15 +11,60 @@
 
 namespace vigil::engine {
 
-bool is_ip(std::string_view s) noexcept {
+namespace {
+
+// inet_pton on a string_view; the family it parsed as, or 0.
+int parse_address(std::string_view s, unsigned char (&addr)[16]) noexcept {
   char buf[64];
   if (s.empty() || s.size() >= sizeof buf) {
-    return false;
+    return 0;
   }
   s.copy(buf, s.size());
   buf[s.size()] = '\0';
+  if (inet_pton(AF_INET, buf, addr) == 1) {
+    return AF_INET;
+  }
+  return inet_pton(AF_INET6, buf, addr) == 1 ? AF_INET6 : 0;
+}
+
+} // namespace
+
+bool is_ip(std::string_view s) noexcept {
   unsigned char addr[16];
-  return inet_pton(AF_INET, buf, addr) == 1 || inet_pton(AF_INET6, buf, addr) == 1;
+  return parse_address(s, addr) != 0;
+}
+
+std::optional<ip_prefix> parse_prefix(std::string_view s) noexcept {
+  const std::size_t slash = s.find('/');
+  if (slash == std::string_view::npos) {
+    return std::nullopt;
+  }
+  ip_prefix p;
+  p.family = parse_address(s.substr(0, slash), p.addr);
+  const std::string_view bits = s.substr(slash + 1);
+  const char* end = bits.data() + bits.size();
+  if (p.family == 0 || bits.empty() || bits.size() > 3 || std::from_chars(bits.data(), end, p.bits).ptr != end ||
+      p.bits < 0 || p.bits > (p.family == AF_INET ? 32 : 128)) {
+    return std::nullopt;
+  }
+  return p;
+}
+
+bool prefix_contains(const ip_prefix& p, std::string_view ip) noexcept {
+  unsigned char addr[16];
+  if (parse_address(ip, addr) != p.family) {
+    return false;
+  }
+  const int whole = p.bits / 8;
+  if (std::memcmp(addr, p.addr, static_cast<std::size_t>(whole)) != 0) {
+    return false;
+  }
+  const int rest = p.bits % 8;
+  if (rest == 0) {
+    return true;
+  }
+  const auto mask = static_cast<unsigned char>(0xff00 >> rest);
+  return (addr[whole] & mask) == (p.addr[whole] & mask);
 }
 
 namespace {

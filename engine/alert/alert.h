@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -79,6 +80,19 @@ void write_json_line(std::FILE* f, std::string& buffer, const alert& a);
 
 /// True if `s` is an IPv4 or IPv6 address.
 bool is_ip(std::string_view s) noexcept;
+
+/// A CIDR range ("10.0.0.0/8", "2001:db8::/32"), as a Range decision holds it.
+struct ip_prefix {
+  int family = 0;               // AF_INET or AF_INET6
+  unsigned char addr[16] = {};  // network byte order; 4 bytes used for IPv4
+  int bits = 0;                 // 0..32 or 0..128
+};
+
+/// Parses "<address>/<bits>"; nullopt for anything else (no exception, any input).
+std::optional<ip_prefix> parse_prefix(std::string_view s) noexcept;
+
+/// True if the address `ip` (text) is inside `p` (same family only).
+bool prefix_contains(const ip_prefix& p, std::string_view ip) noexcept;
 
 /// Go's time.Time.String() for a UTC time: "2023-05-17 15:08:22.76396 +0000 UTC".
 std::string format_go_time(unix_nanos t);

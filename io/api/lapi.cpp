@@ -3,13 +3,13 @@
 #include <algorithm>
 #include <cctype>
 
-#include <arpa/inet.h>
 #include <chrono>
 #include <cstdio>
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "engine/alert/alert.h"
 #include "engine/counters/counters.h"
 #include "engine/event/duration.h"
 
@@ -27,11 +27,21 @@ std::string hex(const unsigned char* p, std::size_t n) {
   return out;
 }
 
+int hex_digit(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Query-string decoding; a '%' not followed by two hex digits stays as it is.
 std::string url_decode(std::string_view s) {
   std::string out;
   for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+    const int hi = s[i] == '%' && i + 2 < s.size() ? hex_digit(s[i + 1]) : -1;
+    const int lo = hi >= 0 ? hex_digit(s[i + 2]) : -1;
+    if (lo >= 0) {
+      out += static_cast<char>(hi * 16 + lo);
       i += 2;
     } else {
       out += s[i] == '+' ? ' ' : s[i];
@@ -73,20 +83,10 @@ std::vector<std::string> split(const std::string& s) {
   return out;
 }
 
-// IPv4 CIDR containment (an Ip query matches Range decisions that contain it).
+// An Ip query matches the Range decisions (IPv4 or IPv6) that contain it.
 bool range_contains(const std::string& cidr, const std::string& ip) {
-  const std::size_t slash = cidr.find('/');
-  in_addr net{}, addr{};
-  if (slash == std::string::npos || inet_pton(AF_INET, cidr.substr(0, slash).c_str(), &net) != 1 ||
-      inet_pton(AF_INET, ip.c_str(), &addr) != 1) {
-    return false;
-  }
-  const int bits = std::stoi(cidr.substr(slash + 1));
-  if (bits < 0 || bits > 32) {
-    return false;
-  }
-  const std::uint32_t mask = bits == 0 ? 0 : ~0u << (32 - bits);
-  return (ntohl(net.s_addr) & mask) == (ntohl(addr.s_addr) & mask);
+  const auto p = engine::parse_prefix(cidr);
+  return p && engine::prefix_contains(*p, ip);
 }
 
 engine::unix_nanos now_nanos() {

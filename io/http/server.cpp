@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstdio>
 #include <cstring>
+#include <exception>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -74,7 +76,8 @@ struct server::impl {
   std::uint16_t port = 0;
   http_parser_settings settings{};
   std::unordered_map<int, counters::id> status_ids;
-  counters::id connections_total, connections_rejected, bytes_in, parse_errors, timeouts, tls_failures;
+  counters::id connections_total, connections_rejected, bytes_in, parse_errors, timeouts, tls_failures, handler_errors;
+  bool handler_error_said = false;
   counters::histogram latency; // from the first byte of a request to its response being queued
   SSL_CTX* ssl_ctx = nullptr;
 
@@ -403,7 +406,21 @@ int on_message_complete(http_parser* p) {
   const bool keep_alive = http_should_keep_alive(p) != 0 && !srv->draining;
   request req = make_request(c);
   response res;
-  srv->handle(req, res);
+  // The last line of defence: a handler that throws (a bug) costs its request a 500, not the
+  // process and every other connection of the loop with it.
+  try {
+    srv->handle(req, res);
+  } catch (const std::exception& e) {
+    res = response{};
+    res.status = 500;
+    res.body = R"({"message":"internal error"})";
+    counters::add(srv->handler_errors);
+    if (!srv->handler_error_said) {
+      srv->handler_error_said = true;
+      std::fprintf(stderr, "http server %s: a request handler failed (%s); answered 500 (further ones are counted in "
+                   "vigil_http_handler_errors_total)\n", srv->opts.name.c_str(), e.what());
+    }
+  }
   c->headers = std::move(req.headers);
   send_response(c, res, keep_alive);
   if (keep_alive) {
@@ -561,6 +578,7 @@ server::server(uv_loop_s* loop, server_options opts, precheck check, handler h) 
   s.bytes_in = r.define("vigil_http_bytes_received_total", "Bytes read from HTTP clients", {l});
   s.parse_errors = r.define("vigil_http_parse_errors_total", "Requests that were not valid HTTP/1.1", {l});
   s.timeouts = r.define("vigil_http_timeouts_total", "Connections closed by a header, body or idle timeout", {l});
+  s.handler_errors = r.define("vigil_http_handler_errors_total", "Requests whose handler failed (answered 500)", {l});
   s.tls_failures = r.define("vigil_http_tls_handshake_failures_total", "TLS handshakes that failed", {l});
   s.latency = counters::histogram("vigil_http_request_duration_seconds",
                                   "Time from a request's first byte to its response, by server",

@@ -362,6 +362,20 @@ class sqlite_store final : public store {
     return bouncer{q.col_text(0), q.col_int(1), q.col_int(2), q.col_int(3)};
   }
 
+  // True if a decision other than `gone` on its scope and value is active and passes the filter.
+  bool still_enforced(const stored_decision& gone, const stream_filter& f, engine::unix_nanos now) {
+    statement q(db_, "SELECT id, alert_id, type, scope, value, origin, scenario, duration, created_at, until, "
+                     "deleted_at FROM decisions WHERE value = ?1 AND scope = ?2 AND id != ?3 AND "
+                     "deleted_at IS NULL AND until > ?4");
+    q.text(1, gone.d.value).text(2, gone.d.scope).integer(3, gone.id).integer(4, now);
+    while (q.step() == SQLITE_ROW) {
+      if (keep(decision_row(q), f)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   stream_answer pull_stream(const std::string& name, bool startup, const stream_filter& f,
                             engine::unix_nanos now) override {
     stream_answer out;
@@ -392,12 +406,14 @@ class sqlite_store final : public store {
         }
       }
     } else {
-      // New: active decisions it has not been sent. Deleted: decisions it was sent (id <= last)
-      // that were deleted or expired since its last pull.
+      // New: active decisions it has not been sent. Deleted: decisions it was sent -- they
+      // existed at its last pull (id <= last) and were active then -- that were deleted or
+      // expired since. A decision added and deleted between two pulls was never sent, and one
+      // already reported deleted is not reported again when its time runs out.
       statement q(db_, "SELECT id, alert_id, type, scope, value, origin, scenario, duration, created_at, until, "
                        "deleted_at FROM decisions WHERE (id > ?1 AND deleted_at IS NULL AND until > ?3) OR "
-                       "(id <= ?1 AND ((deleted_at IS NOT NULL AND deleted_at > ?2) OR (until > ?2 AND until <= ?3))) "
-                       "ORDER BY id");
+                       "(id <= ?1 AND until > ?2 AND (deleted_at IS NULL OR deleted_at > ?2) AND "
+                       "(deleted_at IS NOT NULL OR until <= ?3)) ORDER BY id");
       q.integer(1, last_id).integer(2, last_pull).integer(3, now);
       while (q.step() == SQLITE_ROW) {
         stored_decision d = decision_row(q);
@@ -406,6 +422,10 @@ class sqlite_store final : public store {
         }
         (d.id > last_id ? out.added : out.deleted).push_back(std::move(d));
       }
+      // A bouncer removes by value: a deletion while another decision on the same value is
+      // still active (a longer ban over a shorter one) would lift that ban early. Such a
+      // deletion is not sent; the value's last decision to end is.
+      std::erase_if(out.deleted, [&](const stored_decision& gone) { return still_enforced(gone, f, now); });
     }
     statement up(db_, "UPDATE bouncers SET last_pull = ?1, last_decision_id = ?2 WHERE name = ?3");
     up.integer(1, now).integer(2, max_id).text(3, name);

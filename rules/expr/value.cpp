@@ -155,8 +155,8 @@ bool equal(const value& a, const value& b) noexcept {
     case value_kind::string: return a.as_string() == b.as_string();
     case value_kind::list:
     case value_kind::json:
-      if (is_array(a)) {
-        return arrays_equal(a, b);
+      if (is_array(a) || is_array(b)) { // an array never equals an object (both may be json)
+        return is_array(a) && is_array(b) && arrays_equal(a, b);
       }
       if (a.is_json_object() && b.is_json_object()) {
         return objects_equal(a.json_.get_object().value_unsafe(), b.json_.get_object().value_unsafe());

@@ -1,6 +1,8 @@
 #include "rules/profiles/profiles.h"
 
 #include <algorithm>
+#include <charconv>
+#include <cstdint>
 #include <fstream>
 #include <sstream>
 
@@ -224,7 +226,15 @@ std::optional<next_step> parse_step(const std::string& v, bool allow_apply, bool
 // Go durations, plus whole days ("2d") as CrowdSec accepts in profiles.
 std::optional<engine::unix_nanos> parse_profile_duration(const std::string& text) {
   if (text.size() > 1 && text.back() == 'd' && text.find_first_not_of("0123456789") == text.size() - 1) {
-    return static_cast<engine::unix_nanos>(std::stoll(text.substr(0, text.size() - 1))) * 86400 * 1'000'000'000LL;
+    // Up to the largest whole number of days a 64-bit count of nanoseconds holds (Go's
+    // durations stop there too); past it, or unparsable, the duration is invalid.
+    constexpr std::int64_t day = 86400LL * 1'000'000'000LL;
+    std::int64_t days = 0;
+    const char* end = text.data() + text.size() - 1;
+    if (std::from_chars(text.data(), end, days).ptr != end || days > INT64_MAX / day) {
+      return std::nullopt;
+    }
+    return days * day;
   }
   return engine::parse_go_duration(text);
 }

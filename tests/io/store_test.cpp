@@ -282,6 +282,66 @@ TEST(store, stream_pulls_during_writes_send_each_decision_once) {
   }
 }
 
+// What the stream reports as deleted: only decisions the bouncer was sent, each once, and not
+// while another decision still bans the same value (a bouncer removes by value).
+TEST(store, stream_deletions_are_sent_once_and_never_lift_a_ban_still_in_force) {
+  auto s = open(fresh_db("stream_deleted.db"));
+  std::string error;
+  ASSERT_TRUE(s->add_bouncer("fw", std::string(64, 'b'), 0, error)) << error;
+  const engine::unix_nanos t0 = 1'700'000'000 * sec;
+  auto ban = [&](const std::string& ip, engine::unix_nanos at, engine::unix_nanos length) {
+    engine::decision d;
+    d.value = ip;
+    d.origin = "cscli";
+    d.scenario = "manual";
+    d.duration = length;
+    d.until = at + length;
+    return s->add_decision(d, at);
+  };
+  auto ids = [](const std::vector<stored_decision>& v) {
+    std::vector<std::int64_t> out;
+    for (const auto& d : v) {
+      out.push_back(d.id);
+    }
+    return out;
+  };
+  using list = std::vector<std::int64_t>;
+
+  const std::int64_t long_ban = ban("192.0.2.1", t0, 3600 * sec);
+  const std::int64_t short_sent = ban("192.0.2.2", t0, 3 * sec);
+  auto a = s->pull_stream("fw", true, {}, t0);
+  EXPECT_EQ(ids(a.added), (list{long_ban, short_sent}));
+
+  // Added and deleted between two pulls: never sent, so never reported, not even when its
+  // time runs out later.
+  const std::int64_t unsent = ban("192.0.2.1", t0 + sec, 2 * sec);
+  EXPECT_EQ(s->delete_decisions("", unsent, t0 + sec), 1u);
+  // Sent, then deleted: reported once at the deletion, not again at its expiry.
+  EXPECT_EQ(s->delete_decisions("", short_sent, t0 + sec), 1u);
+  a = s->pull_stream("fw", false, {}, t0 + 2 * sec);
+  EXPECT_TRUE(a.added.empty());
+  EXPECT_EQ(ids(a.deleted), (list{short_sent}));
+  a = s->pull_stream("fw", false, {}, t0 + 10 * sec);
+  EXPECT_TRUE(a.added.empty());
+  EXPECT_TRUE(a.deleted.empty()) << "expired after being reported deleted, or never sent: id " << a.deleted[0].id;
+
+  // A shorter ban over a longer one on the same address: its expiry is not a deletion of the
+  // address, which the longer ban still holds.
+  const std::int64_t shorter = ban("192.0.2.1", t0 + 10 * sec, 5 * sec);
+  a = s->pull_stream("fw", false, {}, t0 + 11 * sec);
+  EXPECT_EQ(ids(a.added), (list{shorter}));
+  a = s->pull_stream("fw", false, {}, t0 + 20 * sec);
+  EXPECT_TRUE(a.deleted.empty()) << "192.0.2.1 is still banned by decision " << long_ban;
+  // The same when the shorter one is deleted by hand.
+  const std::int64_t manual = ban("192.0.2.1", t0 + 20 * sec, 60 * sec);
+  EXPECT_EQ(ids(s->pull_stream("fw", false, {}, t0 + 21 * sec).added), (list{manual}));
+  EXPECT_EQ(s->delete_decisions("", manual, t0 + 22 * sec), 1u);
+  EXPECT_TRUE(s->pull_stream("fw", false, {}, t0 + 23 * sec).deleted.empty());
+  // The last ban on the address to end is reported.
+  a = s->pull_stream("fw", false, {}, t0 + 3601 * sec);
+  EXPECT_EQ(ids(a.deleted), (list{long_ban}));
+}
+
 // A failed write is all or nothing and says why: the alert is not half-saved without its decision.
 TEST(store, a_failed_transaction_rolls_back_and_reports) {
   const std::string db = fresh_db("fail.db");

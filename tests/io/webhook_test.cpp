@@ -724,6 +724,25 @@ TEST(lapi, stream_startup_then_deltas_live_queries_and_auth) {
     http_client wrong_method(aport);
     EXPECT_EQ(wrong_method.request("POST", "/v1/decisions", "", auth).status, 405);
   }
+  // Ranges, IPv4 and IPv6, hold the addresses inside them; a range that is not one is refused.
+  for (const char* range : {"10.1.0.0/16", "2001:db8::/32"}) {
+    child r({vigil_bin, "decisions", "add", "-c", cfg, "--range", range});
+    ASSERT_EQ(r.stop(0), 0) << r.stderr_text;
+  }
+  for (const char* bad : {"10.1.0.0/x", "10.1.0.0/33", "10.1.0.0", "2001:db8::/129", "host/8"}) {
+    child r({vigil_bin, "decisions", "add", "-c", cfg, "--range", bad});
+    EXPECT_EQ(r.stop(0), 2) << bad;
+    EXPECT_NE(r.stderr_text.find("is not a range"), std::string::npos) << r.stderr_text;
+  }
+  EXPECT_NE(api.request("GET", "/v1/decisions?ip=10.1.200.3", "", auth).body.find("\"value\":\"10.1.0.0/16\""),
+            std::string::npos);
+  EXPECT_NE(api.request("GET", "/v1/decisions?ip=2001%3Adb8%3A%3A5", "", auth).body.find("\"value\":\"2001:db8::/32\""),
+            std::string::npos);
+  EXPECT_EQ(api.request("GET", "/v1/decisions?ip=2001:db9::5", "", auth).body, "null");
+  // A malformed escape is taken as written (it used to throw and end the daemon).
+  const auto odd = api.request("GET", "/v1/decisions?ip=%zz&type=%", "", auth);
+  EXPECT_EQ(odd.status, 200);
+  EXPECT_EQ(odd.body, "null");
 
   child del({vigil_bin, "decisions", "delete", "-c", cfg, "--ip", "198.51.100.77"});
   ASSERT_EQ(del.stop(0), 0);

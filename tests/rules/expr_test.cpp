@@ -370,6 +370,11 @@ TEST(ExprOperators, EqualityAndNil) {
           {"evt.Unmarshaled.k8s_audit.sourceIPs == ['192.168.49.1']", "true"},
           {"evt.Unmarshaled.k8s_audit.objectRef == evt.Unmarshaled.k8s_audit.objectRef", "true"},
           {"evt.Unmarshaled.k8s_audit.objectRef == evt.Unmarshaled.k8s_audit.responseStatus", "false"},
+          // An array and an object are never equal, whichever side each is on (this crashed).
+          {"evt.Unmarshaled.k8s_audit.sourceIPs == evt.Unmarshaled.k8s_audit.objectRef", "false"},
+          {"evt.Unmarshaled.k8s_audit.objectRef == evt.Unmarshaled.k8s_audit.sourceIPs", "false"},
+          {"evt.Unmarshaled.k8s_audit.sourceIPs != evt.Unmarshaled.k8s_audit.objectRef", "true"},
+          {"evt.Unmarshaled.k8s_audit.sourceIPs in [evt.Unmarshaled.k8s_audit.objectRef]", "false"},
           {"evt.Unmarshaled.nokey < 1", "err:type_mismatch"},
           {"evt.Unmarshaled.k8s_audit.verb > 1", "err:type_mismatch"},
           {"evt.Unmarshaled.k8s_audit.responseStatus.code > 100.5", "true"},

@@ -166,6 +166,11 @@ int decisions_add(const store_options& o) {
     std::fprintf(stderr, "vigil decisions add: '%s' is not an IP address\n", o.ip.c_str());
     return 2;
   }
+  if (!o.range.empty() && !engine::parse_prefix(o.range)) {
+    std::fprintf(stderr, "vigil decisions add: '%s' is not a range (address/bits, e.g. 10.0.0.0/8 or 2001:db8::/32)\n",
+                 o.range.c_str());
+    return 2;
+  }
   auto s = open_store(o);
   if (!s) {
     return 2;
