@@ -459,8 +459,11 @@ profile_outcome profile_set::evaluate(const engine::alert& a, engine::unix_nanos
       continue;
     }
     out.profiles.push_back(p.name);
+    // As CrowdSec's local API does: an alert takes the decisions of the first matched profile
+    // that has any; later matched profiles only add their notifications.
+    const bool takes_decisions = out.decisions.empty() && !p.decisions.empty() && !a.value.empty();
     engine::unix_nanos duration_override = 0;
-    if (p.duration_expr) {
+    if (takes_decisions && p.duration_expr) {
       const expr::eval_result r = p.duration_expr->eval(env);
       std::optional<engine::unix_nanos> d;
       if (r.err == expr::eval_error::none && r.v.kind == expr::value_kind::string) {
@@ -472,7 +475,7 @@ profile_outcome profile_set::evaluate(const engine::alert& a, engine::unix_nanos
         ++out.errors; // the decision keeps its configured duration
       }
     }
-    if (!a.value.empty()) { // no source IP: nothing a bouncer could enforce
+    if (takes_decisions) { // (no source IP: nothing a bouncer could enforce)
       for (const decision_spec& spec : p.decisions) {
         engine::decision d;
         d.type = spec.type;

@@ -349,9 +349,10 @@ void load_document(context& ctx, const YAML::Node& doc) {
     } else {
       sc.labels_json.clear();
       yaml_to_json(sc.labels_json, n);
+      // CrowdSec takes remediation only from a YAML boolean: a quoted "true" is a string, as
+      // the labels' JSON above shows it.
       if (auto r = n["remediation"]; r && r.IsScalar()) {
-        bool b = false;
-        sc.remediation = YAML::convert<bool>::decode(r, b) && b;
+        sc.remediation = r.Tag() != "!" && r.Scalar() == "true";
       }
     }
   }

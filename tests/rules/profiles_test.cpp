@@ -68,10 +68,33 @@ notifications: [n3]
 )");
   const profile_outcome o = p.evaluate(make("x/a", true), 0);
   EXPECT_EQ(o.profiles, (std::vector<std::string>{"first", "second"}));
-  ASSERT_EQ(o.decisions.size(), 2u);
+  // The first matched profile with decisions gives them (CrowdSec's local API); the second adds
+  // only its notifications.
+  ASSERT_EQ(o.decisions.size(), 1u);
   EXPECT_EQ(o.decisions[0].type, "captcha");
-  EXPECT_EQ(o.decisions[1].type, "ban");
   EXPECT_EQ(o.notifications, (std::vector<std::string>{"n1", "n2"}));
+  // A matched profile without decisions leaves them to the next one that has some.
+  const profile_outcome later = p.evaluate(make("x/b", true), 0);
+  EXPECT_EQ(later.profiles, (std::vector<std::string>{"second"}));
+  ASSERT_EQ(later.decisions.size(), 1u);
+  EXPECT_EQ(later.decisions[0].type, "ban");
+  const profile_set notify_first = load(R"(name: notify
+filters: ["true"]
+notifications: [n1]
+---
+name: ban
+filters: ["true"]
+decisions: [{type: ban, duration: 2h}]
+---
+name: captcha
+filters: ["true"]
+decisions: [{type: captcha, duration: 1h}]
+)");
+  const profile_outcome n = notify_first.evaluate(make("x/a", true), 0);
+  EXPECT_EQ(n.profiles, (std::vector<std::string>{"notify", "ban", "captcha"}));
+  ASSERT_EQ(n.decisions.size(), 1u);
+  EXPECT_EQ(n.decisions[0].type, "ban");
+  EXPECT_EQ(n.decisions[0].duration, 2 * hour);
 }
 
 TEST(profiles, filters_are_ored_and_decisions_applied_once) {

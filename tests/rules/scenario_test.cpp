@@ -108,6 +108,17 @@ std::string dump(const load_result& r) {
   return s;
 }
 
+TEST(scenario, remediation_is_a_yaml_boolean_only) {
+  const std::string head = "type: trigger\nname: t/x\ndescription: d\nfilter: \"true\"\nlabels:\n  remediation: ";
+  for (const auto& [value, expected] : std::vector<std::pair<std::string, bool>>{
+           {"true", true}, {"false", false}, {"\"true\"", false}, {"'true'", false}, {"1", false}}) {
+    const load_result r = load_text(head + value + "\n");
+    ASSERT_TRUE(r.errors.empty()) << dump(r);
+    ASSERT_EQ(r.scenarios.size(), 1u);
+    EXPECT_EQ(r.scenarios[0].remediation, expected) << value << " -> " << r.scenarios[0].labels_json;
+  }
+}
+
 TEST(scenario, every_error_of_a_file_is_reported_with_its_line) {
   const load_result r = load_text(R"(type: trigger
 name: a/one
