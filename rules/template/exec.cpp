@@ -326,6 +326,9 @@ class executor {
     flow f = flow::normal;
     if (!iterated && n.has_else) {
       f = walk_list(dot, n.else_list);
+      if (f == flow::break_) {
+        f = flow::normal; // Go: a break in a range's else ends that range, not the one around it
+      }
     }
     vars_.resize(mark);
     return f;

@@ -423,6 +423,14 @@ TEST(quick_reference, control_structures) {
   EXPECT_EQ(run("{{$x := 1}}{{if true}}{{$x = 2}}{{end}}{{$x}}"), "2");
   EXPECT_EQ(parse_error_of("{{if true}}{{$x := 1}}{{end}}{{$x}}"), "template: :1: undefined variable \"$x\"");
   EXPECT_EQ(run("{{range .l}}{{.}}{{break}}{{end}}", map_of({{"l", lst({str("p"), str("q")})}})), "p");
+  // A break in an inner range's else ends the inner range only; a continue there goes on to the
+  // outer range's next item.
+  EXPECT_EQ(run("{{range .l}}[{{range .e}}{{else}}{{break}}x{{end}}]{{end}}",
+                map_of({{"l", lst({str("p"), str("q")})}, {"e", lst({})}})),
+            "[][]");
+  EXPECT_EQ(run("{{range $i, $v := .l}}[{{range $.e}}{{else}}{{continue}}{{end}}{{$v}}]{{end}}",
+                map_of({{"l", lst({str("p"), str("q")})}, {"e", lst({})}})),
+            "[[");
 }
 
 // ---- sections 5 and 6: semantics and printing -------------------------------------------------
