@@ -337,8 +337,13 @@ void load_document(context& ctx, const YAML::Node& doc) {
       }
       if (n["expression"]) {
         sc.scope_expression = compile_expr(ctx, n["expression"], "scope.expression");
-      } else if (sc.scope_type != "Ip" && sc.scope_type != "Range") {
-        ctx.error(n.Mark(), "scope: a custom scope type needs an expression");
+      }
+      // CrowdSec takes a Range or custom scope's value from the expression, evaluated on each
+      // event; vigil's alerts carry the source IP only, so such a scenario would ban the wrong
+      // thing. With Ip, CrowdSec ignores the expression, and so does vigil.
+      if (sc.scope_type != "Ip") {
+        ctx.error(n["type"].Mark(), "scope type '" + sc.scope_type +
+                                        "' is not supported by vigil yet (alerts are scoped to the source IP)");
       }
     }
   }

@@ -192,6 +192,15 @@ TEST(scenario, required_keys_and_types) {
   EXPECT_EQ(ok.scenarios[0].bucket.duration, 60'000'000'000LL);
 }
 
+TEST(scenario, range_and_custom_scopes_are_refused_not_misapplied) {
+  const std::string head = "type: trigger\nname: t/x\ndescription: d\nfilter: \"true\"\nscope:\n  type: ";
+  for (const char* scope : {"Range\n  expression: \"'10.0.0.0/24'\"", "Range", "username\n  expression: evt.Meta.user"}) {
+    const load_result r = load_text(head + scope + "\n");
+    EXPECT_TRUE(has_error(r, 6, "is not supported by vigil yet")) << scope << "\n" << dump(r);
+    EXPECT_TRUE(r.scenarios.empty());
+  }
+}
+
 TEST(scenario, invalid_yaml_is_located) {
   const load_result r = load_text("type: trigger\nname: [unclosed\n");
   ASSERT_EQ(r.errors.size(), 1u);

@@ -425,7 +425,7 @@ TEST(quick_reference, control_structures) {
   EXPECT_EQ(run("{{range .l}}{{.}}{{break}}{{end}}", map_of({{"l", lst({str("p"), str("q")})}})), "p");
   // A break in an inner range's else ends the inner range only; a continue there goes on to the
   // outer range's next item.
-  EXPECT_EQ(run("{{range .l}}[{{range .e}}{{else}}{{break}}x{{end}}]{{end}}",
+  EXPECT_EQ(run("{{range .l}}[{{range $.e}}{{else}}{{break}}x{{end}}]{{end}}",
                 map_of({{"l", lst({str("p"), str("q")})}, {"e", lst({})}})),
             "[][]");
   EXPECT_EQ(run("{{range $i, $v := .l}}[{{range $.e}}{{else}}{{continue}}{{end}}{{$v}}]{{end}}",
