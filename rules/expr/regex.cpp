@@ -84,10 +84,16 @@ std::string re2_check(std::string_view p) {
 // matches before a final "\n". Rewrite such `$` to `\z`. Patterns that turn (?m) on anywhere are
 // left alone (multi-line `$` has the same meaning in both).
 std::string translate(std::string_view p) {
+  // A flag group is `(?flags)` or `(?flags:...)`, flags from "imsU" (a '-' starts the ones
+  // turned off). `(?P<name>` and an escaped `\(?` are not flag groups.
   bool multiline = false;
   for (std::size_t i = 0; i + 2 < p.size(); ++i) {
+    if (p[i] == '\\') {
+      ++i;
+      continue;
+    }
     if (p[i] == '(' && p[i + 1] == '?') {
-      for (std::size_t j = i + 2; j < p.size() && p[j] != ')' && p[j] != ':' && p[j] != '-'; ++j) {
+      for (std::size_t j = i + 2; j < p.size() && std::string_view("imsU").find(p[j]) != std::string_view::npos; ++j) {
         multiline = multiline || p[j] == 'm';
       }
     }

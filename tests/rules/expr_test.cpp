@@ -909,6 +909,9 @@ TEST(ExprThreads, ConcurrentEvaluation) {
 
 TEST(ExprRegex, DollarIsEndOfText) {
   test_event e;
+  check_rows({{"'a\\n' matches '(?P<name>a)$'", "false"}, {"'A\\n' matches '(?i:a)$'", "false"},
+              {"'a\\nb' matches '(?im)a$'", "true"}, {"'a\\nb' matches '(?i-m)a$'", "false"}},
+             e);
   check_rows({{"'a\\n' matches 'a$'", "false"}, {"'a\\nb' matches '(?m)a$'", "true"}, {"'ab' matches 'b$'", "true"},
               {"'a$' matches '[$]'", "true"}, {"'a$' matches '\\\\$'", "true"}},
              e);
