@@ -37,6 +37,12 @@ struct decision {
   unix_nanos until = 0; ///< expiry time
 };
 
+/// `now + duration`, held at the largest time there is rather than overflowing (a profile may
+/// ask for hundreds of years).
+constexpr unix_nanos expiry(unix_nanos now, unix_nanos duration) noexcept {
+  return duration > INT64_MAX - now ? INT64_MAX : now + duration;
+}
+
 struct alert {
   std::string scenario;
   std::string message;   ///< CrowdSec format: "Ip 1.2.3.4 performed '<scenario>' (6 events over 2.1s) at ..."

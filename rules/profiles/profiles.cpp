@@ -483,7 +483,7 @@ profile_outcome profile_set::evaluate(const engine::alert& a, engine::unix_nanos
         d.value = a.value;
         d.scenario = a.scenario;
         d.duration = duration_override != 0 ? duration_override : spec.duration;
-        d.until = now + d.duration;
+        d.until = engine::expiry(now, d.duration);
         out.decisions.push_back(std::move(d));
       }
     }

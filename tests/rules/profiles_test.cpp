@@ -127,6 +127,25 @@ duration_expr: "Alert.GetEventsCount() > 5 ? '2d' : '30m'"
   EXPECT_EQ(p.evaluate(make("x", false), 0).decisions[0].duration, hour / 2);
 }
 
+// Days past what 64-bit nanoseconds hold are an invalid duration (this threw and ended the
+// emitter); the largest that fit expire at the end of time rather than overflowing.
+TEST(profiles, duration_expr_days_are_bounded) {
+  const profile_set p = load(R"(name: d
+filters: ["true"]
+decisions: [{type: ban, duration: 1h}]
+duration_expr: "Alert.GetEventsCount() > 5 ? '99999999999999999999d' : '106751d'"
+)");
+  const engine::unix_nanos now = 1'700'000'000LL * 1'000'000'000LL;
+  const profile_outcome huge = p.evaluate(make("x", true), now);
+  ASSERT_EQ(huge.decisions.size(), 1u);
+  EXPECT_EQ(huge.decisions[0].duration, hour); // the configured one
+  EXPECT_EQ(huge.errors, 1u);
+  const profile_outcome most = p.evaluate(make("x", false), now);
+  ASSERT_EQ(most.decisions.size(), 1u);
+  EXPECT_EQ(most.decisions[0].duration, 106751 * 24 * hour);
+  EXPECT_EQ(most.decisions[0].until, INT64_MAX);
+}
+
 // CrowdSec's commented default: ban for 4h more per earlier decision on the same value.
 TEST(profiles, duration_expr_escalates_with_get_decisions_count) {
   const profile_set p = load(R"y(name: escalate

@@ -176,7 +176,7 @@ engine::alert sample_alert() {
   d.value = "192.168.49.1";
   d.scenario = a.scenario;
   d.duration = 4LL * 3600 * 1'000'000'000;
-  d.until = now + d.duration;
+  d.until = engine::expiry(now, d.duration);
   a.decisions.push_back(d);
   return a;
 }

@@ -183,7 +183,7 @@ int decisions_add(const store_options& o) {
   dec.scenario = o.reason;
   dec.duration = *d;
   const engine::unix_nanos now = now_nanos();
-  dec.until = now + *d;
+  dec.until = engine::expiry(now, *d);
   const std::int64_t id = s->add_decision(dec, now);
   if (id == 0) {
     std::fprintf(stderr, "vigil decisions add: %s\n", s->last_error().c_str());
