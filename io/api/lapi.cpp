@@ -27,6 +27,8 @@ std::string hex(const unsigned char* p, std::size_t n) {
   return out;
 }
 
+constexpr const char* forbidden_body = R"({"message":"access forbidden"})";
+
 int hex_digit(char c) noexcept {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -168,7 +170,7 @@ int lapi::precheck(const http::request& req, http::response& res) {
   const std::string_view key = req.header("x-api-key");
   if (key.empty() || !store_->find_bouncer(hash_api_key(std::string(key)))) {
     vigil::counters::add(forbidden_id_);
-    res.body = R"({"message":"access forbidden"})";
+    res.body = forbidden_body;
     return 403;
   }
   return 0;
@@ -177,6 +179,12 @@ int lapi::precheck(const http::request& req, http::response& res) {
 void lapi::handle(http::request& req, http::response& res) {
   vigil::counters::add(requests_id_);
   const auto b = store_->find_bouncer(hash_api_key(std::string(req.header("x-api-key"))));
+  if (!b) { // deleted (vigil bouncers delete) since the precheck read the headers
+    vigil::counters::add(forbidden_id_);
+    res.status = 403;
+    res.body = forbidden_body;
+    return;
+  }
   const engine::unix_nanos now = now_nanos();
   if (req.path == "/v1/decisions/stream") {
     stream_filter f;
