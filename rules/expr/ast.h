@@ -54,6 +54,7 @@ enum class node_kind : uint8_t {
   coalesce,       // a ?? b
   ternary,        // a ? b : c
   array,          // [x, y, ...] with non-constant items (children via program::args)
+  map_,           // {k: v, ...} with a non-constant part (children key, value, key, value... via args)
   call,           // builtin function `fn` (children via program::args)
   predicate,      // any/all/none/one/filter/map/count: a = collection, b = predicate (or no_node)
 };
@@ -71,7 +72,7 @@ enum class builtin : uint16_t {
   any, all, none_, one, filter, map, count,
   // expr builtins
   len, upper, lower, trim, trim_prefix, trim_suffix, has_prefix, has_suffix, index_of,
-  to_int, to_float, to_string, type, first, last, get, abs,
+  to_int, to_float, to_string, type, first, last, get, abs, split, replace, keys, values, to_json,
   // CrowdSec helpers (the cheap ones)
   cs_upper, cs_lower, cs_trim_space, cs_trim, cs_trim_prefix, cs_trim_suffix, cs_index,
   cs_is_ipv4, cs_is_ipv6, cs_is_ip, cs_to_string, cs_atof, cs_key_exists,

@@ -29,6 +29,11 @@ constexpr builtin_info table[] = {
     {"last", builtin::last, 1, 1, false, h::any},
     {"get", builtin::get, 2, 2, false, h::any},
     {"abs", builtin::abs, 1, 1, false, h::any},
+    {"split", builtin::split, 2, 3, false, h::list},
+    {"replace", builtin::replace, 3, 3, false, h::string},
+    {"keys", builtin::keys, 1, 1, false, h::list},
+    {"values", builtin::values, 1, 1, false, h::list},
+    {"toJSON", builtin::to_json, 1, 1, false, h::string},
     {"Upper", builtin::cs_upper, 1, 1, false, h::string},
     {"Lower", builtin::cs_lower, 1, 1, false, h::string},
     {"TrimSpace", builtin::cs_trim_space, 1, 1, false, h::string},
@@ -49,8 +54,8 @@ constexpr builtin_info table[] = {
 
 constexpr std::string_view unsupported[] = {
     // expr builtins not implemented
-    "find", "findIndex", "findLast", "findLastIndex", "sum", "groupBy", "sortBy", "reduce", "split",
-    "splitAfter", "replace", "repeat", "join", "lastIndexOf", "keys", "values", "toJSON", "fromJSON",
+    "find", "findIndex", "findLast", "findLastIndex", "sum", "groupBy", "sortBy", "reduce",
+    "splitAfter", "repeat", "join", "lastIndexOf", "fromJSON",
     "toBase64", "fromBase64", "now", "duration", "date", "max", "min", "mean", "median", "round",
     "ceil", "floor", "toPairs", "fromPairs", "concat", "flatten", "uniq", "sort", "bitand", "bitor",
     "bitxor", "bitnand", "bitnot", "bitshl", "bitshr", "bitushr", "take", "timezone",

@@ -65,6 +65,7 @@ h hint_of(const value& v) {
     case value_kind::floating: return h::floating;
     case value_kind::string: return h::string;
     case value_kind::list: return h::list;
+    case value_kind::map: return h::map;
     default: return h::any;
   }
 }
@@ -549,7 +550,7 @@ class compiler {
       return parse_postfix(parse_array(), false);
     }
     if (t.is_punct("{")) {
-      syntax_error(t, "map literals are not supported");
+      return parse_postfix(parse_map(), false);
     }
     if (t.is_punct("#")) {
       if (closure_depth_ == 0) {
@@ -624,6 +625,81 @@ class compiler {
     node n;
     n.kind = node_kind::array;
     n.hint = h::list;
+    n.args_begin = static_cast<uint32_t>(d_->args.size());
+    n.args_count = static_cast<uint32_t>(items.size());
+    d_->args.insert(d_->args.end(), items.begin(), items.end());
+    return add(n, open);
+  }
+
+  // {key: value, ...}: a key is a name, a string, or a parenthesised expression giving a string
+  // (expr builds a map[string]any; a number key is refused here rather than failing each event).
+  node_id parse_map() {
+    token open = cur();
+    next();
+    std::vector<node_id> items;  // key, value, key, value...
+    while (!cur().is_punct("}")) {
+      token k = cur();
+      node_id key = no_node;
+      if (k.kind == tok::ident) {
+        next();
+        key = literal(value::string(intern(std::string(k.text))), k);
+      } else if (k.kind == tok::string) {
+        next();
+        key = literal(value::string(intern(k.str)), k);
+      } else if (k.is_punct("(")) {
+        next();
+        key = parse_expression(0);
+        expect(")");
+        const h kh = hint(key);
+        if (known(kh) && kh != h::string) {
+          error(k, "a map key must be a string (got " + std::string(to_string(kh)) + ")");
+        }
+      } else if (k.kind == tok::integer || k.kind == tok::floating) {
+        syntax_error(k, "a map key must be a string: write '" + std::string(k.text) + "'");
+      } else {
+        syntax_error(k, "unexpected token " + describe(k) + ", expected a map key");
+      }
+      expect(":");
+      items.push_back(key);
+      items.push_back(parse_expression(0));
+      if (cur().is_punct(",")) {
+        next();
+        continue;
+      }
+      if (!cur().is_punct("}")) {
+        syntax_error(cur(), "unexpected token " + describe(cur()) + ", expected \"}\"");
+      }
+    }
+    next();
+    bool all_literal = true;
+    for (node_id i : items) {
+      all_literal = all_literal && is_literal(i);
+    }
+    if (all_literal) {
+      // Constant-fold into program-owned storage; a repeated key takes the later value.
+      auto buf = std::make_unique<value[]>(items.size() + 1);
+      std::size_t used = 0;
+      for (std::size_t k = 0; k < items.size(); k += 2) {
+        const value key = at(items[k]).constant;
+        std::size_t slot = 0;
+        while (slot < used && buf[2 * slot].as_string() != key.as_string()) {
+          ++slot;
+        }
+        buf[2 * slot] = key;
+        buf[2 * slot + 1] = at(items[k + 1]).constant;
+        used += slot == used ? 1 : 0;
+      }
+      value v = value::map(buf.get(), used);
+      d_->lists.push_back(std::move(buf));
+      node n;
+      n.kind = node_kind::literal;
+      n.constant = v;
+      n.hint = h::map;
+      return add(n, open);
+    }
+    node n;
+    n.kind = node_kind::map_;
+    n.hint = h::map;
     n.args_begin = static_cast<uint32_t>(d_->args.size());
     n.args_count = static_cast<uint32_t>(items.size());
     d_->args.insert(d_->args.end(), items.begin(), items.end());
@@ -864,6 +940,10 @@ class compiler {
         case builtin::get: bad = k == 0 ? (ah != h::list && ah != h::map) : false; break;
         case builtin::cs_key_exists: bad = k == 0 ? ah != h::string : ah != h::map; break;
         case builtin::cs_sprintf: bad = k == 0 && ah != h::string; break; // then any values
+        case builtin::split: bad = k < 2 ? ah != h::string : ah != h::integer; break;
+        case builtin::keys:
+        case builtin::values: bad = ah != h::map; break;
+        case builtin::to_json: break;
         default: bad = ah != h::string; break;  // string helpers
       }
       if (bad) {

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -46,8 +47,50 @@ struct arena {
     cused += n;
     return p;
   }
+  // The free bytes at the end, for text whose length is known only once written (`text_out`).
+  char* tail(std::size_t& room) noexcept {
+    if (!chars) {
+      chars.reset(new (std::nothrow) char[char_cap]);
+    }
+    room = chars ? char_cap - cused : 0;
+    return chars ? chars.get() + cused : nullptr;
+  }
 };
 thread_local arena tl_arena;
+
+// Text written in place at the end of the arena's bytes, claimed by done(). Nothing else may take
+// arena bytes while one is open; value storage (`arena::values`) is separate and may be used.
+class text_out {
+ public:
+  text_out() noexcept : base_(tl_arena.tail(room_)) {}
+  void put(std::string_view s) noexcept {
+    if (s.size() > room_ - len_) {
+      ok_ = false;
+      return;
+    }
+    if (!s.empty()) {
+      std::memcpy(base_ + len_, s.data(), s.size());
+    }
+    len_ += s.size();
+  }
+  void put(char c) noexcept { put(std::string_view(&c, 1)); }
+  void fail() noexcept { ok_ = false; }
+  bool ok() const noexcept { return ok_; }
+  eval_error done(value& out) noexcept {
+    if (!ok_) {
+      return eval_error::limit;
+    }
+    tl_arena.cused += len_;
+    out = value::string({base_ == nullptr ? "" : base_, len_});
+    return eval_error::none;
+  }
+
+ private:
+  std::size_t room_ = 0;
+  char* base_;
+  std::size_t len_ = 0;
+  bool ok_ = true;
+};
 
 struct frame {
   value elem;
@@ -116,6 +159,35 @@ std::size_t utf8_length(std::string_view s) noexcept {
   }
   return n;
 }
+
+// Length of the valid UTF-8 sequence starting at s[i] (1-4), or 0 if the bytes there are not one
+// (Go's utf8.DecodeRuneInString returns RuneError, width 1, for those).
+std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept {
+  const auto b = [&](std::size_t k) { return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0u; };
+  const unsigned c = b(0);
+  if (c < 0x80) {
+    return 1;
+  }
+  const auto cont = [&](std::size_t k) { return (b(k) & 0xC0u) == 0x80u; };
+  if (c >= 0xC2 && c <= 0xDF) {
+    return cont(1) ? 2 : 0;
+  }
+  if (c >= 0xE0 && c <= 0xEF) {
+    const unsigned c1 = b(1);
+    const bool ok1 = c == 0xE0 ? (c1 >= 0xA0 && c1 <= 0xBF) : c == 0xED ? (c1 >= 0x80 && c1 <= 0x9F) : cont(1);
+    return ok1 && cont(2) ? 3 : 0;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    const unsigned c1 = b(1);
+    const bool ok1 = c == 0xF0 ? (c1 >= 0x90 && c1 <= 0xBF) : c == 0xF4 ? (c1 >= 0x80 && c1 <= 0x8F) : cont(1);
+    return ok1 && cont(2) && cont(3) ? 4 : 0;
+  }
+  return 0;
+}
+
+// Nesting bound of string() and toJSON() (JSON documents are bounded by the parser, map literals
+// by the source, but a bound keeps the recursion safe whatever a host hands in).
+constexpr int max_print_depth = 256;
 
 bool is_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
 
@@ -311,6 +383,7 @@ class evaluator {
         out = value::list(items, n.args_count);
         return ee::none;
       }
+      case node_kind::map_: return map_literal(n, f, out);
       case node_kind::predicate: return predicate(n, f, out);
       case node_kind::call: return call(n, f, out);
       default: break;
@@ -331,8 +404,8 @@ class evaluator {
     if (obj.is_nil()) {
       return optional ? ee::chain_nil_ : ee::nil_fetch;
     }
-    if (obj.is_json_object()) {
-      out = json_member(obj.as_json().get_object().value_unsafe(), key);
+    if (obj.is_object()) {
+      out = object_member(obj, key);
       return ee::none;
     }
     return ee::type_mismatch;  // arrays: `invalid operation: int(string)`; scalars: cannot fetch
@@ -349,7 +422,7 @@ class evaluator {
     if (ee e = eval(n.b, f, key); e != ee::none) {
       return e;
     }
-    if (obj.is_json_object()) {
+    if (obj.is_object()) {
       if (key.kind != vk::string) {
         return ee::type_mismatch;
       }
@@ -444,12 +517,12 @@ class evaluator {
           out = value::boolean(false);
           return ee::none;
         }
-        if (r.is_json_object()) {
+        if (r.is_object()) {
           if (l.kind != vk::string) {
             return ee::type_mismatch;
           }
           bool found = false;
-          json_member(r.as_json().get_object().value_unsafe(), l.as_string(), &found);
+          object_member(r, l.as_string(), &found);
           out = value::boolean(found);
           return ee::none;
         }
@@ -576,7 +649,16 @@ class evaluator {
       case vk::boolean: out = value::string(v.as_bool() ? "true" : "false"); return ee::none;
       case vk::integer: len = static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, v.as_int()).ptr - buf); break;
       case vk::floating: len = format_float(v.as_float(), buf, sizeof buf); break;
-      default: return ee::unsupported;  // %v of arrays/maps is not implemented
+      case vk::list:
+      case vk::map:
+      case vk::json: {
+        text_out t;
+        if (ee e = print_go(v, t); e != ee::none) {
+          return e;
+        }
+        return t.done(out);
+      }
+      default: return ee::type_mismatch;
     }
     char* p = tl_arena.bytes(len);
     if (p == nullptr) {
@@ -584,6 +666,349 @@ class evaluator {
     }
     std::memcpy(p, buf, len);
     out = value::string({p, len});
+    return ee::none;
+  }
+
+  ee map_literal(const node& n, const frame* f, value& out) noexcept {
+    const uint32_t pairs = n.args_count / 2;
+    value* kv = tl_arena.values(2 * static_cast<std::size_t>(pairs));
+    if (kv == nullptr && pairs != 0) {
+      return ee::limit;
+    }
+    std::size_t used = 0;
+    for (uint32_t k = 0; k < pairs; ++k) {
+      value key, val;
+      if (ee e = eval(p_.args[n.args_begin + 2 * k], f, key); e != ee::none) {
+        return e;
+      }
+      if (key.kind != vk::string) {
+        return ee::type_mismatch;  // expr builds a map[string]any
+      }
+      if (ee e = eval(p_.args[n.args_begin + 2 * k + 1], f, val); e != ee::none) {
+        return e;
+      }
+      std::size_t at = 0;
+      while (at < used && kv[2 * at].as_string() != key.as_string()) {
+        ++at;
+      }
+      kv[2 * at] = key;  // a repeated key keeps its place and takes the later value
+      kv[2 * at + 1] = val;
+      used += at == used ? 1 : 0;
+    }
+    out = value::map(kv, used);
+    return ee::none;
+  }
+
+  // An object's entries sorted by key, as Go prints and marshals maps: keys[i] is the i-th key
+  // (its entry index in u.i), vals[u.i] its value. Both live in the arena's value storage.
+  static ee sorted_entries(const value& obj, value*& keys, value*& vals, std::size_t& n) noexcept {
+    n = object_size(obj);
+    keys = tl_arena.values(2 * n);
+    if (keys == nullptr && n != 0) {
+      return ee::limit;
+    }
+    vals = keys + n;
+    std::size_t i = 0;
+    for_each_entry(obj, [&](std::string_view k, const value& v) {
+      keys[i] = value::string(k);
+      keys[i].u.i = static_cast<int64_t>(i);
+      vals[i] = v;
+      ++i;
+      return true;
+    });
+    std::sort(keys, keys + n, [](const value& a, const value& b) {
+      const int c = a.as_string().compare(b.as_string());
+      return c != 0 ? c < 0 : a.u.i < b.u.i;
+    });
+    return ee::none;
+  }
+
+  // Go's %v of a value (fmt.Sprint): `[1 a]`, `map[a:1 b:[2]]`, `<nil>`; map keys sorted.
+  static ee print_go(const value& v, text_out& t, int depth = 0) noexcept {
+    if (depth > max_print_depth) {
+      return ee::limit;
+    }
+    char buf[64];
+    switch (v.kind) {
+      case vk::nil: t.put("<nil>"); break;
+      case vk::boolean: t.put(v.as_bool() ? "true" : "false"); break;
+      case vk::integer: t.put({buf, static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, v.as_int()).ptr - buf)}); break;
+      case vk::floating: t.put({buf, format_float(v.as_float(), buf, sizeof buf)}); break;
+      case vk::string: t.put(v.as_string()); break;
+      case vk::list:
+      case vk::map:
+      case vk::json: {
+        if (is_array(v)) {
+          t.put('[');
+          bool first = true;
+          ee err = ee::none;
+          for_each(v, [&](const value& e) {
+            if (!first) {
+              t.put(' ');
+            }
+            first = false;
+            err = print_go(e, t, depth + 1);
+            return err == ee::none;
+          });
+          if (err != ee::none) {
+            return err;
+          }
+          t.put(']');
+          break;
+        }
+        value *keys = nullptr, *vals = nullptr;
+        std::size_t n = 0;
+        if (ee e = sorted_entries(v, keys, vals, n); e != ee::none) {
+          return e;
+        }
+        t.put("map[");
+        for (std::size_t i = 0; i < n; ++i) {
+          if (i != 0) {
+            t.put(' ');
+          }
+          t.put(keys[i].as_string());
+          t.put(':');
+          if (ee e = print_go(vals[keys[i].u.i], t, depth + 1); e != ee::none) {
+            return e;
+          }
+        }
+        t.put(']');
+        break;
+      }
+      default: return ee::type_mismatch;
+    }
+    return t.ok() ? ee::none : ee::limit;
+  }
+
+  // A string as Go's encoding/json writes it: HTML-safe (<, >, & as \u003c...), U+2028 and
+  // U+2029 escaped, invalid UTF-8 as U+FFFD.
+  static void put_json_string(std::string_view s, text_out& t) noexcept {
+    static constexpr char hex[] = "0123456789abcdef";
+    t.put('"');
+    std::size_t i = 0;
+    while (i < s.size()) {
+      const auto c = static_cast<unsigned char>(s[i]);
+      if (c < 0x80) {
+        switch (c) {
+          case '"': t.put("\\\""); break;
+          case '\\': t.put("\\\\"); break;
+          case '\n': t.put("\\n"); break;
+          case '\r': t.put("\\r"); break;
+          case '\t': t.put("\\t"); break;
+          case '\b': t.put("\\b"); break;
+          case '\f': t.put("\\f"); break;
+          default:
+            if (c < 0x20 || c == '<' || c == '>' || c == '&') {
+              const char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+              t.put({u, 6});
+            } else {
+              t.put(static_cast<char>(c));
+            }
+        }
+        ++i;
+        continue;
+      }
+      const std::size_t len = utf8_sequence(s, i);
+      if (len == 0) {
+        t.put("\\ufffd");
+        ++i;
+        continue;
+      }
+      const std::string_view seq = s.substr(i, len);
+      if (seq == "\xE2\x80\xA8" || seq == "\xE2\x80\xA9") {
+        t.put(seq[2] == '\xA8' ? "\\u2028" : "\\u2029");
+      } else {
+        t.put(seq);
+      }
+      i += len;
+    }
+    t.put('"');
+  }
+
+  // expr's toJSON: json.MarshalIndent(v, "", "  "), map keys sorted.
+  static ee print_json(const value& v, text_out& t, int depth = 0) noexcept {
+    if (depth > max_print_depth) {
+      return ee::limit;
+    }
+    auto newline = [&](int level) {
+      t.put('\n');
+      for (int k = 0; k < level; ++k) {
+        t.put("  ");
+      }
+    };
+    char buf[64];
+    switch (v.kind) {
+      case vk::nil: t.put("null"); break;
+      case vk::boolean: t.put(v.as_bool() ? "true" : "false"); break;
+      case vk::integer: t.put({buf, static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, v.as_int()).ptr - buf)}); break;
+      case vk::floating: {
+        const double f = v.as_float();
+        if (!std::isfinite(f)) {
+          return ee::type_mismatch;  // json: unsupported value: NaN
+        }
+        // encoding/json: shortest digits, exponent form below 1e-6 and from 1e21, e-07 as e-7.
+        const double a = std::fabs(f);
+        const bool sci = a != 0 && (a < 1e-6 || a >= 1e21);
+        auto r = std::to_chars(buf, buf + sizeof buf, f, sci ? std::chars_format::scientific : std::chars_format::fixed);
+        std::size_t len = static_cast<std::size_t>(r.ptr - buf);
+        if (sci && len >= 4 && buf[len - 4] == 'e' && buf[len - 3] == '-' && buf[len - 2] == '0') {
+          buf[len - 2] = buf[len - 1];
+          --len;
+        }
+        t.put({buf, len});
+        break;
+      }
+      case vk::string: put_json_string(v.as_string(), t); break;
+      case vk::list:
+      case vk::map:
+      case vk::json: {
+        if (is_array(v)) {
+          if (array_size(v) == 0) {
+            t.put("[]");
+            break;
+          }
+          t.put('[');
+          bool first = true;
+          ee err = ee::none;
+          for_each(v, [&](const value& e) {
+            if (!first) {
+              t.put(',');
+            }
+            first = false;
+            newline(depth + 1);
+            err = print_json(e, t, depth + 1);
+            return err == ee::none;
+          });
+          if (err != ee::none) {
+            return err;
+          }
+          newline(depth);
+          t.put(']');
+          break;
+        }
+        value *keys = nullptr, *vals = nullptr;
+        std::size_t n = 0;
+        if (ee e = sorted_entries(v, keys, vals, n); e != ee::none) {
+          return e;
+        }
+        if (n == 0) {
+          t.put("{}");
+          break;
+        }
+        t.put('{');
+        for (std::size_t i = 0; i < n; ++i) {
+          if (i != 0) {
+            t.put(',');
+          }
+          newline(depth + 1);
+          put_json_string(keys[i].as_string(), t);
+          t.put(": ");
+          if (ee e = print_json(vals[keys[i].u.i], t, depth + 1); e != ee::none) {
+            return e;
+          }
+        }
+        newline(depth);
+        t.put('}');
+        break;
+      }
+      default: return ee::type_mismatch;
+    }
+    return t.ok() ? ee::none : ee::limit;
+  }
+
+  // Go's strings.SplitN(s, sep, n) (n < 0: every part): the parts are views into `s`.
+  static ee split(std::string_view s, std::string_view sep, int64_t n, value& out) noexcept {
+    if (n == 0) {
+      out = value::list(nullptr, 0);
+      return ee::none;
+    }
+    std::size_t parts = 0;
+    if (sep.empty()) {
+      for (std::size_t i = 0; i < s.size(); ++parts) {
+        const std::size_t len = utf8_sequence(s, i);
+        i += len == 0 ? 1 : len;
+      }
+    } else {
+      parts = 1;
+      for (std::size_t at = s.find(sep); at != std::string_view::npos; at = s.find(sep, at + sep.size())) {
+        ++parts;
+      }
+    }
+    if (n > 0 && parts > static_cast<std::size_t>(n)) {
+      parts = static_cast<std::size_t>(n);
+    }
+    value* items = tl_arena.values(parts);
+    if (items == nullptr && parts != 0) {
+      return ee::limit;
+    }
+    std::size_t i = 0;
+    for (std::size_t k = 0; k < parts; ++k) {
+      if (k + 1 == parts) {
+        items[k] = value::string(s.substr(i));  // the last part keeps the rest
+        break;
+      }
+      std::size_t len = 0;
+      std::size_t next = 0;
+      if (sep.empty()) {
+        len = utf8_sequence(s, i);
+        len = len == 0 ? 1 : len;
+        next = i + len;
+      } else {
+        const std::size_t at = s.find(sep, i);
+        len = at - i;
+        next = at + sep.size();
+      }
+      items[k] = value::string(s.substr(i, len));
+      i = next;
+    }
+    out = value::list(items, parts);
+    return ee::none;
+  }
+
+  // Go's strings.ReplaceAll; an empty `old` matches before every UTF-8 sequence and at the end.
+  static ee replace_all(std::string_view s, std::string_view old, std::string_view with, value& out) noexcept {
+    if (old == with || (!old.empty() && s.find(old) == std::string_view::npos)) {
+      out = value::string(s);
+      return ee::none;
+    }
+    text_out t;
+    std::size_t i = 0;
+    if (old.empty()) {
+      while (i < s.size()) {
+        t.put(with);
+        std::size_t len = utf8_sequence(s, i);
+        len = len == 0 ? 1 : len;
+        t.put(s.substr(i, len));
+        i += len;
+      }
+      t.put(with);
+      return t.done(out);
+    }
+    for (std::size_t at = s.find(old); at != std::string_view::npos; at = s.find(old, i)) {
+      t.put(s.substr(i, at - i));
+      t.put(with);
+      i = at + old.size();
+    }
+    t.put(s.substr(i));
+    return t.done(out);
+  }
+
+  // keys(m) or values(m): in the map literal's order, or the JSON object's document order.
+  static ee keys_or_values(const value& m, bool keys, value& out) noexcept {
+    if (!m.is_object()) {
+      return ee::type_mismatch;
+    }
+    const std::size_t n = object_size(m);
+    value* items = tl_arena.values(n);
+    if (items == nullptr && n != 0) {
+      return ee::limit;
+    }
+    std::size_t i = 0;
+    for_each_entry(m, [&](std::string_view k, const value& v) {
+      items[i++] = keys ? value::string(k) : v;
+      return true;
+    });
+    out = value::list(items, n);
     return ee::none;
   }
 
@@ -871,8 +1296,8 @@ class evaluator {
           out = value::integer(static_cast<int64_t>(utf8_length(a[0].as_string())));
         } else if (is_array(a[0])) {
           out = value::integer(static_cast<int64_t>(array_size(a[0])));
-        } else if (a[0].is_json_object()) {
-          out = value::integer(static_cast<int64_t>(a[0].as_json().get_object().value_unsafe().size()));
+        } else if (a[0].is_object()) {
+          out = value::integer(static_cast<int64_t>(object_size(a[0])));
         } else {
           return ee::type_mismatch;
         }
@@ -976,6 +1401,26 @@ class evaluator {
       }
       case builtin::to_string:
       case builtin::cs_to_string: return to_string_value(a[0], out);
+      case builtin::split: {
+        if (!str(0) || !str(1) || (n.args_count == 3 && a[2].kind != vk::integer)) {
+          return ee::type_mismatch;
+        }
+        return split(a[0].as_string(), a[1].as_string(), n.args_count == 3 ? a[2].as_int() : -1, out);
+      }
+      case builtin::replace:
+        if (!str(0) || !str(1) || !str(2)) {
+          return ee::type_mismatch;
+        }
+        return replace_all(a[0].as_string(), a[1].as_string(), a[2].as_string(), out);
+      case builtin::keys:
+      case builtin::values: return keys_or_values(a[0], n.fn == builtin::keys, out);
+      case builtin::to_json: {
+        text_out t;
+        if (ee e = print_json(a[0], t); e != ee::none) {
+          return e;
+        }
+        return t.done(out);
+      }
       case builtin::cs_sprintf: return sprintf(a, n.args_count, out);
       case builtin::cs_decisions_count:
       case builtin::cs_decisions_since_count: {
@@ -999,6 +1444,7 @@ class evaluator {
           case vk::floating: t = "float"; break;
           case vk::string: t = "string"; break;
           case vk::list: t = "array"; break;
+          case vk::map: t = "map"; break;
           case vk::json: t = a[0].is_json_array() ? "array" : "map"; break;
           default: break;
         }
@@ -1015,11 +1461,11 @@ class evaluator {
         return ee::none;
       }
       case builtin::get: {
-        if (a[0].is_json_object()) {
+        if (a[0].is_object()) {
           if (!str(1)) {
             return ee::type_mismatch;
           }
-          out = json_member(a[0].as_json().get_object().value_unsafe(), a[1].as_string());
+          out = object_member(a[0], a[1].as_string());
           return ee::none;
         }
         if (!is_array(a[0])) {
@@ -1060,8 +1506,8 @@ class evaluator {
           return ee::type_mismatch;
         }
         bool found = false;
-        if (a[1].is_json_object()) {
-          json_member(a[1].as_json().get_object().value_unsafe(), a[0].as_string(), &found);
+        if (a[1].is_object()) {
+          object_member(a[1], a[0].as_string(), &found);
         } else if (!a[1].is_nil()) {
           return ee::type_mismatch;
         }

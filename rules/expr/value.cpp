@@ -84,57 +84,103 @@ std::size_t array_size(const value& v) noexcept {
   return v.kind == value_kind::list ? v.list_size() : simdjson::dom::array(v.json_.get_array().value_unsafe()).size();
 }
 
-bool arrays_equal(const value& a, const value& b) noexcept {
-  if (array_size(a) != array_size(b)) {
+// Both sides of a comparison walked in step: a list by index, a JSON array by its iterator.
+class array_cursor {
+ public:
+  explicit array_cursor(const value& v) noexcept : v_(v) {
+    if (v.kind != value_kind::list) {
+      arr_ = v.json_.get_array().value_unsafe();
+      it_ = arr_.begin();
+    }
+  }
+  value next() noexcept {
+    if (v_.kind == value_kind::list) {
+      return v_.list_data()[i_++];
+    }
+    value out = value::from_json(*it_);
+    ++it_;
+    return out;
+  }
+  bool from_json() const noexcept { return v_.kind == value_kind::json; }
+
+ private:
+  const value& v_;
+  std::size_t i_ = 0;
+  simdjson::dom::array arr_{};
+  simdjson::dom::array::iterator it_{};
+};
+
+bool strict_equal(const value& a, bool a_json, const value& b, bool b_json) noexcept;
+
+// Arrays element by element; `strict` compares the elements as map values do (§6 rule 6).
+bool arrays_equal(const value& a, const value& b, bool strict) noexcept {
+  const std::size_t n = array_size(a);
+  if (n != array_size(b)) {
     return false;
   }
-  // Walk both in lockstep; JSON arrays only support forward iteration cheaply.
-  if (a.kind == value_kind::list && b.kind == value_kind::list) {
-    for (std::size_t i = 0; i < a.list_size(); ++i) {
-      if (!equal(a.list_data()[i], b.list_data()[i])) {
-        return false;
-      }
-    }
-    return true;
-  }
-  if (a.kind == value_kind::list) {
-    return arrays_equal(b, a);
-  }
-  auto ja = a.json_.get_array().value_unsafe();
-  if (b.kind == value_kind::list) {
-    std::size_t i = 0;
-    for (auto e : ja) {
-      if (!equal(value::from_json(e), b.list_data()[i++])) {
-        return false;
-      }
-    }
-    return true;
-  }
-  auto jb = b.json_.get_array().value_unsafe();
-  auto it = jb.begin();
-  for (auto e : ja) {
-    if (!equal(value::from_json(e), value::from_json(*it))) {
+  array_cursor ca(a), cb(b);
+  for (std::size_t i = 0; i < n; ++i) {
+    const value x = ca.next(), y = cb.next();
+    if (!(strict ? strict_equal(x, ca.from_json(), y, cb.from_json()) : equal(x, y))) {
       return false;
     }
-    ++it;
   }
   return true;
 }
 
-bool objects_equal(simdjson::dom::object a, simdjson::dom::object b) noexcept {
-  if (a.size() != b.size()) {
+// Exact-key lookup, as Go's map index is.
+bool exact_member(const value& obj, std::string_view key, value& out) noexcept {
+  bool found = false;
+  for_each_entry(obj, [&](std::string_view k, const value& v) {
+    if (k == key) {
+      out = v;
+      found = true;
+    }
+    return !found;
+  });
+  return found;
+}
+
+bool objects_equal(const value& a, const value& b) noexcept {
+  if (object_size(a) != object_size(b)) {
     return false;
   }
-  for (auto kv : a) {
-    simdjson::dom::element other;
-    if (b.at_key(kv.key).get(other) != simdjson::SUCCESS) {
+  // Two JSON objects: both sides' numbers are float64 in CrowdSec, so compare them numerically;
+  // with a map literal on either side, the comparison is type-strict (§6 rule 6).
+  const bool both_json = a.kind == value_kind::json && b.kind == value_kind::json;
+  return for_each_entry(a, [&](std::string_view k, const value& x) {
+    value y;
+    if (!exact_member(b, k, y)) {
       return false;
     }
-    if (!equal(value::from_json(kv.value), value::from_json(other))) {
+    return both_json ? equal(x, y) : strict_equal(x, a.kind == value_kind::json, y, b.kind == value_kind::json);
+  });
+}
+
+// Go's deep equality of interface values inside a map: same dynamic type, then same value. A
+// number read from JSON is a float64 (`*_json`); an integer literal is an int.
+bool strict_equal(const value& a, bool a_json, const value& b, bool b_json) noexcept {
+  if (a.is_number() && b.is_number()) {
+    const bool af = a_json || a.kind == value_kind::floating;
+    const bool bf = b_json || b.kind == value_kind::floating;
+    if (af != bf) {
       return false;
     }
+    return af ? a.as_number() == b.as_number() : a.u.i == b.u.i;
   }
-  return true;
+  if (is_array(a) || is_array(b)) {
+    return is_array(a) && is_array(b) && arrays_equal(a, b, true);
+  }
+  if (a.is_object() || b.is_object()) {
+    if (!(a.is_object() && b.is_object()) || object_size(a) != object_size(b)) {
+      return false;
+    }
+    return for_each_entry(a, [&](std::string_view k, const value& x) {
+      value y;
+      return exact_member(b, k, y) && strict_equal(x, a.kind == value_kind::json, y, b.kind == value_kind::json);
+    });
+  }
+  return equal(a, b);
 }
 
 }  // namespace
@@ -146,22 +192,19 @@ bool equal(const value& a, const value& b) noexcept {
     }
     return a.as_number() == b.as_number();
   }
-  if (a.kind != b.kind && !(is_array(a) && is_array(b))) {
+  if (is_array(a) || is_array(b)) { // an array never equals an object (both may be json)
+    return is_array(a) && is_array(b) && arrays_equal(a, b, false);
+  }
+  if (a.is_object() || b.is_object()) {
+    return a.is_object() && b.is_object() && objects_equal(a, b);
+  }
+  if (a.kind != b.kind) {
     return false;
   }
   switch (a.kind) {
     case value_kind::nil: return true;
     case value_kind::boolean: return a.u.b == b.u.b;
     case value_kind::string: return a.as_string() == b.as_string();
-    case value_kind::list:
-    case value_kind::json:
-      if (is_array(a) || is_array(b)) { // an array never equals an object (both may be json)
-        return is_array(a) && is_array(b) && arrays_equal(a, b);
-      }
-      if (a.is_json_object() && b.is_json_object()) {
-        return objects_equal(a.json_.get_object().value_unsafe(), b.json_.get_object().value_unsafe());
-      }
-      return false;
     default: return false;
   }
 }
@@ -185,6 +228,18 @@ value json_member(simdjson::dom::object obj, std::string_view key, bool* found) 
     *found = have_folded;
   }
   return have_folded ? value::from_json(folded) : value::nil();
+}
+
+value object_member(const value& obj, std::string_view key, bool* found) noexcept {
+  if (obj.kind == value_kind::json) {
+    return json_member(obj.json_.get_object().value_unsafe(), key, found);
+  }
+  value out;
+  const bool hit = exact_member(obj, key, out);
+  if (found != nullptr) {
+    *found = hit;
+  }
+  return out;
 }
 
 // --- string_set ---

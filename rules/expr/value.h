@@ -43,6 +43,7 @@ enum class value_kind : uint8_t {
   floating,  // double
   string,    // string_view
   list,      // contiguous values owned by the program (constant lists) or by the eval arena
+  map,       // a map literal: `size` (key, value) pairs stored flat, keys always strings, no repeats
   json,      // simdjson array or object (scalars are always converted)
   error_,    // only produced by environment::load to report a failure; see value::fail()
 };
@@ -71,7 +72,8 @@ struct value {
     double f;
     eval_error err;
   } u{.i = 0};
-  // string: (ptr, size) of the bytes; list: (ptr to `value`, count).
+  // string: (ptr, size) of the bytes; list: (ptr to `value`, count); map: (ptr to 2 * count
+  // `value`s: key, value, key, value...).
   const void* ptr = nullptr;
   std::size_t size = 0;
   simdjson::dom::element json_{};  // only meaningful when kind == json
@@ -109,6 +111,13 @@ struct value {
     v.size = n;
     return v;
   }
+  static value map(const value* pairs, std::size_t n) noexcept {
+    value v;
+    v.kind = value_kind::map;
+    v.ptr = pairs;
+    v.size = n;
+    return v;
+  }
   // A JSON element: arrays/objects stay JSON, scalars become nil/bool/int/float/string.
   // Integers are kept as int64 (uint64 beyond int64 becomes a double); §5.1 allows it.
   static value from_json(simdjson::dom::element e) noexcept;
@@ -130,6 +139,8 @@ struct value {
   std::string_view as_string() const noexcept { return {static_cast<const char*>(ptr), size}; }
   const value* list_data() const noexcept { return static_cast<const value*>(ptr); }
   std::size_t list_size() const noexcept { return size; }
+  const value* map_data() const noexcept { return static_cast<const value*>(ptr); }
+  std::size_t map_size() const noexcept { return size; }
   simdjson::dom::element as_json() const noexcept { return json_; }
   bool is_json_array() const noexcept {
     return kind == value_kind::json && json_.type() == simdjson::dom::element_type::ARRAY;
@@ -137,18 +148,50 @@ struct value {
   bool is_json_object() const noexcept {
     return kind == value_kind::json && json_.type() == simdjson::dom::element_type::OBJECT;
   }
+  // A map literal or a JSON object.
+  bool is_object() const noexcept { return kind == value_kind::map || is_json_object(); }
 };
 
 static_assert(std::is_trivially_copyable_v<value>, "value must stay a plain handle");
 
 // `a == b` of §6 (never fails): numbers compare numerically across int/float, strings byte-wise,
-// arrays element-wise (recursively, numerically), maps type-strict on their values... JSON
-// objects compare key by key (exact keys); JSON numbers are all "float64" so they compare
-// numerically between themselves.
+// arrays element-wise (recursively, numerically). Maps compare key by key (exact keys) and
+// type-strict on their values: every JSON number is a float64 there, as in CrowdSec, so two JSON
+// objects compare their numbers numerically, while `{'code': 401}` (an int) never equals a JSON
+// object, and `{'a': 1} != {'a': 1.0}`.
 bool equal(const value& a, const value& b) noexcept;
 
 // §8.1: member `key` of a JSON object, exact-case key first, else the first key equal under
 // ASCII case folding (document order). Missing → nil. `found` (optional) tells absent from null.
 value json_member(simdjson::dom::object obj, std::string_view key, bool* found = nullptr) noexcept;
+
+// Number of entries of a map literal or JSON object (`v.is_object()`).
+inline std::size_t object_size(const value& v) noexcept {
+  return v.kind == value_kind::map ? v.map_size() : v.as_json().get_object().value_unsafe().size();
+}
+
+// Calls f(key, value) for every entry of a map literal (in order) or JSON object (document order)
+// until f returns false; returns false if stopped. `v.is_object()`.
+template <typename F>
+bool for_each_entry(const value& obj, F&& f) noexcept {
+  if (obj.kind == value_kind::map) {
+    for (std::size_t i = 0; i < obj.map_size(); ++i) {
+      if (!f(obj.map_data()[2 * i].as_string(), obj.map_data()[2 * i + 1])) {
+        return false;
+      }
+    }
+    return true;
+  }
+  simdjson::dom::object o = obj.as_json().get_object().value_unsafe();
+  for (auto kv : o) {
+    if (!f(kv.key, value::from_json(kv.value))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Member `key` of a map literal (exact key) or a JSON object (json_member's rule). Missing → nil.
+value object_member(const value& obj, std::string_view key, bool* found = nullptr) noexcept;
 
 }  // namespace vigil::expr

@@ -169,6 +169,13 @@ std::string show(const ex::value& v) {
       }
       return s + "]";
     }
+    case ex::value_kind::map: {
+      std::string s = "{";
+      for (std::size_t i = 0; i < v.map_size(); ++i) {
+        s += (i ? " " : "") + std::string(v.map_data()[2 * i].as_string()) + ":" + show(v.map_data()[2 * i + 1]);
+      }
+      return s + "}";
+    }
     case ex::value_kind::json: return v.is_json_array() ? "json:array" : "json:object";
     default: return "?";
   }
@@ -598,6 +605,102 @@ TEST(ExprOperators, PredicatesAndBuiltins) {
       f["E1"]);
 }
 
+// §3 map literals, §6 rule 6 (maps compare type-strict), §9 `in` on a map, §12.2 keys, values,
+// split, replace, toJSON, and string() of arrays and maps (Go's %v).
+TEST(ExprOperators, MapLiteralsAndTheirBuiltins) {
+  auto f = fixtures();
+  check_rows(
+      {
+          {"{a: 1, 'b c': 'x'}", "{a:int:1 b c:str:x}"},
+          {"{}", "{}"},
+          {"{a: 1, a: 2}", "{a:int:2}"},
+          {"{a: 1, b: [1, 2],}.b[1]", "int:2"},
+          {"{a: 1}.a", "int:1"},
+          {"{a: 1}['a']", "int:1"},
+          {"{a: 1}.missing", "nil"},
+          {"{A: 1}.a", "nil"},  // exact keys, unlike the audit event's own objects
+          {"{a: 1}?.b ?? 'd'", "str:d"},
+          {"{(evt.Meta.user): 1}['minikube-user']", "int:1"},
+          {"{u: evt.Meta.user, n: 2}.u", "str:minikube-user"},
+          {"{u: evt.Meta.user, u: 'later'}.u", "str:later"},
+          {"{(evt.Unmarshaled.k8s_audit.responseStatus.code): 1}", "err:type_mismatch"},
+          {"{1: 'a'}", "load:a map key must be a string"},
+          {"{(1): 'a'}", "load:a map key must be a string (got int)"},
+          {"{a 1}", "load:expected \":\""},
+          {"{a: 1", "load:expected \"}\""},
+          {"'a' in {a: 1}", "true"},
+          {"'b' in {a: 1}", "false"},
+          {"'b' not in {a: 1}", "true"},
+          {"1 in {a: 1}", "err:type_mismatch"},
+          {"len({a: 1, b: 2})", "int:2"},
+          {"type({a: 1})", "str:map"},
+          {"get({a: 1}, 'a')", "int:1"},
+          {"KeyExists('a', {a: nil})", "true"},
+          {"any({a: 1}, true)", "load:takes only array (got map)"},
+          {"{a: 1} == {a: 1}", "true"},
+          {"{a: 1} == {a: 1.0}", "false"},
+          {"{a: 1} == {a: 1, b: 2}", "false"},
+          {"{a: [1]} == {a: [1.0]}", "false"},
+          {"{a: 1} != {b: 1}", "true"},
+          {"{a: 1} == [1]", "load:mismatched types map and array"},
+          {"{} == evt.Unmarshaled.k8s_audit.responseStatus.metadata", "true"},
+          // JSON numbers are float64 in CrowdSec: a map literal with an int never equals them...
+          {"evt.Unmarshaled.k8s_audit.responseStatus == {'code': 101, 'metadata': {}}", "false"},
+          // ...one with a float does, and two JSON objects compare their numbers numerically.
+          {"evt.Unmarshaled.k8s_audit.responseStatus == {'code': 101.0, 'metadata': {}}", "true"},
+          {"evt.Unmarshaled.k8s_audit.objectRef == {resource: 'pods', namespace: 'foo', name: 'test-pod-1', "
+           "subresource: 'exec'}",
+           "true"},
+          {"evt.Unmarshaled.k8s_audit.objectRef == {resource: 'pods'}", "false"},
+          {"keys({b: 1, a: 2})", "[str:b str:a]"},
+          {"values({b: 1, a: 2})", "[int:1 int:2]"},
+          {"keys(evt.Unmarshaled.k8s_audit.objectRef)", "[str:resource str:namespace str:name str:subresource]"},
+          {"'exec' in values(evt.Unmarshaled.k8s_audit.objectRef)", "true"},
+          {"keys([1])", "load:invalid argument for keys (type array)"},
+          {"keys(evt.Unmarshaled.k8s_audit.sourceIPs)", "err:type_mismatch"},
+          {"keys(evt.Unmarshaled.nokey)", "err:type_mismatch"},
+          {"split('a,b,c', ',')", "[str:a str:b str:c]"},
+          {"split('a,b,c', ',', 2)", "[str:a str:b,c]"},
+          {"split('a,b,c', ',', 0)", "[]"},
+          {"split('a,b,c', ',', -1)", "[str:a str:b str:c]"},
+          {"split('', ',')", "[str:]"},
+          {"split(',a,', ',')", "[str: str:a str:]"},
+          {"split('héj', '')", "[str:h str:é str:j]"},
+          {"split('abc', '', 2)", "[str:a str:bc]"},
+          {"split('', '')", "[]"},
+          {"split('system:serviceaccount:kube-system:sa', ':')[2]", "str:kube-system"},
+          {"split(evt.Meta.user, '-')", "[str:minikube str:user]"},
+          {"split('a', 1)", "load:invalid argument for split (type int)"},
+          {"split('a', 'b', '1')", "load:invalid argument for split (type string)"},
+          {"split(evt.Unmarshaled.nokey, ',')", "err:type_mismatch"},
+          {"replace('a-b-c', '-', '+')", "str:a+b+c"},
+          {"replace('aaa', 'a', 'aa')", "str:aaaaaa"},
+          {"replace('abc', 'x', 'y')", "str:abc"},
+          {"replace('ab', '', '.')", "str:.a.b."},
+          {"replace('', '', '.')", "str:."},
+          {"replace(evt.Meta.user, 'minikube', 'kind')", "str:kind-user"},
+          {"string([1, 'a', nil, 1.5, true])", "str:[1 a <nil> 1.5 true]"},
+          {"string({b: [1, {c: 2}], a: 'x'})", "str:map[a:x b:[1 map[c:2]]]"},
+          {"string(evt.Unmarshaled.k8s_audit.responseStatus)", "str:map[code:101 metadata:map[]]"},
+          {"string(evt.Unmarshaled.k8s_audit.sourceIPs)", "str:[192.168.49.1]"},
+          {"Sprintf('%v', [1, 2])", "str:[1 2]"},
+          {"toJSON({b: [1, 2.5, 'x'], a: nil, c: {}, d: [], e: true})",
+           "str:{\n  \"a\": null,\n  \"b\": [\n    1,\n    2.5,\n    \"x\"\n  ],\n  \"c\": {},\n  \"d\": [],\n  \"e\": true\n}"},
+          {"toJSON('<a href=\"x\">&</a>\\n\\u2028')", "str:\"\\u003ca href=\\\"x\\\"\\u003e\\u0026\\u003c/a\\u003e\\n\\u2028\""},
+          {"toJSON(\"\\x01\\xff\\t\")", "str:\"\\u0001\\ufffd\\t\""},
+          {"toJSON(1e21)", "str:1e+21"},
+          {"toJSON(0.0000001)", "str:1e-7"},
+          {"toJSON(100000.0)", "str:100000"},
+          {"toJSON(0.0)", "str:0"},
+          {"toJSON(1 / 0)", "err:type_mismatch"},
+          {"toJSON(evt.Unmarshaled.k8s_audit.objectRef)",
+           "str:{\n  \"name\": \"test-pod-1\",\n  \"namespace\": \"foo\",\n  \"resource\": \"pods\",\n"
+           "  \"subresource\": \"exec\"\n}"},
+          {"toJSON(evt.Unmarshaled.k8s_audit.annotations)", "str:{\n  \"authorization.k8s.io/decision\": \"allow\"\n}"},
+      },
+      f["E1"]);
+}
+
 TEST(ExprOperators, VolumesClosureWithDotField) {
   auto f = fixtures();
   check_rows(
@@ -650,7 +753,6 @@ TEST(ExprParser, UnsupportedConstructs) {
           {"let x = 1; x", "load:`let` is not supported"},
           {"[1, 2][0:1]", "load:slices are not supported"},
           {"1..3", "load:range operator"},
-          {"{a: 1}", "load:map literals are not supported"},
           {"'a' | upper()", "load:pipe operator"},
           {"$env", "load:`$env` is not supported"},
           {"(1", "load:expected \")\""},
