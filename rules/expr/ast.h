@@ -76,6 +76,9 @@ enum class builtin : uint16_t {
   // CrowdSec helpers (the cheap ones)
   cs_upper, cs_lower, cs_trim_space, cs_trim, cs_trim_prefix, cs_trim_suffix, cs_index,
   cs_is_ipv4, cs_is_ipv6, cs_is_ip, cs_to_string, cs_atof, cs_key_exists,
+  cs_split, cs_split_n, cs_split_after, cs_split_after_n, cs_join, cs_replace, cs_replace_all, cs_fields,
+  cs_trim_left, cs_trim_right, cs_index_any, cs_get, cs_ip_in_range, cs_ip_to_range, cs_b64_decode,
+  cs_path_unescape, cs_query_unescape, cs_path_escape, cs_query_escape, cs_match, cs_float_approx_equal,
   // CrowdSec helpers for profiles (duration_expr)
   cs_sprintf, cs_decisions_count, cs_decisions_since_count,
 };

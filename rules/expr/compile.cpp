@@ -940,7 +940,13 @@ class compiler {
         case builtin::get: bad = k == 0 ? (ah != h::list && ah != h::map) : false; break;
         case builtin::cs_key_exists: bad = k == 0 ? ah != h::string : ah != h::map; break;
         case builtin::cs_sprintf: bad = k == 0 && ah != h::string; break; // then any values
-        case builtin::split: bad = k < 2 ? ah != h::string : ah != h::integer; break;
+        case builtin::split:
+        case builtin::cs_split_n:
+        case builtin::cs_split_after_n: bad = k < 2 ? ah != h::string : ah != h::integer; break;
+        case builtin::cs_replace: bad = k < 3 ? ah != h::string : ah != h::integer; break;
+        case builtin::cs_join: bad = k == 0 ? ah != h::list : ah != h::string; break;
+        case builtin::cs_get: bad = k == 0 ? ah != h::list : ah != h::integer; break;
+        case builtin::cs_float_approx_equal: bad = !numeric(ah); break;
         case builtin::keys:
         case builtin::values: bad = ah != h::map; break;
         case builtin::to_json: break;

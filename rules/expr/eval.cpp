@@ -189,24 +189,124 @@ std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept {
 // by the source, but a bound keeps the recursion safe whatever a host hands in).
 constexpr int max_print_depth = 256;
 
-bool is_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
 
-std::string_view trim_set(std::string_view s, std::string_view cut, bool left, bool right) noexcept {
-  while (left && !s.empty() && cut.find(s.front()) != std::string_view::npos) {
-    s.remove_prefix(1);
+// The code point of the UTF-8 sequence s[i, i + len) (len from utf8_sequence, 1-4).
+uint32_t decode_rune(std::string_view s, std::size_t i, std::size_t len) noexcept {
+  const auto b = [&](std::size_t k) { return static_cast<uint32_t>(static_cast<unsigned char>(s[i + k])); };
+  switch (len) {
+    case 1: return b(0);
+    case 2: return ((b(0) & 0x1Fu) << 6) | (b(1) & 0x3Fu);
+    case 3: return ((b(0) & 0x0Fu) << 12) | ((b(1) & 0x3Fu) << 6) | (b(2) & 0x3Fu);
+    default: return ((b(0) & 0x07u) << 18) | ((b(1) & 0x3Fu) << 12) | ((b(2) & 0x3Fu) << 6) | (b(3) & 0x3Fu);
   }
-  while (right && !s.empty() && cut.find(s.back()) != std::string_view::npos) {
-    s.remove_suffix(1);
+}
+
+constexpr uint32_t rune_error = 0xFFFD;
+
+// The rune at s[i] and its width in bytes (an invalid byte is U+FFFD, width 1, as in Go).
+uint32_t rune_at(std::string_view s, std::size_t i, std::size_t& width) noexcept {
+  const std::size_t len = utf8_sequence(s, i);
+  width = len == 0 ? 1 : len;
+  return len == 0 ? rune_error : decode_rune(s, i, len);
+}
+
+// The rune that ends s (non-empty) and its width.
+uint32_t last_rune(std::string_view s, std::size_t& width) noexcept {
+  for (std::size_t back = 1; back <= 4 && back <= s.size(); ++back) {
+    const std::size_t at = s.size() - back;
+    if ((static_cast<unsigned char>(s[at]) & 0xC0) != 0x80) {
+      if (utf8_sequence(s, at) == back) {
+        width = back;
+        return decode_rune(s, at, back);
+      }
+      break;
+    }
+  }
+  width = 1;
+  return static_cast<unsigned char>(s.back()) < 0x80 ? static_cast<unsigned char>(s.back()) : rune_error;
+}
+
+bool has_rune(std::string_view set, uint32_t r) noexcept {
+  for (std::size_t i = 0, w = 0; i < set.size(); i += w) {
+    if (rune_at(set, i, w) == r) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Go's strings.Trim/TrimLeft/TrimRight: `cut` is a set of code points.
+std::string_view trim_set(std::string_view s, std::string_view cut, bool left, bool right) noexcept {
+  std::size_t w = 0;
+  while (left && !s.empty() && has_rune(cut, rune_at(s, 0, w))) {
+    s.remove_prefix(w);
+  }
+  while (right && !s.empty() && has_rune(cut, last_rune(s, w))) {
+    s.remove_suffix(w);
   }
   return s;
 }
 
-std::string_view trim_space(std::string_view s) noexcept {
-  while (!s.empty() && is_space(s.front())) {
+// unicode.IsSpace
+bool is_unicode_space(uint32_t r) noexcept {
+  switch (r) {
+    case '\t': case '\n': case '\v': case '\f': case '\r': case ' ': case 0x85: case 0xA0: case 0x1680:
+    case 0x2028: case 0x2029: case 0x202F: case 0x205F: case 0x3000: return true;
+    default: return r >= 0x2000 && r <= 0x200A;
+  }
+}
+
+int hex_digit(char c) noexcept {
+  return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+// An address as 16 bytes (IPv4 as ::ffff:a.b.c.d, as Go's net.IP holds it); false if not one.
+bool parse_address16(std::string_view s, unsigned char out[16], bool& v4) noexcept {
+  char buf[64];
+  if (s.empty() || s.size() >= sizeof buf) {
+    return false;
+  }
+  std::memcpy(buf, s.data(), s.size());
+  buf[s.size()] = '\0';
+  if (inet_pton(AF_INET, buf, out + 12) == 1) {
+    std::memset(out, 0, 10);
+    out[10] = out[11] = 0xFF;
+    v4 = true;
+    return true;
+  }
+  if (inet_pton(AF_INET6, buf, out) != 1) {
+    return false;
+  }
+  static constexpr unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+  v4 = std::memcmp(out, mapped, 12) == 0;  // Go: To4() of a mapped address is an IPv4 address
+  return true;
+}
+
+// Decimal bits with an optional '+' (strconv.Atoi); false otherwise.
+bool parse_bits(std::string_view s, int& bits) noexcept {
+  if (!s.empty() && s.front() == '+') {
     s.remove_prefix(1);
   }
-  while (!s.empty() && is_space(s.back())) {
-    s.remove_suffix(1);
+  auto r = std::from_chars(s.data(), s.data() + s.size(), bits);
+  return r.ec == std::errc() && r.ptr == s.data() + s.size() && !s.empty() && s.front() != '-';
+}
+
+// Zeroes every bit of a 16-byte address past the first `bits`.
+void mask_address(unsigned char a[16], int bits) noexcept {
+  for (int k = 0; k < 16; ++k) {
+    const int keep = std::clamp(bits - 8 * k, 0, 8);
+    a[k] &= static_cast<unsigned char>(0xFF00u >> keep);
+  }
+}
+
+// strings.TrimSpace: Unicode white space at both ends.
+std::string_view trim_space(std::string_view s) noexcept {
+  std::size_t w = 0;
+  while (!s.empty() && is_unicode_space(rune_at(s, 0, w))) {
+    s.remove_prefix(w);
+  }
+  while (!s.empty() && is_unicode_space(last_rune(s, w))) {
+    s.remove_suffix(w);
   }
   return s;
 }
@@ -669,6 +769,240 @@ class evaluator {
     return ee::none;
   }
 
+  // CrowdSec's IpInRange: false for an address or a range that does not parse (net.ParseCIDR).
+  static bool ip_in_range(std::string_view ip, std::string_view range) noexcept {
+    const std::size_t slash = range.find('/');
+    unsigned char a[16], net[16];
+    bool a4 = false, n4 = false;
+    int bits = 0;
+    if (slash == std::string_view::npos || !parse_address16(ip, a, a4) ||
+        !parse_address16(range.substr(0, slash), net, n4) || !parse_bits(range.substr(slash + 1), bits)) {
+      return false;
+    }
+    // net.ParseCIDR: a dotted-quad network takes at most 32 bits; anything else 128.
+    const bool dotted = range.substr(0, slash).find(':') == std::string_view::npos;
+    if (bits > (dotted ? 32 : 128) || a4 != n4) {
+      return false;  // IPNet.Contains: an IPv4 address is never in an IPv6 network, nor the reverse
+    }
+    const int total = dotted ? bits + 96 : bits;
+    mask_address(a, total);
+    mask_address(net, total);
+    return std::memcmp(a, net, 16) == 0;
+  }
+
+  // CrowdSec's IpToRange(ip, "24" or "/24"): the masked network in CIDR form, "" when either
+  // argument does not parse or the mask is longer than the address.
+  static ee ip_to_range(std::string_view ip, std::string_view mask, value& out) noexcept {
+    if (mask.starts_with('/')) {
+      mask.remove_prefix(1);
+    }
+    unsigned char a[16];
+    bool v4 = false;
+    int bits = 0;
+    if (!parse_bits(mask, bits) || !parse_address16(ip, a, v4) || bits > (v4 ? 32 : 128)) {
+      out = value::string("");
+      return ee::none;
+    }
+    mask_address(a, v4 ? bits + 96 : bits);
+    char text[INET6_ADDRSTRLEN + 8];
+    if (inet_ntop(v4 ? AF_INET : AF_INET6, v4 ? a + 12 : a, text, INET6_ADDRSTRLEN) == nullptr) {
+      out = value::string("");
+      return ee::none;
+    }
+    char bits_text[8];
+    const auto r = std::to_chars(bits_text, bits_text + sizeof bits_text, bits);
+    text_out t;
+    t.put(std::string_view(text));
+    t.put('/');
+    t.put({bits_text, static_cast<std::size_t>(r.ptr - bits_text)});
+    return t.done(out);
+  }
+
+  // strings.Fields: the runs between Unicode white space, as views into `s`.
+  static ee fields(std::string_view s, value& out) noexcept {
+    std::size_t n = 0;
+    for (int pass = 0; pass < 2; ++pass) {
+      value* items = nullptr;
+      if (pass == 1) {
+        items = tl_arena.values(n);
+        if (items == nullptr && n != 0) {
+          return ee::limit;
+        }
+        out = value::list(items, n);
+        n = 0;
+      }
+      std::size_t start = 0, w = 0;
+      bool in_field = false;
+      for (std::size_t i = 0; i <= s.size(); i += w) {
+        const bool space = i == s.size() || is_unicode_space(rune_at(s, i, w));
+        if (i == s.size()) {
+          w = 1;
+        }
+        if (!space && !in_field) {
+          start = i;
+          in_field = true;
+        } else if (space && in_field) {
+          if (items != nullptr) {
+            items[n] = value::string(s.substr(start, i - start));
+          }
+          ++n;
+          in_field = false;
+        }
+      }
+    }
+    return ee::none;
+  }
+
+  // strings.IndexAny: the byte index of the first rune of `s` that is in `chars`, or -1.
+  static int64_t index_any(std::string_view s, std::string_view chars) noexcept {
+    for (std::size_t i = 0, w = 0; i < s.size(); i += w) {
+      if (has_rune(chars, rune_at(s, i, w))) {
+        return static_cast<int64_t>(i);
+      }
+    }
+    return -1;
+  }
+
+  // strings.Join of a list of strings; any other element is a type error, as in CrowdSec.
+  static ee join(const value& list, std::string_view sep, value& out) noexcept {
+    if (!is_array(list)) {
+      return ee::type_mismatch;
+    }
+    text_out t;
+    bool first = true, bad = false;
+    for_each(list, [&](const value& e) {
+      if (e.kind != vk::string) {
+        bad = true;
+        return false;
+      }
+      if (!first) {
+        t.put(sep);
+      }
+      first = false;
+      t.put(e.as_string());
+      return true;
+    });
+    if (bad) {
+      return ee::type_mismatch;
+    }
+    return t.done(out);
+  }
+
+  // base64.StdEncoding.DecodeString (padding required; CR and LF skipped); an error otherwise.
+  static ee b64_decode(std::string_view s, value& out) noexcept {
+    auto sextet = [](char c) {
+      return c >= 'A' && c <= 'Z' ? c - 'A' : c >= 'a' && c <= 'z' ? c - 'a' + 26 : c >= '0' && c <= '9' ? c - '0' + 52
+             : c == '+' ? 62 : c == '/' ? 63 : -1;
+    };
+    text_out t;
+    uint32_t acc = 0;
+    int have = 0, pad = 0;
+    for (char c : s) {
+      if (c == '\r' || c == '\n') {
+        continue;
+      }
+      if (c == '=') {
+        if (have < 2 || ++pad > 2) {
+          return ee::type_mismatch;
+        }
+        continue;
+      }
+      const int v = sextet(c);
+      if (v < 0 || pad != 0) {
+        return ee::type_mismatch;
+      }
+      acc = (acc << 6) | static_cast<uint32_t>(v);
+      if (++have == 4) {
+        const char b[3] = {static_cast<char>(acc >> 16), static_cast<char>(acc >> 8), static_cast<char>(acc)};
+        t.put({b, 3});
+        acc = 0;
+        have = 0;
+      }
+    }
+    if (pad != 0) {
+      if (have + pad != 4) {
+        return ee::type_mismatch;
+      }
+      acc <<= 6 * pad;
+      const char b[2] = {static_cast<char>(acc >> 16), static_cast<char>(acc >> 8)};
+      t.put({b, static_cast<std::size_t>(3 - pad)});
+    } else if (have != 0) {
+      return ee::type_mismatch;
+    }
+    return t.done(out);
+  }
+
+  // url.QueryUnescape ('+' is a space) or url.PathUnescape; CrowdSec returns the input unchanged
+  // when an escape is malformed.
+  static ee url_unescape(std::string_view s, bool query, value& out) noexcept {
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      if (s[i] == '%' && (i + 2 >= s.size() || hex_digit(s[i + 1]) < 0 || hex_digit(s[i + 2]) < 0)) {
+        out = value::string(s);
+        return ee::none;
+      }
+    }
+    text_out t;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      if (s[i] == '%') {
+        t.put(static_cast<char>(hex_digit(s[i + 1]) * 16 + hex_digit(s[i + 2])));
+        i += 2;
+      } else {
+        t.put(query && s[i] == '+' ? ' ' : s[i]);
+      }
+    }
+    return t.done(out);
+  }
+
+  // url.QueryEscape (space as '+') or url.PathEscape (one path segment).
+  static ee url_escape(std::string_view s, bool query, value& out) noexcept {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    text_out t;
+    for (char ch : s) {
+      const auto c = static_cast<unsigned char>(ch);
+      const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                         c == '_' || c == '.' || c == '~' ||
+                         (!query && (c == '$' || c == '&' || c == '+' || c == ':' || c == '=' || c == '@'));
+      if (plain) {
+        t.put(ch);
+      } else if (query && c == ' ') {
+        t.put('+');
+      } else {
+        const char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+        t.put({e, 3});
+      }
+    }
+    return t.done(out);
+  }
+
+  // CrowdSec's Match(pattern, name): `*` any run of bytes, `?` one byte; once the name is used
+  // up only "" or "*" is left to match. Computed row by row (the reference recurses).
+  static ee glob_match(std::string_view p, std::string_view n, value& out) noexcept {
+    const std::size_t w = n.size() + 1;
+    char* next = tl_arena.bytes(2 * w);  // row i + 1, then row i
+    if (next == nullptr) {
+      return ee::limit;
+    }
+    char* row = next + w;
+    for (std::size_t j = 0; j < w; ++j) {
+      next[j] = j == n.size() ? 1 : 0;  // the empty pattern matches the empty name only
+    }
+    for (std::size_t i = p.size(); i-- > 0;) {
+      row[n.size()] = (i + 1 == p.size() && p[i] == '*') ? 1 : 0;
+      char any_later = next[n.size()];
+      for (std::size_t j = n.size(); j-- > 0;) {
+        any_later = static_cast<char>(any_later | next[j]);
+        if (p[i] == '*') {
+          row[j] = any_later;
+        } else {
+          row[j] = (p[i] == '?' || p[i] == n[j]) ? next[j + 1] : 0;
+        }
+      }
+      std::swap(row, next);
+    }
+    out = value::boolean(next[0] != 0);
+    return ee::none;
+  }
+
   ee map_literal(const node& n, const frame* f, value& out) noexcept {
     const uint32_t pairs = n.args_count / 2;
     value* kv = tl_arena.values(2 * static_cast<std::size_t>(pairs));
@@ -917,7 +1251,7 @@ class evaluator {
   }
 
   // Go's strings.SplitN(s, sep, n) (n < 0: every part): the parts are views into `s`.
-  static ee split(std::string_view s, std::string_view sep, int64_t n, value& out) noexcept {
+  static ee split(std::string_view s, std::string_view sep, int64_t n, bool after, value& out) noexcept {
     if (n == 0) {
       out = value::list(nullptr, 0);
       return ee::none;
@@ -955,7 +1289,7 @@ class evaluator {
         next = i + len;
       } else {
         const std::size_t at = s.find(sep, i);
-        len = at - i;
+        len = at - i + (after ? sep.size() : 0);
         next = at + sep.size();
       }
       items[k] = value::string(s.substr(i, len));
@@ -966,25 +1300,29 @@ class evaluator {
   }
 
   // Go's strings.ReplaceAll; an empty `old` matches before every UTF-8 sequence and at the end.
-  static ee replace_all(std::string_view s, std::string_view old, std::string_view with, value& out) noexcept {
-    if (old == with || (!old.empty() && s.find(old) == std::string_view::npos)) {
+  static ee replace_all(std::string_view s, std::string_view old, std::string_view with, value& out,
+                        int64_t limit = -1) noexcept {
+    if (old == with || limit == 0 || (!old.empty() && s.find(old) == std::string_view::npos)) {
       out = value::string(s);
       return ee::none;
     }
     text_out t;
     std::size_t i = 0;
     if (old.empty()) {
-      while (i < s.size()) {
+      for (; i < s.size() && limit != 0; --limit) {
         t.put(with);
         std::size_t len = utf8_sequence(s, i);
         len = len == 0 ? 1 : len;
         t.put(s.substr(i, len));
         i += len;
       }
-      t.put(with);
+      if (limit != 0) {
+        t.put(with);
+      }
+      t.put(s.substr(i));
       return t.done(out);
     }
-    for (std::size_t at = s.find(old); at != std::string_view::npos; at = s.find(old, i)) {
+    for (std::size_t at = s.find(old); at != std::string_view::npos && limit != 0; at = s.find(old, i), --limit) {
       t.put(s.substr(i, at - i));
       t.put(with);
       i = at + old.size();
@@ -1405,7 +1743,7 @@ class evaluator {
         if (!str(0) || !str(1) || (n.args_count == 3 && a[2].kind != vk::integer)) {
           return ee::type_mismatch;
         }
-        return split(a[0].as_string(), a[1].as_string(), n.args_count == 3 ? a[2].as_int() : -1, out);
+        return split(a[0].as_string(), a[1].as_string(), n.args_count == 3 ? a[2].as_int() : -1, false, out);
       }
       case builtin::replace:
         if (!str(0) || !str(1) || !str(2)) {
@@ -1414,6 +1752,104 @@ class evaluator {
         return replace_all(a[0].as_string(), a[1].as_string(), a[2].as_string(), out);
       case builtin::keys:
       case builtin::values: return keys_or_values(a[0], n.fn == builtin::keys, out);
+      case builtin::cs_split:
+      case builtin::cs_split_after:
+      case builtin::cs_split_n:
+      case builtin::cs_split_after_n: {
+        const bool with_n = n.fn == builtin::cs_split_n || n.fn == builtin::cs_split_after_n;
+        if (!str(0) || !str(1) || (with_n && a[2].kind != vk::integer)) {
+          return ee::type_mismatch;
+        }
+        const bool after = n.fn == builtin::cs_split_after || n.fn == builtin::cs_split_after_n;
+        return split(a[0].as_string(), a[1].as_string(), with_n ? a[2].as_int() : -1, after, out);
+      }
+      case builtin::cs_join:
+        if (!str(1)) {
+          return ee::type_mismatch;
+        }
+        return join(a[0], a[1].as_string(), out);
+      case builtin::cs_replace:
+      case builtin::cs_replace_all: {
+        const bool limited = n.fn == builtin::cs_replace;
+        if (!str(0) || !str(1) || !str(2) || (limited && a[3].kind != vk::integer)) {
+          return ee::type_mismatch;
+        }
+        return replace_all(a[0].as_string(), a[1].as_string(), a[2].as_string(), out, limited ? a[3].as_int() : -1);
+      }
+      case builtin::cs_fields:
+        if (!str(0)) {
+          return ee::type_mismatch;
+        }
+        return fields(a[0].as_string(), out);
+      case builtin::cs_trim_left:
+      case builtin::cs_trim_right:
+        if (!str(0) || !str(1)) {
+          return ee::type_mismatch;
+        }
+        out = value::string(trim_set(a[0].as_string(), a[1].as_string(), n.fn == builtin::cs_trim_left,
+                                     n.fn == builtin::cs_trim_right));
+        return ee::none;
+      case builtin::cs_index_any:
+        if (!str(0) || !str(1)) {
+          return ee::type_mismatch;
+        }
+        out = value::integer(index_any(a[0].as_string(), a[1].as_string()));
+        return ee::none;
+      case builtin::cs_get: {
+        // Get([]string, int): "" past the end; a negative index fails, as it panics in Go.
+        if (!is_array(a[0]) || a[1].kind != vk::integer) {
+          return ee::type_mismatch;
+        }
+        if (a[1].as_int() < 0) {
+          return ee::index_out_of_range;
+        }
+        const auto i = static_cast<std::size_t>(a[1].as_int());
+        if (i >= array_size(a[0])) {
+          out = value::string("");
+          return ee::none;
+        }
+        out = array_at(a[0], i);
+        return out.kind == vk::string ? ee::none : ee::type_mismatch;
+      }
+      case builtin::cs_ip_in_range:
+        if (!str(0) || !str(1)) {
+          return ee::type_mismatch;
+        }
+        out = value::boolean(ip_in_range(a[0].as_string(), a[1].as_string()));
+        return ee::none;
+      case builtin::cs_ip_to_range:
+        if (!str(0) || !str(1)) {
+          return ee::type_mismatch;
+        }
+        return ip_to_range(a[0].as_string(), a[1].as_string(), out);
+      case builtin::cs_b64_decode:
+        if (!str(0)) {
+          return ee::type_mismatch;
+        }
+        return b64_decode(a[0].as_string(), out);
+      case builtin::cs_path_unescape:
+      case builtin::cs_query_unescape:
+        if (!str(0)) {
+          return ee::type_mismatch;
+        }
+        return url_unescape(a[0].as_string(), n.fn == builtin::cs_query_unescape, out);
+      case builtin::cs_path_escape:
+      case builtin::cs_query_escape:
+        if (!str(0)) {
+          return ee::type_mismatch;
+        }
+        return url_escape(a[0].as_string(), n.fn == builtin::cs_query_escape, out);
+      case builtin::cs_match:
+        if (!str(0) || !str(1)) {
+          return ee::type_mismatch;
+        }
+        return glob_match(a[0].as_string(), a[1].as_string(), out);
+      case builtin::cs_float_approx_equal:
+        if (!a[0].is_number() || !a[1].is_number()) {
+          return ee::type_mismatch;
+        }
+        out = value::boolean(std::fabs(a[0].as_number() - a[1].as_number()) < 1e-6);
+        return ee::none;
       case builtin::to_json: {
         text_out t;
         if (ee e = print_json(a[0], t); e != ee::none) {
