@@ -617,6 +617,13 @@ class executor {
       at(call_node);
       return fail("error calling " + name + ": result " + over_bound());
     }
+    if (result.nesting() > value::max_nesting) {
+      // Printing or encoding such a value would recurse as deep; Go's growing stacks allow it,
+      // a thread's fixed stack does not.
+      at(call_node);
+      return fail("error calling " + name + ": result nested more than " + std::to_string(value::max_nesting) +
+                  " deep");
+    }
     return true;
   }
 

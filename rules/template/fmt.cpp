@@ -327,6 +327,9 @@ void printer::fmt_string(const std::string& s, char32_t verb) {
 
 void printer::arg(const value& v, char32_t verb, int depth) {
   using k = value::kind;
+  if (out_.size() > max_template_output) {
+    return; // the caller fails on the size: stop walking (a shared value may hold 2^40 leaves)
+  }
   if (v.kind_of() == k::none || (v.kind_of() == k::nil && !v.is_pointer())) {
     if (depth > 0 || verb == 'v' || verb == 'T') {
       pad("<nil>");
@@ -836,6 +839,9 @@ std::string check_printf_format(std::string_view format) {
 
 bool append_json(std::string& out, const value& v) {
   using k = value::kind;
+  if (out.size() > max_template_output) {
+    return true; // the caller fails on the size: stop walking (a shared value may hold 2^40 leaves)
+  }
   if (v.is_pointer()) {
     if (v.kind_of() == k::nil) {
       out += "null";

@@ -1,6 +1,8 @@
 // The template value model: construction, accessors, Go type names and truth.
 #include "rules/template/value.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <utility>
 
 namespace vigil::rules::tmpl {
@@ -86,9 +88,22 @@ value value::string(std::string s) {
   return v;
 }
 
+namespace {
+// One more than the deepest of `items`, saturating.
+template <typename Range, typename Get>
+std::uint16_t nesting_over(const Range& items, Get get) noexcept {
+  std::uint16_t deepest = 0;
+  for (const auto& item : items) {
+    deepest = std::max(deepest, get(item).nesting());
+  }
+  return deepest == UINT16_MAX ? deepest : static_cast<std::uint16_t>(deepest + 1);
+}
+} // namespace
+
 value value::list(list_type items, const char* type) {
   value v;
   v.kind_ = kind::list;
+  v.nesting_ = nesting_over(items, [](const value& e) -> const value& { return e; });
   v.type_ = type;
   v.data_ = std::make_shared<const list_type>(std::move(items));
   return v;
@@ -105,6 +120,7 @@ value value::nil_list(const char* type) {
 value value::map(map_type entries, const char* type) {
   value v;
   v.kind_ = kind::map;
+  v.nesting_ = nesting_over(entries, [](const auto& kv) -> const value& { return kv.second; });
   v.type_ = type;
   v.data_ = std::make_shared<const map_type>(std::move(entries));
   return v;
@@ -122,6 +138,7 @@ value value::object(std::shared_ptr<const object_type> type, list_type fields) {
   value v;
   v.kind_ = kind::object;
   fields.resize(type->fields.size());
+  v.nesting_ = nesting_over(fields, [](const value& e) -> const value& { return e; });
   v.data_ = object_ref{std::move(type), std::make_shared<const list_type>(std::move(fields))};
   return v;
 }
@@ -264,6 +281,7 @@ value value::with_field(std::string_view name, value v) const {
   list_type copy = fields();
   copy[static_cast<std::size_t>(i)] = std::move(v);
   value out = *this;
+  out.nesting_ = nesting_over(copy, [](const value& e) -> const value& { return e; });
   out.data_ = object_ref{object_type_ptr(), std::make_shared<const list_type>(std::move(copy))};
   return out;
 }

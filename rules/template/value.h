@@ -145,6 +145,10 @@ class value {
   [[nodiscard]] const char* base_type() const noexcept { return type_ != nullptr ? type_ : ""; }
   /// The same value without its pointer (an optional scalar becomes the scalar; unset stays nil).
   [[nodiscard]] value deref() const;
+  /// How many lists, maps and objects are nested in this value (a scalar 0, `[1]` 1, `[[1]]` 2),
+  /// saturating at 65,535. Templates may not build values deeper than `max_nesting`.
+  [[nodiscard]] std::uint16_t nesting() const noexcept { return nesting_; }
+  static constexpr std::uint16_t max_nesting = 1000;
 
  private:
   struct object_ref {
@@ -157,6 +161,7 @@ class value {
 
   kind kind_ = kind::none;
   bool pointer_ = false;
+  std::uint16_t nesting_ = 0;
   const char* type_ = nullptr;
   payload data_;
 };

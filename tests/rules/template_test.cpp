@@ -711,6 +711,27 @@ TEST(errors, execution) {
   EXPECT_EQ(run("{{1 2}}"), "EXEC: template: :1:2: executing \"\" at <1>: can't give argument to non-function 1");
 }
 
+// A template can build a value nested as deep as a list it ranges over is long, and a shared
+// value whose printed form doubles at every step. Printing either used to recurse until the
+// stack ran out, or walk 2^40 leaves; both are now execution errors.
+TEST(errors, values_too_deep_or_too_large_to_print) {
+  auto over = [](std::size_t n, const std::string& body, const std::string& tail) {
+    return "{{$x := list}}{{range splitList \"\" \"" + std::string(n, 'a') + "\"}}" + body + "{{end}}" + tail;
+  };
+  EXPECT_EQ(run(over(999, "{{$x = list $x}}", "{{len $x}}")), "1");
+  EXPECT_NE(exec_error_of(over(1000, "{{$x = list $x}}", "{{len $x}}")).find("result nested more than 1000 deep"),
+            std::string::npos);
+  EXPECT_NE(exec_error_of(over(50000, "{{$x = list $x}}", "{{$x}}")).find("nested more than 1000 deep"),
+            std::string::npos);
+  EXPECT_NE(exec_error_of(over(50000, "{{$x = dict \"k\" $x}}", "{{toJson $x}}")).find("nested more than 1000 deep"),
+            std::string::npos);
+  const std::string doubling = "{{$x = list $x $x}}";
+  EXPECT_EQ(run(over(3, doubling, "{{$x}}")), "[[[[] []] [[] []]] [[[] []] [[] []]]]");
+  EXPECT_NE(exec_error_of(over(40, doubling, "{{print $x}}")).find("result larger than 16 MiB"), std::string::npos);
+  EXPECT_NE(exec_error_of(over(40, doubling, "{{toJson $x}}")).find("result larger than 16 MiB"), std::string::npos);
+  EXPECT_NE(exec_error_of(over(40, doubling, "{{$x}}")).find("16 MiB"), std::string::npos);
+}
+
 TEST(errors, nothing_is_printed_on_failure_semantics) {
   // The caller discards the output; execute() still reports the failure as a return value.
   auto r = templ::parse("ok {{.a.b}}");
