@@ -51,20 +51,37 @@ std::optional<ip_prefix> parse_prefix(std::string_view s) noexcept {
 }
 
 bool prefix_contains(const ip_prefix& p, std::string_view ip) noexcept {
-  unsigned char addr[16];
-  if (parse_address(ip, addr) != p.family) {
+  const auto a = parse_ip_or_prefix(ip);
+  return a && a->bits == (a->family == AF_INET ? 32 : 128) && prefix_covers(p, *a);
+}
+
+std::optional<ip_prefix> parse_ip_or_prefix(std::string_view s) noexcept {
+  if (s.find('/') != std::string_view::npos) {
+    return parse_prefix(s);
+  }
+  ip_prefix p;
+  p.family = parse_address(s, p.addr);
+  if (p.family == 0) {
+    return std::nullopt;
+  }
+  p.bits = p.family == AF_INET ? 32 : 128;
+  return p;
+}
+
+bool prefix_covers(const ip_prefix& outer, const ip_prefix& inner) noexcept {
+  if (outer.family != inner.family || outer.bits > inner.bits) {
     return false;
   }
-  const int whole = p.bits / 8;
-  if (std::memcmp(addr, p.addr, static_cast<std::size_t>(whole)) != 0) {
+  const int whole = outer.bits / 8;
+  if (std::memcmp(inner.addr, outer.addr, static_cast<std::size_t>(whole)) != 0) {
     return false;
   }
-  const int rest = p.bits % 8;
+  const int rest = outer.bits % 8;
   if (rest == 0) {
     return true;
   }
   const auto mask = static_cast<unsigned char>(0xff00 >> rest);
-  return (addr[whole] & mask) == (p.addr[whole] & mask);
+  return (inner.addr[whole] & mask) == (outer.addr[whole] & mask);
 }
 
 namespace {

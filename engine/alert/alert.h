@@ -100,6 +100,12 @@ std::optional<ip_prefix> parse_prefix(std::string_view s) noexcept;
 /// True if the address `ip` (text) is inside `p` (same family only).
 bool prefix_contains(const ip_prefix& p, std::string_view ip) noexcept;
 
+/// An address (as a prefix of all its bits: 32 or 128) or a CIDR range; nullopt for anything else.
+std::optional<ip_prefix> parse_ip_or_prefix(std::string_view s) noexcept;
+
+/// True if every address of `inner` is in `outer` (same family only).
+bool prefix_covers(const ip_prefix& outer, const ip_prefix& inner) noexcept;
+
 /// Go's time.Time.String() for a UTC time: "2023-05-17 15:08:22.76396 +0000 UTC".
 std::string format_go_time(unix_nanos t);
 

@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <cctype>
-
 #include <chrono>
 #include <cstdio>
+#include <optional>
+#include <string_view>
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <strings.h>
 
 #include "engine/alert/alert.h"
 #include "engine/counters/counters.h"
@@ -85,10 +87,31 @@ std::vector<std::string> split(const std::string& s) {
   return out;
 }
 
-// An Ip query matches the Range decisions (IPv4 or IPv6) that contain it.
-bool range_contains(const std::string& cidr, const std::string& ip) {
-  const auto p = engine::parse_prefix(cidr);
-  return p && engine::prefix_contains(*p, ip);
+// The decisions an `ip` or `range` query can select: those that hold an address or a range.
+bool is_ip_scope(const std::string& scope) {
+  return strcasecmp(scope.c_str(), "ip") == 0 || strcasecmp(scope.c_str(), "range") == 0;
+}
+
+void bad_request(http::response& res, const std::string& message) {
+  res.status = 400;
+  res.body = "{\"message\":";
+  engine::append_json_string(res.body, message);
+  res.body += "}";
+}
+
+// Go's strconv.ParseBool.
+std::optional<bool> go_bool(std::string_view s) {
+  for (std::string_view t : {"1", "t", "T", "TRUE", "true", "True"}) {
+    if (s == t) {
+      return true;
+    }
+  }
+  for (std::string_view f : {"0", "f", "F", "FALSE", "false", "False"}) {
+    if (s == f) {
+      return false;
+    }
+  }
+  return std::nullopt;
 }
 
 engine::unix_nanos now_nanos() {
@@ -205,19 +228,42 @@ void lapi::handle(http::request& req, http::response& res) {
     res.body = "{\"new\":" + render_list(a.added, now) + ",\"deleted\":" + render_list(a.deleted, now) + "}";
     return;
   }
-  // GET /v1/decisions: active decisions matching the query (a bare query lists them all).
+  // GET /v1/decisions: active decisions matching the query (a bare query lists them all). As in
+  // CrowdSec, `ip` or `range` selects the Ip and Range decisions that contain that address or
+  // range, or with contains=false those inside it; a value that is neither, or a `contains`
+  // that is not a boolean, is a 400.
   const std::string ip = param(req.query, "ip");
   const std::string range = param(req.query, "range");
   const std::string scope = param(req.query, "scope");
   const std::string value = param(req.query, "value");
   const std::string type = param(req.query, "type");
+  const std::string& where_text = range.empty() ? ip : range;
+  std::optional<engine::ip_prefix> where;
+  if (!where_text.empty()) {
+    where = engine::parse_ip_or_prefix(where_text);
+    if (!where) {
+      bad_request(res, "'" + where_text + "' is not an IP address or range");
+      return;
+    }
+  }
+  bool contains = true;
+  if (const std::string c = param(req.query, "contains"); !c.empty()) {
+    const auto b = go_bool(c);
+    if (!b) {
+      bad_request(res, "invalid contains value: '" + c + "'");
+      return;
+    }
+    contains = *b;
+  }
   std::vector<stored_decision> out;
   for (auto& d : store_->list_decisions(decision_filter{.now = now})) {
-    if (!ip.empty() && !(d.d.value == ip || (d.d.scope == "Range" && range_contains(d.d.value, ip)))) {
-      continue;
+    if (where) {
+      const auto held = is_ip_scope(d.d.scope) ? engine::parse_ip_or_prefix(d.d.value) : std::nullopt;
+      if (!held || !(contains ? engine::prefix_covers(*held, *where) : engine::prefix_covers(*where, *held))) {
+        continue;
+      }
     }
-    if ((!range.empty() && d.d.value != range) || (!value.empty() && d.d.value != value) ||
-        (!type.empty() && d.d.type != type)) {
+    if ((!value.empty() && d.d.value != value) || (!type.empty() && d.d.type != type)) {
       continue;
     }
     if (!scope.empty() && !std::equal(scope.begin(), scope.end(), d.d.scope.begin(), d.d.scope.end(),

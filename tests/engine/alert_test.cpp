@@ -158,6 +158,32 @@ TEST(alert, is_ip) {
   EXPECT_FALSE(is_ip("example.com"));
 }
 
+TEST(alert, prefixes_cover_addresses_and_ranges) {
+  auto p = [](std::string_view s) {
+    const auto r = parse_ip_or_prefix(s);
+    EXPECT_TRUE(r.has_value()) << s;
+    return r.value_or(ip_prefix{});
+  };
+  EXPECT_TRUE(prefix_covers(p("10.0.0.0/8"), p("10.1.2.3")));
+  EXPECT_TRUE(prefix_covers(p("10.0.0.0/8"), p("10.1.0.0/16")));
+  EXPECT_TRUE(prefix_covers(p("10.1.0.0/16"), p("10.1.0.0/16")));
+  EXPECT_FALSE(prefix_covers(p("10.1.0.0/16"), p("10.0.0.0/8")));
+  EXPECT_FALSE(prefix_covers(p("10.1.2.3"), p("10.1.0.0/16")));
+  EXPECT_TRUE(prefix_covers(p("10.1.2.3"), p("10.1.2.3")));
+  EXPECT_FALSE(prefix_covers(p("10.1.2.3"), p("10.1.2.4")));
+  EXPECT_TRUE(prefix_covers(p("10.1.2.0/23"), p("10.1.3.255")));
+  EXPECT_FALSE(prefix_covers(p("10.1.2.0/23"), p("10.1.4.0")));
+  EXPECT_TRUE(prefix_covers(p("0.0.0.0/0"), p("192.0.2.1")));
+  EXPECT_FALSE(prefix_covers(p("::/0"), p("192.0.2.1"))); // families never mix
+  EXPECT_TRUE(prefix_covers(p("2001:db8::/32"), p("2001:db8:1::/48")));
+  EXPECT_FALSE(prefix_covers(p("2001:db8:1::/48"), p("2001:db8::/32")));
+  EXPECT_TRUE(prefix_contains(p("2001:db8::/32"), "2001:db8::5"));
+  EXPECT_FALSE(prefix_contains(p("10.0.0.0/8"), "10.1.0.0/16")); // an address, not a range
+  for (std::string_view bad : {"", "10.1.2", "10.1.2.3/", "10.1.2.3/33", "::/129", "host", "10.0.0.0/-1"}) {
+    EXPECT_FALSE(parse_ip_or_prefix(bad).has_value()) << bad;
+  }
+}
+
 TEST(alert, json_escapes_strings) {
   const event_payload a = payload(0, {{"user", "a\"b\\c\n\x01"}});
   const event_payload* events[] = {&a};

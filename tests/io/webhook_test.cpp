@@ -739,10 +739,43 @@ TEST(lapi, stream_startup_then_deltas_live_queries_and_auth) {
   EXPECT_NE(api.request("GET", "/v1/decisions?ip=2001%3Adb8%3A%3A5", "", auth).body.find("\"value\":\"2001:db8::/32\""),
             std::string::npos);
   EXPECT_EQ(api.request("GET", "/v1/decisions?ip=2001:db9::5", "", auth).body, "null");
-  // A malformed escape is taken as written (it used to throw and end the daemon).
+  // As in CrowdSec: `range` selects the decisions that contain the whole range, and
+  // contains=false turns `ip` and `range` around (the decisions inside them).
+  auto values_of = [&](const std::string& query) {
+    std::string path = "/v1/decisions?";
+    path += query;
+    const auto r = api.request("GET", path, "", auth);
+    EXPECT_EQ(r.status, 200) << query << " " << r.body;
+    std::string found;
+    for (std::size_t at = r.body.find("\"value\":\""); at != std::string::npos; at = r.body.find("\"value\":\"", at + 1)) {
+      const std::size_t b = at + 9;
+      if (!found.empty()) {
+        found += ' ';
+      }
+      found.append(r.body, b, r.body.find('"', b) - b);
+    }
+    return found;
+  };
+  EXPECT_EQ(values_of("range=10.1.7.0/24"), "10.1.0.0/16");
+  EXPECT_EQ(values_of("range=10.1.0.0/16"), "10.1.0.0/16");
+  EXPECT_EQ(values_of("range=10.0.0.0/8"), "");
+  EXPECT_EQ(values_of("range=10.0.0.0/8&contains=false"), "10.1.0.0/16");
+  EXPECT_EQ(values_of("range=198.51.100.0/24"), "");
+  EXPECT_EQ(values_of("range=198.51.100.0/24&contains=false"), "198.51.100.77");
+  EXPECT_EQ(values_of("ip=10.1.200.3&contains=false"), "");
+  EXPECT_EQ(values_of("ip=198.51.100.77&contains=0"), "198.51.100.77");
+  EXPECT_EQ(values_of("range=2001:db8:1::/48"), "2001:db8::/32");
+  EXPECT_EQ(values_of("range=::/0&contains=false"), "2001:db8::/32");
+  // What is neither an address nor a range, or a contains that is not a boolean, is a 400 with
+  // a message; a malformed escape is taken as written (it used to throw and end the daemon).
   const auto odd = api.request("GET", "/v1/decisions?ip=%zz&type=%", "", auth);
-  EXPECT_EQ(odd.status, 200);
-  EXPECT_EQ(odd.body, "null");
+  EXPECT_EQ(odd.status, 400);
+  EXPECT_EQ(odd.body, R"({"message":"'%zz' is not an IP address or range"})");
+  EXPECT_EQ(api.request("GET", "/v1/decisions?range=10.0.0.0/33", "", auth).status, 400);
+  const auto maybe = api.request("GET", "/v1/decisions?ip=10.1.200.3&contains=maybe", "", auth);
+  EXPECT_EQ(maybe.status, 400);
+  EXPECT_EQ(maybe.body, R"({"message":"invalid contains value: 'maybe'"})");
+  EXPECT_EQ(values_of("type=ban&value=198.51.100.77"), "198.51.100.77");
 
   child del({vigil_bin, "decisions", "delete", "-c", cfg, "--ip", "198.51.100.77"});
   ASSERT_EQ(del.stop(0), 0);
