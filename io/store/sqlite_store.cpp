@@ -280,9 +280,21 @@ class sqlite_store final : public store {
   }
 
   std::int64_t count_decisions(const std::string& value, engine::unix_nanos since) override {
-    statement q(db_, "SELECT COUNT(*) FROM decisions WHERE value = ?1 AND created_at >= ?2");
+    // CrowdSec counts the Ip and Range decisions that contain the address (or whole range);
+    // a value that is neither counts nothing.
+    const auto where = engine::parse_ip_or_prefix(value);
+    if (!where) {
+      return 0;
+    }
+    statement q(db_, "SELECT value FROM decisions WHERE created_at >= ?2 AND "
+                     "((value = ?1 AND scope = 'Ip' COLLATE NOCASE) OR scope = 'Range' COLLATE NOCASE)");
     q.text(1, value).integer(2, since);
-    return q.step() == SQLITE_ROW ? q.col_int(0) : 0;
+    std::int64_t n = 0;
+    while (q.step() == SQLITE_ROW) {
+      const auto held = engine::parse_ip_or_prefix(q.col_text(0));
+      n += held && engine::prefix_covers(*held, *where) ? 1 : 0;
+    }
+    return n;
   }
 
   std::vector<decision_count> count_active_decisions(engine::unix_nanos now) override {

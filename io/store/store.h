@@ -96,7 +96,8 @@ class store {
   virtual std::vector<stored_alert> list_alerts(const alert_filter& f) = 0;
   virtual std::vector<stored_decision> list_decisions(const decision_filter& f) = 0;
   /// Decisions ever taken on `value` (expired and deleted ones included) created at or after
-  /// `since`: what CrowdSec's GetDecisionsCount counts, for escalating ban durations.
+  /// `since`: what CrowdSec's GetDecisionsCount counts, for escalating ban durations. As there,
+  /// `value` is an address or range, and the Ip and Range decisions that contain it count.
   virtual std::int64_t count_decisions(const std::string& value, engine::unix_nanos since) = 0;
   /// Active (not expired, not deleted) decisions at `now`, grouped by scenario, origin and type.
   virtual std::vector<decision_count> count_active_decisions(engine::unix_nanos now) = 0;

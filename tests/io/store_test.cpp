@@ -150,11 +150,16 @@ TEST(store, manual_decisions_and_deletion) {
   EXPECT_EQ(s->delete_decisions("", id, now + sec), 1u);
   EXPECT_EQ(s->delete_decisions("", id, now + sec), 0u); // already deleted
   EXPECT_TRUE(s->list_decisions({.now = now + 2 * sec}).empty());
-  // GetDecisionsCount counts every decision ever taken on a value, deleted or expired included.
+  // GetDecisionsCount counts every decision ever taken on a value, deleted or expired included,
+  // with CrowdSec's rule: the Ip and Range decisions that contain the address or range.
   s->save_alerts({bruteforce("203.0.113.7", now + 10 * sec, 60 * sec)}, now + 10 * sec);
-  EXPECT_EQ(s->count_decisions("203.0.113.7", 0), 2);
+  EXPECT_EQ(s->count_decisions("203.0.113.7", 0), 3); // two on the address, the /24 holding it
   EXPECT_EQ(s->count_decisions("203.0.113.7", now + 5 * sec), 1);
+  EXPECT_EQ(s->count_decisions("203.0.113.8", 0), 1);
+  EXPECT_EQ(s->count_decisions("203.0.113.0/25", 0), 1);
+  EXPECT_EQ(s->count_decisions("203.0.0.0/16", 0), 0);
   EXPECT_EQ(s->count_decisions("192.0.2.1", 0), 0);
+  EXPECT_EQ(s->count_decisions("not-an-address", 0), 0);
 }
 
 TEST(store, retention_by_count_and_age) {
