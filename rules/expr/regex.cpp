@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
 #include <mutex>
 #include <string>
 
@@ -38,9 +39,15 @@ std::string re2_check(std::string_view p) {
   bool in_class = false;
   for (std::size_t i = 0; i < p.size(); ++i) {
     char c = p[i];
-    if (c == '\\') {
-      if (i + 1 < p.size() && p[i + 1] >= '1' && p[i + 1] <= '9' && !in_class) {
+    if (c == '\\' && i + 1 < p.size()) {
+      const char e = p[i + 1];
+      // \1 to \7 followed by an octal digit is an octal escape; otherwise a backreference.
+      const bool octal = e >= '1' && e <= '7' && i + 2 < p.size() && p[i + 2] >= '0' && p[i + 2] <= '7';
+      if (e >= '1' && e <= '9' && !octal) {
         return "invalid escape sequence: backreferences are not supported";
+      }
+      if (e == 'Z' || e == 'G') {
+        return std::string("invalid escape sequence: `\\") + e + "`";
       }
       ++i;
       continue;
@@ -103,9 +110,54 @@ std::string translate(std::string_view p) {
   for (std::size_t i = 0; i < p.size(); ++i) {
     char c = p[i];
     if (c == '\\' && i + 1 < p.size()) {
+      const char e = p[i + 1];
+      if (e == 's' || (e == 'S' && !in_class)) {
+        // RE2's \s is [\t\n\f\r ]; PCRE's (hyperscan's) also holds \v. ([\S] stays PCRE's.)
+        out += e == 'S' ? "[^\\t\\n\\f\\r ]" : in_class ? "\\t\\n\\f\\r " : "[\\t\\n\\f\\r ]";
+        ++i;
+        continue;
+      }
+      if (e >= '0' && e <= '7') {
+        // An octal escape (re2_check refused the backreferences): up to three digits, as a
+        // code point, so that PCRE cannot read it as a backreference.
+        unsigned code = 0;
+        std::size_t j = i + 1;
+        for (; j < p.size() && j < i + 4 && p[j] >= '0' && p[j] <= '7'; ++j) {
+          code = code * 8 + static_cast<unsigned>(p[j] - '0');
+        }
+        char hex[16];
+        std::snprintf(hex, sizeof hex, "\\x{%x}", code);
+        out += hex;
+        i = j - 1;
+        continue;
+      }
       out += c;
       out += p[++i];
       continue;
+    }
+    if (c == '(' && !in_class && i + 1 < p.size() && p[i + 1] == '?') {
+      // Flag groups: hyperscan has no U (ungreedy). Whether a match exists, all `matches` asks,
+      // does not depend on greediness, so U is dropped.
+      std::size_t j = i + 2;
+      while (j < p.size() && std::string_view("imsU-").find(p[j]) != std::string_view::npos) {
+        ++j;
+      }
+      if (j < p.size() && j > i + 2 && (p[j] == ')' || p[j] == ':')) {
+        std::string flags;
+        for (std::size_t k = i + 2; k < j; ++k) {
+          if (p[k] != 'U') {
+            flags += p[k];
+          }
+        }
+        if (!flags.empty() && flags.back() == '-') {
+          flags.pop_back();
+        }
+        if (!flags.empty() || p[j] == ':') {
+          out += "(?" + flags + p[j];
+        }
+        i = j;
+        continue;
+      }
     }
     if (in_class) {
       in_class = c != ']';

@@ -1107,6 +1107,33 @@ TEST(ExprRegex, DollarIsEndOfText) {
              e);
 }
 
+// Where RE2 and PCRE (hyperscan) read the same pattern differently, vigil gives RE2's answer.
+TEST(ExprRegex, Re2NotPcre) {
+  test_event e;
+  // Patterns in backquotes: expr raw strings, so the regex sees the backslashes as written.
+  check_rows(
+      {
+          {"'a\\vb' matches `a\\sb`", "false"},  // RE2's \s has no vertical tab
+          {"'a\\tb' matches `a\\sb`", "true"},
+          {"'a b' matches `a[\\s]b`", "true"},
+          {"'a\\vb' matches `a[\\s]b`", "false"},
+          {"'a\\vb' matches `a\\Sb`", "true"},
+          {"'a b' matches `a\\Sb`", "false"},
+          {"'A' matches `\\101`", "true"},  // octal, not a backreference
+          {"'a\\x00b' matches `a\\0b`", "true"},
+          {"'x' matches `(x)\\1`", "load:backreferences are not supported"},
+          {"'x' matches `\\8`", "load:backreferences are not supported"},
+          {"'ab' matches `b\\Z`", "load:invalid escape sequence"},
+          {"'ab' matches `\\Gab`", "load:invalid escape sequence"},
+          {"'aab' matches '(?U)a+b'", "true"},  // ungreedy changes no verdict
+          {"'AAB' matches '(?iU)a+b'", "true"},
+          {"'AAB' matches '(?U:a)+b'", "false"},
+          {"'AAB' matches '(?i-U:a+)b'", "false"},
+          {"'AAb' matches '(?i-U:a+)b'", "true"},
+      },
+      e);
+}
+
 TEST(ExprHotPath, NoHeapAllocationAfterWarmup) {
   if (!EXPR_TEST_COUNT_ALLOCS) {
     GTEST_SKIP() << "allocation counting disabled under AddressSanitizer";
