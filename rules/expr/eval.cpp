@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "rules/expr/program_data.h"
+#include "rules/unicode_case.h"
 
 namespace vigil::expr {
 namespace detail {
@@ -202,6 +203,30 @@ uint32_t decode_rune(std::string_view s, std::size_t i, std::size_t len) noexcep
 }
 
 constexpr uint32_t rune_error = 0xFFFD;
+
+// UTF-8 bytes of the code point `r` (a valid one: case mapping never yields a surrogate).
+std::size_t encode_rune(char32_t r, char (&out)[4]) noexcept {
+  if (r < 0x80) {
+    out[0] = static_cast<char>(r);
+    return 1;
+  }
+  if (r < 0x800) {
+    out[0] = static_cast<char>(0xC0 | (r >> 6));
+    out[1] = static_cast<char>(0x80 | (r & 0x3F));
+    return 2;
+  }
+  if (r < 0x10000) {
+    out[0] = static_cast<char>(0xE0 | (r >> 12));
+    out[1] = static_cast<char>(0x80 | ((r >> 6) & 0x3F));
+    out[2] = static_cast<char>(0x80 | (r & 0x3F));
+    return 3;
+  }
+  out[0] = static_cast<char>(0xF0 | (r >> 18));
+  out[1] = static_cast<char>(0x80 | ((r >> 12) & 0x3F));
+  out[2] = static_cast<char>(0x80 | ((r >> 6) & 0x3F));
+  out[3] = static_cast<char>(0x80 | (r & 0x3F));
+  return 4;
+}
 
 // The rune at s[i] and its width in bytes (an invalid byte is U+FFFD, width 1, as in Go).
 uint32_t rune_at(std::string_view s, std::size_t i, std::size_t& width) noexcept {
@@ -1350,26 +1375,32 @@ class evaluator {
     return ee::none;
   }
 
+  // strings.ToUpper / ToLower: Unicode simple case mapping rune by rune (ASCII without a lookup).
   static ee case_map(const value& v, bool up, value& out) noexcept {
     if (v.kind != vk::string) {
       return ee::type_mismatch;
     }
-    std::string_view s = v.as_string();
-    char* p = tl_arena.bytes(s.size());
-    if (p == nullptr && !s.empty()) {
-      return ee::limit;
-    }
-    for (std::size_t i = 0; i < s.size(); ++i) {
-      char c = s[i];
-      if (up && c >= 'a' && c <= 'z') {
-        c = static_cast<char>(c - 32);
-      } else if (!up && c >= 'A' && c <= 'Z') {
-        c = static_cast<char>(c + 32);
+    const std::string_view s = v.as_string();
+    text_out t;
+    for (std::size_t i = 0; i < s.size();) {
+      const auto c = static_cast<unsigned char>(s[i]);
+      if (c < 0x80) {
+        t.put(static_cast<char>(up && c >= 'a' && c <= 'z' ? c - 32 : !up && c >= 'A' && c <= 'Z' ? c + 32 : c));
+        ++i;
+        continue;
       }
-      p[i] = c;
+      const std::size_t len = utf8_sequence(s, i);
+      char32_t mapped = 0;
+      if (len == 0 || !rules::unicode_case(decode_rune(s, i, len), up, mapped)) {
+        t.put(s.substr(i, len == 0 ? 1 : len));  // an invalid byte, or no case tables: as it is
+        i += len == 0 ? 1 : len;
+        continue;
+      }
+      char enc[4];
+      t.put({enc, encode_rune(mapped, enc)});
+      i += len;
     }
-    out = value::string({p == nullptr ? "" : p, s.size()});
-    return ee::none;
+    return t.done(out);
   }
 
   static bool parse_ip(std::string_view s, int family) noexcept {

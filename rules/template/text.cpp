@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "rules/template/internal.h"
+#include "rules/unicode_case.h"
 
 namespace vigil::rules::tmpl::detail {
 namespace {
@@ -209,6 +210,10 @@ char32_t to_upper(char32_t r) noexcept {
   if (r < 0x80) {
     return r >= 'a' && r <= 'z' ? r - 0x20 : r;
   }
+  if (char32_t m = 0; unicode_case(r, true, m)) {
+    return m;
+  }
+  // Without the C library's tables: the common scripts.
   if (r == 0xB5) {
     return 0x39C;
   }
@@ -267,6 +272,10 @@ char32_t to_lower(char32_t r) noexcept {
   if (r < 0x80) {
     return r >= 'A' && r <= 'Z' ? r + 0x20 : r;
   }
+  if (char32_t m = 0; unicode_case(r, false, m)) {
+    return m;
+  }
+  // Without the C library's tables: the common scripts.
   if (in(r, 0xC0, 0xDE) && r != 0xD7) {
     return r + 0x20;
   }

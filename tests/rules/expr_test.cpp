@@ -556,6 +556,10 @@ TEST(ExprOperators, PredicatesAndBuiltins) {
           {"len(evt.Unmarshaled.nokey)", "err:type_mismatch"},
           {"len(1)", "load:invalid argument for len"},
           {"upper('abc')", "str:ABC"},
+          {"upper('héllo ßtraße ǆ ı ſ')", "str:HÉLLO ßTRAßE Ǆ I S"},  // simple mappings: ß stays
+          {"lower('ÉCOLE ẞ İ Ⱥ')", "str:école ß i ⱥ"},
+          {"Upper('αβγ')", "str:ΑΒΓ"},
+          {"lower('Ⱥ') == 'ⱥ' && upper('ⱥ') == 'Ⱥ' && upper('\\xffa') == '\\xffA'", "true"},  // 2 <-> 3 bytes
           {"lower('ABC')", "str:abc"},
           {"Upper(evt.Meta.user)", "str:MINIKUBE-USER"},
           {"Upper(evt.Unmarshaled.nokey)", "err:type_mismatch"},
