@@ -14,6 +14,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev clang-14 libclang-rt-14-dev
   # test helpers (loopback TLS material, HTTP client)
   openssl curl python3
+  # time zones of notification templates (dateInZone "..." t "Europe/Paris")
+  tzdata
 )
 
 missing=()

@@ -1,11 +1,17 @@
 // Go's time.Time as templates use it: Format and Parse with Go reference layouts
-// ("2006-01-02T15:04:05Z07:00"), Time.String, and the UTC and local zones (for sprig's `now`,
-// `date`, `dateInZone` and `toDate`). Zones other than UTC and Local are not loaded.
+// ("2006-01-02T15:04:05Z07:00"), Time.String, and the zones of sprig's `now`, `date`,
+// `dateInZone` and `toDate`: UTC, Local, and IANA names read from the system's zoneinfo files.
 #include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <ctime>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include <sys/time.h>
 
@@ -81,6 +87,140 @@ bool local_zone(std::int64_t unix, std::int32_t& offset, std::string& name) {
   offset = static_cast<std::int32_t>(tm.tm_gmtoff);
   name = tm.tm_zone != nullptr ? tm.tm_zone : "";
   return true;
+}
+
+// A zone read from a TZif file (RFC 8536): its transitions and the local time types.
+struct tz_type {
+  std::int32_t offset = 0;
+  bool dst = false;
+  std::string abbreviation;
+};
+struct tz_zone {
+  std::vector<std::int64_t> transitions; // ascending Unix seconds
+  std::vector<std::uint8_t> type_at;     // the type in force from transitions[i]
+  std::vector<tz_type> types;
+};
+
+std::int64_t be(const std::string& d, std::size_t at, int bytes) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) {
+    v = (v << 8) | static_cast<unsigned char>(d[at + static_cast<std::size_t>(i)]);
+  }
+  if (bytes == 4) {
+    return static_cast<std::int32_t>(static_cast<std::uint32_t>(v));
+  }
+  return static_cast<std::int64_t>(v);
+}
+
+// Parses the version 2+ data block (64-bit times); nullptr if the file is not one.
+std::unique_ptr<tz_zone> parse_tzif(const std::string& d) {
+  constexpr std::size_t header = 44;
+  auto counts = [&](std::size_t at, std::int64_t (&c)[6]) {
+    if (d.size() < at + header || d.compare(at, 4, "TZif") != 0) {
+      return false;
+    }
+    for (int i = 0; i < 6; ++i) { // isutcnt, isstdcnt, leapcnt, timecnt, typecnt, charcnt
+      c[i] = be(d, at + 20 + 4 * static_cast<std::size_t>(i), 4);
+      if (c[i] < 0 || c[i] > 100000) {
+        return false;
+      }
+    }
+    return true;
+  };
+  std::int64_t c1[6], c[6];
+  if (!counts(0, c1) || d.size() < 5 || d[4] < '2') {
+    return nullptr;
+  }
+  const std::size_t v1 = static_cast<std::size_t>(c1[3] * 5 + c1[4] * 6 + c1[5] + c1[2] * 8 + c1[1] + c1[0]);
+  const std::size_t at = header + v1;
+  if (!counts(at, c)) {
+    return nullptr;
+  }
+  const auto timecnt = static_cast<std::size_t>(c[3]), typecnt = static_cast<std::size_t>(c[4]),
+             charcnt = static_cast<std::size_t>(c[5]);
+  const std::size_t times = at + header, indices = times + 8 * timecnt, type_recs = indices + timecnt,
+                    chars = type_recs + 6 * typecnt;
+  if (typecnt == 0 || d.size() < chars + charcnt) {
+    return nullptr;
+  }
+  auto z = std::make_unique<tz_zone>();
+  for (std::size_t i = 0; i < timecnt; ++i) {
+    z->transitions.push_back(be(d, times + 8 * i, 8));
+    const auto t = static_cast<std::uint8_t>(d[indices + i]);
+    if (t >= typecnt) {
+      return nullptr;
+    }
+    z->type_at.push_back(t);
+  }
+  for (std::size_t i = 0; i < typecnt; ++i) {
+    tz_type t;
+    t.offset = static_cast<std::int32_t>(be(d, type_recs + 6 * i, 4));
+    t.dst = d[type_recs + 6 * i + 4] != 0;
+    const auto idx = static_cast<unsigned char>(d[type_recs + 6 * i + 5]);
+    if (idx < charcnt) {
+      const std::size_t end = d.find('\0', chars + idx);
+      t.abbreviation = d.substr(chars + idx, std::min(end, chars + charcnt) - chars - idx);
+    }
+    z->types.push_back(std::move(t));
+  }
+  return z;
+}
+
+// Go's LoadLocation name check: no "..", not absolute, no backslash, nothing odd.
+bool valid_zone_name(std::string_view name) {
+  if (name.empty() || name.size() > 128 || name.front() == '/' || name.find("..") != std::string_view::npos) {
+    return false;
+  }
+  return std::all_of(name.begin(), name.end(), [](char ch) {
+    return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '/' ||
+           ch == '_' || ch == '-' || ch == '+';
+  });
+}
+
+// A zone by IANA name, read once from the zoneinfo directory (ZONEINFO, else /usr/share/zoneinfo)
+// and kept; nullptr if there is no such zone. Zones that do not load are remembered too, up to a
+// bound, so a name from the data cannot grow the cache without end.
+const tz_zone* load_zone(std::string_view name) {
+  static std::mutex mu;
+  static std::map<std::string, std::unique_ptr<tz_zone>, std::less<>> cache;
+  if (!valid_zone_name(name)) {
+    return nullptr;
+  }
+  std::lock_guard lock(mu);
+  if (const auto it = cache.find(name); it != cache.end()) {
+    return it->second.get();
+  }
+  const char* dir = std::getenv("ZONEINFO");
+  const std::string path = std::string(dir != nullptr && *dir != '\0' ? dir : "/usr/share/zoneinfo") + "/" +
+                           std::string(name);
+  std::ifstream in(path, std::ios::binary);
+  std::unique_ptr<tz_zone> z;
+  if (in) {
+    std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (data.size() <= (1u << 20)) {
+      z = parse_tzif(data);
+    }
+  }
+  const tz_zone* out = z.get();
+  if (cache.size() < 1024) {
+    cache.emplace(std::string(name), std::move(z));
+  }
+  return out;
+}
+
+// The local time type of `z` at `unix`. Before the first transition: the first standard type,
+// as Go does; after the last one, the last type (the files Debian ships list transitions to 2037).
+const tz_type& zone_type_at(const tz_zone& z, std::int64_t unix) {
+  const auto it = std::upper_bound(z.transitions.begin(), z.transitions.end(), unix);
+  if (it == z.transitions.begin()) {
+    for (const tz_type& t : z.types) {
+      if (!t.dst) {
+        return t;
+      }
+    }
+    return z.types.front();
+  }
+  return z.types[z.type_at[static_cast<std::size_t>(it - z.transitions.begin() - 1)]];
 }
 
 enum class std_code : std::uint8_t {
@@ -474,7 +614,15 @@ time_value time_in_zone(const time_value& t, std::string_view zone) {
   if (zone == "Local") {
     return time_in_local(t.unix, t.nanos);
   }
-  return time_in_utc(t.unix, t.nanos); // "UTC", "" and zones vigil does not load
+  if (zone.empty() || zone == "UTC") {
+    return time_in_utc(t.unix, t.nanos);
+  }
+  const tz_zone* z = load_zone(zone);
+  if (z == nullptr) {
+    return time_in_utc(t.unix, t.nanos); // sprig: a zone that does not load formats in UTC
+  }
+  const tz_type& type = zone_type_at(*z, t.unix);
+  return time_value{t.unix, t.nanos, type.offset, type.abbreviation};
 }
 
 time_value time_now() {

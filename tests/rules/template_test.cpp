@@ -391,6 +391,28 @@ TEST_F(dates, quick_reference) {
   EXPECT_EQ(run("{{date \"2006-01-02\" (toDate \"2006-01-02\" \"2023-05-17\")}}"), "2023-05-17");
 }
 
+// Named zones come from the system's zoneinfo files (Debian's tzdata), with their offsets and
+// abbreviations at the instant shown, summer time included.
+TEST_F(dates, named_zones) {
+  const std::string layout = "\"2006-01-02 15:04:05 MST -07:00\"";
+  auto in = [&](std::int64_t unix, const char* zone) {
+    return run("{{dateInZone " + layout + " " + std::to_string(unix) + " \"" + zone + "\"}}");
+  };
+  EXPECT_EQ(in(1684336102, "Europe/Paris"), "2023-05-17 17:08:22 CEST +02:00");
+  EXPECT_EQ(in(1700000000, "Europe/Paris"), "2023-11-14 23:13:20 CET +01:00");
+  EXPECT_EQ(in(1684336102, "America/New_York"), "2023-05-17 11:08:22 EDT -04:00");
+  EXPECT_EQ(in(1684336102, "Asia/Kolkata"), "2023-05-17 20:38:22 IST +05:30");
+  EXPECT_EQ(in(1684336102, "America/Sao_Paulo"), "2023-05-17 12:08:22 -03 -03:00");
+  EXPECT_EQ(in(1684336102, "Etc/GMT-3"), "2023-05-17 18:08:22 +03 +03:00");
+  EXPECT_EQ(in(1684336102, "UTC"), "2023-05-17 15:08:22 UTC +00:00");
+  // A zone that does not load formats in UTC: unknown, or a path out of the zoneinfo directory.
+  for (const char* bad : {"Mars/Olympus", "../../etc/passwd", "/etc/localtime", "Europe/../Europe/Paris", ""}) {
+    EXPECT_EQ(in(1684336102, bad), "2023-05-17 15:08:22 UTC +00:00") << bad;
+  }
+  // Before a zone's first transition: its first standard time (local mean time, for Paris).
+  EXPECT_EQ(in(-5000000000, "Europe/Paris"), "1811-07-23 15:16:01 LMT +00:09"); // +00:09:21
+}
+
 TEST_F(dates, layouts) {
   EXPECT_EQ(run("{{dateInZone \"Mon Jan _2 15:04:05.000 2006 -07:00 pm\" 1684336102 \"UTC\"}}"),
             "Wed May 17 15:08:22.000 2023 +00:00 pm");
