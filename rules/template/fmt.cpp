@@ -652,7 +652,7 @@ std::string text_of(const value& v) {
   return out;
 }
 
-std::string sprint(std::span<const value> args) {
+std::string sprint(std::span<const value> args, bool deref_objects) {
   std::string out;
   printer p(out);
   bool prev_string = false;
@@ -661,7 +661,7 @@ std::string sprint(std::span<const value> args) {
     if (i > 0 && !is_string && !prev_string) {
       out += ' '; // a space only between two operands that are not strings
     }
-    p.arg(args[i], 'v', 0);
+    p.arg(args[i], 'v', deref_objects && args[i].kind_of() == value::kind::object ? 1 : 0);
     prev_string = is_string;
   }
   return out;

@@ -218,7 +218,7 @@ std::string eval_args(std::span<value> args) {
       conv.push_back(a);
     }
   }
-  return sprint(conv);
+  return sprint(conv, true);
 }
 
 std::string html_escape(std::string_view s, bool nul_to_replacement) {

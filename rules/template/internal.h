@@ -48,7 +48,9 @@ void print_action(std::string& out, const value& v);
 /// sprig's strval: the text of a value (strings as they are, everything else as %v).
 std::string text_of(const value& v);
 /// fmt.Sprint / fmt.Sprintln / fmt.Sprintf.
-std::string sprint(std::span<const value> args);
+/// fmt.Sprint; `deref_objects`: an object pointer prints as its struct ({…}, not &{…}), as the
+/// arguments of html, js and urlquery do (text/template's printableValue dereferences them).
+std::string sprint(std::span<const value> args, bool deref_objects = false);
 std::string sprintln(std::span<const value> args);
 std::string sprintf(std::string_view format, std::span<const value> args);
 /// The most a template may produce, as its output or as any string along the way (a printf

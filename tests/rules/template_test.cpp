@@ -594,6 +594,20 @@ TEST(printing, methods) {
                                            "of args for GetMeta: want 1 got 0");
 }
 
+// print and printf print an object pointer as Go's fmt does (&{…}); an action, html, js and
+// urlquery go through text/template's printableValue, which dereferences it ({…}).
+TEST(printing, object_pointers) {
+  const engine::alert pod = pod_exec_alert();
+  const std::string printed = with_a("{{print $a.Source}}", pod);
+  ASSERT_EQ(printed.substr(0, 2), "&{") << printed;
+  const std::string plain = printed.substr(1);
+  EXPECT_EQ(with_a("{{$a.Source}}", pod), plain);
+  EXPECT_EQ(with_a("{{html $a.Source}}", pod), plain); // nothing in it to escape
+  EXPECT_EQ(with_a("{{js $a.Source}}", pod), plain);
+  EXPECT_EQ(with_a("{{urlquery $a.Source}}", pod).substr(0, 3), "%7B");
+  EXPECT_EQ(with_a("{{html $a.Source \"x\" 1}}", pod), plain + "x1");
+}
+
 // ---- section 8: functions -------------------------------------------------------------------
 
 TEST(functions, builtins) {
