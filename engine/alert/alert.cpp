@@ -43,7 +43,8 @@ std::optional<ip_prefix> parse_prefix(std::string_view s) noexcept {
   p.family = parse_address(s.substr(0, slash), p.addr);
   const std::string_view bits = s.substr(slash + 1);
   const char* end = bits.data() + bits.size();
-  if (p.family == 0 || bits.empty() || bits.size() > 3 || std::from_chars(bits.data(), end, p.bits).ptr != end ||
+  if (p.family == 0 || bits.empty() || bits.size() > 3 || bits[0] < '0' || bits[0] > '9' ||
+      std::from_chars(bits.data(), end, p.bits).ptr != end ||
       p.bits < 0 || p.bits > (p.family == AF_INET ? 32 : 128)) {
     return std::nullopt;
   }
@@ -56,16 +57,31 @@ bool prefix_contains(const ip_prefix& p, std::string_view ip) noexcept {
 }
 
 std::optional<ip_prefix> parse_ip_or_prefix(std::string_view s) noexcept {
+  std::optional<ip_prefix> p;
   if (s.find('/') != std::string_view::npos) {
-    return parse_prefix(s);
+    p = parse_prefix(s);
+  } else {
+    p.emplace();
+    p->family = parse_address(s, p->addr);
+    if (p->family == 0) {
+      return std::nullopt;
+    }
+    p->bits = p->family == AF_INET ? 32 : 128;
   }
-  ip_prefix p;
-  p.family = parse_address(s, p.addr);
-  if (p.family == 0) {
-    return std::nullopt;
+  // An IPv4-mapped IPv6 address (::ffff:1.2.3.4) is the IPv4 address, as Go's To4() makes it.
+  static constexpr unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (p && p->family == AF_INET6 && p->bits >= 96 && std::memcmp(p->addr, mapped, 12) == 0) {
+    std::memmove(p->addr, p->addr + 12, 4);
+    std::memset(p->addr + 4, 0, 12);
+    p->family = AF_INET;
+    p->bits -= 96;
   }
-  p.bits = p.family == AF_INET ? 32 : 128;
   return p;
+}
+
+std::string format_address(const ip_prefix& p) {
+  char text[INET6_ADDRSTRLEN];
+  return inet_ntop(p.family, p.addr, text, sizeof text) != nullptr ? std::string(text) : std::string();
 }
 
 bool prefix_covers(const ip_prefix& outer, const ip_prefix& inner) noexcept {

@@ -106,6 +106,9 @@ std::optional<ip_prefix> parse_ip_or_prefix(std::string_view s) noexcept;
 /// True if every address of `inner` is in `outer` (same family only).
 bool prefix_covers(const ip_prefix& outer, const ip_prefix& inner) noexcept;
 
+/// The address of `p` as inet_ntop writes it ("1.2.3.4", "2001:db8::1"), without the bits.
+std::string format_address(const ip_prefix& p);
+
 /// Go's time.Time.String() for a UTC time: "2023-05-17 15:08:22.76396 +0000 UTC".
 std::string format_go_time(unix_nanos t);
 

@@ -676,7 +676,8 @@ class compiler {
       all_literal = all_literal && is_literal(i);
     }
     if (all_literal) {
-      // Constant-fold into program-owned storage; a repeated key takes the later value.
+      // Constant-fold into program-owned storage; a repeated key keeps its first value (expr's
+      // OpMap stores the pairs last to first).
       auto buf = std::make_unique<value[]>(items.size() + 1);
       std::size_t used = 0;
       for (std::size_t k = 0; k < items.size(); k += 2) {
@@ -685,9 +686,12 @@ class compiler {
         while (slot < used && buf[2 * slot].as_string() != key.as_string()) {
           ++slot;
         }
+        if (slot < used) {
+          continue;
+        }
         buf[2 * slot] = key;
         buf[2 * slot + 1] = at(items[k + 1]).constant;
-        used += slot == used ? 1 : 0;
+        ++used;
       }
       value v = value::map(buf.get(), used);
       d_->lists.push_back(std::move(buf));

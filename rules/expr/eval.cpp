@@ -307,9 +307,9 @@ bool parse_address16(std::string_view s, unsigned char out[16], bool& v4) noexce
   return true;
 }
 
-// Decimal bits with an optional '+' (strconv.Atoi); false otherwise.
-bool parse_bits(std::string_view s, int& bits) noexcept {
-  if (!s.empty() && s.front() == '+') {
+// Decimal bits: digits only (net.ParseCIDR), or with an optional '+' (`atoi`: strconv.Atoi).
+bool parse_bits(std::string_view s, int& bits, bool atoi = false) noexcept {
+  if (atoi && !s.empty() && s.front() == '+') {
     s.remove_prefix(1);
   }
   auto r = std::from_chars(s.data(), s.data() + s.size(), bits);
@@ -357,6 +357,55 @@ std::size_t format_float(double f, char* buf, std::size_t cap) noexcept {
   }
   auto fix = std::to_chars(buf, buf + cap, f, std::chars_format::fixed);
   return static_cast<std::size_t>(fix.ptr - buf);
+}
+
+// strconv.FormatFloat(f, 'f', -1, 64): the shortest digits that read back as `f`, written out
+// without an exponent (2^60 is 1152921504606847000, not its exact 1152921504606846976). `cap`
+// must hold the 330 characters of the longest (1e-6 <= |f| < 1e21 in practice).
+std::size_t shortest_fixed(double f, char* buf, std::size_t cap) noexcept {
+  char sci[32];
+  const auto r = std::to_chars(sci, sci + sizeof sci, f, std::chars_format::scientific);
+  const std::string_view s(sci, static_cast<std::size_t>(r.ptr - sci));
+  const std::size_t e_at = s.find('e');
+  int exp = 0;
+  std::from_chars(s.data() + e_at + (s[e_at + 1] == '+' ? 2 : 1), s.data() + s.size(), exp);
+  char digits[24];
+  std::size_t nd = 0;
+  bool negative = false;
+  for (std::size_t i = 0; i < e_at; ++i) {
+    if (s[i] == '-') {
+      negative = true;
+    } else if (s[i] != '.') {
+      digits[nd++] = s[i];
+    }
+  }
+  std::size_t len = 0;
+  auto put = [&](char c) {
+    if (len < cap) {
+      buf[len++] = c;
+    }
+  };
+  if (negative) {
+    put('-');
+  }
+  if (exp >= 0) {
+    for (std::size_t i = 0; i < nd || static_cast<int>(i) <= exp; ++i) {
+      if (static_cast<int>(i) == exp + 1) {
+        put('.');
+      }
+      put(i < nd ? digits[i] : '0');
+    }
+  } else {
+    put('0');
+    put('.');
+    for (int i = -1; i > exp; --i) {
+      put('0');
+    }
+    for (std::size_t i = 0; i < nd; ++i) {
+      put(digits[i]);
+    }
+  }
+  return len;
 }
 
 class evaluator {
@@ -772,7 +821,11 @@ class evaluator {
       case vk::string: out = v; return ee::none;
       case vk::nil: out = value::string("<nil>"); return ee::none;
       case vk::boolean: out = value::string(v.as_bool() ? "true" : "false"); return ee::none;
-      case vk::integer: len = static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, v.as_int()).ptr - buf); break;
+      case vk::integer:
+        // A JSON number is a float64 to CrowdSec: 1000000 prints 1e+06.
+        len = v.json_number() ? format_float(static_cast<double>(v.as_int()), buf, sizeof buf)
+                              : static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, v.as_int()).ptr - buf);
+        break;
       case vk::floating: len = format_float(v.as_float(), buf, sizeof buf); break;
       case vk::list:
       case vk::map:
@@ -824,23 +877,58 @@ class evaluator {
     unsigned char a[16];
     bool v4 = false;
     int bits = 0;
-    if (!parse_bits(mask, bits) || !parse_address16(ip, a, v4) || bits > (v4 ? 32 : 128)) {
+    if (!parse_bits(mask, bits, true) || !parse_address16(ip, a, v4) || bits > (v4 ? 32 : 128)) {
       out = value::string("");
       return ee::none;
     }
     mask_address(a, v4 ? bits + 96 : bits);
     char text[INET6_ADDRSTRLEN + 8];
-    if (inet_ntop(v4 ? AF_INET : AF_INET6, v4 ? a + 12 : a, text, INET6_ADDRSTRLEN) == nullptr) {
+    if (v4 && inet_ntop(AF_INET, a + 12, text, INET6_ADDRSTRLEN) == nullptr) {
       out = value::string("");
       return ee::none;
     }
     char bits_text[8];
     const auto r = std::to_chars(bits_text, bits_text + sizeof bits_text, bits);
     text_out t;
-    t.put(std::string_view(text));
+    if (v4) {
+      t.put(std::string_view(text));
+    } else {
+      put_ipv6(a, t);
+    }
     t.put('/');
     t.put({bits_text, static_cast<std::size_t>(r.ptr - bits_text)});
     return t.done(out);
+  }
+
+  // Go's IP.String of an IPv6 address: lower-case hex groups, the longest run of two or more
+  // zero groups (the first of equal runs) as "::", never the dotted form inet_ntop gives
+  // addresses whose first 96 bits are zero.
+  static void put_ipv6(const unsigned char a[16], text_out& t) noexcept {
+    int best = -1, best_len = 0;
+    for (int i = 0; i < 8;) {
+      int j = i;
+      while (j < 8 && a[2 * j] == 0 && a[2 * j + 1] == 0) {
+        ++j;
+      }
+      if (j - i > best_len && j - i >= 2) {
+        best = i;
+        best_len = j - i;
+      }
+      i = j == i ? i + 1 : j;
+    }
+    for (int i = 0; i < 8; ++i) {
+      if (i == best) {
+        t.put("::");
+        i += best_len - 1;
+        continue;
+      }
+      if (i > 0 && i != best + best_len) {
+        t.put(':');
+      }
+      char h[8];
+      const auto r = std::to_chars(h, h + sizeof h, (a[2 * i] << 8) | a[2 * i + 1], 16);
+      t.put({h, static_cast<std::size_t>(r.ptr - h)});
+    }
   }
 
   // strings.Fields: the runs between Unicode white space, as views into `s`.
@@ -1050,9 +1138,12 @@ class evaluator {
       while (at < used && kv[2 * at].as_string() != key.as_string()) {
         ++at;
       }
-      kv[2 * at] = key;  // a repeated key keeps its place and takes the later value
+      if (at < used) {
+        continue;  // a repeated key keeps its first value: expr stores the pairs last to first
+      }
+      kv[2 * at] = key;
       kv[2 * at + 1] = val;
-      used += at == used ? 1 : 0;
+      ++used;
     }
     out = value::map(kv, used);
     return ee::none;
@@ -1091,7 +1182,10 @@ class evaluator {
     switch (v.kind) {
       case vk::nil: t.put("<nil>"); break;
       case vk::boolean: t.put(v.as_bool() ? "true" : "false"); break;
-      case vk::integer: t.put({buf, static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, v.as_int()).ptr - buf)}); break;
+      case vk::integer:
+        t.put({buf, v.json_number() ? format_float(static_cast<double>(v.as_int()), buf, sizeof buf)
+                                    : static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, v.as_int()).ptr - buf)});
+        break;
       case vk::floating: t.put({buf, format_float(v.as_float(), buf, sizeof buf)}); break;
       case vk::string: t.put(v.as_string()); break;
       case vk::list:
@@ -1199,18 +1293,27 @@ class evaluator {
     switch (v.kind) {
       case vk::nil: t.put("null"); break;
       case vk::boolean: t.put(v.as_bool() ? "true" : "false"); break;
-      case vk::integer: t.put({buf, static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, v.as_int()).ptr - buf)}); break;
+      case vk::integer:
+        if (!v.json_number()) {
+          t.put({buf, static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, v.as_int()).ptr - buf)});
+          break;
+        }
+        [[fallthrough]];  // a JSON number is a float64: marshalled as one
       case vk::floating: {
-        const double f = v.as_float();
+        const double f = v.kind == vk::integer ? static_cast<double>(v.as_int()) : v.as_float();
         if (!std::isfinite(f)) {
           return ee::type_mismatch;  // json: unsupported value: NaN
         }
         // encoding/json: shortest digits, exponent form below 1e-6 and from 1e21, e-07 as e-7.
         const double a = std::fabs(f);
         const bool sci = a != 0 && (a < 1e-6 || a >= 1e21);
-        auto r = std::to_chars(buf, buf + sizeof buf, f, sci ? std::chars_format::scientific : std::chars_format::fixed);
+        if (!sci) {
+          t.put({buf, shortest_fixed(f, buf, sizeof buf)});
+          break;
+        }
+        auto r = std::to_chars(buf, buf + sizeof buf, f, std::chars_format::scientific);
         std::size_t len = static_cast<std::size_t>(r.ptr - buf);
-        if (sci && len >= 4 && buf[len - 4] == 'e' && buf[len - 3] == '-' && buf[len - 2] == '0') {
+        if (len >= 4 && buf[len - 4] == 'e' && buf[len - 3] == '-' && buf[len - 2] == '0') {
           buf[len - 2] = buf[len - 1];
           --len;
         }
@@ -1907,7 +2010,7 @@ class evaluator {
         switch (a[0].kind) {
           case vk::nil: t = "nil"; break;
           case vk::boolean: t = "bool"; break;
-          case vk::integer: t = "int"; break;
+          case vk::integer: t = a[0].json_number() ? "float" : "int"; break;
           case vk::floating: t = "float"; break;
           case vk::string: t = "string"; break;
           case vk::list: t = "array"; break;

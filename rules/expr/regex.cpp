@@ -80,6 +80,16 @@ std::string re2_check(std::string_view p) {
     if (c == '(' && p.substr(i, 3) == "(?>") {
       return "invalid or unsupported Perl syntax: `(?>`";
     }
+    if (c == '(' && p.substr(i, 2) == "(?") {
+      // A flag group: RE2 refuses a '-' followed by no flag, `(?i-)` or `(?-:`.
+      std::size_t j = i + 2;
+      while (j < p.size() && std::string_view("imsU").find(p[j]) != std::string_view::npos) {
+        ++j;
+      }
+      if (j < p.size() && p[j] == '-' && j + 1 < p.size() && (p[j + 1] == ')' || p[j + 1] == ':')) {
+        return "invalid or unsupported Perl syntax: `" + std::string(p.substr(i, j + 2 - i)) + "`";
+      }
+    }
     if ((c == '*' || c == '+' || c == '?' || c == '}') && i + 1 < p.size() && p[i + 1] == '+') {
       return "invalid nested repetition operator: `" + std::string(p.substr(i, 2)) + "`";
     }

@@ -37,6 +37,13 @@ const char* to_string(value_hint h) noexcept {
   return "unknown";
 }
 
+namespace {
+value json_marked(value v) noexcept {
+  v.size = 1;  // see value::json_number()
+  return v;
+}
+}  // namespace
+
 value value::from_json(simdjson::dom::element e) noexcept {
   using simdjson::dom::element_type;
   switch (e.type()) {
@@ -47,9 +54,9 @@ value value::from_json(simdjson::dom::element e) noexcept {
       v.json_ = e;
       return v;
     }
-    case element_type::INT64: return integer(e.get_int64().value_unsafe());
-    case element_type::UINT64: return floating(static_cast<double>(e.get_uint64().value_unsafe()));
-    case element_type::DOUBLE: return floating(e.get_double().value_unsafe());
+    case element_type::INT64: return json_marked(integer(e.get_int64().value_unsafe()));
+    case element_type::UINT64: return json_marked(floating(static_cast<double>(e.get_uint64().value_unsafe())));
+    case element_type::DOUBLE: return json_marked(floating(e.get_double().value_unsafe()));
     case element_type::STRING: return string(e.get_string().value_unsafe());
     case element_type::BOOL: return boolean(e.get_bool().value_unsafe());
     case element_type::NULL_VALUE: return nil();
@@ -161,8 +168,8 @@ bool objects_equal(const value& a, const value& b) noexcept {
 // number read from JSON is a float64 (`*_json`); an integer literal is an int.
 bool strict_equal(const value& a, bool a_json, const value& b, bool b_json) noexcept {
   if (a.is_number() && b.is_number()) {
-    const bool af = a_json || a.kind == value_kind::floating;
-    const bool bf = b_json || b.kind == value_kind::floating;
+    const bool af = a_json || a.json_number() || a.kind == value_kind::floating;
+    const bool bf = b_json || b.json_number() || b.kind == value_kind::floating;
     if (af != bf) {
       return false;
     }
@@ -212,17 +219,24 @@ bool equal(const value& a, const value& b) noexcept {
 value json_member(simdjson::dom::object obj, std::string_view key, bool* found) noexcept {
   simdjson::dom::element folded;
   bool have_folded = false;
+  simdjson::dom::element exact;
+  bool have_exact = false;
   for (auto kv : obj) {
     if (kv.key == key) {
-      if (found != nullptr) {
-        *found = true;
-      }
-      return value::from_json(kv.value);
+      exact = kv.value;  // a key written twice: the last one, as Go's encoding/json keeps
+      have_exact = true;
+      continue;
     }
-    if (!have_folded && ascii_iequal(kv.key, key)) {
+    if (!have_exact && !have_folded && ascii_iequal(kv.key, key)) {
       folded = kv.value;
       have_folded = true;
     }
+  }
+  if (have_exact) {
+    if (found != nullptr) {
+      *found = true;
+    }
+    return value::from_json(exact);
   }
   if (found != nullptr) {
     *found = have_folded;

@@ -73,7 +73,8 @@ struct value {
     eval_error err;
   } u{.i = 0};
   // string: (ptr, size) of the bytes; list: (ptr to `value`, count); map: (ptr to 2 * count
-  // `value`s: key, value, key, value...).
+  // `value`s: key, value, key, value...); integer and floating: size 1 when read from JSON
+  // (`json_number()`), where CrowdSec has a float64 whatever the digits.
   const void* ptr = nullptr;
   std::size_t size = 0;
   simdjson::dom::element json_{};  // only meaningful when kind == json
@@ -131,6 +132,8 @@ struct value {
 
   bool is_nil() const noexcept { return kind == value_kind::nil; }
   bool is_number() const noexcept { return kind == value_kind::integer || kind == value_kind::floating; }
+  // A number read from a JSON document: a float64 to CrowdSec, even when vigil keeps it an int64.
+  bool json_number() const noexcept { return is_number() && size == 1; }
   bool as_bool() const noexcept { return u.b; }
   int64_t as_int() const noexcept { return u.i; }
   double as_float() const noexcept { return u.f; }

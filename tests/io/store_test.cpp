@@ -160,6 +160,7 @@ TEST(store, manual_decisions_and_deletion) {
   EXPECT_EQ(s->count_decisions("203.0.0.0/16", 0), 0);
   EXPECT_EQ(s->count_decisions("192.0.2.1", 0), 0);
   EXPECT_EQ(s->count_decisions("not-an-address", 0), 0);
+  EXPECT_EQ(s->count_decisions("::ffff:203.0.113.7", 0), 3); // IPv4-mapped: the same address
 }
 
 TEST(store, retention_by_count_and_age) {

@@ -764,6 +764,8 @@ TEST(lapi, stream_startup_then_deltas_live_queries_and_auth) {
   EXPECT_EQ(values_of("range=198.51.100.0/24&contains=false"), "198.51.100.77");
   EXPECT_EQ(values_of("ip=10.1.200.3&contains=false"), "");
   EXPECT_EQ(values_of("ip=198.51.100.77&contains=0"), "198.51.100.77");
+  EXPECT_EQ(values_of("ip=::ffff:198.51.100.77"), "198.51.100.77"); // IPv4-mapped is IPv4
+  EXPECT_EQ(values_of("ip=::ffff:10.1.2.3"), "10.1.0.0/16");
   EXPECT_EQ(values_of("range=2001:db8:1::/48"), "2001:db8::/32");
   EXPECT_EQ(values_of("range=::/0&contains=false"), "2001:db8::/32");
   // What is neither an address nor a range, or a contains that is not a boolean, is a 400 with
@@ -772,6 +774,7 @@ TEST(lapi, stream_startup_then_deltas_live_queries_and_auth) {
   EXPECT_EQ(odd.status, 400);
   EXPECT_EQ(odd.body, R"({"message":"'%zz' is not an IP address or range"})");
   EXPECT_EQ(api.request("GET", "/v1/decisions?range=10.0.0.0/33", "", auth).status, 400);
+  EXPECT_EQ(api.request("GET", "/v1/decisions?range=0.0.0.0/-0", "", auth).status, 400);
   const auto maybe = api.request("GET", "/v1/decisions?ip=10.1.200.3&contains=maybe", "", auth);
   EXPECT_EQ(maybe.status, 400);
   EXPECT_EQ(maybe.body, R"({"message":"invalid contains value: 'maybe'"})");

@@ -617,7 +617,7 @@ TEST(ExprOperators, MapLiteralsAndTheirBuiltins) {
       {
           {"{a: 1, 'b c': 'x'}", "{a:int:1 b c:str:x}"},
           {"{}", "{}"},
-          {"{a: 1, a: 2}", "{a:int:2}"},
+          {"{a: 1, a: 2}", "{a:int:1}"},  // expr stores the pairs last to first: the first wins
           {"{a: 1, b: [1, 2],}.b[1]", "int:2"},
           {"{a: 1}.a", "int:1"},
           {"{a: 1}['a']", "int:1"},
@@ -626,7 +626,7 @@ TEST(ExprOperators, MapLiteralsAndTheirBuiltins) {
           {"{a: 1}?.b ?? 'd'", "str:d"},
           {"{(evt.Meta.user): 1}['minikube-user']", "int:1"},
           {"{u: evt.Meta.user, n: 2}.u", "str:minikube-user"},
-          {"{u: evt.Meta.user, u: 'later'}.u", "str:later"},
+          {"{u: evt.Meta.user, u: 'later'}.u", "str:minikube-user"},
           {"{(evt.Unmarshaled.k8s_audit.responseStatus.code): 1}", "err:type_mismatch"},
           {"{1: 'a'}", "load:a map key must be a string"},
           {"{(1): 'a'}", "load:a map key must be a string (got int)"},
@@ -791,6 +791,43 @@ TEST(ExprOperators, CrowdSecStringAndNetworkHelpers) {
           {"Upper(B64Decode(evt.Unmarshaled.nokey))", "err:type_mismatch"},
       },
       f["E1"]);
+}
+
+// Values whose Go form differs from what vigil keeps: JSON numbers (float64 in CrowdSec, even
+// when vigil keeps an int64), keys written twice in a JSON object, addresses and prefixes.
+TEST(ExprOperators, GoResultsOnEdgeValues) {
+  const test_event big = file_event(
+      R"({"verb":"get","responseStatus":{"code":1000000},"user":{"username":"u"},)"
+      R"("requestObject":{"spec":{"hostNetwork":false,"hostNetwork":true}}})");
+  check_rows(
+      {
+          {"type(evt.Unmarshaled.k8s_audit.responseStatus.code)", "str:float"},
+          {"string(evt.Unmarshaled.k8s_audit.responseStatus.code)", "str:1e+06"},
+          {"string({c: evt.Unmarshaled.k8s_audit.responseStatus.code})", "str:map[c:1e+06]"},
+          {"Sprintf('%v', evt.Unmarshaled.k8s_audit.responseStatus.code)", "str:1e+06"},
+          {"toJSON(evt.Unmarshaled.k8s_audit.responseStatus.code)", "str:1000000"},
+          {"{c: evt.Unmarshaled.k8s_audit.responseStatus.code} == {c: 1000000}", "false"},
+          {"{c: evt.Unmarshaled.k8s_audit.responseStatus.code} == {c: 1000000.0}", "true"},
+          {"{c: [evt.Unmarshaled.k8s_audit.responseStatus.code]} == {c: [1000000.0]}", "true"},
+          {"evt.Unmarshaled.k8s_audit.responseStatus.code == 1000000", "true"},
+          {"evt.Unmarshaled.k8s_audit.requestObject.spec.hostNetwork", "true"},  // the last one
+          {"toJSON(1152921504606846976.0)", "str:1152921504606847000"},
+          {"toJSON(-0.000123)", "str:-0.000123"},
+          {"toJSON(123456.5)", "str:123456.5"},
+          {"IpToRange('::5:6', '128')", "str:::5:6/128"},
+          {"IpToRange('::1.2.3.4', '128')", "str:::102:304/128"},
+          {"IpToRange('2001:db8:0:0:1:0:0:1', '128')", "str:2001:db8::1:0:0:1/128"},
+          {"IpToRange('2001:db8::', '/16')", "str:2001::/16"},
+          {"IpToRange('1:2:3:4:5:6:7:8', '128')", "str:1:2:3:4:5:6:7:8/128"},
+          {"IpToRange('::', '0')", "str:::/0"},
+          {"IpToRange('10.0.0.1', '+8')", "str:10.0.0.0/8"},
+          {"IpInRange('10.0.0.1', '10.0.0.0/+8')", "false"},
+          {"IpInRange('10.0.0.1', '10.0.0.0/-0')", "false"},
+          {"'A' matches '(?i-)a'", "load:invalid or unsupported Perl syntax"},
+          {"'A' matches '(?-:a)'", "load:invalid or unsupported Perl syntax"},
+          {"'A' matches '(?i-m)a'", "true"},
+      },
+      big);
 }
 
 TEST(ExprOperators, VolumesClosureWithDotField) {
