@@ -2,6 +2,8 @@
 
 #include <optional>
 
+#include "engine/event/timestamp.h"
+
 namespace vigil::rules {
 
 namespace {
@@ -83,7 +85,7 @@ std::variant<binding, std::string> event_schema::bind(std::span<const path_segme
       return bind_meta_key(field.argument, 2);
     }
     if (f == "GetType") {
-      return std::string("evt.GetType() is not available in vigil: every event is a log event");
+      return bound(slot_log_word, 2, value_hint::string); // every event is a log event
     }
     return "type Event has no method " + std::string(f);
   }
@@ -162,6 +164,18 @@ std::variant<binding, std::string> event_schema::bind(std::span<const path_segme
   if (f == "StrTime") {
     return bound(slot_str_time, 2, value_hint::string);
   }
+  if (f == "MarshaledTime") {
+    return bound(slot_marshaled_time, 2, value_hint::string);
+  }
+  if (f == "Whitelisted") {
+    return bound(slot_false, 2, value_hint::boolean); // vigil has no whitelists
+  }
+  if (f == "Type") {
+    return bound(slot_log_type, 2, value_hint::integer);
+  }
+  if (f == "Time") {
+    return std::string("evt.Time is not available in vigil (a Go time.Time): use evt.StrTime or evt.MarshaledTime");
+  }
   return "type Event has no field " + std::string(f);
 }
 
@@ -214,6 +228,17 @@ expr::value event_env::load(std::uint32_t slot) const noexcept {
       }
       return expr::value::string({});
     }
+    case slot_marshaled_time:
+      if (!event_->has(engine::has_request_received)) {
+        return expr::value::string({});
+      }
+      return expr::value::string({time_text_, engine::format_rfc3339_nano(event_->request_received, time_text_)});
+    case slot_false:
+      return expr::value::boolean(false);
+    case slot_log_type:
+      return expr::value::integer(0);
+    case slot_log_word:
+      return expr::value::string("log");
     default:
       break;
   }

@@ -38,6 +38,10 @@ enum event_slot : std::uint32_t {
   slot_nil,                                 ///< constant nil
   slot_log_type_label,                      ///< constant "k8s-audit"
   slot_str_time,                            ///< requestReceivedTimestamp text
+  slot_marshaled_time,                      ///< evt.MarshaledTime: that time in RFC 3339 (nanoseconds)
+  slot_false,                               ///< constant false (evt.Whitelisted)
+  slot_log_type,                            ///< constant 0, CrowdSec's types.LOG (evt.Type)
+  slot_log_word,                            ///< constant "log" (evt.GetType())
   /// evt.Unmarshaled.k8s_audit.<member> for the members of engine::root_member, two slots each:
   /// the JSON spelling ("objectRef"), then the Go field's ("ObjectRef"). Loaded from what the
   /// decoder recorded, without walking the event; the same value as the walk.
@@ -69,6 +73,7 @@ class event_env final : public expr::environment {
 
   const engine::audit_event* event_ = nullptr;
   const engine::event_meta* meta_ = nullptr;
+  mutable char time_text_[40] = {}; ///< evt.MarshaledTime of the current event
 };
 
 } // namespace vigil::rules

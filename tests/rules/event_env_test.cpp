@@ -243,3 +243,37 @@ TEST(event_env, only_plain_member_paths_in_either_spelling_get_a_slot) {
 
 } // namespace
 } // namespace vigil::rules
+
+namespace vigil::rules {
+namespace {
+
+// The Event fields CrowdSec sets on every parsed log line: MarshaledTime (the event's time in
+// RFC 3339), Whitelisted (false: vigil has no whitelists), Type (0, types.LOG), GetType() ("log").
+TEST(event_env, crowdsec_event_fields) {
+  event_schema schema;
+  simdjson::dom::parser parser;
+  auto eval = [&](const std::string& filter, const std::string& event) {
+    auto compiled = expr::compile(filter, schema);
+    if (const auto* diags = std::get_if<std::vector<expr::diagnostic>>(&compiled)) {
+      return "load: " + diags->front().message;
+    }
+    simdjson::dom::element root;
+    EXPECT_EQ(parser.parse(event).get(root), simdjson::SUCCESS);
+    engine::audit_event ev;
+    EXPECT_TRUE(engine::decode_event(root, ev).ok());
+    engine::event_meta meta;
+    engine::build_meta(ev, engine::source_info{"file", "t", ""}, meta);
+    event_env env;
+    env.reset(&ev, &meta);
+    const expr::bool_result r = std::get<expr::program>(compiled).eval_bool(env);
+    return std::string(r.err != expr::eval_error::none ? "error" : r.value ? "true" : "false");
+  };
+  const std::string timed = R"({"verb":"get","requestReceivedTimestamp":"2024-01-01T10:00:00.250000Z"})";
+  EXPECT_EQ(eval("evt.MarshaledTime == '2024-01-01T10:00:00.25Z'", timed), "true");
+  EXPECT_EQ(eval("evt.MarshaledTime == ''", R"({"verb":"get"})"), "true");
+  EXPECT_EQ(eval("!evt.Whitelisted && evt.Type == 0 && evt.GetType() == 'log'", timed), "true");
+  EXPECT_NE(eval("evt.Time != nil", timed).find("load: evt.Time is not available"), std::string::npos);
+}
+
+} // namespace
+} // namespace vigil::rules
