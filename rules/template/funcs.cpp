@@ -594,7 +594,7 @@ bool fn_title(std::span<value> args, value& result, std::string&) {
     } else {
       separator = !is_letter_or_digit(prev) && is_space(prev);
     }
-    append_rune(out, separator ? to_upper(r) : r);
+    append_rune(out, separator ? to_title(r) : r);
     prev = r;
   }
   result = str(std::move(out));

@@ -32,6 +32,8 @@ bool is_letter_or_digit(char32_t r) noexcept;
 /// Go's unicode.ToUpper / ToLower (simple case mapping) for the Latin, Greek and Cyrillic
 /// scripts; other runes are returned unchanged.
 char32_t to_upper(char32_t r) noexcept;
+/// unicode.ToTitle: to_upper, except the digraphs (ǆ → ǅ) and Georgian, whose title case differs.
+char32_t to_title(char32_t r) noexcept;
 char32_t to_lower(char32_t r) noexcept;
 using tmpl::go_quote;
 /// strconv.QuoteRune.

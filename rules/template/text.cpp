@@ -268,6 +268,21 @@ char32_t to_upper(char32_t r) noexcept {
   return r;
 }
 
+char32_t to_title(char32_t r) noexcept {
+  // The four Latin digraphs have a title case of their own (U+01C5, U+01C8, U+01CB, U+01F2).
+  if (in(r, 0x1C4, 0x1CC)) {
+    return 0x1C5 + 3 * ((r - 0x1C4) / 3);
+  }
+  if (in(r, 0x1F1, 0x1F3)) {
+    return 0x1F2;
+  }
+  // Georgian Mkhedruli letters are their own title case (their upper case is Mtavruli).
+  if (in(r, 0x10D0, 0x10FA) || in(r, 0x10FD, 0x10FF)) {
+    return r;
+  }
+  return to_upper(r);
+}
+
 char32_t to_lower(char32_t r) noexcept {
   if (r < 0x80) {
     return r >= 'A' && r <= 'Z' ? r + 0x20 : r;

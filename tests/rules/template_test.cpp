@@ -654,6 +654,8 @@ TEST(functions, strings) {
   EXPECT_EQ(run("{{upper \"héllo\"}} {{lower \"ÀB\"}} {{title \"hello wORLD-x_y\"}}"), "HÉLLO àb Hello WORLD-X_y");
   // Unicode's simple case mappings, past Latin, Greek and Cyrillic (Armenian, Georgian, Deseret).
   EXPECT_EQ(run("{{upper \"աբ ⱥ ǆ ß\"}} {{lower \"ԱԲ Ⱥ Ǆ Ჱ 𐐀\"}} {{title \"ⴀ ա\"}}"), "ԱԲ Ⱥ Ǆ ß աբ ⱥ ǆ ჱ 𐐨 Ⴀ Ա");
+  // title uses the title case: the digraphs have their own, Georgian Mkhedruli keeps its letters.
+  EXPECT_EQ(run("{{title \"ǆungla ǉ ǳ ა\"}} {{upper \"ǆ ა\"}}"), "ǅungla ǈ ǲ ა Ǆ Ა");
   EXPECT_EQ(run("{{trimAll \"xy\" \"xyaxbyx\"}}|{{trimPrefix \"ab\" \"abc\"}}|{{trimSuffix \"bc\" \"abc\"}}"),
             "axb|c|a");
   EXPECT_EQ(run("{{trim \"\\u00a0 x \\u3000\"}}"), "x");
