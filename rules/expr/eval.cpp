@@ -1479,6 +1479,7 @@ class evaluator {
   }
 
   // strings.ToUpper / ToLower: Unicode simple case mapping rune by rune (ASCII without a lookup).
+  // As strings.Map does, a byte that is not UTF-8 comes out as U+FFFD.
   static ee case_map(const value& v, bool up, value& out) noexcept {
     if (v.kind != vk::string) {
       return ee::type_mismatch;
@@ -1494,9 +1495,14 @@ class evaluator {
       }
       const std::size_t len = utf8_sequence(s, i);
       char32_t mapped = 0;
-      if (len == 0 || !rules::unicode_case(decode_rune(s, i, len), up, mapped)) {
-        t.put(s.substr(i, len == 0 ? 1 : len));  // an invalid byte, or no case tables: as it is
-        i += len == 0 ? 1 : len;
+      if (len == 0) {
+        t.put("\xEF\xBF\xBD");
+        ++i;
+        continue;
+      }
+      if (!rules::unicode_case(decode_rune(s, i, len), up, mapped)) {
+        t.put(s.substr(i, len));  // no case tables: as it is
+        i += len;
         continue;
       }
       char enc[4];

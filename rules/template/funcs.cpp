@@ -542,6 +542,9 @@ bool fn_join(std::span<value> args, value& result, std::string&) {
   if (v.kind_of() == k::list && !v.is_pointer()) {
     bool first = true;
     for (const value& e : v.items()) {
+      if (out.size() > max_template_output) {
+        break; // the caller fails on the size; each element may be 16 MiB on its own
+      }
       if (invalid(e)) {
         continue; // sprig's strslice drops nil elements
       }
@@ -744,10 +747,17 @@ bool fn_list(std::span<value> args, value& result, std::string&) {
   return true;
 }
 
-bool fn_dict(std::span<value> args, value& result, std::string&) {
+bool fn_dict(std::span<value> args, value& result, std::string& error) {
   value::map_type m;
+  std::size_t key_bytes = 0;
   for (std::size_t i = 0; i < args.size(); i += 2) {
-    m[text_of(args[i])] = i + 1 < args.size() ? args[i + 1] : str("");
+    std::string key = text_of(args[i]);
+    key_bytes += key.size();
+    if (key_bytes > max_template_output) {
+      error = "keys larger than " + std::to_string(max_template_output >> 20) + " MiB";
+      return false;
+    }
+    m[std::move(key)] = i + 1 < args.size() ? args[i + 1] : str("");
   }
   result = value::map(std::move(m));
   return true;
@@ -781,6 +791,9 @@ value join_wrapped(std::span<value> args, Wrap wrap) {
   std::string out;
   bool first = true;
   for (const value& a : args) {
+    if (out.size() > max_template_output) {
+      break; // the caller fails on the size; each argument may be 16 MiB on its own
+    }
     if (is_untyped_nil(a)) {
       continue;
     }

@@ -201,11 +201,16 @@ const tz_zone* load_zone(std::string_view name) {
       z = parse_tzif(data);
     }
   }
-  const tz_zone* out = z.get();
-  if (cache.size() < 1024) {
-    cache.emplace(std::string(name), std::move(z));
+  // Every zone that loads is kept (there are as many as the zoneinfo directory holds); names
+  // that do not load are remembered up to a bound, so names from the data cannot grow the cache.
+  static std::size_t misses = 0;
+  if (z == nullptr) {
+    if (misses >= 1024) {
+      return nullptr;
+    }
+    ++misses;
   }
-  return out;
+  return cache.emplace(std::string(name), std::move(z)).first->second.get();
 }
 
 // The local time type of `z` at `unix`. Before the first transition: the first standard type,

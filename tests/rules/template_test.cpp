@@ -409,6 +409,19 @@ TEST_F(dates, named_zones) {
   for (const char* bad : {"Mars/Olympus", "../../etc/passwd", "/etc/localtime", "Europe/../Europe/Paris", ""}) {
     EXPECT_EQ(in(1684336102, bad), "2023-05-17 15:08:22 UTC +00:00") << bad;
   }
+  // Names that do not load are remembered up to a bound; zones that load are always kept (the
+  // zone of a name past the bound used to be freed while still in use).
+  std::string names;
+  for (int i = 0; i < 1100; ++i) {
+    if (i > 0) {
+      names += ',';
+    }
+    names += "Nowhere/Zone";
+    names += std::to_string(i);
+  }
+  EXPECT_EQ(run("{{range $n := splitList \",\" \"" + names + "\"}}{{dateInZone \"15\" 0 $n}}{{end}}").size(), 2200u);
+  EXPECT_EQ(in(1684336102, "America/Chicago"), "2023-05-17 10:08:22 CDT -05:00");
+  EXPECT_EQ(in(1684336102, "America/Chicago"), "2023-05-17 10:08:22 CDT -05:00");
   // Before a zone's first transition: its first standard time (local mean time, for Paris).
   EXPECT_EQ(in(-5000000000, "Europe/Paris"), "1811-07-23 15:16:01 LMT +00:09"); // +00:09:21
 }
@@ -770,6 +783,13 @@ TEST(errors, values_too_deep_or_too_large_to_print) {
   EXPECT_NE(exec_error_of(over(40, doubling, "{{print $x}}")).find("result larger than 16 MiB"), std::string::npos);
   EXPECT_NE(exec_error_of(over(40, doubling, "{{toJson $x}}")).find("result larger than 16 MiB"), std::string::npos);
   EXPECT_NE(exec_error_of(over(40, doubling, "{{$x}}")).find("16 MiB"), std::string::npos);
+  // Many arguments share one bound: each used to be printed up to 16 MiB before the check.
+  const std::string many = " $x $x $x $x $x $x $x $x $x $x $x $x $x $x $x $x";
+  EXPECT_NE(exec_error_of(over(40, doubling, "{{join \",\" (list" + many + ")}}")).find("16 MiB"), std::string::npos);
+  EXPECT_NE(exec_error_of(over(40, doubling, "{{quote" + many + "}}")).find("16 MiB"), std::string::npos);
+  EXPECT_NE(exec_error_of(over(40, doubling, "{{squote" + many + "}}")).find("16 MiB"), std::string::npos);
+  EXPECT_NE(exec_error_of(over(22, doubling, "{{dict (print $x) 1 (print $x) 2 (print $x) 3}}")).find("MiB"),
+            std::string::npos);
 }
 
 TEST(errors, nothing_is_printed_on_failure_semantics) {
