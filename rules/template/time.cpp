@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -95,11 +96,180 @@ struct tz_type {
   bool dst = false;
   std::string abbreviation;
 };
+// One end of a POSIX TZ rule ("M3.5.0/2"): a day of the year and a local time on it.
+struct tz_rule_date {
+  enum kind_t : std::uint8_t { julian, day_of_year, month_week_day } kind = month_week_day;
+  int day = 0, week = 0, month = 0; // Jn: day 1..365; n: day 0..365; Mm.w.d: month, week, weekday
+  std::int32_t time = 7200;         // seconds after local midnight (RFC 8536: -167h..167h)
+};
+
+// The footer of a version 2+ file: the rule for times after its last transition ("CET-1CEST,
+// M3.5.0,M10.5.0/3").
+struct tz_posix {
+  tz_type std_type, dst_type;
+  bool has_dst = false;
+  tz_rule_date start, end;
+};
+
 struct tz_zone {
   std::vector<std::int64_t> transitions; // ascending Unix seconds
   std::vector<std::uint8_t> type_at;     // the type in force from transitions[i]
   std::vector<tz_type> types;
+  std::optional<tz_posix> rule;          // for times from the last transition on
 };
+
+// A POSIX TZ string parser (RFC 8536 section 3.3, Go's time.tzset); nullopt if it is not one.
+class posix_tz_parser {
+ public:
+  explicit posix_tz_parser(std::string_view s) : s_(s) {}
+
+  std::optional<tz_posix> parse() {
+    tz_posix r;
+    std::int32_t off = 0;
+    if (!name(r.std_type.abbreviation) || !offset(off, 24)) {
+      return std::nullopt;
+    }
+    r.std_type.offset = -off; // POSIX counts west of Greenwich as positive
+    if (s_.empty()) {
+      return r;
+    }
+    r.has_dst = true;
+    r.dst_type.dst = true;
+    if (!name(r.dst_type.abbreviation)) {
+      return std::nullopt;
+    }
+    r.dst_type.offset = r.std_type.offset + 3600;
+    if (!s_.empty() && s_.front() != ',') {
+      if (!offset(off, 24)) {
+        return std::nullopt;
+      }
+      r.dst_type.offset = -off;
+    }
+    if (s_.empty()) {
+      s_ = ",M3.2.0,M11.1.0"; // no rule: the US one, as Go and glibc take it
+    }
+    if (!eat(',') || !date(r.start) || !eat(',') || !date(r.end) || !s_.empty()) {
+      return std::nullopt;
+    }
+    return r;
+  }
+
+ private:
+  bool eat(char c) {
+    if (s_.empty() || s_.front() != c) {
+      return false;
+    }
+    s_.remove_prefix(1);
+    return true;
+  }
+  bool number(int& n, int max) {
+    std::size_t i = 0;
+    n = 0;
+    while (i < s_.size() && s_[i] >= '0' && s_[i] <= '9' && n <= max) {
+      n = n * 10 + (s_[i++] - '0');
+    }
+    s_.remove_prefix(i);
+    return i > 0 && n <= max;
+  }
+  bool name(std::string& out) {
+    if (eat('<')) {
+      const std::size_t close = s_.find('>');
+      if (close == std::string_view::npos || close < 3) {
+        return false;
+      }
+      out = std::string(s_.substr(0, close));
+      s_.remove_prefix(close + 1);
+      return true;
+    }
+    std::size_t i = 0;
+    while (i < s_.size() && ((s_[i] >= 'A' && s_[i] <= 'Z') || (s_[i] >= 'a' && s_[i] <= 'z'))) {
+      ++i;
+    }
+    if (i < 3) {
+      return false;
+    }
+    out = std::string(s_.substr(0, i));
+    s_.remove_prefix(i);
+    return true;
+  }
+  // [+-]hh[:mm[:ss]], hours up to `max_hours`.
+  bool offset(std::int32_t& out, int max_hours) {
+    int sign = 1;
+    if (eat('-')) {
+      sign = -1;
+    } else {
+      eat('+');
+    }
+    int h = 0, m = 0, sec = 0;
+    if (!number(h, max_hours)) {
+      return false;
+    }
+    if (eat(':') && (!number(m, 59) || (eat(':') && !number(sec, 59)))) {
+      return false;
+    }
+    out = sign * (h * 3600 + m * 60 + sec);
+    return true;
+  }
+  bool date(tz_rule_date& d) {
+    if (eat('J')) {
+      d.kind = tz_rule_date::julian;
+      if (!number(d.day, 365) || d.day < 1) {
+        return false;
+      }
+    } else if (eat('M')) {
+      d.kind = tz_rule_date::month_week_day;
+      if (!number(d.month, 12) || d.month < 1 || !eat('.') || !number(d.week, 5) || d.week < 1 || !eat('.') ||
+          !number(d.day, 6)) {
+        return false;
+      }
+    } else {
+      d.kind = tz_rule_date::day_of_year;
+      if (!number(d.day, 365)) {
+        return false;
+      }
+    }
+    d.time = 7200;
+    return !eat('/') || offset(d.time, 167);
+  }
+
+  std::string_view s_;
+};
+
+// Unix seconds of a rule's transition in `year`, `off` being the UTC offset in force before it.
+std::int64_t rule_transition(std::int64_t year, const tz_rule_date& r, std::int32_t off) {
+  std::int64_t day = 0; // days since the epoch
+  switch (r.kind) {
+  case tz_rule_date::julian: // 1..365, February 29 never counted
+    day = days_from_civil(year, 1, 1) + r.day - 1 + (is_leap(year) && r.day >= 60 ? 1 : 0);
+    break;
+  case tz_rule_date::day_of_year: // 0..365
+    day = days_from_civil(year, 1, 1) + r.day;
+    break;
+  case tz_rule_date::month_week_day: {
+    const std::int64_t first = days_from_civil(year, r.month, 1);
+    const int first_weekday = static_cast<int>(((first % 7) + 11) % 7); // 1970-01-01 was a Thursday
+    int dom = 1 + (r.day - first_weekday + 7) % 7;
+    for (int w = 1; w < r.week && dom + 7 <= days_in(r.month, year); ++w) {
+      dom += 7;
+    }
+    day = first + dom - 1;
+    break;
+  }
+  }
+  return day * 86400 + r.time - off;
+}
+
+// The local time type the footer rule gives at `unix`.
+const tz_type& rule_type_at(const tz_posix& r, std::int64_t unix) {
+  if (!r.has_dst) {
+    return r.std_type;
+  }
+  const std::int64_t year = civil_from(time_value{unix, 0, 0, {}}).year;
+  const std::int64_t start = rule_transition(year, r.start, r.std_type.offset);
+  const std::int64_t end = rule_transition(year, r.end, r.dst_type.offset);
+  const bool dst = start <= end ? (unix >= start && unix < end) : (unix < end || unix >= start);
+  return dst ? r.dst_type : r.std_type;
+}
 
 std::int64_t be(const std::string& d, std::size_t at, int bytes) {
   std::uint64_t v = 0;
@@ -151,6 +321,15 @@ std::unique_ptr<tz_zone> parse_tzif(const std::string& d) {
       return nullptr;
     }
     z->type_at.push_back(t);
+  }
+  // The footer follows the data block: "\n<POSIX TZ string>\n".
+  const std::size_t footer = chars + charcnt + 12 * static_cast<std::size_t>(c[2]) + static_cast<std::size_t>(c[1]) +
+                             static_cast<std::size_t>(c[0]);
+  if (footer < d.size() && d[footer] == '\n') {
+    const std::size_t close = d.find('\n', footer + 1);
+    if (close != std::string::npos && close - footer - 1 <= 256) {
+      z->rule = posix_tz_parser(std::string_view(d).substr(footer + 1, close - footer - 1)).parse();
+    }
   }
   for (std::size_t i = 0; i < typecnt; ++i) {
     tz_type t;
@@ -214,8 +393,12 @@ const tz_zone* load_zone(std::string_view name) {
 }
 
 // The local time type of `z` at `unix`. Before the first transition: the first standard type,
-// as Go does; after the last one, the last type (the files Debian ships list transitions to 2037).
+// as Go does; from the last one on, the file's footer rule when it has one (Debian's files list
+// transitions to 2037 and carry the rule for later years).
 const tz_type& zone_type_at(const tz_zone& z, std::int64_t unix) {
+  if (z.rule && (z.transitions.empty() || unix >= z.transitions.back())) {
+    return rule_type_at(*z.rule, unix);
+  }
   const auto it = std::upper_bound(z.transitions.begin(), z.transitions.end(), unix);
   if (it == z.transitions.begin()) {
     for (const tz_type& t : z.types) {

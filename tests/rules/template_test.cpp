@@ -422,6 +422,19 @@ TEST_F(dates, named_zones) {
   EXPECT_EQ(run("{{range $n := splitList \",\" \"" + names + "\"}}{{dateInZone \"15\" 0 $n}}{{end}}").size(), 2200u);
   EXPECT_EQ(in(1684336102, "America/Chicago"), "2023-05-17 10:08:22 CDT -05:00");
   EXPECT_EQ(in(1684336102, "America/Chicago"), "2023-05-17 10:08:22 CDT -05:00");
+  // After a file's last transition (2037 in Debian's files), the rule in its footer (values
+  // checked against Python's zoneinfo, which applies the same rule).
+  EXPECT_EQ(in(2161598400, "America/New_York"), "2038-07-01 08:00:00 EDT -04:00");
+  EXPECT_EQ(in(2225966400, "Europe/Paris"), "2040-07-15 14:00:00 CEST +02:00");
+  EXPECT_EQ(in(2210241600, "Europe/Paris"), "2040-01-15 13:00:00 CET +01:00");
+  EXPECT_EQ(in(2216249999, "Europe/Paris"), "2040-03-25 01:59:59 CET +01:00"); // the second before
+  EXPECT_EQ(in(2216250000, "Europe/Paris"), "2040-03-25 03:00:00 CEST +02:00"); // the change
+  EXPECT_EQ(in(4119336000, "Australia/Sydney"), "2100-07-15 22:00:00 AEST +10:00");
+  EXPECT_EQ(in(2525860800, "Australia/Sydney"), "2050-01-15 23:00:00 AEDT +11:00"); // southern summer
+  EXPECT_EQ(in(2366841600, "America/Santiago"), "2044-12-31 21:00:00 -03 -03:00"); // <-04>4<-03>,.../24
+  EXPECT_EQ(in(2379888000, "Asia/Tehran"), "2045-06-01 03:30:00 +0330 +03:30");
+  EXPECT_EQ(in(2366841600, "Europe/Dublin"), "2045-01-01 00:00:00 GMT +00:00"); // negative DST
+  EXPECT_EQ(in(2382480000, "Europe/Dublin"), "2045-07-01 01:00:00 IST +01:00");
   // Before a zone's first transition: its first standard time (local mean time, for Paris).
   EXPECT_EQ(in(-5000000000, "Europe/Paris"), "1811-07-23 15:16:01 LMT +00:09"); // +00:09:21
 }
