@@ -108,17 +108,19 @@ bool keep(const stored_decision& d, const stream_filter& f) {
   if (!in(f.scopes, lower(d.d.scope)) || !in(f.origins, d.d.origin)) {
     return false;
   }
+  // CrowdSec matches the scenario parts case-insensitively (ent's ContainsFold).
+  const std::string scenario = lower(d.d.scenario);
   if (!f.scenarios_containing.empty()) {
     bool any = false;
     for (const auto& part : f.scenarios_containing) {
-      any = any || d.d.scenario.find(part) != std::string::npos;
+      any = any || scenario.find(lower(part)) != std::string::npos;
     }
     if (!any) {
       return false;
     }
   }
   for (const auto& part : f.scenarios_not_containing) {
-    if (d.d.scenario.find(part) != std::string::npos) {
+    if (scenario.find(lower(part)) != std::string::npos) {
       return false;
     }
   }

@@ -349,6 +349,46 @@ TEST(store, stream_deletions_are_sent_once_and_never_lift_a_ban_still_in_force) 
 }
 
 // A failed write is all or nothing and says why: the alert is not half-saved without its decision.
+// A bouncer's stream filters: scopes (default Ip only), exact origins, and scenario parts matched
+// case-insensitively as CrowdSec's ContainsFold matches them.
+TEST(store, stream_filters) {
+  auto s = open(fresh_db("stream_filters.db"));
+  std::string error;
+  ASSERT_TRUE(s->add_bouncer("fw", std::string(64, 'f'), 0, error)) << error;
+  const engine::unix_nanos t0 = 1'700'000'000 * sec;
+  auto ban = [&](const std::string& value, const std::string& scope, const std::string& origin,
+                 const std::string& scenario) {
+    engine::decision d;
+    d.value = value;
+    d.scope = scope;
+    d.origin = origin;
+    d.scenario = scenario;
+    d.duration = 3600 * sec;
+    d.until = t0 + d.duration;
+    return s->add_decision(d, t0);
+  };
+  const std::int64_t k8s = ban("192.0.2.1", "Ip", "crowdsec", "crowdsecurity/k8s-audit-api-server-bruteforce");
+  const std::int64_t ssh = ban("192.0.2.2", "Ip", "crowdsec", "custom/SSH-bf");
+  const std::int64_t manual = ban("192.0.2.3", "Ip", "cscli", "manual 'ban' from cscli");
+  const std::int64_t range = ban("198.51.100.0/24", "Range", "cscli", "manual");
+  auto pull = [&](stream_filter f) {
+    std::vector<std::int64_t> out;
+    for (const auto& d : s->pull_stream("fw", true, f, t0).added) {
+      out.push_back(d.id);
+    }
+    return out;
+  };
+  using list = std::vector<std::int64_t>;
+  EXPECT_EQ(pull({}), (list{k8s, ssh, manual}));
+  EXPECT_EQ(pull({.scopes = {"ip", "range"}}), (list{k8s, ssh, manual, range}));
+  EXPECT_EQ(pull({.scopes = {"range"}}), (list{range}));
+  EXPECT_EQ(pull({.origins = {"cscli"}}), (list{manual}));
+  EXPECT_EQ(pull({.scenarios_containing = {"K8S-AUDIT"}}), (list{k8s}));
+  EXPECT_EQ(pull({.scenarios_containing = {"ssh", "manual"}}), (list{ssh, manual}));
+  EXPECT_EQ(pull({.scenarios_not_containing = {"Ssh"}}), (list{k8s, manual}));
+  EXPECT_EQ(pull({.scenarios_containing = {"crowdsecurity"}, .scenarios_not_containing = {"BRUTEFORCE"}}), list{});
+}
+
 TEST(store, a_failed_transaction_rolls_back_and_reports) {
   const std::string db = fresh_db("fail.db");
   auto s = open(db);
