@@ -51,11 +51,6 @@ std::optional<ip_prefix> parse_prefix(std::string_view s) noexcept {
   return p;
 }
 
-bool prefix_contains(const ip_prefix& p, std::string_view ip) noexcept {
-  const auto a = parse_ip_or_prefix(ip);
-  return a && a->bits == (a->family == AF_INET ? 32 : 128) && prefix_covers(p, *a);
-}
-
 std::optional<ip_prefix> parse_ip_or_prefix(std::string_view s) noexcept {
   std::optional<ip_prefix> p;
   if (s.find('/') != std::string_view::npos) {

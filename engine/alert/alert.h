@@ -97,9 +97,6 @@ struct ip_prefix {
 /// Parses "<address>/<bits>"; nullopt for anything else (no exception, any input).
 std::optional<ip_prefix> parse_prefix(std::string_view s) noexcept;
 
-/// True if the address `ip` (text) is inside `p` (same family only).
-bool prefix_contains(const ip_prefix& p, std::string_view ip) noexcept;
-
 /// An address (as a prefix of all its bits: 32 or 128) or a CIDR range; nullopt for anything else.
 std::optional<ip_prefix> parse_ip_or_prefix(std::string_view s) noexcept;
 

@@ -266,8 +266,7 @@ void lapi::handle(http::request& req, http::response& res) {
     if ((!value.empty() && d.d.value != value) || (!type.empty() && d.d.type != type)) {
       continue;
     }
-    if (!scope.empty() && !std::equal(scope.begin(), scope.end(), d.d.scope.begin(), d.d.scope.end(),
-                                      [](char a, char c) { return std::tolower(a) == std::tolower(c); })) {
+    if (!scope.empty() && strcasecmp(scope.c_str(), d.d.scope.c_str()) != 0) {
       continue;
     }
     out.push_back(std::move(d));

@@ -814,37 +814,19 @@ class evaluator {
     return ee::none;
   }
 
+  // Go's fmt.Sprint of one value (expr's string(), Sprintf's %v).
   static ee to_string_value(const value& v, value& out) noexcept {
-    char buf[64];
-    std::size_t len = 0;
     switch (v.kind) {
       case vk::string: out = v; return ee::none;
       case vk::nil: out = value::string("<nil>"); return ee::none;
       case vk::boolean: out = value::string(v.as_bool() ? "true" : "false"); return ee::none;
-      case vk::integer:
-        // A JSON number is a float64 to CrowdSec: 1000000 prints 1e+06.
-        len = v.json_number() ? format_float(static_cast<double>(v.as_int()), buf, sizeof buf)
-                              : static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, v.as_int()).ptr - buf);
-        break;
-      case vk::floating: len = format_float(v.as_float(), buf, sizeof buf); break;
-      case vk::list:
-      case vk::map:
-      case vk::json: {
-        text_out t;
-        if (ee e = print_go(v, t); e != ee::none) {
-          return e;
-        }
-        return t.done(out);
-      }
-      default: return ee::type_mismatch;
+      default: break;
     }
-    char* p = tl_arena.bytes(len);
-    if (p == nullptr) {
-      return ee::limit;
+    text_out t;
+    if (ee e = print_go(v, t); e != ee::none) {
+      return e;
     }
-    std::memcpy(p, buf, len);
-    out = value::string({p, len});
-    return ee::none;
+    return t.done(out);
   }
 
   // CrowdSec's IpInRange: false for an address or a range that does not parse (net.ParseCIDR).

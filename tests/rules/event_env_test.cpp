@@ -82,20 +82,33 @@ void expect_same(const expr::value& a, const expr::value& b, const std::string& 
   }
 }
 
+// A file event decoded, its meta built, and an environment over both. The parser's document
+// must outlive the evaluations.
+struct loaded_event {
+  engine::audit_event ev;
+  engine::event_meta meta;
+  event_env env;
+
+  // False if `text` does not parse or decode as an audit event.
+  bool load(simdjson::dom::parser& parser, const std::string& text) {
+    simdjson::dom::element root;
+    if (parser.parse(text).get(root) != simdjson::SUCCESS || !engine::decode_event(root, ev).ok()) {
+      return false;
+    }
+    engine::build_meta(ev, engine::source_info{"file", "t", ""}, meta);
+    env.reset(&ev, &meta);
+    return true;
+  }
+};
+
 TEST(event_env, every_member_slot_loads_what_the_json_walk_finds) {
   simdjson::dom::parser parser;
   event_schema schema;
   std::size_t found = 0, repeated = 0;
   for (const std::string& text : tricky_events) {
-    simdjson::dom::element root;
-    ASSERT_EQ(parser.parse(text).get(root), simdjson::SUCCESS) << text;
-    engine::audit_event ev;
-    ASSERT_TRUE(engine::decode_event(root, ev).ok()) << text;
-    repeated += ev.keys_repeated ? 1 : 0;
-    engine::event_meta meta;
-    engine::build_meta(ev, engine::source_info{"file", "t", ""}, meta);
-    event_env env;
-    env.reset(&ev, &meta);
+    loaded_event e;
+    ASSERT_TRUE(e.load(parser, text)) << text;
+    repeated += e.ev.keys_repeated ? 1 : 0;
     for (std::size_t m = 0; m < engine::root_member_count; ++m) {
       const auto member = static_cast<engine::root_member>(m);
       for (const std::string_view name : {engine::root_member_json_name(member), engine::root_member_go_name(member)}) {
@@ -105,8 +118,8 @@ TEST(event_env, every_member_slot_loads_what_the_json_walk_finds) {
         const expr::binding bound = std::get<expr::binding>(b);
         ASSERT_EQ(bound.consumed, 4u) << name;
         ASSERT_GE(bound.slot, slot_root_member) << name;
-        const expr::value walked = expr::json_member(root.get_object().value_unsafe(), name);
-        const expr::value loaded = env.load(bound.slot);
+        const expr::value walked = expr::json_member(e.ev.root.get_object().value_unsafe(), name);
+        const expr::value loaded = e.env.load(bound.slot);
         expect_same(loaded, walked, text + " ." + std::string(name));
         found += walked.is_nil() ? 0 : 1;
       }
@@ -182,16 +195,10 @@ TEST(event_env, filters_on_member_slots_equal_the_walk) {
     EXPECT_TRUE(bound_member) << p;
     EXPECT_FALSE(walked_member) << p;
     for (const std::string& text : tricky_events) {
-      simdjson::dom::element root;
-      ASSERT_EQ(parser.parse(text).get(root), simdjson::SUCCESS);
-      engine::audit_event ev;
-      ASSERT_TRUE(engine::decode_event(root, ev).ok());
-      engine::event_meta meta;
-      engine::build_meta(ev, engine::source_info{"file", "t", ""}, meta);
-      event_env env;
-      env.reset(&ev, &meta);
-      const expr::eval_result a = bp.eval(env);
-      const expr::eval_result b = wp.eval(env);
+      loaded_event e;
+      ASSERT_TRUE(e.load(parser, text)) << text;
+      const expr::eval_result a = bp.eval(e.env);
+      const expr::eval_result b = wp.eval(e.env);
       ASSERT_EQ(a.err, b.err) << p << " on " << text;
       errors += a.err != expr::eval_error::none ? 1 : 0;
       if (a.err == expr::eval_error::none) {
@@ -241,12 +248,6 @@ TEST(event_env, only_plain_member_paths_in_either_spelling_get_a_slot) {
   EXPECT_EQ(through_optional.slot, slot_audit_json);
 }
 
-} // namespace
-} // namespace vigil::rules
-
-namespace vigil::rules {
-namespace {
-
 // The Event fields CrowdSec sets on every parsed log line: MarshaledTime (the event's time in
 // RFC 3339), Whitelisted (false: vigil has no whitelists), Type (0, types.LOG), GetType() ("log").
 TEST(event_env, crowdsec_event_fields) {
@@ -257,15 +258,9 @@ TEST(event_env, crowdsec_event_fields) {
     if (const auto* diags = std::get_if<std::vector<expr::diagnostic>>(&compiled)) {
       return "load: " + diags->front().message;
     }
-    simdjson::dom::element root;
-    EXPECT_EQ(parser.parse(event).get(root), simdjson::SUCCESS);
-    engine::audit_event ev;
-    EXPECT_TRUE(engine::decode_event(root, ev).ok());
-    engine::event_meta meta;
-    engine::build_meta(ev, engine::source_info{"file", "t", ""}, meta);
-    event_env env;
-    env.reset(&ev, &meta);
-    const expr::bool_result r = std::get<expr::program>(compiled).eval_bool(env);
+    loaded_event e;
+    EXPECT_TRUE(e.load(parser, event)) << event;
+    const expr::bool_result r = std::get<expr::program>(compiled).eval_bool(e.env);
     return std::string(r.err != expr::eval_error::none ? "error" : r.value ? "true" : "false");
   };
   const std::string timed = R"({"verb":"get","requestReceivedTimestamp":"2024-01-01T10:00:00.250000Z"})";
