@@ -12,6 +12,8 @@ packages=(
   libhttp-parser-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev libcli11-dev
   # tests, benchmarks, fuzzing
   libgtest-dev libgmock-dev libbenchmark-dev clang-14 libclang-rt-14-dev
+  # instruction counts per event (bench/profile/run.sh)
+  valgrind
   # test helpers (loopback TLS material, HTTP client)
   openssl curl python3
   # time zones of notification templates (dateInZone "..." t "Europe/Paris")

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Instructions per replayed event, by stage: a figure the host's speed does not move.
+#
+# Runs `vigil replay --workers 1 -o json` under callgrind on the first N1 and N2 events of a
+# generated file (tools/gen-audit, seed 1) and divides the difference of the two counts by N2 - N1,
+# so start-up (loading the rules, compiling hyperscan databases, dynamic linking) cancels out. The
+# stages are callgrind's inclusive counts of the functions that do them, summed over all threads.
+# Wall time on this project's VM swings by 3x between spells; these counts move by about 1%
+# (thread scheduling changes how often the queues poll).
+#
+# Usage: bench/profile/run.sh [--events "N1 N2"] [--rules DIR] [--json FILE] [--keep DIR]
+#   --events  the two sizes (default "10000 40000")
+#   --rules   a rules directory instead of the shipped rules (e.g. the hub's scenarios)
+#   --json    also write the figures as JSON to FILE
+#   --keep    keep the callgrind outputs in DIR (callgrind_annotate them for the whole profile)
+# Needs valgrind (tools/setup-deps.sh installs it) and a Release build in build/. Under valgrind,
+# simdjson runs its AVX2 ("haswell") kernel whatever the CPU has.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+n1=10000
+n2=40000
+rules=()
+json=""
+keep=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --events) read -r n1 n2 <<<"$2"; shift 2 ;;
+    --rules) rules=(--rules "$2"); shift 2 ;;
+    --json) json="$2"; shift 2 ;;
+    --keep) keep="$2"; shift 2 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    *) echo "bench/profile/run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+  esac
+done
+if ! [[ "$n1" =~ ^[0-9]+$ && "$n2" =~ ^[0-9]+$ ]] || [ "$n1" -ge "$n2" ]; then
+  echo "bench/profile/run.sh: --events takes two sizes, the first smaller: \"10000 40000\"" >&2
+  exit 2
+fi
+vigil=build/tools/vigil
+[ -x "$vigil" ] || { echo "build first: cmake -B build -G Ninja && cmake --build build -j2" >&2; exit 2; }
+command -v valgrind >/dev/null || { echo "valgrind is missing: tools/setup-deps.sh installs it" >&2; exit 2; }
+
+mkdir -p build/bench-data
+data="build/bench-data/gen-$n2.jsonl"
+[ -s "$data" ] || python3 tools/gen-audit --events "$n2" --seed 1 -o "$data"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+head -n "$n1" "$data" > "$work/small.jsonl"
+
+profile() { # profile NAME FILE EVENTS
+  local name="$1" file="$2" events="$3" err decoded
+  err=$(valgrind --tool=callgrind --callgrind-out-file="$work/$name.out" \
+    "$vigil" replay --workers 1 -o json "${rules[@]+"${rules[@]}"}" "$file" 2>&1 >/dev/null)
+  decoded=$(sed -n 's/^[0-9]* events read, \([0-9]*\) decoded.*/\1/p' <<<"$err")
+  if [ "$decoded" != "$events" ]; then
+    echo "profile did not do the expected work: decoded=$decoded/$events" >&2
+    echo "$err" | tail -20 >&2
+    exit 1
+  fi
+  alerts=$(sed -n 's/^\([0-9]*\) alerts .*/\1/p' <<<"$err")
+  callgrind_annotate --inclusive=yes --threshold=100 "$work/$name.out" > "$work/$name.txt"
+  echo "$alerts" > "$work/$name.alerts"
+}
+profile small "$work/small.jsonl" "$n1"
+profile large "$data" "$n2"
+[ -z "$keep" ] || { mkdir -p "$keep" && cp "$work"/*.out "$keep"/; }
+
+N1="$n1" N2="$n2" WORK="$work" JSON="$json" python3 - <<'PY'
+import json, os, re, sys
+
+n1, n2, work = int(os.environ["N1"]), int(os.environ["N2"]), os.environ["WORK"]
+
+# Each stage is the sum of the inclusive counts of the functions whose names contain one of
+# these (they do not call each other, so nothing is counted twice within a stage).
+stages = [
+    ("simdjson stage 1 (structural index)", ["dom_parser_implementation::stage1("]),
+    ("simdjson stage 2 (DOM tape)", ["dom_parser_implementation::stage2_next(", "dom_parser_implementation::stage2("]),
+    ("decode (audit_event fields)", ["vigil::engine::decode_event("]),
+    ("meta (CrowdSec's evt.Meta)", ["vigil::engine::build_meta("]),
+    ("matching (hyperscan + filters)", ["vigil::rules::matcher::match("]),
+    ("buckets (pour, overflow, expiry)", ["vigil::engine::bucket_set::pour(", "vigil::engine::bucket_set::pour_trigger(",
+                                          "vigil::engine::bucket_set::advance("]),
+    ("alerts: emitter thread", ["vigil::pipeline::pipeline::impl::run_emitter()"]),
+    ("reading and framing: reader thread", ["vigil::io::replay_file("]),
+]
+worker_fn = "vigil::pipeline::worker::run()"
+line = re.compile(r"^\s*([\d,]+)\s+\([\s\d.]+%\)\s+(.*)$")
+
+
+def counts(name):
+    total, by = None, {}
+    with open(os.path.join(work, name + ".txt")) as f:
+        for l in f:
+            m = line.match(l)
+            if not m:
+                continue
+            n, what = int(m.group(1).replace(",", "")), m.group(2)
+            if what.startswith("PROGRAM TOTALS"):
+                total = n
+                continue
+            # callgrind_annotate lists a function once; the first (largest) entry wins.
+            by.setdefault(what, n)
+    if total is None:
+        sys.exit(f"no totals in the {name} profile")
+    return total, by
+
+
+def pick(by, needles):
+    return sum(n for what, n in by.items() if any(s in what for s in needles))
+
+
+(t1, b1), (t2, b2) = counts("small"), counts("large")
+per = lambda a, b: (b - a) / (n2 - n1)
+total = per(t1, t2)
+worker = per(pick(b1, [worker_fn]), pick(b2, [worker_fn]))
+rows = []
+inside_worker = 0.0
+for label, needles in stages:
+    v = per(pick(b1, needles), pick(b2, needles))
+    rows.append((label, v))
+    if not label.startswith(("alerts", "reading")):
+        inside_worker += v
+rows.insert(6, ("worker, everything else (queues, counters, payloads)", worker - inside_worker))
+rows.append(("rest of the process", total - worker - rows[-2][1] - rows[-1][1]))
+alerts = [int(open(os.path.join(work, n + ".alerts")).read() or 0) for n in ("small", "large")]
+
+print(f"{'stage':<56} {'instructions/event':>18} {'share':>7}")
+for label, v in rows:
+    print(f"{label:<56} {v:>18,.0f} {100 * v / total:>6.1f}%")
+print(f"{'total, per replayed event':<56} {total:>18,.0f} {100.0:>6.1f}%")
+print(f"(marginal cost between {n1:,} and {n2:,} events, 1 worker; start-up: {t1 - n1 * total:,.0f} instructions;"
+      f" alerts {alerts[0]:,} / {alerts[1]:,})")
+if os.environ["JSON"]:
+    with open(os.environ["JSON"], "w") as f:
+        json.dump({"events": [n1, n2], "instructions_per_event": round(total, 1),
+                   "stages": {label: round(v, 1) for label, v in rows},
+                   "startup_instructions": round(t1 - n1 * total), "alerts": alerts}, f, indent=2)
+        f.write("\n")
+PY
