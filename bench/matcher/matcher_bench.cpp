@@ -422,4 +422,34 @@ void BM_parse_and_match(benchmark::State& state) {
 BENCHMARK(BM_match)->Arg(7)->Arg(10)->Arg(100)->Arg(1000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_parse_and_match)->Arg(0)->Arg(7)->Arg(10)->Arg(100)->Arg(1000)->Unit(benchmark::kMillisecond);
 
-BENCHMARK_MAIN();
+// `matcher_bench --write-rules DIR` writes the synthetic part of each rule set as a scenario file,
+// DIR/synthetic-<N>.yaml (N - 7 rules), and exits: with the shipped rules (rules/crowdsecurity) it
+// gives `vigil replay` the same N rules (bench/profile/run.sh --curve counts their cost).
+int main(int argc, char** argv) {
+  if (argc == 3 && std::string_view(argv[1]) == "--write-rules") {
+    const std::size_t shipped = [] {
+      rules::load_result loaded;
+      rules::load_builtin_scenarios(loaded);
+      return loaded.scenarios.size();
+    }();
+    for (const std::size_t total : {std::size_t{10}, std::size_t{100}, std::size_t{1000}}) {
+      const fs::path path = fs::path(argv[2]) / ("synthetic-" + std::to_string(total) + ".yaml");
+      std::ofstream out(path);
+      for (std::size_t i = shipped; i < total; ++i) {
+        out << (i == shipped ? "" : "---\n") << synthetic_rule(i);
+      }
+      if (!out.flush()) {
+        std::fprintf(stderr, "matcher_bench: cannot write %s\n", path.c_str());
+        return 1;
+      }
+    }
+    return 0;
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
+    return 1;
+  }
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

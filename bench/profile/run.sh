@@ -8,13 +8,17 @@
 # Wall time on this project's VM swings by 3x between spells; these counts move by about 1%
 # (thread scheduling changes how often the queues poll).
 #
-# Usage: bench/profile/run.sh [--events "N1 N2"] [--rules DIR] [--json FILE] [--keep DIR]
+# Usage: bench/profile/run.sh [--events "N1 N2"] [--rules DIR] [--curve] [--json FILE] [--keep DIR]
 #   --events  the two sizes (default "10000 40000")
 #   --rules   a rules directory instead of the shipped rules (e.g. the hub's scenarios)
+#   --curve   also count the whole process's instructions per event at 10, 100 and 1,000 rules:
+#             the shipped rules plus matcher_bench's synthetic ones (`matcher_bench --write-rules`),
+#             and the 1,000 / 10 ratio (issue 6's goal: at most 2x); about 3 minutes more
 #   --json    also write the figures as JSON to FILE
 #   --keep    keep the callgrind outputs in DIR (callgrind_annotate them for the whole profile)
-# Needs valgrind (tools/setup-deps.sh installs it) and a Release build in build/. Under valgrind,
-# simdjson runs its AVX2 ("haswell") kernel whatever the CPU has.
+# Needs valgrind (tools/setup-deps.sh installs it) and a Release build in build/ (with
+# build/bench/matcher_bench for --curve). Under valgrind, simdjson runs its AVX2 ("haswell")
+# kernel whatever the CPU has.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 n1=10000
@@ -22,13 +26,15 @@ n2=40000
 rules=()
 json=""
 keep=""
+curve=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --events) read -r n1 n2 <<<"$2"; shift 2 ;;
     --rules) rules=(--rules "$2"); shift 2 ;;
+    --curve) curve=1; shift ;;
     --json) json="$2"; shift 2 ;;
     --keep) keep="$2"; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "bench/profile/run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -47,10 +53,11 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 head -n "$n1" "$data" > "$work/small.jsonl"
 
-profile() { # profile NAME FILE EVENTS
+profile() { # profile NAME FILE EVENTS [RULES ARGS...]
   local name="$1" file="$2" events="$3" err decoded
+  shift 3
   err=$(valgrind --tool=callgrind --callgrind-out-file="$work/$name.out" \
-    "$vigil" replay --workers 1 -o json "${rules[@]+"${rules[@]}"}" "$file" 2>&1 >/dev/null)
+    "$vigil" replay --workers 1 -o json "$@" "$file" 2>&1 >/dev/null)
   decoded=$(sed -n 's/^[0-9]* events read, \([0-9]*\) decoded.*/\1/p' <<<"$err")
   if [ "$decoded" != "$events" ]; then
     echo "profile did not do the expected work: decoded=$decoded/$events" >&2
@@ -61,11 +68,22 @@ profile() { # profile NAME FILE EVENTS
   callgrind_annotate --inclusive=yes --threshold=100 "$work/$name.out" > "$work/$name.txt"
   echo "$alerts" > "$work/$name.alerts"
 }
-profile small "$work/small.jsonl" "$n1"
-profile large "$data" "$n2"
+profile small "$work/small.jsonl" "$n1" "${rules[@]+"${rules[@]}"}"
+profile large "$data" "$n2" "${rules[@]+"${rules[@]}"}"
+curve_sizes=""
+if [ "$curve" = 1 ]; then
+  [ -x build/bench/matcher_bench ] || { echo "--curve needs build/bench/matcher_bench" >&2; exit 2; }
+  mkdir -p "$work/rules"
+  build/bench/matcher_bench --write-rules "$work/rules"
+  for n in 10 100 1000; do
+    profile "small-$n" "$work/small.jsonl" "$n1" --rules rules/crowdsecurity --rules "$work/rules/synthetic-$n.yaml"
+    profile "large-$n" "$data" "$n2" --rules rules/crowdsecurity --rules "$work/rules/synthetic-$n.yaml"
+  done
+  curve_sizes="10 100 1000"
+fi
 [ -z "$keep" ] || { mkdir -p "$keep" && cp "$work"/*.out "$keep"/; }
 
-N1="$n1" N2="$n2" WORK="$work" JSON="$json" python3 - <<'PY'
+N1="$n1" N2="$n2" WORK="$work" JSON="$json" CURVE="$curve_sizes" python3 - <<'PY'
 import json, os, re, sys
 
 n1, n2, work = int(os.environ["N1"]), int(os.environ["N2"]), os.environ["WORK"]
@@ -78,8 +96,9 @@ stages = [
     ("decode (audit_event fields)", ["vigil::engine::decode_event("]),
     ("meta (CrowdSec's evt.Meta)", ["vigil::engine::build_meta("]),
     ("matching (hyperscan + filters)", ["vigil::rules::matcher::match("]),
-    ("buckets (pour, overflow, expiry)", ["vigil::engine::bucket_set::pour(", "vigil::engine::bucket_set::pour_trigger(",
-                                          "vigil::engine::bucket_set::advance("]),
+    # pour() calls pour_trigger(); an overflow builds its alert here, on the worker.
+    ("buckets (pour, overflow into an alert, expiry)", ["vigil::engine::bucket_set::pour(",
+                                                         "vigil::engine::bucket_set::advance("]),
     ("alerts: emitter thread", ["vigil::pipeline::pipeline::impl::run_emitter()"]),
     ("reading and framing: reader thread", ["vigil::io::replay_file("]),
 ]
@@ -109,31 +128,63 @@ def pick(by, needles):
     return sum(n for what, n in by.items() if any(s in what for s in needles))
 
 
-(t1, b1), (t2, b2) = counts("small"), counts("large")
-per = lambda a, b: (b - a) / (n2 - n1)
-total = per(t1, t2)
-worker = per(pick(b1, [worker_fn]), pick(b2, [worker_fn]))
-rows = []
-inside_worker = 0.0
-for label, needles in stages:
-    v = per(pick(b1, needles), pick(b2, needles))
-    rows.append((label, v))
-    if not label.startswith(("alerts", "reading")):
-        inside_worker += v
-rows.insert(6, ("worker, everything else (queues, counters, payloads)", worker - inside_worker))
-rows.append(("rest of the process", total - worker - rows[-2][1] - rows[-1][1]))
-alerts = [int(open(os.path.join(work, n + ".alerts")).read() or 0) for n in ("small", "large")]
+def breakdown(small, large):
+    """Marginal instructions per event of the pair of runs: (total, [(stage, value)], start-up)."""
+    (t1, b1), (t2, b2) = counts(small), counts(large)
+    per = lambda a, b: (b - a) / (n2 - n1)
+    total = per(t1, t2)
+    rows, inside_worker = [], 0.0
+    for label, needles in stages:
+        v = per(pick(b1, needles), pick(b2, needles))
+        rows.append((label, v))
+        if not label.startswith(("alerts", "reading")):
+            inside_worker += v
+    worker = per(pick(b1, [worker_fn]), pick(b2, [worker_fn]))
+    rows.insert(6, ("worker, everything else (queues, counters, payloads)", worker - inside_worker))
+    rows.append(("rest of the process", total - worker - rows[-2][1] - rows[-1][1]))
+    return total, rows, t1 - n1 * total
 
+
+def alerts_of(name):
+    return int(open(os.path.join(work, name + ".alerts")).read() or 0)
+
+
+total, rows, startup = breakdown("small", "large")
+alerts = [alerts_of("small"), alerts_of("large")]
 print(f"{'stage':<56} {'instructions/event':>18} {'share':>7}")
 for label, v in rows:
     print(f"{label:<56} {v:>18,.0f} {100 * v / total:>6.1f}%")
 print(f"{'total, per replayed event':<56} {total:>18,.0f} {100.0:>6.1f}%")
-print(f"(marginal cost between {n1:,} and {n2:,} events, 1 worker; start-up: {t1 - n1 * total:,.0f} instructions;"
+print(f"(marginal cost between {n1:,} and {n2:,} events, 1 worker; start-up: {startup:,.0f} instructions;"
       f" alerts {alerts[0]:,} / {alerts[1]:,})")
+doc = {"events": [n1, n2], "instructions_per_event": round(total, 1),
+       "stages": {label: round(v, 1) for label, v in rows},
+       "startup_instructions": round(startup), "alerts": alerts}
+if os.environ["CURVE"]:
+    # Every stage as the rule count grows: the shipped rules plus matcher_bench's synthetic ones.
+    sizes = [int(n) for n in os.environ["CURVE"].split()]
+    curve = []
+    for n in sizes:
+        t, r, st = breakdown(f"small-{n}", f"large-{n}")
+        curve.append({"rules": n, "instructions_per_event": round(t, 1),
+                      "stages": {label: round(v, 1) for label, v in r},
+                      "startup_instructions": round(st), "alerts": alerts_of(f"large-{n}")})
+    print()
+    print(f"{'rules: 7 shipped + synthetic':<56}" + "".join(f"{c['rules']:>12,}" for c in curve))
+    for label, _ in rows:
+        print(f"{label:<56}" + "".join(f"{c['stages'][label]:>12,.0f}" for c in curve))
+    print(f"{'total, per replayed event':<56}" + "".join(f"{c['instructions_per_event']:>12,.0f}" for c in curve))
+    print(f"{'alerts (of ' + format(n2, ',') + ' events)':<56}" + "".join(f"{c['alerts']:>12,}" for c in curve))
+    print(f"{'start-up (instructions)':<56}" + "".join(f"{c['startup_instructions']:>12,.3g}" for c in curve))
+    by = {c["rules"]: c for c in curve}
+    match = "matching (hyperscan + filters)"
+    doc["rule_curve"] = curve
+    doc["ratio_1000_vs_10"] = round(by[1000]["instructions_per_event"] / by[10]["instructions_per_event"], 3)
+    doc["matching_ratio_1000_vs_10"] = round(by[1000]["stages"][match] / by[10]["stages"][match], 3)
+    print(f"at 1,000 rules an event costs {doc['ratio_1000_vs_10']:.2f}x the instructions it costs at 10"
+          f" (goal <= 2x); the matching alone {doc['matching_ratio_1000_vs_10']:.2f}x")
 if os.environ["JSON"]:
     with open(os.environ["JSON"], "w") as f:
-        json.dump({"events": [n1, n2], "instructions_per_event": round(total, 1),
-                   "stages": {label: round(v, 1) for label, v in rows},
-                   "startup_instructions": round(t1 - n1 * total), "alerts": alerts}, f, indent=2)
+        json.dump(doc, f, indent=2)
         f.write("\n")
 PY

@@ -126,26 +126,35 @@ std::string format_go_time(unix_nanos t) {
 
 void append_json_string(std::string& out, std::string_view s) {
   out += '"';
+  const char* p = s.data();
+  const std::size_t n = s.size();
   std::size_t run = 0; // start of the pending run of bytes that need no escape
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    // Eight bytes at a time while none needs escaping (most of an alert's text).
-    while (i + 8 <= s.size()) {
-      std::uint64_t w;
-      std::memcpy(&w, s.data() + i, 8);
+  std::size_t i = 0;
+  while (i < n) {
+    // Eight bytes at a time while none needs escaping (most of an alert's text); the last,
+    // partial word is read as the string's last eight bytes, which overlap bytes already seen.
+    std::uint64_t w;
+    for (; i + 8 <= n; i += 8) {
+      std::memcpy(&w, p + i, 8);
       if (needs_escape(w)) {
         break;
       }
-      i += 8;
     }
-    if (i >= s.size()) {
+    if (i + 8 > n && n >= 8 && i < n) {
+      std::memcpy(&w, p + n - 8, 8);
+      if (!needs_escape(w)) {
+        break;
+      }
+    }
+    if (i >= n) {
       break;
     }
-    const auto c = static_cast<unsigned char>(s[i]);
+    const auto c = static_cast<unsigned char>(p[i++]);
     if (c >= 0x20 && c != '"' && c != '\\') {
       continue;
     }
-    out.append(s.data() + run, i - run);
-    run = i + 1;
+    out.append(p + run, i - 1 - run);
+    run = i;
     switch (c) {
       case '"':
         out += "\\\"";
@@ -169,7 +178,7 @@ void append_json_string(std::string& out, std::string_view s) {
       }
     }
   }
-  out.append(s.data() + run, s.size() - run);
+  out.append(p + run, n - run);
   out += '"';
 }
 
@@ -229,14 +238,15 @@ alert make_alert(const alert_origin& origin, std::uint64_t events_count, unix_na
 void append_json(std::string& out, const alert& a) {
   const std::size_t start = out.size();
   out.reserve(start + 512 + a.events.size() * 256);
-  auto key = [&](const char* k) {
+  // Keys are literals that need no escaping: written as they are, quotes and colon included.
+  auto key = [&](std::string_view k) {
     if (out.size() > start + 1) {
       out += ',';
     }
-    append_json_string(out, k);
-    out += ':';
+    out += '"';
+    out.append(k).append("\":", 2);
   };
-  auto str = [&](const char* k, std::string_view v) {
+  auto str = [&](std::string_view k, std::string_view v) {
     key(k);
     append_json_string(out, v);
   };

@@ -91,10 +91,19 @@ TEST(alert, json_string_escaping_at_every_position) {
   simdjson::dom::parser parser;
   for (const std::string& special : std::vector<std::string>{"\"", "\\", "\n", "\t", std::string(1, '\0'), "\x01", "\x1f", "\x7f", " ",
                                     "\xc3\xa9", "!", "#", "[", "]"}) {
-    for (std::size_t at = 0; at < 40; ++at) {
-      const std::string text = std::string(at, 'a') + special + std::string(40 - at, 'b');
+    // Every position in strings of every length around the word size and its multiples (the
+    // escaper reads a short string's tail as the string's last eight bytes).
+    for (std::size_t len = 0; len <= 41; len += len < 20 ? 1 : 21)
+    for (std::size_t at = 0; at <= len; ++at) {
+      const std::string text = std::string(at, 'a') + special + std::string(len - at, 'b');
       std::string out;
       append_json_string(out, text);
+      // Two in one word, and one as the very first and last byte of the same string.
+      std::string twice = text + special, out2;
+      append_json_string(out2, twice);
+      simdjson::dom::element doc2;
+      ASSERT_EQ(parser.parse(std::string(out2)).get(doc2), simdjson::SUCCESS) << out2;
+      EXPECT_EQ(std::string_view(doc2), twice);
       const std::string literal = out; // simdjson parses a padded copy
       simdjson::dom::element doc;
       ASSERT_EQ(parser.parse(literal).get(doc), simdjson::SUCCESS) << literal;
