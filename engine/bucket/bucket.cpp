@@ -526,7 +526,7 @@ void bucket_set::pour_trigger(std::uint32_t scenario, std::string_view key, unix
 }
 
 bool bucket_set::pour(std::uint32_t scenario, std::string_view key, std::string_view distinct,
-                      unix_nanos t, const event_payload& payload, overflow_sink& sink) noexcept {
+                      unix_nanos t, const event_payload& payload, overflow_sink& sink, bool check_distinct) noexcept {
   const bucket_spec& spec = specs_[scenario];
   if (spec.type == bucket_type::trigger) {
     pour_trigger(scenario, key, t, payload, sink);
@@ -552,7 +552,7 @@ bool bucket_set::pour(std::uint32_t scenario, std::string_view key, std::string_
   if (!e.live) {
     instantiate(e, t);
   }
-  if (spec.has_distinct && !e.distinct.insert(distinct)) {
+  if (spec.has_distinct && check_distinct && !e.distinct.insert(distinct)) {
     return false; // already seen by this instance: ignored, not poured
   }
   const unix_nanos tt = e.count == 0 ? t : std::max(t, e.last); // never go back in time

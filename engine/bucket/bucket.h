@@ -117,9 +117,11 @@ class bucket_set {
   /// sink.on_overflow synchronously (a due counter of the same key first, then this pour's).
   /// True when the event was poured as CrowdSec counts it in cs_bucket_poured_total: false for
   /// a trigger and for a value `distinct` already saw. The caller counts it, with the event's
-  /// source labels.
+  /// source labels. `check_distinct` false pours the event without the distinct check and
+  /// without recording a value: CrowdSec's Uniq lets an event through when its distinct
+  /// expression fails.
   bool pour(std::uint32_t scenario, std::string_view key, std::string_view distinct, unix_nanos t,
-            const event_payload& payload, overflow_sink& sink) noexcept;
+            const event_payload& payload, overflow_sink& sink, bool check_distinct = true) noexcept;
 
   /// Advances the shard's clock (watermark) to `now`: expires idle leaky instances (underflow),
   /// fires counters whose duration elapsed, forgets elapsed blackholes. Call with non-decreasing

@@ -62,6 +62,7 @@ struct forwarded_pour {
   std::uint32_t scenario = 0;
   std::string key;
   std::string distinct;
+  bool check_distinct = true; ///< false: the distinct expression failed on the event (poured unchecked)
   engine::unix_nanos time = 0;
   engine::event_payload payload;
   counters::id poured = 0; ///< cs_bucket_poured_total{source,type,name} of the event's source (max: none)
@@ -509,7 +510,7 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
             if (fp.time > watermark_) {
               watermark_ = fp.time;
             }
-            if (buckets_->pour(fp.scenario, fp.key, fp.distinct, fp.time, fp.payload, *this) && fp.poured != no_id) {
+            if (buckets_->pour(fp.scenario, fp.key, fp.distinct, fp.time, fp.payload, *this, fp.check_distinct) && fp.poured != no_id) {
               counters::add(fp.poured);
             }
             counters::add(ids_.pours);
@@ -684,7 +685,8 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
     }
   }
 
-  // Evaluates a groupby/distinct expression into `out`; false (counted) if it fails.
+  // Evaluates a groupby expression into `out`; false (counted) if it fails or gives a non-string:
+  // the event is then not poured into that scenario (CrowdSec stops pouring it, or exits).
   bool eval_string(const expr::program& p, std::string& out) {
     const expr::eval_result r = p.eval(env_);
     if (r.err != expr::eval_error::none || r.v.kind != expr::value_kind::string) {
@@ -705,14 +707,26 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
       }
       key_.append(group_);
     }
+    // CrowdSec's Uniq: when the distinct expression fails, the event is poured without the
+    // check; when it gives something other than a string, the value counts as "" (its
+    // getElement returns "" and no error). Both are counted.
     distinct_.clear();
-    if (sc.distinct && !eval_string(*sc.distinct, distinct_)) {
-      return;
+    bool check_distinct = true;
+    if (sc.distinct) {
+      const expr::eval_result r = sc.distinct->eval(env_);
+      if (r.err != expr::eval_error::none) {
+        check_distinct = false;
+        counters::add(pipeline_counters::get().groupby_errors);
+      } else if (r.v.kind == expr::value_kind::string) {
+        distinct_.assign(r.v.as_string());
+      } else {
+        counters::add(pipeline_counters::get().groupby_errors);
+      }
     }
     const unsigned owner =
         gen_->stateless[s] != 0 ? index_ : p_.shard_of(source_.cluster, std::string_view(key_).substr(source_.cluster.size() + 1));
     if (owner == index_) {
-      if (buckets_->pour(s, key_, distinct_, t, payload_, *this)) {
+      if (buckets_->pour(s, key_, distinct_, t, payload_, *this, check_distinct)) {
         counters::add(poured_id(s));
       }
       counters::add(ids_.pours);
@@ -723,6 +737,7 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
     fp->scenario = s;
     fp->key = key_;
     fp->distinct = distinct_;
+    fp->check_distinct = check_distinct;
     fp->time = t;
     fp->payload.assign(payload_);
     // A trigger's pour never counts: its series is not created (CrowdSec has none either).

@@ -591,6 +591,44 @@ TEST(pipeline, pours_are_counted_with_their_source_also_when_forwarded) {
   EXPECT_EQ(poured("two.log"), 200u);
 }
 
+// CrowdSec's Uniq: an event whose distinct expression fails is poured without the check, and a
+// value that is not a string counts as "" (getElement returns "" and no error). Both counted.
+TEST(pipeline, distinct_that_fails_pours_unchecked_and_a_non_string_counts_as_empty) {
+  const fs::path dir = fs::path(::testing::TempDir()) / ("vigil_distinct_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  {
+    std::ofstream f(dir / "distinct.yaml");
+    // objectRef has no `foo`: reading `.bar` of nil fails. responseStatus.code is a number.
+    f << "type: leaky\nname: test/distinct-fails\ndescription: d\nfilter: \"evt.Meta.source_ip != ''\"\n"
+         "groupby: evt.Meta.source_ip\ndistinct: evt.Unmarshaled.k8s_audit.objectRef.foo.bar\n"
+         "capacity: 4\nleakspeed: 1h\nlabels:\n  remediation: false\n"
+         "---\n"
+         "type: leaky\nname: test/distinct-number\ndescription: d\nfilter: \"evt.Meta.source_ip != ''\"\n"
+         "groupby: evt.Meta.source_ip\ndistinct: evt.Unmarshaled.k8s_audit.responseStatus.code\n"
+         "capacity: 1\nleakspeed: 1h\nlabels:\n  remediation: false\n";
+  }
+  auto poured = [](const std::string& source, const std::string& name) {
+    return counters::registry::global().read("cs_bucket_poured_total",
+                                             {{"source", source}, {"type", "file"}, {"name", name}});
+  };
+  const std::uint64_t errors_before = counters::registry::global().read_all("vigil_groupby_errors_total");
+  // Five events of one address (one bucket each scenario), with two codes.
+  const std::string events = burst("10.9.0.1", 401, 3, "2026-01-01T00:00:00Z", 10) +
+                             burst("10.9.0.1", 403, 2, "2026-01-01T00:00:01Z", 10);
+  for (const unsigned workers : {1u, 2u}) {
+    const std::string origin = "distinct-" + std::to_string(workers) + ".log";
+    const run_result r = run_text(events, {dir.string()}, workers, origin);
+    EXPECT_EQ(r.totals.decoded, 5u);
+    // Every event poured: the fifth overflows the capacity of 4.
+    EXPECT_EQ(poured(origin, "test/distinct-fails"), 5u);
+    ASSERT_EQ(count(r, "test/distinct-fails"), 1u);
+    // The numbers all count as "": the first event is poured, the other four are duplicates.
+    EXPECT_EQ(poured(origin, "test/distinct-number"), 1u);
+    EXPECT_EQ(count(r, "test/distinct-number"), 0u);
+  }
+  EXPECT_EQ(counters::registry::global().read_all("vigil_groupby_errors_total") - errors_before, 20u);
+}
+
 // The source label takes every file path or webhook client: past 1,000 distinct sources, new
 // ones are counted under source="(other)" instead of each adding label sets for ever.
 TEST(pipeline, sources_past_the_label_limit_are_counted_together) {
