@@ -560,57 +560,51 @@ TEST(admission, a_sleeping_producer_wakes_when_the_count_is_back_within_the_limi
 namespace vigil {
 namespace {
 
-// The replay summary's counts by verb and resource (Falco traces: 40 creates, 9 deletes, 1 get,
-// 1 patch; 13 of the 51 events are about pods).
+// A folder holding one scenario file with `yaml`, for the tests below.
+fs::path scenario_dir(const std::string& tag, const std::string& yaml) {
+  const fs::path dir = fs::path(::testing::TempDir()) / ("vigil_" + tag + "_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "scenarios.yaml") << yaml;
+  return dir;
+}
+
+std::uint64_t poured(const std::string& source, const std::string& scenario) {
+  return counters::registry::global().read("cs_bucket_poured_total",
+                                           {{"source", source}, {"type", "file"}, {"name", scenario}});
+}
+
 // cs_bucket_poured_total{source,type,name} counts every pour once, whether the worker that
 // matched the event owns its bucket or forwards the pour to the worker that does. Events are
 // sharded by source IP; this scenario groups by user, so with two workers most pours cross.
 TEST(pipeline, pours_are_counted_with_their_source_also_when_forwarded) {
-  const fs::path dir = fs::path(::testing::TempDir()) / ("vigil_pour_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  {
-    std::ofstream f(dir / "by-user.yaml");
-    f << "type: leaky\nname: test/by-user\ndescription: pours grouped by user\n"
-         "filter: \"evt.Meta.user != ''\"\ngroupby: evt.Meta.user\ncapacity: 100000\nleakspeed: 10s\n"
-         "labels:\n  remediation: false\n";
-  }
+  const fs::path dir = scenario_dir("pour", "type: leaky\nname: test/by-user\ndescription: pours grouped by user\n"
+                                             "filter: \"evt.Meta.user != ''\"\ngroupby: evt.Meta.user\n"
+                                             "capacity: 100000\nleakspeed: 10s\nlabels:\n  remediation: false\n");
   std::string all;
   for (int i = 0; i < 40; ++i) {
     all += burst("10.8.0." + std::to_string(i), 200, 5, "2026-01-01T00:00:00Z", 10);
   }
-  auto poured = [](const std::string& source) {
-    return counters::registry::global().read(
-        "cs_bucket_poured_total", {{"source", source}, {"type", "file"}, {"name", "test/by-user"}});
-  };
   const run_result one = run_text(all, {dir.string()}, 1, "one.log");
   const run_result two = run_text(all, {dir.string()}, 2, "two.log");
   EXPECT_EQ(one.totals.decoded, 200u);
   EXPECT_EQ(one.totals.forwarded, 0u);
   EXPECT_GT(two.totals.forwarded, 0u);
-  EXPECT_EQ(poured("one.log"), 200u);
-  EXPECT_EQ(poured("two.log"), 200u);
+  EXPECT_EQ(poured("one.log", "test/by-user"), 200u);
+  EXPECT_EQ(poured("two.log", "test/by-user"), 200u);
 }
 
 // CrowdSec's Uniq: an event whose distinct expression fails is poured without the check, and a
 // value that is not a string counts as "" (getElement returns "" and no error). Both counted.
 TEST(pipeline, distinct_that_fails_pours_unchecked_and_a_non_string_counts_as_empty) {
-  const fs::path dir = fs::path(::testing::TempDir()) / ("vigil_distinct_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  {
-    std::ofstream f(dir / "distinct.yaml");
-    // objectRef has no `foo`: reading `.bar` of nil fails. responseStatus.code is a number.
-    f << "type: leaky\nname: test/distinct-fails\ndescription: d\nfilter: \"evt.Meta.source_ip != ''\"\n"
-         "groupby: evt.Meta.source_ip\ndistinct: evt.Unmarshaled.k8s_audit.objectRef.foo.bar\n"
-         "capacity: 4\nleakspeed: 1h\nlabels:\n  remediation: false\n"
-         "---\n"
-         "type: leaky\nname: test/distinct-number\ndescription: d\nfilter: \"evt.Meta.source_ip != ''\"\n"
-         "groupby: evt.Meta.source_ip\ndistinct: evt.Unmarshaled.k8s_audit.responseStatus.code\n"
-         "capacity: 1\nleakspeed: 1h\nlabels:\n  remediation: false\n";
-  }
-  auto poured = [](const std::string& source, const std::string& name) {
-    return counters::registry::global().read("cs_bucket_poured_total",
-                                             {{"source", source}, {"type", "file"}, {"name", name}});
-  };
+  // objectRef has no `foo`: reading `.bar` of nil fails. responseStatus.code is a number.
+  const fs::path dir = scenario_dir(
+      "distinct", "type: leaky\nname: test/distinct-fails\ndescription: d\nfilter: \"evt.Meta.source_ip != ''\"\n"
+                  "groupby: evt.Meta.source_ip\ndistinct: evt.Unmarshaled.k8s_audit.objectRef.foo.bar\n"
+                  "capacity: 4\nleakspeed: 1h\nlabels:\n  remediation: false\n"
+                  "---\n"
+                  "type: leaky\nname: test/distinct-number\ndescription: d\nfilter: \"evt.Meta.source_ip != ''\"\n"
+                  "groupby: evt.Meta.source_ip\ndistinct: evt.Unmarshaled.k8s_audit.responseStatus.code\n"
+                  "capacity: 1\nleakspeed: 1h\nlabels:\n  remediation: false\n");
   const std::uint64_t errors_before = counters::registry::global().read_all("vigil_groupby_errors_total");
   // Five events of one address (one bucket each scenario), with two codes.
   const std::string events = burst("10.9.0.1", 401, 3, "2026-01-01T00:00:00Z", 10) +
@@ -653,6 +647,8 @@ TEST(pipeline, sources_past_the_label_limit_are_counted_together) {
   EXPECT_EQ(r.read_all("cs_bucket_poured_total"), 1005u);
 }
 
+// The replay summary's counts by verb and resource (Falco traces: 40 creates, 9 deletes, 1 get,
+// 1 patch; 13 of the 51 events are about pods).
 TEST(replay, counts_by_verb_and_resource) {
   const fs::path dir = realworld / "falco-trace-files";
   if (!fs::exists(dir)) {
