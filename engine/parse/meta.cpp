@@ -26,31 +26,34 @@ bool meta_key_from_name(std::string_view name, meta_key& out) noexcept {
 void build_meta(const audit_event& ev, const source_info& source, event_meta& out) noexcept {
   out.present = 0;
   out.values = {};
+  // CrowdSec's parser skips a static whose value is empty ("Empty value for ..., skip"), so the
+  // key is absent then, as it is when the expression fails or gives nil (`sourceIPs[0]` on an
+  // empty list, `objectRef?.namespace` without the key). Reading an absent key gives "" anyway.
+  auto set = [&out](meta_key k, std::string_view v) {
+    if (!v.empty()) {
+      out.set(k, v);
+    }
+  };
   out.set(meta_key::log_type, "k8s-audit");
-  out.set(meta_key::datasource_type, source.datasource_type);
-  out.set(meta_key::datasource_path, source.datasource_path);
-  if (!source.cluster.empty()) {
-    out.set(meta_key::cluster, source.cluster); // absent for single-cluster setups, as in CrowdSec
-  }
+  set(meta_key::datasource_type, source.datasource_type);
+  set(meta_key::datasource_path, source.datasource_path);
+  set(meta_key::cluster, source.cluster); // absent for single-cluster setups, as in CrowdSec
   if (ev.has(has_user)) {
-    out.set(meta_key::user, ev.user.username);
+    set(meta_key::user, ev.user.username);
   }
   if (ev.has(has_source_ips) && ev.source_ips.size() > 0) {
-    // sourceIPs[0] fails in CrowdSec's static on an empty list: the key is then absent.
-    out.set(meta_key::source_ip, ev.source_ip);
+    set(meta_key::source_ip, ev.source_ip);
   }
-  // objectRef?.namespace / ?.name are nil when objectRef or the key is missing: CrowdSec skips
-  // nil statics, so the key is absent, while a present empty string stays.
   if (ev.has(has_object_namespace)) {
-    out.set(meta_key::namespace_, ev.object.namespace_);
+    set(meta_key::namespace_, ev.object.namespace_);
   }
   if (ev.has(has_object_name)) {
-    out.set(meta_key::resource_name, ev.object.name);
+    set(meta_key::resource_name, ev.object.name);
   }
   if (ev.has(has_request_object) && ev.request_object.type() == simdjson::dom::element_type::OBJECT) {
     std::string_view kind;
     if (ev.request_object["kind"].get(kind) == simdjson::SUCCESS) {
-      out.set(meta_key::kind, kind);
+      set(meta_key::kind, kind);
     }
   }
   if (ev.has(has_request_received)) {

@@ -270,5 +270,32 @@ TEST(event_env, crowdsec_event_fields) {
   EXPECT_NE(eval("evt.Time != nil", timed).find("load: evt.Time is not available"), std::string::npos);
 }
 
+// CrowdSec's parser skips a static whose value is empty: the meta key is absent, as when the
+// expression gives nil. Reading it still gives "".
+TEST(event_env, meta_keys_with_an_empty_value_are_absent) {
+  simdjson::dom::parser parser;
+  event_schema schema;
+  loaded_event e;
+  ASSERT_TRUE(e.load(parser, R"({"verb":"get","user":{"username":""},"sourceIPs":[""],)"
+                             R"("objectRef":{"namespace":"","name":"web"},"requestObject":{"kind":""}})"));
+  using engine::meta_key;
+  for (const meta_key k : {meta_key::user, meta_key::source_ip, meta_key::namespace_, meta_key::kind}) {
+    EXPECT_FALSE(e.meta.has(k)) << engine::meta_key_name(k);
+  }
+  EXPECT_TRUE(e.meta.has(meta_key::resource_name));
+  EXPECT_TRUE(e.meta.has(meta_key::log_type));
+  auto compiled = expr::compile("evt.Meta.namespace == '' && evt.Meta.user == '' && evt.Meta.resource_name == 'web'", schema);
+  ASSERT_TRUE(std::holds_alternative<expr::program>(compiled));
+  const expr::bool_result r = std::get<expr::program>(compiled).eval_bool(e.env);
+  EXPECT_EQ(r.err, expr::eval_error::none);
+  EXPECT_TRUE(r.value);
+  loaded_event full;
+  ASSERT_TRUE(full.load(parser, R"({"verb":"get","user":{"username":"bob"},"sourceIPs":["10.0.0.1"],)"
+                                R"("objectRef":{"namespace":"ns"},"requestObject":{"kind":"Pod"}})"));
+  for (const meta_key k : {meta_key::user, meta_key::source_ip, meta_key::namespace_, meta_key::kind}) {
+    EXPECT_TRUE(full.meta.has(k)) << engine::meta_key_name(k);
+  }
+}
+
 } // namespace
 } // namespace vigil::rules
