@@ -185,8 +185,8 @@ int lapi::precheck(const http::request& req, http::response& res) {
     res.body = R"({"message":"not found"})";
     return 404;
   }
-  if (req.method != "GET") {
-    res.headers.emplace_back("Allow", "GET");
+  if (req.method != "GET" && req.method != "HEAD") { // CrowdSec routes HEAD to the GET handlers
+    res.headers.emplace_back("Allow", "GET, HEAD");
     res.body = R"({"message":"method not allowed"})";
     return 405;
   }
@@ -210,6 +210,11 @@ void lapi::handle(http::request& req, http::response& res) {
   }
   const engine::unix_nanos now = now_nanos();
   if (req.path == "/v1/decisions/stream") {
+    if (req.method == "HEAD") {
+      // As CrowdSec answers it: 200 and an empty body, nothing pulled, so the key's position
+      // stays for its next GET.
+      return;
+    }
     stream_filter f;
     if (const std::string scopes = param(req.query, "scopes"); !scopes.empty()) {
       f.scopes.clear();

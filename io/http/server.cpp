@@ -271,7 +271,11 @@ void send_response(connection* c, const response& res, bool keep_alive) {
     out += v;
   }
   out += "\r\n\r\n";
-  out += res.body;
+  // A HEAD answer has the headers GET would have, Content-Length included, and no body: a client
+  // reading a body there would take it for the start of the next answer.
+  if (c->parser.method != HTTP_HEAD) {
+    out += res.body;
+  }
   send_raw(c, std::move(out));
   if (!keep_alive) {
     c->closing = true;

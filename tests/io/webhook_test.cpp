@@ -689,10 +689,24 @@ TEST(lapi, stream_startup_then_deltas_live_queries_and_auth) {
     EXPECT_EQ(r.status, 403);
     EXPECT_EQ(r.body, R"({"message":"access forbidden"})");
   }
+  {
+    http_client refused(aport);
+    const auto r = refused.request("HEAD", "/v1/decisions", "", {"X-Api-Key: wrong"});
+    EXPECT_EQ(r.status, 403);
+    EXPECT_TRUE(r.body.empty());
+  }
   http_client api(aport);
   const auto first = api.request("GET", "/v1/decisions/stream?startup=true", "", auth);
   ASSERT_EQ(first.status, 200);
   EXPECT_EQ(first.body, R"({"new":null,"deleted":null})");
+  // HEAD, which CrowdSec routes to the same handlers: GET's status and headers without a body, on
+  // a connection that stays usable (a body there would read as the start of the next answer).
+  const auto head = api.request("HEAD", "/v1/decisions?ip=192.0.2.1", "", auth);
+  EXPECT_EQ(head.status, 200);
+  EXPECT_NE(head.headers.find("Content-Length: 4"), std::string::npos) << head.headers; // "null"
+  const auto after_head = api.request("GET", "/v1/decisions?ip=192.0.2.1", "", auth);
+  EXPECT_EQ(after_head.headers.rfind("HTTP/1.1 200 OK", 0), 0u) << after_head.headers;
+  EXPECT_EQ(after_head.body, "null");
 
   http_client hook(port);
   std::string batch = R"({"kind":"EventList","items":[)";
@@ -704,6 +718,8 @@ TEST(lapi, stream_startup_then_deltas_live_queries_and_auth) {
   ASSERT_EQ(hook.request("POST", "/audit/webhook/event", batch + "]}").status, 200);
   test::http_response delta;
   for (int tries = 0; tries < 200; ++tries) { // the emitter stores decisions asynchronously
+    // A HEAD on the stream is not a pull: the GET after it still gets the new decision.
+    EXPECT_EQ(api.request("HEAD", "/v1/decisions/stream?", "", auth).status, 200);
     delta = api.request("GET", "/v1/decisions/stream?", "", auth);
     if (delta.body.find("198.51.100.77") != std::string::npos) {
       break;
@@ -722,7 +738,15 @@ TEST(lapi, stream_startup_then_deltas_live_queries_and_auth) {
   EXPECT_EQ(api.request("GET", "/v1/decisions?ip=192.0.2.1", "", auth).body, "null");
   {
     http_client wrong_method(aport);
-    EXPECT_EQ(wrong_method.request("POST", "/v1/decisions", "", auth).status, 405);
+    const auto post = wrong_method.request("POST", "/v1/decisions", "", auth);
+    EXPECT_EQ(post.status, 405);
+    EXPECT_NE(post.headers.find("Allow: GET, HEAD"), std::string::npos) << post.headers;
+  }
+  {
+    http_client webhook_head(port); // the webhook takes POST only: 405, and no body for a HEAD
+    const auto r = webhook_head.request("HEAD", "/audit/webhook/event", "");
+    EXPECT_EQ(r.status, 405);
+    EXPECT_TRUE(r.body.empty());
   }
   // Ranges, IPv4 and IPv6, hold the addresses inside them; a range that is not one is refused.
   for (const char* range : {"10.1.0.0/16", "2001:db8::/32"}) {

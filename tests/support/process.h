@@ -171,11 +171,12 @@ class http_client {
     if (!send_raw(req)) {
       return {};
     }
-    return read_response();
+    return read_response(30000, method == "HEAD");
   }
 
-  /// Reads one response (status line, headers, Content-Length body). status 0 on failure.
-  http_response read_response(int timeout_ms = 30000) {
+  /// Reads one response (status line, headers, Content-Length body; no body for the answer to a
+  /// HEAD). status 0 on failure.
+  http_response read_response(int timeout_ms = 30000, bool head = false) {
     http_response r;
     while (true) {
       const std::size_t end = buf_.find("\r\n\r\n");
@@ -183,7 +184,7 @@ class http_client {
         r.headers = buf_.substr(0, end);
         std::size_t len = 0;
         const std::size_t cl = r.headers.find("Content-Length: ");
-        if (cl != std::string::npos) {
+        if (cl != std::string::npos && !head) {
           len = std::stoul(r.headers.substr(cl + 16));
         }
         if (buf_.size() >= end + 4 + len) {
@@ -191,7 +192,7 @@ class http_client {
           buf_.erase(0, end + 4 + len);
           r.status = std::stoi(r.headers.substr(9, 3));
           if (r.status == 100) { // interim answer: the real one follows
-            return read_response(timeout_ms);
+            return read_response(timeout_ms, head);
           }
           return r;
         }
