@@ -183,7 +183,7 @@ void append_json_string(std::string& out, std::string_view s) {
 }
 
 void make_alert(alert& a, const alert_origin& origin, std::uint64_t events_count, unix_nanos first, unix_nanos last,
-                unix_nanos at, const event_payload* const* events, std::size_t n_events) {
+                unix_nanos at, const event_payload* const* events, std::size_t n_events, std::string_view scope_value) {
   // Every field is assigned, so a recycled alert keeps its buffers and a warm one allocates
   // nothing: alerts are built on the workers, where the heap is shared with the event path.
   a.scenario.assign(origin.name);
@@ -209,10 +209,13 @@ void make_alert(alert& a, const alert_origin& origin, std::uint64_t events_count
   a.resource_name.assign(meta("resource_name"));
   a.kind.assign(meta("kind"));
   a.cluster.assign(meta("cluster"));
-  if (is_ip(a.source_ip)) {
-    a.value.assign(a.source_ip);
+  if (a.scope == "Ip") {
+    a.value.assign(is_ip(a.source_ip) ? std::string_view(a.source_ip) : std::string_view());
+  } else if (a.scope == "Range") {
+    const bool range = scope_value.find('/') != std::string_view::npos && parse_ip_or_prefix(scope_value);
+    a.value.assign(range ? scope_value : std::string_view());
   } else {
-    a.value.clear();
+    a.value.assign(scope_value);
   }
   a.decisions.clear();
   a.notifications.clear();
@@ -229,9 +232,9 @@ void make_alert(alert& a, const alert_origin& origin, std::uint64_t events_count
 }
 
 alert make_alert(const alert_origin& origin, std::uint64_t events_count, unix_nanos first, unix_nanos last,
-                 unix_nanos at, const event_payload* const* events, std::size_t n_events) {
+                 unix_nanos at, const event_payload* const* events, std::size_t n_events, std::string_view scope_value) {
   alert a;
-  make_alert(a, origin, events_count, first, last, at, events, n_events);
+  make_alert(a, origin, events_count, first, last, at, events, n_events, scope_value);
   return a;
 }
 

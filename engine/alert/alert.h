@@ -65,13 +65,18 @@ struct alert {
 };
 
 /// Fills `a` from an overflow, reusing its storage (every field is set; decisions and
-/// notifications are emptied). `events` are the bucket's queued payloads (oldest first).
+/// notifications are emptied). `events` are the bucket's queued payloads (oldest first). The
+/// alert's value is the last event's source_ip for scope Ip (empty if it is not an address);
+/// for another scope it is `scope_value`, the scenario's scope expression evaluated by the caller
+/// (for Range, empty unless it is an address range).
 void make_alert(alert& a, const alert_origin& origin, std::uint64_t events_count, unix_nanos first, unix_nanos last,
-                unix_nanos at, const event_payload* const* events, std::size_t n_events);
+                unix_nanos at, const event_payload* const* events, std::size_t n_events,
+                std::string_view scope_value = {});
 
 /// Builds a new alert from an overflow (as above).
 alert make_alert(const alert_origin& origin, std::uint64_t events_count, unix_nanos first, unix_nanos last,
-                 unix_nanos at, const event_payload* const* events, std::size_t n_events);
+                 unix_nanos at, const event_payload* const* events, std::size_t n_events,
+                 std::string_view scope_value = {});
 
 /// One line of JSON (no trailing newline) with the keys of design.md: scenario, message,
 /// source_ip, user, namespace, resource_name, kind, cluster, events_count, start_at, stop_at,

@@ -99,7 +99,8 @@ engine::unix_nanos wall_now() noexcept {
 }
 
 struct pipeline_counters {
-  counters::id forwarded, alerts, blackholed, groupby_errors, no_source, stale_pours, decisions, profile_errors;
+  counters::id forwarded, alerts, blackholed, groupby_errors, no_source, stale_pours, decisions, profile_errors,
+      scope_errors;
   static const pipeline_counters& get() {
     static const pipeline_counters c = [] {
       auto& r = counters::registry::global();
@@ -109,10 +110,13 @@ struct pipeline_counters {
           r.define("vigil_overflows_blackholed_total", "Overflows discarded by a scenario's blackhole"),
           r.define("vigil_groupby_errors_total", "groupby/distinct expressions that failed or gave a non-string"),
           r.define("vigil_alerts_without_source_total",
-                   "Alerts whose source_ip is missing or not an IP (emitted anyway, no decision possible)"),
+                   "Alerts without a value: source_ip missing or not an IP, or no usable scope value "
+                   "(emitted anyway, no decision possible)"),
           r.define("vigil_pipeline_stale_pours_total", "Forwarded pours dropped because the rules were reloaded"),
           r.define("vigil_decisions_total", "Decisions taken by the profiles"),
           r.define("vigil_profile_errors_total", "Profile filter or duration_expr evaluation errors"),
+          r.define("vigil_scope_errors_total",
+                   "Range or custom scope expressions that failed or gave a non-string (the alert has no value)"),
       };
     }();
     return c;
@@ -771,11 +775,36 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
     }
     std::unique_ptr<engine::alert> a = p_.spare_alert();
     engine::make_alert(*a, gen_->origins[ov.scenario], ov.events_count, ov.first, ov.last, ov.at, ov.events.data(),
-                       ov.events.size());
+                       ov.events.size(), scope_value(ov));
     if (a->value.empty()) {
       counters::add(pipeline_counters::get().no_source);
     }
     pending_.push_back(emit_item{std::move(a), {}, false, ov.scenario});
+  }
+
+  // A Range or custom scope's value: the scenario's scope expression on the last queued event's
+  // meta (the loader allows it nothing else). "" and counted if it fails or is not a string.
+  std::string_view scope_value(const engine::overflow& ov) {
+    const rules::scenario& sc = gen_->rules->scenarios[ov.scenario];
+    if (!sc.scope_expression || ov.events.empty()) {
+      return {};
+    }
+    scope_meta_ = engine::event_meta{};
+    for (const auto& [k, v] : ov.events.back()->meta) {
+      engine::meta_key key{};
+      if (engine::meta_key_from_name(k, key)) {
+        scope_meta_.set(key, v);
+      }
+    }
+    scope_meta_.timestamp_ready = true; // the kept value is already text
+    scope_env_.reset(&no_event_, &scope_meta_);
+    const expr::eval_result r = sc.scope_expression->eval(scope_env_);
+    if (r.err != expr::eval_error::none || r.v.kind != expr::value_kind::string) {
+      counters::add(pipeline_counters::get().scope_errors);
+      return {};
+    }
+    scope_value_.assign(r.v.as_string());
+    return scope_value_;
   }
 
   pipeline::impl& p_;
@@ -794,6 +823,10 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
   rules::matcher::context* ctx_ = nullptr;
   rules::event_env env_;
   engine::event_meta meta_;
+  rules::event_env scope_env_; // scope expressions, on an overflow's last event
+  engine::event_meta scope_meta_;
+  const engine::audit_event no_event_{};
+  std::string scope_value_;
   std::unique_ptr<engine::bucket_set> buckets_;
   std::vector<std::uint32_t> matched_;
   std::vector<emit_item> pending_;

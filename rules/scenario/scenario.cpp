@@ -82,6 +82,23 @@ scalar_origin locate_scalar(const std::string& text, const YAML::Mark& m) {
   return o;
 }
 
+// True if every path `p` reads is a meta key or a constant of the evt schema (event_env.h): what
+// an expression can be given on a bucket's kept events, whose audit event is gone.
+bool reads_meta_only(const expr::program& p) {
+  for (const expr::node& n : p.nodes()) {
+    if (n.kind != expr::node_kind::load) {
+      continue;
+    }
+    const bool meta = n.slot < engine::meta_key_count;
+    const bool constant = n.slot == slot_empty_string || n.slot == slot_nil || n.slot == slot_log_type_label ||
+                          n.slot == slot_false || n.slot == slot_log_type || n.slot == slot_log_word;
+    if (!meta && !constant) {
+      return false;
+    }
+  }
+  return true;
+}
+
 std::optional<expr::program> compile_expr(context& ctx, const YAML::Node& node, const char* key) {
   static const event_schema schema;
   const std::string src = node.as<std::string>();
@@ -338,12 +355,24 @@ void load_document(context& ctx, const YAML::Node& doc) {
       if (n["expression"]) {
         sc.scope_expression = compile_expr(ctx, n["expression"], "scope.expression");
       }
-      // CrowdSec takes a Range or custom scope's value from the expression, evaluated on each
-      // event; vigil's alerts carry the source IP only, so such a scenario would ban the wrong
-      // thing. With Ip, CrowdSec ignores the expression, and so does vigil.
-      if (sc.scope_type != "Ip") {
-        ctx.error(n["type"].Mark(), "scope type '" + sc.scope_type +
-                                        "' is not supported by vigil yet (alerts are scoped to the source IP)");
+      // With Ip, CrowdSec ignores the expression, and so does vigil. A Range or custom scope
+      // takes the alert's value from the expression (CrowdSec evaluates it on the bucket's
+      // events; vigil on the last one, whose meta the bucket keeps: so it may read evt.Meta
+      // only). Without an expression CrowdSec's Range comes from GeoIP enrichment, which vigil
+      // does not have.
+      if (sc.scope_type == "Ip") {
+        sc.scope_expression.reset();
+      } else if (sc.scope_type.empty()) {
+        ctx.error(n["type"].Mark(), "scope.type: expected Ip, Range or a custom scope name");
+      } else if (!n["expression"]) {
+        ctx.error(n["type"].Mark(), "scope type '" + sc.scope_type + "' needs scope.expression, e.g. " +
+                                        (sc.scope_type == "Range" ? "IpToRange(evt.Meta.source_ip, '/24')"
+                                                                  : "evt.Meta.user") +
+                                        " (vigil has no GeoIP enrichment to give a source range)");
+      } else if (sc.scope_expression && !reads_meta_only(*sc.scope_expression)) {
+        ctx.error(n["expression"].Mark(),
+                  "scope.expression may read evt.Meta only: vigil evaluates it on the overflowing bucket's "
+                  "last event, of which the bucket keeps the meta");
       }
     }
   }

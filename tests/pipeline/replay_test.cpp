@@ -623,6 +623,38 @@ TEST(pipeline, distinct_that_fails_pours_unchecked_and_a_non_string_counts_as_em
   EXPECT_EQ(counters::registry::global().read_all("vigil_groupby_errors_total") - errors_before, 20u);
 }
 
+// scope: Range with an expression: the alert, its message and the default profiles' decision
+// are about the range, not the address (default_range_remediation).
+TEST(pipeline, range_scope_alerts_and_bans_the_range) {
+  const fs::path dir = scenario_dir(
+      "range", "type: leaky\nname: test/range\ndescription: d\nfilter: \"evt.Meta.source_ip != ''\"\n"
+               "groupby: evt.Meta.source_ip\ncapacity: 1\nleakspeed: 1h\n"
+               "scope:\n  type: Range\n  expression: IpToRange(evt.Meta.source_ip, '/24')\n"
+               "labels:\n  remediation: true\n"
+               "---\n"
+               "type: leaky\nname: test/not-a-range\ndescription: d\nfilter: \"evt.Meta.source_ip != ''\"\n"
+               "groupby: evt.Meta.source_ip\ncapacity: 1\nleakspeed: 1h\n"
+               "scope:\n  type: Range\n  expression: evt.Meta.user\nlabels:\n  remediation: true\n");
+  const run_result r = run_text(burst("10.9.0.7", 401, 2, "2026-01-01T00:00:00Z", 10), {dir.string()});
+  ASSERT_EQ(count(r, "test/range"), 1u);
+  ASSERT_EQ(count(r, "test/not-a-range"), 1u);
+  for (const engine::alert& a : r.alerts) {
+    EXPECT_EQ(a.scope, "Range");
+    EXPECT_EQ(a.source_ip, "10.9.0.7");
+    if (a.scenario == "test/range") {
+      EXPECT_EQ(a.value, "10.9.0.0/24");
+      EXPECT_EQ(a.message.rfind("Range 10.9.0.0/24 performed 'test/range' (2 events over", 0), 0u) << a.message;
+      ASSERT_EQ(a.decisions.size(), 1u);
+      EXPECT_EQ(a.decisions[0].scope, "Range");
+      EXPECT_EQ(a.decisions[0].value, "10.9.0.0/24");
+    } else { // "system:anonymous" is no range: the alert goes out, with nothing to ban
+      EXPECT_EQ(a.value, "");
+      EXPECT_EQ(a.message.rfind("Range UNKNOWN performed 'test/not-a-range'", 0), 0u) << a.message;
+      EXPECT_TRUE(a.decisions.empty());
+    }
+  }
+}
+
 // The source label takes every file path or webhook client: past 1,000 distinct sources, new
 // ones are counted under source="(other)" instead of each adding label sets for ever.
 TEST(pipeline, sources_past_the_label_limit_are_counted_together) {

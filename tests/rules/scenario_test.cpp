@@ -192,13 +192,21 @@ TEST(scenario, required_keys_and_types) {
   EXPECT_EQ(ok.scenarios[0].bucket.duration, 60'000'000'000LL);
 }
 
-TEST(scenario, range_and_custom_scopes_are_refused_not_misapplied) {
+TEST(scenario, range_and_custom_scopes_take_a_meta_expression) {
   const std::string head = "type: trigger\nname: t/x\ndescription: d\nfilter: \"true\"\nscope:\n  type: ";
-  for (const char* scope : {"Range\n  expression: \"'10.0.0.0/24'\"", "Range", "username\n  expression: evt.Meta.user"}) {
+  for (const char* scope : {"Range\n  expression: IpToRange(evt.Meta.source_ip, '/24')",
+                            "username\n  expression: evt.Meta.user", "Ip\n  expression: evt.Unmarshaled.k8s_audit.verb"}) {
     const load_result r = load_text(head + scope + "\n");
-    EXPECT_TRUE(has_error(r, 6, "is not supported by vigil yet")) << scope << "\n" << dump(r);
-    EXPECT_TRUE(r.scenarios.empty());
+    ASSERT_TRUE(r.ok()) << scope << "\n" << dump(r);
+    // With Ip the expression is ignored (as CrowdSec ignores it), whatever it reads.
+    EXPECT_EQ(r.scenarios[0].scope_expression.has_value(), r.scenarios[0].scope_type != "Ip") << scope;
   }
+  // No GeoIP here to give a Range: the expression is required. And it sees the kept meta only.
+  const load_result bare = load_text(head + "Range\n");
+  EXPECT_TRUE(has_error(bare, 6, "needs scope.expression, e.g. IpToRange(evt.Meta.source_ip, '/24')")) << dump(bare);
+  const load_result deep = load_text(head + "Range\n  expression: IpToRange(evt.Unmarshaled.k8s_audit.sourceIPs[0], '/24')\n");
+  EXPECT_TRUE(has_error(deep, 7, "may read evt.Meta only")) << dump(deep);
+  EXPECT_TRUE(deep.scenarios.empty());
 }
 
 TEST(scenario, invalid_yaml_is_located) {
