@@ -14,7 +14,7 @@ namespace vigil::counters {
 
 namespace {
 
-using slot = std::atomic<std::uint64_t>;
+using detail::slot;
 
 // The slots one thread writes. Chunks are allocated on first touch and never freed while the
 // thread lives, so readers can follow the chunk pointers without a lock on the writer's side.
@@ -175,8 +175,10 @@ struct thread_attachment {
     registry::impl& r = *registry::global().impl_;
     std::lock_guard<std::mutex> lock(r.mu);
     r.live.push_back(&block);
+    detail::thread_chunks = block.chunks.data();
   }
   ~thread_attachment() {
+    detail::thread_chunks = nullptr; // a later add() on this thread takes the slow path
     registry::impl& r = *registry::global().impl_;
     std::lock_guard<std::mutex> lock(r.mu);
     for (std::uint32_t c = 0; c < registry::max_chunks; ++c) {
@@ -199,11 +201,15 @@ thread_block& local_block() noexcept {
 
 } // namespace
 
-void add(id counter, std::uint64_t n) noexcept {
-  slot& s = local_block().chunk(counter >> registry::chunk_bits)[counter & (registry::chunk_size - 1)];
-  // Single writer per slot: a relaxed load+store, no locked read-modify-write.
+namespace detail {
+thread_local constinit const std::atomic<slot*>* thread_chunks = nullptr;
+
+void add_first_touch(id counter, std::uint64_t n) noexcept {
+  thread_block& b = local_block();
+  slot& s = b.chunk(counter >> registry::chunk_bits)[counter & (registry::chunk_size - 1)];
   s.store(s.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
 }
+} // namespace detail
 
 void set(id counter, std::uint64_t value) noexcept {
   local_block().chunk(counter >> registry::chunk_bits)[counter & (registry::chunk_size - 1)].store(

@@ -12,6 +12,7 @@
 //    the totals folded in by threads that have exited. A read concurrent with add() sees either
 //    the old or the new value of each slot (relaxed atomics), never a torn one.
 
+#include <atomic>
 #include <cstdint>
 #include <initializer_list>
 #include <string>
@@ -83,8 +84,30 @@ class registry {
   impl* impl_;
 };
 
+namespace detail {
+using slot = std::atomic<std::uint64_t>;
+/// The calling thread's chunk table, set by its first add() and cleared when its block is folded
+/// into the registry at thread exit. A plain pointer with constant initialisation, so reading it
+/// is one instruction (no guard of a thread_local object): add() is inlined on it.
+extern thread_local constinit const std::atomic<slot*>* thread_chunks;
+/// add() for a thread that has not counted yet, or a chunk it has not touched yet.
+void add_first_touch(id counter, std::uint64_t n) noexcept;
+} // namespace detail
+
 /// Adds n to the calling thread's slot of a counter of the global registry.
-void add(id counter, std::uint64_t n = 1) noexcept;
+inline void add(id counter, std::uint64_t n = 1) noexcept {
+  const std::atomic<detail::slot*>* const chunks = detail::thread_chunks;
+  if (chunks != nullptr) [[likely]] {
+    detail::slot* const c = chunks[counter >> registry::chunk_bits].load(std::memory_order_acquire);
+    if (c != nullptr) [[likely]] {
+      // Single writer per slot: a relaxed load+store, no locked read-modify-write.
+      detail::slot& s = c[counter & (registry::chunk_size - 1)];
+      s.store(s.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+      return;
+    }
+  }
+  detail::add_first_touch(counter, n);
+}
 
 /// Sets the calling thread's slot of a gauge of the global registry.
 void set(id counter, std::uint64_t value) noexcept;

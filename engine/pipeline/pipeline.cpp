@@ -424,10 +424,28 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
 
   engine::reader_stats reader_stats() const { return reader_.stats(); }
 
-  // Counts by string key; allocates only for a key not seen before.
+  // Counts by string key; allocates only for a key not seen before. Verbs and resource names are
+  // short: eight bytes at a time, each word mixed by a multiplication, costs a third of
+  // std::hash's Murmur on them (which was most of the tallies' cost per event).
   struct string_hash {
     using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    std::size_t operator()(std::string_view s) const noexcept {
+      constexpr std::uint64_t k = 0x9e3779b97f4a7c15ull;
+      std::uint64_t h = s.size() * k;
+      std::size_t i = 0;
+      for (; i + 8 <= s.size(); i += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, s.data() + i, 8);
+        h = (h ^ w) * k;
+        h ^= h >> 29;
+      }
+      std::uint64_t tail = 0;
+      for (; i < s.size(); ++i) {
+        tail = (tail << 8) | static_cast<unsigned char>(s[i]);
+      }
+      h = (h ^ tail) * k;
+      return static_cast<std::size_t>(h ^ (h >> 32));
+    }
   };
   using counts = std::unordered_map<std::string, std::uint64_t, string_hash, std::equal_to<>>;
   static void bump(counts& m, std::string_view key) {

@@ -263,8 +263,25 @@ struct matcher::context::state {
   std::vector<std::uint64_t> candidate_bits; // rules to visit for this event, one bit each
   std::vector<std::uint8_t> field_string;  // per field: its field_state on this event
   std::vector<std::uint8_t> field_empty;   // per field: 1 if that string is ""
-  std::vector<std::string> last;           // per field: the string the bits were computed for
-  std::vector<std::uint8_t> last_valid;
+  // The string a field's bits were computed for, when it fits (longer values are not cached).
+  // A fixed buffer and memcpy: std::string::assign cost more than the compare it saves.
+  struct cached_string {
+    static constexpr std::size_t capacity = 64;
+    char text[capacity];
+    std::uint8_t size = 0;
+    bool valid = false;
+    [[nodiscard]] bool holds(std::string_view s) const noexcept {
+      return valid && s.size() == size && std::memcmp(s.data(), text, size) == 0;
+    }
+    void keep(std::string_view s) noexcept {
+      valid = s.size() <= capacity;
+      if (valid) {
+        std::memcpy(text, s.data(), s.size());
+        size = static_cast<std::uint8_t>(s.size());
+      }
+    }
+  };
+  std::vector<cached_string> last; // per field
 
   ~state() {
     if (scratch != nullptr) {
@@ -921,11 +938,7 @@ matcher::context::context(const matcher& m) : state_(std::make_unique<state>()),
   state_->candidate_bits.assign((im.filters.size() + 63) / 64, 0);
   state_->field_string.assign(im.fields.size(), 0);
   state_->field_empty.assign(im.fields.size(), 0);
-  state_->last.assign(im.fields.size(), std::string());
-  state_->last_valid.assign(im.fields.size(), 0);
-  for (std::string& s : state_->last) {
-    s.reserve(64);
-  }
+  state_->last.assign(im.fields.size(), state::cached_string{});
 }
 matcher::context::~context() = default;
 // A moved-from context has nothing to count or publish.
@@ -952,7 +965,7 @@ void matcher::match(context& ctx, const event_env& env, std::vector<std::uint32_
         // Decide the integer tests by comparing; the string tests are left to the evaluator.
         st.field_string[fi] = field_state::integer_;
         st.field_empty[fi] = 0;
-        st.last_valid[fi] = 0; // the bits no longer belong to the cached string
+        st.last[fi].valid = false; // the bits no longer belong to the cached string
         for (const std::uint32_t t : st.hits[fi]) {
           st.bits[t] = 0;
         }
@@ -972,7 +985,7 @@ void matcher::match(context& ctx, const event_env& env, std::vector<std::uint32_
     if (s.empty() || f.db == nullptr) {
       continue;
     }
-    if (st.last_valid[fi] != 0 && st.last[fi] == s) {
+    if (st.last[fi].holds(s)) {
       continue; // bits of this field's tests still hold
     }
     for (const std::uint32_t t : st.hits[fi]) {
@@ -983,15 +996,10 @@ void matcher::match(context& ctx, const event_env& env, std::vector<std::uint32_
     if (hs_scan(f.db, s.data(), static_cast<unsigned>(s.size()), 0, st.scratch, on_hs_match, &target) !=
         HS_SUCCESS) {
       st.field_string[fi] = field_state::other; // let the evaluator decide
-      st.last_valid[fi] = 0;
+      st.last[fi].valid = false;
       continue;
     }
-    if (s.size() <= st.last[fi].capacity()) {
-      st.last[fi].assign(s); // no allocation: long values are simply not cached
-      st.last_valid[fi] = 1;
-    } else {
-      st.last_valid[fi] = 0;
-    }
+    st.last[fi].keep(s);
   }
 
   // 2. The rules worth visiting: the ungated ones, those whose gate test fired (and whose quick
