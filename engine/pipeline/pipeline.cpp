@@ -425,25 +425,40 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
   engine::reader_stats reader_stats() const { return reader_.stats(); }
 
   // Counts by string key; allocates only for a key not seen before. Verbs and resource names are
-  // short: eight bytes at a time, each word mixed by a multiplication, costs a third of
-  // std::hash's Murmur on them (which was most of the tallies' cost per event).
+  // short: whole words, then the last (overlapping) word or the two halves of a short key, each
+  // mixed by a multiplication. std::hash's Murmur loop was most of the tallies' cost per event.
   struct string_hash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const noexcept {
       constexpr std::uint64_t k = 0x9e3779b97f4a7c15ull;
-      std::uint64_t h = s.size() * k;
-      std::size_t i = 0;
-      for (; i + 8 <= s.size(); i += 8) {
-        std::uint64_t w;
-        std::memcpy(&w, s.data() + i, 8);
+      const char* p = s.data();
+      const std::size_t n = s.size();
+      std::uint64_t h = (n + 1) * k;
+      auto mix = [&h](std::uint64_t w) {
         h = (h ^ w) * k;
         h ^= h >> 29;
+      };
+      std::size_t i = 0;
+      for (; i + 8 <= n; i += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, p + i, 8);
+        mix(w);
       }
-      std::uint64_t tail = 0;
-      for (; i < s.size(); ++i) {
-        tail = (tail << 8) | static_cast<unsigned char>(s[i]);
+      if (i < n) {
+        std::uint64_t w = 0;
+        if (n >= 8) {
+          std::memcpy(&w, p + n - 8, 8);
+        } else if (n >= 4) {
+          std::uint32_t a, b;
+          std::memcpy(&a, p, 4);
+          std::memcpy(&b, p + n - 4, 4);
+          w = (std::uint64_t{a} << 32) | b;
+        } else {
+          w = (std::uint64_t{static_cast<unsigned char>(p[0])} << 16) |
+              (std::uint64_t{static_cast<unsigned char>(p[n / 2])} << 8) | static_cast<unsigned char>(p[n - 1]);
+        }
+        mix(w);
       }
-      h = (h ^ tail) * k;
       return static_cast<std::size_t>(h ^ (h >> 32));
     }
   };
