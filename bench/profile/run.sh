@@ -8,12 +8,18 @@
 # Wall time on this project's VM swings by 3x between spells; these counts move by about 1%
 # (thread scheduling changes how often the queues poll).
 #
-# Usage: bench/profile/run.sh [--events "N1 N2"] [--rules DIR] [--curve] [--json FILE] [--keep DIR]
+# Usage: bench/profile/run.sh [--events "N1 N2"] [--rules DIR] [--curve] [--decoders] [--json FILE]
+#                             [--keep DIR]
 #   --events  the two sizes (default "10000 40000")
 #   --rules   a rules directory instead of the shipped rules (e.g. the hub's scenarios)
 #   --curve   also count the whole process's instructions per event at 10, 100 and 1,000 rules:
 #             the shipped rules plus matcher_bench's synthetic ones (`matcher_bench --write-rules`),
 #             and the 1,000 / 10 ratio (issue 6's goal: at most 2x); about 3 minutes more
+#   --decoders  also count, per event of the first N1 events, three ways of parsing them in
+#             decode_bench: simdjson's DOM parse alone (parse_many), vigil's reader (DOM parse,
+#             framing, decode_event), and simdjson On Demand reading the decoded fields only (a
+#             design vigil does not have); each is the difference of 3 and 2 one-iteration
+#             repetitions, so loading the input cancels out; about a minute more
 #   --json    also write the figures as JSON to FILE
 #   --keep    keep the callgrind outputs in DIR (callgrind_annotate them for the whole profile)
 # Needs valgrind (tools/setup-deps.sh installs it) and a Release build in build/ (with
@@ -27,6 +33,7 @@ rules=()
 json=""
 keep=""
 curve=0
+decoders=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --events) read -r n1 n2 <<<"$2"; shift 2 ;;
@@ -34,7 +41,8 @@ while [ $# -gt 0 ]; do
     --curve) curve=1; shift ;;
     --json) json="$2"; shift 2 ;;
     --keep) keep="$2"; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    --decoders) decoders=1; shift ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "bench/profile/run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -81,9 +89,28 @@ if [ "$curve" = 1 ]; then
   done
   curve_sizes="10 100 1000"
 fi
+decoder_counts=""
+if [ "$decoders" = 1 ]; then
+  [ -x build/bench/decode_bench ] || { echo "--decoders needs build/bench/decode_bench" >&2; exit 2; }
+  for b in BM_simdjson_parse_many BM_vigil_framed BM_ondemand_fields_skip_objects; do
+    counts=""
+    for reps in 2 3; do
+      out="$work/dec-$b-$reps.out"
+      ran=$(VIGIL_BENCH_PERFSPEC="$work/small.jsonl" valgrind --tool=callgrind --callgrind-out-file="$out" \
+        build/bench/decode_bench --benchmark_filter="^$b/0\$" --benchmark_min_time=0.000001 \
+        --benchmark_repetitions="$reps" 2>/dev/null | grep -c "^$b/0 .* 1 bytes_per_second" || true)
+      if [ "$ran" != "$reps" ]; then
+        echo "decode_bench $b did not run $reps one-iteration repetitions ($ran)" >&2
+        exit 1
+      fi
+      counts="$counts $(callgrind_annotate "$out" 2>/dev/null | sed -n 's/^ *\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' | tr -d ,)"
+    done
+    decoder_counts="$decoder_counts $b$counts"
+  done
+fi
 [ -z "$keep" ] || { mkdir -p "$keep" && cp "$work"/*.out "$keep"/; }
 
-N1="$n1" N2="$n2" WORK="$work" JSON="$json" CURVE="$curve_sizes" python3 - <<'PY'
+N1="$n1" N2="$n2" WORK="$work" JSON="$json" CURVE="$curve_sizes" DECODERS="$decoder_counts" python3 - <<'PY'
 import json, os, re, sys
 
 n1, n2, work = int(os.environ["N1"]), int(os.environ["N2"]), os.environ["WORK"]
@@ -103,6 +130,7 @@ stages = [
     ("reading and framing: reader thread", ["vigil::io::replay_file("]),
 ]
 worker_fn = "vigil::pipeline::worker::run()"
+pool_fn = "vigil::pipeline::chunk_pool::get("
 line = re.compile(r"^\s*([\d,]+)\s+\([\s\d.]+%\)\s+(.*)$")
 
 
@@ -142,22 +170,30 @@ def breakdown(small, large):
     worker = per(pick(b1, [worker_fn]), pick(b2, [worker_fn]))
     rows.insert(6, ("worker, everything else (queues, counters, payloads)", worker - inside_worker))
     rows.append(("rest of the process", total - worker - rows[-2][1] - rows[-1][1]))
-    return total, rows, t1 - n1 * total
+    # New input buffers are zeroed as the reader's chunk pool grows. The pool stops growing once
+    # it covers the worker's queue (a 100,000-event run zeroed 2 chunks of 4 MiB in all), but
+    # how many of those fall between the two runs depends on thread scheduling (0 to 3), which
+    # moved the reader's row by up to 300 instructions per event from run to run.
+    pool = per(pick(b1, [pool_fn]), pick(b2, [pool_fn]))
+    return total, rows, t1 - n1 * total, pool
 
 
 def alerts_of(name):
     return int(open(os.path.join(work, name + ".alerts")).read() or 0)
 
 
-total, rows, startup = breakdown("small", "large")
+total, rows, startup, pool = breakdown("small", "large")
 alerts = [alerts_of("small"), alerts_of("large")]
 print(f"{'stage':<56} {'instructions/event':>18} {'share':>7}")
 for label, v in rows:
     print(f"{label:<56} {v:>18,.0f} {100 * v / total:>6.1f}%")
 print(f"{'total, per replayed event':<56} {total:>18,.0f} {100.0:>6.1f}%")
+print(f"{'  of which the buffer pool growing (reader; stops early)':<56} {pool:>18,.0f}")
+print(f"{'total without the pool growing (steady state)':<56} {total - pool:>18,.0f}")
 print(f"(marginal cost between {n1:,} and {n2:,} events, 1 worker; start-up: {startup:,.0f} instructions;"
       f" alerts {alerts[0]:,} / {alerts[1]:,})")
 doc = {"events": [n1, n2], "instructions_per_event": round(total, 1),
+       "pool_growth": round(pool, 1), "instructions_per_event_steady": round(total - pool, 1),
        "stages": {label: round(v, 1) for label, v in rows},
        "startup_instructions": round(startup), "alerts": alerts}
 if os.environ["CURVE"]:
@@ -165,7 +201,7 @@ if os.environ["CURVE"]:
     sizes = [int(n) for n in os.environ["CURVE"].split()]
     curve = []
     for n in sizes:
-        t, r, st = breakdown(f"small-{n}", f"large-{n}")
+        t, r, st, _ = breakdown(f"small-{n}", f"large-{n}")
         curve.append({"rules": n, "instructions_per_event": round(t, 1),
                       "stages": {label: round(v, 1) for label, v in r},
                       "startup_instructions": round(st), "alerts": alerts_of(f"large-{n}")})
@@ -183,6 +219,22 @@ if os.environ["CURVE"]:
     doc["matching_ratio_1000_vs_10"] = round(by[1000]["stages"][match] / by[10]["stages"][match], 3)
     print(f"at 1,000 rules an event costs {doc['ratio_1000_vs_10']:.2f}x the instructions it costs at 10"
           f" (goal <= 2x); the matching alone {doc['matching_ratio_1000_vs_10']:.2f}x")
+if os.environ["DECODERS"]:
+    # name reps2 reps3 triples: one repetition parses the first n1 events once.
+    f = os.environ["DECODERS"].split()
+    labels = {"BM_simdjson_parse_many": ("dom_parse_alone", "simdjson DOM parse alone (parse_many)"),
+              "BM_vigil_framed": ("vigil_reader", "vigil's reader: DOM parse, framing, decode_event"),
+              "BM_ondemand_fields_skip_objects": ("on_demand_decoded_fields",
+                                                  "simdjson On Demand, the decoded fields only")}
+    decoders = {}
+    print()
+    print(f"{'parsing the first ' + format(n1, ',') + ' events (decode_bench)':<56} {'instructions/event':>18}")
+    for i in range(0, len(f), 3):
+        v = (int(f[i + 2]) - int(f[i + 1])) / n1
+        key, label = labels[f[i]]
+        decoders[key] = round(v, 1)
+        print(f"{label:<56} {v:>18,.0f}")
+    doc["decoders"] = decoders
 if os.environ["JSON"]:
     with open(os.environ["JSON"], "w") as f:
         json.dump(doc, f, indent=2)
