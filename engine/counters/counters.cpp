@@ -167,6 +167,10 @@ std::vector<sample> registry::snapshot() const {
 
 namespace {
 
+// Set when the calling thread's block has been folded into the registry at thread exit: a count
+// that comes later (from another thread_local's destructor) goes straight to the registry.
+thread_local constinit bool thread_block_folded = false;
+
 // Registers the calling thread's block with the global registry on first use and folds its
 // totals into the registry when the thread exits, so nothing counted is ever lost.
 struct thread_attachment {
@@ -178,7 +182,10 @@ struct thread_attachment {
     detail::thread_chunks = block.chunks.data();
   }
   ~thread_attachment() {
-    detail::thread_chunks = nullptr; // a later add() on this thread takes the slow path
+    // A later add() on this thread (another thread_local's destructor) takes the slow path,
+    // which adds to the registry's totals: this block is about to be freed.
+    detail::thread_chunks = nullptr;
+    thread_block_folded = true;
     registry::impl& r = *registry::global().impl_;
     std::lock_guard<std::mutex> lock(r.mu);
     for (std::uint32_t c = 0; c < registry::max_chunks; ++c) {
@@ -205,6 +212,12 @@ namespace detail {
 thread_local constinit const std::atomic<slot*>* thread_chunks = nullptr;
 
 void add_first_touch(id counter, std::uint64_t n) noexcept {
+  if (thread_block_folded) {
+    registry::impl& r = *registry::global().impl_;
+    std::lock_guard<std::mutex> lock(r.mu);
+    r.retired[counter] += n;
+    return;
+  }
   thread_block& b = local_block();
   slot& s = b.chunk(counter >> registry::chunk_bits)[counter & (registry::chunk_size - 1)];
   s.store(s.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
@@ -212,6 +225,9 @@ void add_first_touch(id counter, std::uint64_t n) noexcept {
 } // namespace detail
 
 void set(id counter, std::uint64_t value) noexcept {
+  if (thread_block_folded) {
+    return; // a gauge set by a thread past its exit: its slot is gone, and so is its owner
+  }
   local_block().chunk(counter >> registry::chunk_bits)[counter & (registry::chunk_size - 1)].store(
       value, std::memory_order_relaxed);
 }

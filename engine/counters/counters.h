@@ -86,8 +86,8 @@ class registry {
 
 namespace detail {
 using slot = std::atomic<std::uint64_t>;
-/// The calling thread's chunk table, set by its first add() and cleared when its block is folded
-/// into the registry at thread exit. A plain pointer with constant initialisation, so reading it
+/// The calling thread's chunk table, set by its first add() or set() and cleared when its block
+/// is folded into the registry at thread exit. A plain pointer with constant initialisation, so reading it
 /// is one instruction (no guard of a thread_local object): add() is inlined on it.
 extern thread_local constinit const std::atomic<slot*>* thread_chunks;
 /// add() for a thread that has not counted yet, or a chunk it has not touched yet.

@@ -43,6 +43,24 @@ TEST(counters, per_thread_slots_sum_exactly_across_live_and_exited_threads) {
   EXPECT_EQ(r.read(c), static_cast<std::uint64_t>(threads) * per_thread);
 }
 
+// A thread_local object constructed before the thread first counted is destroyed after the
+// thread's block was folded into the registry: what its destructor counts must still arrive
+// (before, it went into the freed block and was lost).
+TEST(counters, a_count_after_the_threads_block_was_folded_still_arrives) {
+  registry& r = registry::global();
+  const id c = r.define("test_late_count_total", "help");
+  struct counts_at_exit {
+    id counter;
+    ~counts_at_exit() { add(counter, 5); }
+  };
+  std::thread([c] {
+    thread_local counts_at_exit late{c}; // constructed before the thread's block
+    (void)late;
+    add(c, 2); // attaches the block, destroyed before `late`
+  }).join();
+  EXPECT_EQ(r.read(c), 7u);
+}
+
 TEST(counters, snapshot_renders_labels_and_escapes) {
   registry& r = registry::global();
   const id c = r.define("test_snapshot_total", "a help", {{"path", "a\"b\\c"}, {"x", "y"}});
@@ -73,29 +91,6 @@ TEST(counters, counters_beyond_the_first_chunk_work) {
 // A label fed from outside (a webhook client's address) can define label sets without bound:
 // past the registry's limit, new ones share one counter instead of stopping the process (ctest
 // runs each test in its own process, so filling the registry here touches no other test).
-TEST(counters, label_sets_past_the_limit_share_one_counter_and_the_process_keeps_running) {
-  registry& r = registry::global();
-  const id before = r.define("test_before_limit_total", "h");
-  id last = 0;
-  for (std::uint32_t i = 0; i < registry::max_counters; ++i) {
-    last = r.define("test_limit_total", "h", {{"i", std::to_string(i)}});
-  }
-  EXPECT_EQ(last, registry::max_counters - 1);
-  const id again = r.define("test_limit_more_total", "h");
-  EXPECT_EQ(again, last);
-  EXPECT_EQ(r.define("test_before_limit_total", "h"), before); // what was defined still resolves
-  add(again, 2);
-  add(last, 3);
-  add(before);
-  EXPECT_EQ(r.read("vigil_counters_overflowed_total", {}), 5u);
-  EXPECT_EQ(r.read(before), 1u);
-  std::size_t overflow_samples = 0;
-  for (const sample& s : r.snapshot()) {
-    overflow_samples += s.name == "vigil_counters_overflowed_total" ? 1 : 0;
-  }
-  EXPECT_EQ(overflow_samples, 1u);
-}
-
 // Histograms: cumulative buckets, +Inf, count, and a seconds family keeping its sum in nanoseconds;
 // observations from several threads add up.
 TEST(counters, histograms_are_cumulative_and_summed_over_threads) {
@@ -118,6 +113,31 @@ TEST(counters, histograms_are_cumulative_and_summed_over_threads) {
   sizes.observe(400);
   EXPECT_EQ(r.read("test_batch_events_sum", {}), 400u); // not a seconds family: kept as observed
   EXPECT_EQ(r.read("test_batch_events_bucket", {{"le", "100"}}), 0u);
+}
+
+// Last in this file: it fills the global registry, so a test after it in the same process
+// (running the binary without ctest, which runs each test alone) could define nothing new.
+TEST(counters, label_sets_past_the_limit_share_one_counter_and_the_process_keeps_running) {
+  registry& r = registry::global();
+  const id before = r.define("test_before_limit_total", "h");
+  id last = 0;
+  for (std::uint32_t i = 0; i < registry::max_counters; ++i) {
+    last = r.define("test_limit_total", "h", {{"i", std::to_string(i)}});
+  }
+  EXPECT_EQ(last, registry::max_counters - 1);
+  const id again = r.define("test_limit_more_total", "h");
+  EXPECT_EQ(again, last);
+  EXPECT_EQ(r.define("test_before_limit_total", "h"), before); // what was defined still resolves
+  add(again, 2);
+  add(last, 3);
+  add(before);
+  EXPECT_EQ(r.read("vigil_counters_overflowed_total", {}), 5u);
+  EXPECT_EQ(r.read(before), 1u);
+  std::size_t overflow_samples = 0;
+  for (const sample& s : r.snapshot()) {
+    overflow_samples += s.name == "vigil_counters_overflowed_total" ? 1 : 0;
+  }
+  EXPECT_EQ(overflow_samples, 1u);
 }
 
 } // namespace
