@@ -218,9 +218,8 @@ void add_first_touch(id counter, std::uint64_t n) noexcept {
     r.retired[counter] += n;
     return;
   }
-  thread_block& b = local_block();
-  slot& s = b.chunk(counter >> registry::chunk_bits)[counter & (registry::chunk_size - 1)];
-  s.store(s.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  local_block().chunk(counter >> registry::chunk_bits); // attaches the thread, allocates the chunk
+  add(counter, n);                                       // now on the inline path
 }
 } // namespace detail
 

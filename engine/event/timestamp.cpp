@@ -108,7 +108,8 @@ std::optional<unix_nanos> parse_rfc3339(std::string_view s) noexcept {
       v = (((v & 0x000000ff000000ffull) * (100 + (1000000ull << 32))) +
            (((v >> 16) & 0x000000ff000000ffull) * (1 + (10000ull << 32)))) >>
           32;
-      return (minute_seconds + second) * nanos_per_second + static_cast<std::int64_t>(v) * 1000;
+      frac = static_cast<std::int64_t>(v) * 1000;
+      pos = 26; // the zone, read below
     }
   }
   if (s[pos] == '.' || s[pos] == ',') {

@@ -88,9 +88,6 @@ TEST(counters, counters_beyond_the_first_chunk_work) {
   EXPECT_EQ(r.read(last), 5u);
 }
 
-// A label fed from outside (a webhook client's address) can define label sets without bound:
-// past the registry's limit, new ones share one counter instead of stopping the process (ctest
-// runs each test in its own process, so filling the registry here touches no other test).
 // Histograms: cumulative buckets, +Inf, count, and a seconds family keeping its sum in nanoseconds;
 // observations from several threads add up.
 TEST(counters, histograms_are_cumulative_and_summed_over_threads) {
@@ -115,8 +112,10 @@ TEST(counters, histograms_are_cumulative_and_summed_over_threads) {
   EXPECT_EQ(r.read("test_batch_events_bucket", {{"le", "100"}}), 0u);
 }
 
-// Last in this file: it fills the global registry, so a test after it in the same process
-// (running the binary without ctest, which runs each test alone) could define nothing new.
+// A label fed from outside (a webhook client's address) can define label sets without bound:
+// past the registry's limit, new ones share one counter instead of stopping the process. Last in
+// this file: it fills the global registry, so a test after it in the same process (the binary run
+// whole; ctest runs each test alone) could define nothing new.
 TEST(counters, label_sets_past_the_limit_share_one_counter_and_the_process_keeps_running) {
   registry& r = registry::global();
   const id before = r.define("test_before_limit_total", "h");
