@@ -338,7 +338,8 @@ void BM_match(benchmark::State& state) {
       benchmark::Counter(static_cast<double>(events_done), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
   state.counters["rules"] = static_cast<double>(total);
   state.counters["lifted_tests"] = static_cast<double>(rs.match->lifted_tests());
-  state.counters["field_dbs"] = static_cast<double>(rs.match->field_databases());
+  state.counters["fields"] = static_cast<double>(rs.match->string_fields());
+  state.counters["hs_dbs"] = static_cast<double>(rs.match->hyperscan_databases());
   state.counters["matches_per_1k_events"] = 1000.0 * static_cast<double>(matches) / static_cast<double>(events_done);
   state.counters["events_in_stream"] = static_cast<double>(stream.events.size());
   state.counters["build_ms"] = b.build_ms;

@@ -19,6 +19,7 @@
 
 #include "engine/bucket/bucket.h"
 #include "engine/counters/counters.h"
+#include "engine/util/word_hash.h"
 #include "rules/scenario/event_env.h"
 
 namespace vigil::pipeline {
@@ -424,45 +425,9 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
 
   engine::reader_stats reader_stats() const { return reader_.stats(); }
 
-  // Counts by string key; allocates only for a key not seen before. Verbs and resource names are
-  // short: whole words, then the last (overlapping) word or the two halves of a short key, each
-  // mixed by a multiplication. std::hash's Murmur loop was most of the tallies' cost per event.
-  struct string_hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept {
-      constexpr std::uint64_t k = 0x9e3779b97f4a7c15ull;
-      const char* p = s.data();
-      const std::size_t n = s.size();
-      std::uint64_t h = (n + 1) * k;
-      auto mix = [&h](std::uint64_t w) {
-        h = (h ^ w) * k;
-        h ^= h >> 29;
-      };
-      std::size_t i = 0;
-      for (; i + 8 <= n; i += 8) {
-        std::uint64_t w;
-        std::memcpy(&w, p + i, 8);
-        mix(w);
-      }
-      if (i < n) {
-        std::uint64_t w = 0;
-        if (n >= 8) {
-          std::memcpy(&w, p + n - 8, 8);
-        } else if (n >= 4) {
-          std::uint32_t a, b;
-          std::memcpy(&a, p, 4);
-          std::memcpy(&b, p + n - 4, 4);
-          w = (std::uint64_t{a} << 32) | b;
-        } else {
-          w = (std::uint64_t{static_cast<unsigned char>(p[0])} << 16) |
-              (std::uint64_t{static_cast<unsigned char>(p[n / 2])} << 8) | static_cast<unsigned char>(p[n - 1]);
-        }
-        mix(w);
-      }
-      return static_cast<std::size_t>(h ^ (h >> 32));
-    }
-  };
-  using counts = std::unordered_map<std::string, std::uint64_t, string_hash, std::equal_to<>>;
+  // Counts by string key; allocates only for a key not seen before (verbs and resource names are
+  // short: engine::word_hash reads them a word at a time).
+  using counts = std::unordered_map<std::string, std::uint64_t, engine::word_hasher, std::equal_to<>>;
   static void bump(counts& m, std::string_view key) {
     auto it = m.find(key);
     if (it == m.end()) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <set>
 #include <utility>
@@ -10,6 +11,7 @@
 #include <hs/hs.h>
 
 #include "engine/counters/counters.h"
+#include "engine/util/word_hash.h"
 #include "rules/expr/regex.h"
 
 namespace vigil::rules {
@@ -52,11 +54,97 @@ struct lifted_test {
   std::vector<std::int64_t> ints; // int_set: the literals, sorted
 };
 
+// The literals of a field's `==` and `in` tests, found by hashing the field's string once instead
+// of scanning it: a hyperscan scan has a fixed cost of a few hundred instructions, most of what
+// testing a short string costs. Open addressing over a power-of-two table at most half full;
+// built once, read concurrently.
+class literal_table {
+ public:
+  /// Adds `literal` (non-empty) as a value of `test`; the same pair twice is kept once.
+  void add(std::string_view literal, std::uint32_t test) { pending_.emplace_back(std::string(literal), test); }
+
+  /// Lays the literals out for lookup; call once, after the last add().
+  void build() {
+    std::sort(pending_.begin(), pending_.end());
+    pending_.erase(std::unique(pending_.begin(), pending_.end()), pending_.end());
+    std::size_t size = 2;
+    while (size < pending_.size() * 2) {
+      size *= 2;
+    }
+    slots_.assign(size, entry{});
+    mask_ = size - 1;
+    for (std::size_t i = 0; i < pending_.size();) {
+      const std::string& lit = pending_[i].first;
+      entry e{engine::word_hash(lit), static_cast<std::uint32_t>(text_.size()), static_cast<std::uint32_t>(lit.size()),
+              static_cast<std::uint32_t>(tests_.size()), 0};
+      text_ += lit;
+      for (; i < pending_.size() && pending_[i].first == lit; ++i) {
+        tests_.push_back(pending_[i].second);
+        ++e.tests_count;
+      }
+      std::size_t at = e.hash & mask_;
+      while (slots_[at].tests_count != 0) {
+        at = (at + 1) & mask_;
+      }
+      slots_[at] = e;
+    }
+    pending_.clear();
+    pending_.shrink_to_fit();
+  }
+
+  [[nodiscard]] bool empty() const noexcept { return tests_.empty(); }
+
+  /// Calls `f(test)` for every test that has `s` among its literals.
+  template <typename F>
+  void find(std::string_view s, F&& f) const noexcept {
+    const std::uint64_t h = engine::word_hash(s);
+    for (std::size_t at = h & mask_;; at = (at + 1) & mask_) {
+      const entry& e = slots_[at];
+      if (e.tests_count == 0) {
+        return;
+      }
+      if (e.hash == h && e.text_size == s.size() && std::memcmp(text_.data() + e.text_begin, s.data(), s.size()) == 0) {
+        for (std::uint32_t k = 0; k < e.tests_count; ++k) {
+          f(tests_[e.tests_begin + k]);
+        }
+        return;
+      }
+    }
+  }
+
+ private:
+  struct entry {
+    std::uint64_t hash = 0;
+    std::uint32_t text_begin = 0, text_size = 0;
+    std::uint32_t tests_begin = 0, tests_count = 0; // 0: an empty slot
+  };
+  std::vector<std::pair<std::string, std::uint32_t>> pending_;
+  std::vector<entry> slots_;
+  std::size_t mask_ = 0;
+  std::string text_;
+  std::vector<std::uint32_t> tests_;
+};
+
+// A `startsWith` or `endsWith` test with its literal, compared in place: a field with a few of
+// them and no substring or regex test needs no scan at all.
+struct affix_test {
+  std::string literal;
+  std::uint32_t test = 0;
+  bool suffix = false;
+
+  [[nodiscard]] bool holds(std::string_view s) const noexcept {
+    return s.size() >= literal.size() &&
+           std::memcmp(s.data() + (suffix ? s.size() - literal.size() : 0), literal.data(), literal.size()) == 0;
+  }
+};
+
 struct field_db {
   field_path path;
   std::vector<std::uint32_t> tests;
   std::vector<std::uint32_t> int_tests; // the int_set tests among `tests`
-  hs_database_t* db = nullptr;
+  literal_table literals;               // the `==` and `in` literals among `tests`
+  std::vector<affix_test> affixes;      // prefixes and suffixes, when compared in place
+  hs_database_t* db = nullptr;          // the other string tests (substrings, regexes, many affixes)
 };
 
 // Hyperscan literal: every byte that is not alphanumeric escaped as \xHH.
@@ -355,14 +443,17 @@ bool surely_false(const gate_entry::quick_test& q, const matcher::context::state
 struct scan_target {
   std::uint8_t* bits;
   std::vector<std::uint32_t>* hits;
+
+  void hit(std::uint32_t id) noexcept {
+    if (bits[id] == 0) { // several patterns (an `in` list) share a test id
+      bits[id] = 1;
+      hits->push_back(id); // capacity reserved for every test of the field: no allocation
+    }
+  }
 };
 
 int on_hs_match(unsigned id, unsigned long long, unsigned long long, unsigned, void* ctx) {
-  auto* t = static_cast<scan_target*>(ctx);
-  if (t->bits[id] == 0) { // several patterns (an `in` list) share a test id
-    t->bits[id] = 1;
-    t->hits->push_back(id); // capacity reserved for every test of the field: no allocation
-  }
+  static_cast<scan_target*>(ctx)->hit(id);
   return 0;
 }
 
@@ -559,6 +650,8 @@ std::variant<matcher, std::string> matcher::build(const std::vector<scenario>& s
     std::string expression;
     unsigned flags;
     unsigned id;
+    std::string_view affix; // a prefix or suffix test's literal (which `expression` escapes)
+    test_kind kind;
   };
   std::vector<std::vector<pattern>> patterns;
 
@@ -574,7 +667,7 @@ std::variant<matcher, std::string> matcher::build(const std::vector<scenario>& s
     }
     auto [it, inserted] = field_index.emplace(key, static_cast<std::uint32_t>(m->fields.size()));
     if (inserted) {
-      m->fields.push_back(field_db{f, {}, {}, nullptr});
+      m->fields.push_back(field_db{f, {}, {}, {}, {}, nullptr});
       patterns.emplace_back();
     }
     return it->second;
@@ -598,6 +691,7 @@ std::variant<matcher, std::string> matcher::build(const std::vector<scenario>& s
       field_path f;
       std::string_view lit;
       std::vector<std::string> exprs; // patterns of this test (all share its id)
+      std::vector<std::string_view> literals; // `==` and `in`: the strings themselves, found by hash
       lifted_test t{0, test_kind::exact, false, false, -1};
       bool ok = false;
       switch (n.kind) {
@@ -611,6 +705,7 @@ std::variant<matcher, std::string> matcher::build(const std::vector<scenario>& s
             t.empty_result = lit.empty() != t.negate;
             if (!lit.empty()) {
               exprs.push_back("\\A" + escape_literal(lit) + "\\z");
+              literals.push_back(lit);
             }
             ok = true;
           } else if ((as_field(p, n.a, f) && literal_int(p, n.b, number)) ||
@@ -636,6 +731,7 @@ std::variant<matcher, std::string> matcher::build(const std::vector<scenario>& s
                 t.empty_result = true;
               } else {
                 exprs.push_back("\\A" + escape_literal(item) + "\\z");
+                literals.push_back(item);
               }
             }
             ok = true;
@@ -722,9 +818,16 @@ std::variant<matcher, std::string> matcher::build(const std::vector<scenario>& s
         const bool equality = t.kind == test_kind::exact || t.kind == test_kind::in_set || t.kind == test_kind::int_set;
         m->tests[test_id].nonempty_const = static_cast<std::int8_t>(equality ? t.negate : true);
       }
+      if (t.kind == test_kind::exact || t.kind == test_kind::in_set) {
+        for (const std::string_view l : literals) {
+          m->fields[t.field].literals.add(l, test_id);
+        }
+        exprs.clear(); // found by hash, not scanned
+      }
       for (std::string& e : exprs) {
         const unsigned flags = t.kind == test_kind::regex ? expr::detail::hyperscan_flags() : literal_flags;
-        patterns[t.field].push_back(pattern{std::move(e), flags, test_id});
+        const bool affix = t.kind == test_kind::prefix || t.kind == test_kind::suffix;
+        patterns[t.field].push_back(pattern{std::move(e), flags, test_id, affix ? lit : std::string_view(), t.kind});
       }
       lifts[id] = test_id + 1;
     }
@@ -862,9 +965,22 @@ std::variant<matcher, std::string> matcher::build(const std::vector<scenario>& s
     }
   }
 
+  // A few prefixes and suffixes, alone on their field, are compared in place: cheaper than a scan
+  // up to about this many (a scan's fixed cost is a few hundred instructions).
+  constexpr std::size_t max_affixes_in_place = 8;
   for (std::size_t fi = 0; fi < m->fields.size(); ++fi) {
+    m->fields[fi].literals.build();
+    if (patterns[fi].size() <= max_affixes_in_place &&
+        std::all_of(patterns[fi].begin(), patterns[fi].end(), [](const pattern& pt) {
+          return pt.kind == test_kind::prefix || pt.kind == test_kind::suffix;
+        })) {
+      for (const pattern& pt : patterns[fi]) {
+        m->fields[fi].affixes.push_back(affix_test{std::string(pt.affix), pt.id, pt.kind == test_kind::suffix});
+      }
+      patterns[fi].clear();
+    }
     if (patterns[fi].empty()) {
-      continue; // only tests against "" on this field: answered without a scan
+      continue; // no test on this field needs a scan: literals, affixes, integers, "" only
     }
     std::vector<const char*> exprs;
     std::vector<unsigned> flags, ids;
@@ -909,7 +1025,14 @@ std::size_t matcher::rules_decided_by_tests() const noexcept {
   return static_cast<std::size_t>(
       std::count_if(impl_->plans.begin(), impl_->plans.end(), [](const rule_plan& p) { return p.complete; }));
 }
-std::size_t matcher::field_databases() const noexcept {
+std::size_t matcher::string_fields() const noexcept {
+  std::size_t n = 0;
+  for (const field_db& f : impl_->fields) {
+    n += f.db != nullptr || !f.literals.empty() || !f.affixes.empty() ? 1 : 0;
+  }
+  return n;
+}
+std::size_t matcher::hyperscan_databases() const noexcept {
   std::size_t n = 0;
   for (const field_db& f : impl_->fields) {
     n += f.db != nullptr ? 1 : 0;
@@ -982,7 +1105,7 @@ void matcher::match(context& ctx, const event_env& env, std::vector<std::uint32_
     }
     const std::string_view s = v.as_string();
     st.field_empty[fi] = s.empty() ? 1 : 0;
-    if (s.empty() || f.db == nullptr) {
+    if (s.empty() || (f.db == nullptr && f.literals.empty() && f.affixes.empty())) {
       continue;
     }
     if (st.last[fi].holds(s)) {
@@ -993,8 +1116,14 @@ void matcher::match(context& ctx, const event_env& env, std::vector<std::uint32_
     }
     st.hits[fi].clear();
     scan_target target{st.bits.data(), &st.hits[fi]};
-    if (hs_scan(f.db, s.data(), static_cast<unsigned>(s.size()), 0, st.scratch, on_hs_match, &target) !=
-        HS_SUCCESS) {
+    f.literals.find(s, [&target](std::uint32_t t) { target.hit(t); });
+    for (const affix_test& a : f.affixes) {
+      if (a.holds(s)) {
+        target.hit(a.test);
+      }
+    }
+    if (f.db != nullptr &&
+        hs_scan(f.db, s.data(), static_cast<unsigned>(s.size()), 0, st.scratch, on_hs_match, &target) != HS_SUCCESS) {
       st.field_string[fi] = field_state::other; // let the evaluator decide
       st.last[fi].valid = false;
       continue;

@@ -5,10 +5,12 @@
 // `<field> == "lit"`, `!=`, `<field> in ["a", "b"]`, `startsWith`, `endsWith`, `contains` and
 // `matches` whose left side is a plain field path (`evt.Meta.user`,
 // `evt.Unmarshaled.k8s_audit.objectRef?.resource`, `...annotations["k"]`) is lifted out of its
-// filter. The lifted tests of all rules are grouped per field into one hyperscan database. Per
-// event, each field is read once and scanned once (or not at all when it holds the same string as
-// on the previous event), which sets the result bits of all its tests; the filters then run with
-// those tests answered from the bits. Equality with integer literals (`== 401`, `!= 401`,
+// filter. The lifted tests of all rules are grouped per field: the literals of `==`, `!=` and
+// `in` into one hash table, the others into one hyperscan database (up to 8 prefixes and suffixes
+// alone on a field are compared in place instead). Per event, each field is read once, looked up
+// once and scanned once (or neither when it holds the same string as on the previous event),
+// which sets the result bits of all its tests; the filters then run with those tests answered
+// from the bits. Equality with integer literals (`== 401`, `!= 401`,
 // `in [401, 403]`) is lifted too, and decided by comparing when the field holds an integer. Nil is
 // decided as the evaluator decides it; anything else at run time (a float, a bool, a missing
 // object) is left to the filter's own evaluation, so results are exactly the evaluator's.
@@ -103,9 +105,11 @@ class matcher {
   /// other rules. Hot path: no allocation once `out` and the context are warm, no exception.
   void match(context& ctx, const event_env& env, std::vector<std::uint32_t>& out) const noexcept;
 
-  /// Number of string tests lifted into hyperscan, and number of field databases.
+  /// Number of lifted tests; of fields whose strings are tested (by literal lookup, in place, by a
+  /// scan); of those fields that need a hyperscan database (substrings, regexes, many affixes).
   [[nodiscard]] std::size_t lifted_tests() const noexcept;
-  [[nodiscard]] std::size_t field_databases() const noexcept;
+  [[nodiscard]] std::size_t string_fields() const noexcept;
+  [[nodiscard]] std::size_t hyperscan_databases() const noexcept;
   /// Number of rules whose whole filter is a conjunction of lifted tests (after folding): decided
   /// from the bits, never evaluated.
   [[nodiscard]] std::size_t rules_decided_by_tests() const noexcept;

@@ -130,7 +130,10 @@ TEST(matcher, lifted_equals_plain_on_real_events_shipped_rules) {
   auto rs = must_load({});
   ASSERT_TRUE(rs);
   EXPECT_GE(rs->match->lifted_tests(), 8u); // distinct tests: log_type == 'k8s-audit' is one for all seven
-  EXPECT_GT(rs->match->field_databases(), 3u);
+  EXPECT_GT(rs->match->string_fields(), 3u);
+  // Every string test of the shipped rules is an `==`, an `in` or one startsWith (evt.Meta.user):
+  // looked up or compared in place, none scanned.
+  EXPECT_EQ(rs->match->hyperscan_databases(), 0u);
   const std::string events = all_realworld();
   if (events.size() < 1000) {
     GTEST_SKIP() << "no ../shared/data/realworld";
@@ -168,7 +171,7 @@ TEST(matcher, lifted_equals_plain_on_real_events_hub_rules) {
   // Specialized, only one branch of each filter is read: for files, none of the capitalized
   // (webhook) keys.
   EXPECT_LT(rs->by_source[0].second->lifted_tests(), rs->match->lifted_tests());
-  EXPECT_LT(rs->by_source[0].second->field_databases(), rs->match->field_databases());
+  EXPECT_LT(rs->by_source[0].second->string_fields(), rs->match->string_fields());
   // Folded to one branch, anonymous-access, pod-exec, service-account-access-denied and
   // bruteforce (its code in [401, 403] is an integer test) are plain conjunctions of lifted tests,
   // for either kind of source; unfolded, every hub filter is an ||.
@@ -482,6 +485,71 @@ TEST(matcher, cached_field_strings_around_their_bound) {
     run(events, sink);
     EXPECT_EQ(sink.evaluations, uris.size() * rs->scenarios.size());
     EXPECT_GE(sink.matches, 8u); // t/suffix and t/contains hold on about half of them
+  }
+}
+
+// `==` and `in` literals are found by hash, and up to 8 prefixes and suffixes alone on a field are
+// compared in place; a ninth sends that field's affixes to hyperscan. Values equal to a literal,
+// one byte longer or shorter, sharing only a prefix or suffix, differing in case, or colliding in
+// their words must each give the evaluator's answer, whichever way the field is tested.
+TEST(matcher, literals_by_hash_and_affixes_in_place_agree_with_the_evaluator) {
+  const std::string dir = ::testing::TempDir() + "/vigil_matcher_literals_" + std::to_string(getpid());
+  fs::create_directories(dir);
+  std::string rules;
+  auto rule = [&rules](const std::string& name, const std::string& filter) {
+    rules += (rules.empty() ? "" : "---\n") + std::string("type: trigger\nname: ") + name +
+             "\ndescription: d\nfilter: \"" + filter + "\"\n";
+  };
+  const std::string verb = "evt.Unmarshaled.k8s_audit.verb";
+  const std::string uri = "evt.Unmarshaled.k8s_audit.requestURI";
+  const std::string agent = "evt.Unmarshaled.k8s_audit.userAgent";
+  // verb: literals only, shared by rules and repeated in lists; 8-byte words and their tails.
+  rule("l/eq", verb + " == 'create'");
+  rule("l/in", verb + " in ['get', 'list', 'watch', 'create', 'get', 'deletecollection', 'abcdefgh']");
+  rule("l/ne", verb + " != 'abcdefgh' && " + verb + " != 'abcdefghi'");
+  rule("l/not-in", "!(" + verb + " in ['abcdefgi', 'bcdefgh', 'x'])");
+  // requestURI: 8 prefixes and suffixes, compared in place (no scan).
+  rule("a/prefix", uri + " startsWith '/api/v1/' || " + uri + " startsWith '/apis/apps/v1/namespaces/'");
+  rule("a/suffix", uri + " endsWith '/exec' && !(" + uri + " endsWith '/pods/exec')");
+  rule("a/both", uri + " startsWith '/api' && " + uri + " endsWith 'log' && " + uri + " == '/api/v1/log'");
+  rule("a/more", uri + " endsWith '?watch=1' || " + uri + " startsWith '/'");
+  // userAgent: 9 affixes: hyperscan, alongside its `==` literal.
+  std::string nine;
+  for (int i = 0; i < 9; ++i) {
+    nine += (i > 0 ? " || " : "") + agent + (i % 2 == 0 ? " startsWith 'kube" : " endsWith 'v1.") + std::to_string(i) +
+            "'";
+  }
+  rule("h/nine", nine);
+  rule("h/eq", agent + " == 'kubectl/v1.28'");
+  fs::create_directories(dir);
+  std::ofstream(dir + "/ops.yaml") << rules;
+  auto rs = must_load({dir});
+  ASSERT_TRUE(rs);
+  EXPECT_EQ(rs->match->string_fields(), 3u);
+  EXPECT_EQ(rs->match->hyperscan_databases(), 1u); // userAgent only
+
+  const std::vector<std::string> verbs = {"create", "creat", "createx", "Create", "get", "list", "watch",
+                                          "deletecollection", "deletecollectioN", "abcdefgh", "abcdefghi",
+                                          "abcdefgi", "bcdefgh", "x", "", "abcdefg"};
+  const std::vector<std::string> uris = {"/api/v1/pods", "/api/v1/", "/api/v1", "/apis/apps/v1/namespaces/x",
+                                         "/api/v1/namespaces/a/pods/b/exec", "/api/v1/pods/exec", "/exec", "exec",
+                                         "/api/v1/log", "/api/v1/logs", "/apilog", "/healthz?watch=1", "?watch=1",
+                                         "/", "", "l"};
+  const std::vector<std::string> agents = {"kubectl/v1.28", "kube0", "kube", "x/v1.1", "v1.1", "kube8x",
+                                           "kubelet/v1.28 v1.7", "KUBE0", "", "kubectl/v1.2"};
+  std::string events;
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < 64; ++i) {
+    events += R"({"verb":")" + verbs[i % verbs.size()] + R"(","requestURI":")" + uris[(i * 7) % uris.size()] +
+              R"(","userAgent":")" + agents[(i * 3) % agents.size()] + "\"}\n";
+    ++n;
+  }
+  for (const char* type : {"file", "k8s-audit"}) {
+    comparing_sink sink(*rs, type);
+    run(events, sink);
+    EXPECT_EQ(sink.evaluations, n * rs->scenarios.size());
+    EXPECT_GT(sink.matches, 60u);
+    EXPECT_EQ(sink.matcher_errors(), sink.errors);
   }
 }
 

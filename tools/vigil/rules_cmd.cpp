@@ -94,13 +94,17 @@ int run_list(const list_options& o) {
     std::printf("%-52s %-8s %-9lld %-10s %s\n", s.name.c_str(), type_name(s.bucket.type),
                 static_cast<long long>(s.bucket.capacity), s.leakspeed_text.c_str(), s.file.c_str());
   }
-  std::printf("%zu rules, %zu lifted tests (strings in %zu hyperscan databases, integers compared)\n", rs->scenarios.size(),
-              rs->match->lifted_tests(), rs->match->field_databases());
+  std::printf("%zu rules, %zu lifted tests on %zu string fields (%zu of them scanned by hyperscan, the others "
+              "looked up and compared; integers compared)\n",
+              rs->scenarios.size(), rs->match->lifted_tests(), rs->match->string_fields(),
+              rs->match->hyperscan_databases());
   for (const auto& [type, m] : rs->by_source) {
     // The filters read evt.Meta.datasource_type: events of each kind of source get a matcher
     // that knows it (only the live branch of each filter is read).
-    std::printf("  for %s sources: %zu lifted tests, %zu databases, %zu rules decided by them alone\n",
-                type.c_str(), m->lifted_tests(), m->field_databases(), m->rules_decided_by_tests());
+    std::printf("  for %s sources: %zu lifted tests on %zu string fields (%zu scanned), %zu rules decided by them "
+                "alone\n",
+                type.c_str(), m->lifted_tests(), m->string_fields(), m->hyperscan_databases(),
+                m->rules_decided_by_tests());
   }
   return 0;
 }
