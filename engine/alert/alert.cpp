@@ -1,5 +1,6 @@
 #include "engine/alert/alert.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <cstdio>
@@ -8,6 +9,7 @@
 #include <arpa/inet.h>
 
 #include "engine/event/duration.h"
+#include "engine/event/timestamp.h"
 
 namespace vigil::engine {
 
@@ -116,6 +118,148 @@ bool needs_escape(std::uint64_t w) noexcept {
   return (below_space | zero_byte(w ^ (ones * '"')) | zero_byte(w ^ (ones * '\\'))) != 0;
 }
 
+// One byte of a JSON string, escaped if it must be (as Go's encoder writes the ones it must).
+char* put_json_byte(char* d, unsigned char c) noexcept {
+  if (c >= 0x20 && c != '"' && c != '\\') {
+    *d++ = static_cast<char>(c);
+    return d;
+  }
+  *d++ = '\\';
+  switch (c) {
+    case '"':
+    case '\\':
+      *d++ = static_cast<char>(c);
+      break;
+    case '\n':
+      *d++ = 'n';
+      break;
+    case '\r':
+      *d++ = 'r';
+      break;
+    case '\t':
+      *d++ = 't';
+      break;
+    default: {
+      static constexpr char hex[] = "0123456789abcdef";
+      std::memcpy(d, "u00", 3);
+      d[3] = hex[c >> 4];
+      d[4] = hex[c & 15];
+      d += 5;
+    }
+  }
+  return d;
+}
+
+// The most bytes write_json_string writes for a string of `n` bytes: quotes, and six per byte
+// ("\u001f").
+constexpr std::size_t json_string_bound(std::size_t n) noexcept { return 2 + 6 * n; }
+
+// Writes `s` quoted and escaped at `d` (room for json_string_bound(s.size()) bytes) and returns
+// the end. Eight bytes at a time while none needs escaping (most of an alert's text); a word
+// that does is escaped byte by byte, and the last, partial word is read as the string's last
+// eight bytes, which overlap bytes already written.
+char* write_json_string(char* d, std::string_view s) noexcept {
+  *d++ = '"';
+  const char* p = s.data();
+  const std::size_t n = s.size();
+  std::size_t i = 0;
+  while (i + 8 <= n) {
+    std::uint64_t w;
+    std::memcpy(&w, p + i, 8);
+    if (!needs_escape(w)) {
+      std::memcpy(d, &w, 8);
+      d += 8;
+      i += 8;
+      continue;
+    }
+    for (const std::size_t word_end = i + 8; i < word_end; ++i) {
+      d = put_json_byte(d, static_cast<unsigned char>(p[i]));
+    }
+  }
+  if (i < n) {
+    std::uint64_t w;
+    if (n >= 8 && (std::memcpy(&w, p + n - 8, 8), !needs_escape(w))) {
+      std::memcpy(d, p + i, n - i);
+      d += n - i;
+    } else {
+      for (; i < n; ++i) {
+        d = put_json_byte(d, static_cast<unsigned char>(p[i]));
+      }
+    }
+  }
+  *d++ = '"';
+  return d;
+}
+
+// An alert's JSON line written at a cursor into a buffer sized by alert_json_bound(): no
+// capacity check per key or value.
+struct json_cursor {
+  char* d;
+
+  void raw(std::string_view s) noexcept {
+    std::memcpy(d, s.data(), s.size());
+    d += s.size();
+  }
+  void str(std::string_view s) noexcept { d = write_json_string(d, s); }
+  /// A key (a literal with its quotes, colon and any leading comma) and its string value.
+  void str(std::string_view key, std::string_view s) noexcept {
+    raw(key);
+    str(s);
+  }
+  void number(std::uint64_t v) noexcept { d = std::to_chars(d, d + 20, v).ptr; }
+  void number(std::int64_t v) noexcept { d = std::to_chars(d, d + 20, v).ptr; }
+  void time(unix_nanos t) noexcept {
+    *d++ = '"';
+    d += format_rfc3339_nano(t, d);
+    *d++ = '"';
+  }
+  void meta(const meta_list& m) noexcept {
+    *d++ = '{';
+    bool first = true;
+    for (const auto& [k, v] : m) {
+      if (!first) {
+        *d++ = ',';
+      }
+      first = false;
+      str(k);
+      *d++ = ':';
+      str(v);
+    }
+    *d++ = '}';
+  }
+};
+
+// Room for a formatted time with its quotes (format_rfc3339_nano writes at most 35 bytes).
+constexpr std::size_t json_time_bound = 48;
+
+std::size_t meta_json_bound(const meta_list& m) noexcept {
+  std::size_t n = 2;
+  for (const auto& [k, v] : m) {
+    n += 2 + json_string_bound(k.size()) + json_string_bound(v.size());
+  }
+  return n;
+}
+
+// The most bytes append_json writes for `a`: the keys and punctuation (under 512), then each
+// value at its own bound.
+std::size_t alert_json_bound(const alert& a, std::size_t duration_text) noexcept {
+  std::size_t n = 512 + a.labels_json.size() + 2 * 20 + 2 * json_time_bound;
+  for (const std::string* s : {&a.scenario, &a.message, &a.source_ip, &a.user, &a.namespace_, &a.resource_name,
+                               &a.kind, &a.cluster, &a.scope, &a.value, &a.leakspeed}) {
+    n += json_string_bound(s->size());
+  }
+  for (const decision& d : a.decisions) {
+    n += 128 + json_time_bound + duration_text;
+    for (const std::string* s : {&d.type, &d.scope, &d.value, &d.origin, &d.scenario}) {
+      n += json_string_bound(s->size());
+    }
+  }
+  for (const event_payload& e : a.events) {
+    n += 32 + json_time_bound + meta_json_bound(e.meta);
+  }
+  return n;
+}
+
 } // namespace
 
 std::string format_go_time(unix_nanos t) {
@@ -125,61 +269,10 @@ std::string format_go_time(unix_nanos t) {
 }
 
 void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
-  const char* p = s.data();
-  const std::size_t n = s.size();
-  std::size_t run = 0; // start of the pending run of bytes that need no escape
-  std::size_t i = 0;
-  while (i < n) {
-    // Eight bytes at a time while none needs escaping (most of an alert's text); the last,
-    // partial word is read as the string's last eight bytes, which overlap bytes already seen.
-    std::uint64_t w;
-    for (; i + 8 <= n; i += 8) {
-      std::memcpy(&w, p + i, 8);
-      if (needs_escape(w)) {
-        break;
-      }
-    }
-    if (i + 8 > n && n >= 8 && i < n) {
-      std::memcpy(&w, p + n - 8, 8);
-      if (!needs_escape(w)) {
-        break;
-      }
-    }
-    if (i >= n) {
-      break;
-    }
-    const auto c = static_cast<unsigned char>(p[i++]);
-    if (c >= 0x20 && c != '"' && c != '\\') {
-      continue;
-    }
-    out.append(p + run, i - 1 - run);
-    run = i;
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default: {
-        char buf[8];
-        std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-        out += buf;
-      }
-    }
-  }
-  out.append(p + run, n - run);
-  out += '"';
+  const std::size_t start = out.size();
+  out.resize(start + json_string_bound(s.size()));
+  char* end = write_json_string(out.data() + start, s);
+  out.resize(static_cast<std::size_t>(end - out.data()));
 }
 
 void make_alert(alert& a, const alert_origin& origin, std::uint64_t events_count, unix_nanos first, unix_nanos last,
@@ -202,13 +295,13 @@ void make_alert(alert& a, const alert_origin& origin, std::uint64_t events_count
     a.events[i].assign(*events[i]);
   }
   const event_payload* last_event = a.events.empty() ? nullptr : &a.events.back();
-  auto meta = [&](std::string_view key) { return last_event != nullptr ? last_event->get(key) : std::string_view(); };
-  a.source_ip.assign(meta("source_ip"));
-  a.user.assign(meta("user"));
-  a.namespace_.assign(meta("namespace"));
-  a.resource_name.assign(meta("resource_name"));
-  a.kind.assign(meta("kind"));
-  a.cluster.assign(meta("cluster"));
+  auto meta = [&](meta_key key) { return last_event != nullptr ? last_event->get(key) : std::string_view(); };
+  a.source_ip.assign(meta(meta_key::source_ip));
+  a.user.assign(meta(meta_key::user));
+  a.namespace_.assign(meta(meta_key::namespace_));
+  a.resource_name.assign(meta(meta_key::resource_name));
+  a.kind.assign(meta(meta_key::kind));
+  a.cluster.assign(meta(meta_key::cluster));
   if (a.scope == "Ip") {
     a.value.assign(is_ip(a.source_ip) ? std::string_view(a.source_ip) : std::string_view());
   } else if (a.scope == "Range") {
@@ -222,11 +315,11 @@ void make_alert(alert& a, const alert_origin& origin, std::uint64_t events_count
   // CrowdSec: "%s %s performed '%s' (%d events over %s) at %s" with the scope, the source value,
   // the scenario, Total_count, Ovflw_ts - First_ts and Last_ts.
   const std::string_view value = a.value.empty() ? std::string_view("UNKNOWN") : std::string_view(a.value);
-  char count[24];
-  const int count_len = std::snprintf(count, sizeof count, "%llu", static_cast<unsigned long long>(events_count));
+  char count[20];
+  const char* count_end = std::to_chars(count, count + sizeof count, events_count).ptr;
   a.message.clear();
   a.message.append(a.scope).append(" ").append(value).append(" performed '").append(a.scenario);
-  a.message.append("' (").append(count, static_cast<std::size_t>(count_len)).append(" events over ");
+  a.message.append("' (").append(count, static_cast<std::size_t>(count_end - count)).append(" events over ");
   a.message.append(format_go_duration(at - first)).append(") at ");
   append_go_time(a.message, last);
 }
@@ -238,80 +331,75 @@ alert make_alert(const alert_origin& origin, std::uint64_t events_count, unix_na
   return a;
 }
 
+namespace {
+
+// The line at `d` (room for alert_json_bound(a, duration_text) bytes); returns its end.
+char* write_json(char* d, const alert& a) {
+  json_cursor c{d};
+  // Keys are literals that need no escaping: written as they are, quotes and colon included.
+  c.str("{\"scenario\":", a.scenario);
+  c.str(",\"message\":", a.message);
+  c.str(",\"source_ip\":", a.source_ip);
+  c.str(",\"user\":", a.user);
+  c.str(",\"namespace\":", a.namespace_);
+  c.str(",\"resource_name\":", a.resource_name);
+  c.str(",\"kind\":", a.kind);
+  c.str(",\"cluster\":", a.cluster);
+  c.raw(",\"events_count\":");
+  c.number(std::uint64_t{a.events_count});
+  c.raw(",\"start_at\":");
+  c.time(a.start_at);
+  c.raw(",\"stop_at\":");
+  c.time(a.stop_at);
+  c.raw(a.remediation ? std::string_view(",\"remediation\":true") : std::string_view(",\"remediation\":false"));
+  c.raw(",\"labels\":");
+  c.raw(a.labels_json.empty() ? std::string_view("{}") : std::string_view(a.labels_json));
+  c.raw(",\"decisions\":[");
+  for (std::size_t i = 0; i < a.decisions.size(); ++i) {
+    const decision& dec = a.decisions[i];
+    c.str(i > 0 ? std::string_view(",{\"type\":") : std::string_view("{\"type\":"), dec.type);
+    c.str(",\"scope\":", dec.scope);
+    c.str(",\"value\":", dec.value);
+    c.str(",\"duration\":", format_go_duration(dec.duration));
+    c.raw(",\"until\":");
+    c.time(dec.until);
+    c.str(",\"origin\":", dec.origin);
+    c.str(",\"scenario\":", dec.scenario);
+    c.raw("}");
+  }
+  c.str("],\"scope\":", a.scope);
+  c.str(",\"value\":", a.value);
+  c.raw(",\"capacity\":");
+  c.number(std::int64_t{a.capacity});
+  c.str(",\"leakspeed\":", a.leakspeed);
+  c.raw(",\"events\":[");
+  for (std::size_t i = 0; i < a.events.size(); ++i) {
+    c.raw(i > 0 ? std::string_view(",{\"timestamp\":") : std::string_view("{\"timestamp\":"));
+    c.time(a.events[i].time);
+    c.raw(",\"meta\":");
+    c.meta(a.events[i].meta);
+    c.raw("}");
+  }
+  c.raw("]}");
+  return c.d;
+}
+
+// The longest Go duration text (format_go_duration) among the alert's decisions.
+std::size_t longest_duration_text(const alert& a) {
+  std::size_t n = 0;
+  for (const decision& d : a.decisions) {
+    n = std::max(n, format_go_duration(d.duration).size());
+  }
+  return n;
+}
+
+} // namespace
+
 void append_json(std::string& out, const alert& a) {
   const std::size_t start = out.size();
-  out.reserve(start + 512 + a.events.size() * 256);
-  // Keys are literals that need no escaping: written as they are, quotes and colon included.
-  auto key = [&](std::string_view k) {
-    if (out.size() > start + 1) {
-      out += ',';
-    }
-    out += '"';
-    out.append(k).append("\":", 2);
-  };
-  auto str = [&](std::string_view k, std::string_view v) {
-    key(k);
-    append_json_string(out, v);
-  };
-  char time_buf[48];
-  auto time = [&](unix_nanos t) { return std::string_view(time_buf, format_rfc3339_nano(t, time_buf)); };
-  out += '{';
-  str("scenario", a.scenario);
-  str("message", a.message);
-  str("source_ip", a.source_ip);
-  str("user", a.user);
-  str("namespace", a.namespace_);
-  str("resource_name", a.resource_name);
-  str("kind", a.kind);
-  str("cluster", a.cluster);
-  key("events_count");
-  out += std::to_string(a.events_count);
-  str("start_at", time(a.start_at));
-  str("stop_at", time(a.stop_at));
-  key("remediation");
-  out += a.remediation ? "true" : "false";
-  key("labels");
-  out += a.labels_json.empty() ? "{}" : a.labels_json;
-  key("decisions");
-  out += '[';
-  for (std::size_t i = 0; i < a.decisions.size(); ++i) {
-    const decision& d = a.decisions[i];
-    out += i > 0 ? ",{" : "{";
-    out += "\"type\":";
-    append_json_string(out, d.type);
-    out += ",\"scope\":";
-    append_json_string(out, d.scope);
-    out += ",\"value\":";
-    append_json_string(out, d.value);
-    out += ",\"duration\":";
-    append_json_string(out, format_go_duration(d.duration));
-    out += ",\"until\":";
-    append_json_string(out, time(d.until));
-    out += ",\"origin\":";
-    append_json_string(out, d.origin);
-    out += ",\"scenario\":";
-    append_json_string(out, d.scenario);
-    out += '}';
-  }
-  out += ']';
-  str("scope", a.scope);
-  str("value", a.value);
-  key("capacity");
-  out += std::to_string(a.capacity);
-  str("leakspeed", a.leakspeed);
-  key("events");
-  out += '[';
-  for (std::size_t i = 0; i < a.events.size(); ++i) {
-    if (i > 0) {
-      out += ',';
-    }
-    out += "{\"timestamp\":";
-    append_json_string(out, time(a.events[i].time));
-    out += ",\"meta\":";
-    append_meta_json(out, a.events[i].meta);
-    out += '}';
-  }
-  out += "]}";
+  out.resize(start + alert_json_bound(a, longest_duration_text(a)));
+  char* end = write_json(out.data() + start, a);
+  out.resize(static_cast<std::size_t>(end - out.data()));
 }
 
 std::string to_json(const alert& a) {
@@ -321,25 +409,23 @@ std::string to_json(const alert& a) {
 }
 
 void write_json_line(std::FILE* f, std::string& buffer, const alert& a) {
-  buffer.clear();
-  append_json(buffer, a);
-  buffer += '\n';
-  std::fwrite(buffer.data(), 1, buffer.size(), f);
+  // The buffer keeps its largest size between alerts: resizing it down and up again would
+  // zero the bound's bytes for every line.
+  const std::size_t bound = alert_json_bound(a, longest_duration_text(a)) + 1;
+  if (buffer.size() < bound) {
+    buffer.resize(bound);
+  }
+  char* end = write_json(buffer.data(), a);
+  *end++ = '\n';
+  std::fwrite(buffer.data(), 1, static_cast<std::size_t>(end - buffer.data()), f);
 }
 
 void append_meta_json(std::string& out, const meta_list& meta) {
-  out += '{';
-  bool first = true;
-  for (const auto& [k, v] : meta) {
-    if (!first) {
-      out += ',';
-    }
-    first = false;
-    append_json_string(out, k);
-    out += ':';
-    append_json_string(out, v);
-  }
-  out += '}';
+  const std::size_t start = out.size();
+  out.resize(start + meta_json_bound(meta));
+  json_cursor c{out.data() + start};
+  c.meta(meta);
+  out.resize(static_cast<std::size_t>(c.d - out.data()));
 }
 
 } // namespace vigil::engine

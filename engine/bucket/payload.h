@@ -132,6 +132,25 @@ class meta_list {
     }
     return *it;
   }
+  /// The value of one of the parser's keys, empty if absent: compares key bytes, not names (a
+  /// parser key's name is always stored as its byte).
+  [[nodiscard]] std::string_view find(meta_key key) const noexcept {
+    const auto want = static_cast<unsigned char>(1 + static_cast<unsigned>(key));
+    const char* q = buf_.data();
+    const char* const end = q + buf_.size();
+    while (q != end) {
+      const auto id = static_cast<unsigned char>(*q++);
+      if (id == 0) {
+        q += get_length(q); // a key by name
+      }
+      const std::size_t n = get_length(q);
+      if (id == want) {
+        return {q, n};
+      }
+      q += n;
+    }
+    return {};
+  }
   /// Bytes held (for memory accounting).
   [[nodiscard]] std::size_t capacity_bytes() const noexcept { return buf_.capacity(); }
 
@@ -169,6 +188,8 @@ struct event_payload {
     meta.assign(other.meta);
   }
 
+  /// Value of one of the parser's meta keys, empty if absent.
+  [[nodiscard]] std::string_view get(meta_key key) const noexcept { return meta.find(key); }
   /// Value of a meta key, empty if absent.
   [[nodiscard]] std::string_view get(std::string_view key) const noexcept {
     for (const auto& [k, v] : meta) {

@@ -158,6 +158,80 @@ TEST(alert, append_json_adds_one_object_after_existing_text) {
   EXPECT_EQ(std::string_view(doc["scenario"]), "x");
 }
 
+// The line's exact bytes: every key in order, decisions, escapes (quote, backslash, control
+// bytes as \n or \u00XX, DEL and UTF-8 as they are), a key that is not the parser's; then
+// write_json_line into a buffer that held a longer line must write exactly to_json's bytes.
+TEST(alert, json_line_bytes_with_decisions_escapes_and_a_reused_buffer) {
+  const unix_nanos t0 = *parse_rfc3339("2023-05-17T15:08:20.5Z");
+  const unix_nanos second = 1'000'000'000;
+  const event_payload a =
+      payload(t0, {{"source_ip", "10.1.2.3"}, {"user", "a\"b\\c\n\r\t\x01\x1f\x7f \xc3\xa9"}, {"custom key", "v"}});
+  const event_payload b = payload(t0 + second, {{"source_ip", "10.1.2.3"}, {"namespace", "kube-system"}});
+  const event_payload* events[] = {&a, &b};
+  alert al = make_alert(alert_origin{"s/x", R"({"k":[1]})", "10s", "Ip", 5, true, false}, 7, t0, t0 + second,
+                        t0 + 2 * second, events, 2);
+  al.decisions.push_back(decision{"ban", "Ip", "10.1.2.3", "crowdsec", "s/x", 4 * 3600 * second, t0 + 4 * 3600 * second});
+  al.decisions.push_back(decision{"captcha", "Range", "10.0.0.0/8", "cscli", "s/\"y\"", 90 * second, t0 + 90 * second});
+  const std::string expected = std::string(R"({"scenario":"s/x","message":"Ip 10.1.2.3 performed 's/x' (7 events over 2s) at 2023-05-17 15:08:21.5 +0000 UTC",)"
+                 R"("source_ip":"10.1.2.3","user":"","namespace":"kube-system","resource_name":"","kind":"","cluster":"",)"
+                 R"("events_count":7,"start_at":"2023-05-17T15:08:20.5Z","stop_at":"2023-05-17T15:08:22.5Z",)"
+                 R"("remediation":true,"labels":{"k":[1]},"decisions":[{"type":"ban","scope":"Ip","value":"10.1.2.3",)"
+                 R"("duration":"4h0m0s","until":"2023-05-17T19:08:20.5Z","origin":"crowdsec","scenario":"s/x"},)"
+                 R"({"type":"captcha","scope":"Range","value":"10.0.0.0/8","duration":"1m30s",)"
+                 R"("until":"2023-05-17T15:09:50.5Z","origin":"cscli","scenario":"s/\"y\""}],"scope":"Ip",)"
+                 R"("value":"10.1.2.3","capacity":5,"leakspeed":"10s","events":[{"timestamp":"2023-05-17T15:08:20.5Z",)"
+                 R"("meta":{"source_ip":"10.1.2.3","user":"a\"b\\c\n\r\t\u0001\u001f)" "\x7f \xc3\xa9"
+                 R"(","custom key":"v"}},{"timestamp":"2023-05-17T15:08:21.5Z",)"
+                 R"("meta":{"source_ip":"10.1.2.3","namespace":"kube-system"}}]})");
+  EXPECT_EQ(to_json(al), expected);
+
+  const event_payload c = payload(t0, {{"source_ip", "::1"}});
+  const event_payload* one[] = {&c};
+  const alert small = make_alert(alert_origin{"y", "", "0s", "", 0, false, false}, 1, t0, t0, t0, one, 1);
+  std::FILE* f = std::tmpfile();
+  ASSERT_NE(f, nullptr);
+  std::string buffer(100'000, 'z');
+  write_json_line(f, buffer, al);
+  write_json_line(f, buffer, small);
+  std::string back(200'000, '\0');
+  std::rewind(f);
+  back.resize(std::fread(back.data(), 1, back.size(), f));
+  std::fclose(f);
+  EXPECT_EQ(back, expected + "\n" + to_json(small) + "\n");
+}
+
+// make_alert reads the last event's meta by key byte: keys stored by name in between (whose
+// name and value lengths take one or two LEB128 bytes) must be stepped over, and a parser key's
+// name given as text must land on its byte.
+TEST(alert, meta_by_key_byte_equals_meta_by_name) {
+  const std::string long_value(200, 'v');
+  meta_list m;
+  m.push_back("zz-custom", long_value);
+  m.push_back(meta_key::source_ip, "10.0.0.1");
+  m.push_back(std::string(130, 'k'), "x");
+  m.push_back("user", "alice"); // by name: stored as the parser's key byte
+  m.push_back(meta_key::namespace_, "");
+  m.push_back(meta_key::kind, long_value + "w");
+  event_payload p;
+  p.meta = m;
+  for (std::size_t k = 0; k < meta_key_count; ++k) {
+    const auto key = static_cast<meta_key>(k);
+    EXPECT_EQ(p.get(key), p.get(meta_key_name(key))) << meta_key_name(key);
+  }
+  EXPECT_EQ(p.get(meta_key::source_ip), "10.0.0.1");
+  EXPECT_EQ(p.get(meta_key::user), "alice");
+  EXPECT_EQ(p.get(meta_key::kind), long_value + "w");
+  EXPECT_EQ(p.get(meta_key::cluster), "");
+  EXPECT_EQ(p.get("zz-custom"), long_value);
+  const event_payload* events[] = {&p};
+  const alert al = make_alert(alert_origin{"x", "{}", "0s", "Ip", 0, false, false}, 1, 0, 0, 0, events, 1);
+  EXPECT_EQ(al.source_ip, "10.0.0.1");
+  EXPECT_EQ(al.value, "10.0.0.1");
+  EXPECT_EQ(al.user, "alice");
+  EXPECT_EQ(al.kind, long_value + "w");
+  EXPECT_EQ(al.namespace_, "");
+}
+
 TEST(alert, is_ip) {
   EXPECT_TRUE(is_ip("192.168.49.1"));
   EXPECT_TRUE(is_ip("::1"));
