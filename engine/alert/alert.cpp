@@ -249,7 +249,7 @@ std::size_t alert_json_bound(const alert& a, std::size_t duration_text) noexcept
     n += json_string_bound(s->size());
   }
   for (const decision& d : a.decisions) {
-    n += 128 + json_time_bound + duration_text;
+    n += 128 + json_time_bound + json_string_bound(duration_text);
     for (const std::string* s : {&d.type, &d.scope, &d.value, &d.origin, &d.scenario}) {
       n += json_string_bound(s->size());
     }
@@ -395,9 +395,13 @@ std::size_t longest_duration_text(const alert& a) {
 
 } // namespace
 
+std::size_t detail::json_line_bound(const alert& a) {
+  return alert_json_bound(a, longest_duration_text(a));
+}
+
 void append_json(std::string& out, const alert& a) {
   const std::size_t start = out.size();
-  out.resize(start + alert_json_bound(a, longest_duration_text(a)));
+  out.resize(start + detail::json_line_bound(a));
   char* end = write_json(out.data() + start, a);
   out.resize(static_cast<std::size_t>(end - out.data()));
 }
@@ -411,7 +415,7 @@ std::string to_json(const alert& a) {
 void write_json_line(std::FILE* f, std::string& buffer, const alert& a) {
   // The buffer keeps its largest size between alerts: resizing it down and up again would
   // zero the bound's bytes for every line.
-  const std::size_t bound = alert_json_bound(a, longest_duration_text(a)) + 1;
+  const std::size_t bound = detail::json_line_bound(a) + 1;
   if (buffer.size() < bound) {
     buffer.resize(bound);
   }

@@ -89,6 +89,12 @@ void append_json(std::string& out, const alert& a);
 /// Writes the line and a newline to `f`, built in `buffer` (kept by the caller between alerts).
 void write_json_line(std::FILE* f, std::string& buffer, const alert& a);
 
+namespace detail {
+/// The most bytes the line of `a` can take (without its newline): the buffer the writers size
+/// once and fill without checks. Exposed for the tests that hold the writers to it.
+std::size_t json_line_bound(const alert& a);
+} // namespace detail
+
 /// True if `s` is an IPv4 or IPv6 address.
 bool is_ip(std::string_view s) noexcept;
 

@@ -1116,7 +1116,9 @@ void matcher::match(context& ctx, const event_env& env, std::vector<std::uint32_
     }
     st.hits[fi].clear();
     scan_target target{st.bits.data(), &st.hits[fi]};
-    f.literals.find(s, [&target](std::uint32_t t) { target.hit(t); });
+    if (!f.literals.empty()) {
+      f.literals.find(s, [&target](std::uint32_t t) { target.hit(t); });
+    }
     for (const affix_test& a : f.affixes) {
       if (a.holds(s)) {
         target.hit(a.test);

@@ -1,6 +1,9 @@
 // Alert text and JSON, Go duration and time formats (what CrowdSec prints).
 #include "engine/alert/alert.h"
 
+#include <climits>
+#include <cstdint>
+
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
@@ -230,6 +233,53 @@ TEST(alert, meta_by_key_byte_equals_meta_by_name) {
   EXPECT_EQ(al.user, "alice");
   EXPECT_EQ(al.kind, long_value + "w");
   EXPECT_EQ(al.namespace_, "");
+}
+
+// The writers fill a buffer sized once to detail::json_line_bound without checking as they go:
+// the worst case (every string byte a control byte, written as \u00XX; the widest numbers;
+// long durations; many events) must stay within it, and every escape form is pinned here.
+TEST(alert, worst_case_line_stays_within_its_bound) {
+  std::string out;
+  append_json_string(out, std::string("\x00\x08\x0c\x1f\"\\\n\r\t\x7f", 10));
+  EXPECT_EQ(out, R"("\u0000\u0008\u000c\u001f\"\\\n\r\t)" "\x7f\"");
+
+  std::string controls;
+  for (int i = 0; i < 300; ++i) {
+    controls += static_cast<char>(i % 32 == 9 || i % 32 == 10 || i % 32 == 13 ? 1 : i % 32);
+  }
+  std::vector<event_payload> payloads;
+  for (int i = 0; i < 40; ++i) {
+    payloads.push_back(payload(-1, {{"source_ip", controls}, {"user", controls}, {controls, controls},
+                                    {"namespace", controls.substr(0, i)}}));
+  }
+  std::vector<const event_payload*> events;
+  for (const event_payload& p : payloads) {
+    events.push_back(&p);
+  }
+  std::string labels = "{\"k\":";
+  append_json_string(labels, controls);
+  labels += "}";
+  alert_origin origin{controls, labels, controls, controls, INT64_MIN, true, true};
+  alert al = make_alert(origin, UINT64_MAX, INT64_MIN, INT64_MAX, INT64_MIN, events.data(), events.size(), controls);
+  for (int i = 0; i < 5; ++i) {
+    al.decisions.push_back(decision{controls, controls, controls, controls, controls, INT64_MIN + i, INT64_MIN});
+  }
+  al.value = controls;
+  al.kind = controls;
+  const std::string line = to_json(al);
+  EXPECT_LE(line.size(), detail::json_line_bound(al));
+  EXPECT_GT(line.size(), detail::json_line_bound(al) / 2); // the strings are most of the bound
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  ASSERT_EQ(parser.parse(line).get(doc), simdjson::SUCCESS);
+  EXPECT_EQ(std::string_view(doc["kind"]), controls);
+  EXPECT_EQ(int64_t(doc["capacity"]), INT64_MIN);
+  EXPECT_EQ(uint64_t(doc["events_count"]), UINT64_MAX);
+  EXPECT_EQ(simdjson::dom::array(doc["events"]).size(), 40u);
+  std::string meta;
+  append_meta_json(meta, payloads[0].meta);
+  ASSERT_EQ(parser.parse(meta).get(doc), simdjson::SUCCESS);
+  EXPECT_EQ(std::string_view(doc[controls]), controls);
 }
 
 TEST(alert, is_ip) {
