@@ -150,11 +150,41 @@ char* put_json_byte(char* d, unsigned char c) noexcept {
   return d;
 }
 
-// The most bytes write_json_string writes for a string of `n` bytes: quotes, and six per byte
-// ("\u001f").
-constexpr std::size_t json_string_bound(std::size_t n) noexcept { return 2 + 6 * n; }
+// How many bytes write_json_string writes for `s`, exactly: quotes, two for \" \\ \n \r \t,
+// six for other control bytes (\u001f), one for the rest. Clean words are counted eight bytes
+// at a time.
+std::size_t json_string_size(std::string_view s) noexcept {
+  const char* p = s.data();
+  const std::size_t n = s.size();
+  std::size_t size = 2 + n;
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p + i, 8);
+    if (!needs_escape(w)) {
+      continue;
+    }
+    for (std::size_t k = i; k < i + 8; ++k) {
+      char buf[6];
+      size += static_cast<std::size_t>(put_json_byte(buf, static_cast<unsigned char>(p[k])) - buf) - 1;
+    }
+  }
+  for (; i < n; ++i) {
+    char buf[6];
+    size += static_cast<std::size_t>(put_json_byte(buf, static_cast<unsigned char>(p[i])) - buf) - 1;
+  }
+  return size;
+}
 
-// Writes `s` quoted and escaped at `d` (room for json_string_bound(s.size()) bytes) and returns
+// Room for write_json_string(s): six bytes per byte (\u001f) for a short string, which is
+// cheaper to assume than to count; a long one is counted, so that a buffer sized for a line
+// holding a large value (a long user name, a template's output) is not six times its size.
+std::size_t json_string_bound(std::string_view s) noexcept {
+  constexpr std::size_t counted_from = 256;
+  return s.size() < counted_from ? 2 + 6 * s.size() : json_string_size(s);
+}
+
+// Writes `s` quoted and escaped at `d` (room for json_string_bound(s) bytes) and returns
 // the end. Eight bytes at a time while none needs escaping (most of an alert's text); a word
 // that does is escaped byte by byte, and the last, partial word is read as the string's last
 // eight bytes, which overlap bytes already written.
@@ -235,7 +265,7 @@ constexpr std::size_t json_time_bound = 48;
 std::size_t meta_json_bound(const meta_list& m) noexcept {
   std::size_t n = 2;
   for (const auto& [k, v] : m) {
-    n += 2 + json_string_bound(k.size()) + json_string_bound(v.size());
+    n += 2 + json_string_bound(k) + json_string_bound(v);
   }
   return n;
 }
@@ -246,12 +276,12 @@ std::size_t alert_json_bound(const alert& a, std::size_t duration_text) noexcept
   std::size_t n = 512 + a.labels_json.size() + 2 * 20 + 2 * json_time_bound;
   for (const std::string* s : {&a.scenario, &a.message, &a.source_ip, &a.user, &a.namespace_, &a.resource_name,
                                &a.kind, &a.cluster, &a.scope, &a.value, &a.leakspeed}) {
-    n += json_string_bound(s->size());
+    n += json_string_bound(*s);
   }
   for (const decision& d : a.decisions) {
-    n += 128 + json_time_bound + json_string_bound(duration_text);
+    n += 128 + json_time_bound + 2 + duration_text; // a duration needs no escaping (digits, units, µ)
     for (const std::string* s : {&d.type, &d.scope, &d.value, &d.origin, &d.scenario}) {
-      n += json_string_bound(s->size());
+      n += json_string_bound(*s);
     }
   }
   for (const event_payload& e : a.events) {
@@ -270,7 +300,7 @@ std::string format_go_time(unix_nanos t) {
 
 void append_json_string(std::string& out, std::string_view s) {
   const std::size_t start = out.size();
-  out.resize(start + json_string_bound(s.size()));
+  out.resize(start + json_string_bound(s));
   char* end = write_json_string(out.data() + start, s);
   out.resize(static_cast<std::size_t>(end - out.data()));
 }

@@ -276,6 +276,17 @@ TEST(alert, worst_case_line_stays_within_its_bound) {
   EXPECT_EQ(int64_t(doc["capacity"]), INT64_MIN);
   EXPECT_EQ(uint64_t(doc["events_count"]), UINT64_MAX);
   EXPECT_EQ(simdjson::dom::array(doc["events"]).size(), 40u);
+  // Long strings are counted exactly, word by word: escapes in any word, clean words between.
+  for (std::size_t at = 0; at < 300; at += 7) {
+    std::string text(300, 'a');
+    text[at] = '\n';
+    text[(at * 3) % 300] = '\x01';
+    text[299 - at] = '"';
+    std::string quoted;
+    append_json_string(quoted, text);
+    ASSERT_EQ(parser.parse(quoted).get(doc), simdjson::SUCCESS) << at;
+    EXPECT_EQ(std::string_view(doc), text) << at;
+  }
   std::string meta;
   append_meta_json(meta, payloads[0].meta);
   ASSERT_EQ(parser.parse(meta).get(doc), simdjson::SUCCESS);
