@@ -1,6 +1,5 @@
 #include "engine/alert/alert.h"
 
-#include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <cstdio>
@@ -259,8 +258,11 @@ struct json_cursor {
   }
 };
 
-// Room for a formatted time with its quotes (format_rfc3339_nano writes at most 35 bytes).
+// Room for a formatted time with its quotes (format_rfc3339_nano writes at most 30 bytes).
 constexpr std::size_t json_time_bound = 48;
+// Room for a decision's duration with its quotes: format_go_duration's longest text is 25 bytes
+// ("-2562047h47m16.854775808s"), and it never needs escaping (digits, units, µ).
+constexpr std::size_t json_duration_bound = 32;
 
 std::size_t meta_json_bound(const meta_list& m) noexcept {
   std::size_t n = 2;
@@ -272,14 +274,14 @@ std::size_t meta_json_bound(const meta_list& m) noexcept {
 
 // The most bytes append_json writes for `a`: the keys and punctuation (under 512), then each
 // value at its own bound.
-std::size_t alert_json_bound(const alert& a, std::size_t duration_text) noexcept {
+std::size_t alert_json_bound(const alert& a) noexcept {
   std::size_t n = 512 + a.labels_json.size() + 2 * 20 + 2 * json_time_bound;
   for (const std::string* s : {&a.scenario, &a.message, &a.source_ip, &a.user, &a.namespace_, &a.resource_name,
                                &a.kind, &a.cluster, &a.scope, &a.value, &a.leakspeed}) {
     n += json_string_bound(*s);
   }
   for (const decision& d : a.decisions) {
-    n += 128 + json_time_bound + 2 + duration_text; // a duration needs no escaping (digits, units, µ)
+    n += 128 + json_time_bound + json_duration_bound;
     for (const std::string* s : {&d.type, &d.scope, &d.value, &d.origin, &d.scenario}) {
       n += json_string_bound(*s);
     }
@@ -363,7 +365,7 @@ alert make_alert(const alert_origin& origin, std::uint64_t events_count, unix_na
 
 namespace {
 
-// The line at `d` (room for alert_json_bound(a, duration_text) bytes); returns its end.
+// The line at `d` (room for alert_json_bound(a) bytes); returns its end.
 char* write_json(char* d, const alert& a) {
   json_cursor c{d};
   // Keys are literals that need no escaping: written as they are, quotes and colon included.
@@ -414,19 +416,10 @@ char* write_json(char* d, const alert& a) {
   return c.d;
 }
 
-// The longest Go duration text (format_go_duration) among the alert's decisions.
-std::size_t longest_duration_text(const alert& a) {
-  std::size_t n = 0;
-  for (const decision& d : a.decisions) {
-    n = std::max(n, format_go_duration(d.duration).size());
-  }
-  return n;
-}
-
 } // namespace
 
 std::size_t detail::json_line_bound(const alert& a) {
-  return alert_json_bound(a, longest_duration_text(a));
+  return alert_json_bound(a);
 }
 
 void append_json(std::string& out, const alert& a) {

@@ -145,6 +145,9 @@ struct field_db {
   literal_table literals;               // the `==` and `in` literals among `tests`
   std::vector<affix_test> affixes;      // prefixes and suffixes, when compared in place
   hs_database_t* db = nullptr;          // the other string tests (substrings, regexes, many affixes)
+
+  /// True if some test of this field reads its string (else only integers and "" are tested).
+  [[nodiscard]] bool tests_strings() const noexcept { return db != nullptr || !literals.empty() || !affixes.empty(); }
 };
 
 // Hyperscan literal: every byte that is not alphanumeric escaped as \xHH.
@@ -1028,7 +1031,7 @@ std::size_t matcher::rules_decided_by_tests() const noexcept {
 std::size_t matcher::string_fields() const noexcept {
   std::size_t n = 0;
   for (const field_db& f : impl_->fields) {
-    n += f.db != nullptr || !f.literals.empty() || !f.affixes.empty() ? 1 : 0;
+    n += f.tests_strings() ? 1 : 0;
   }
   return n;
 }
@@ -1105,7 +1108,7 @@ void matcher::match(context& ctx, const event_env& env, std::vector<std::uint32_
     }
     const std::string_view s = v.as_string();
     st.field_empty[fi] = s.empty() ? 1 : 0;
-    if (s.empty() || (f.db == nullptr && f.literals.empty() && f.affixes.empty())) {
+    if (s.empty() || !f.tests_strings()) {
       continue;
     }
     if (st.last[fi].holds(s)) {
