@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Replay throughput: the shipped rules (and the hub's own files, when ../shared is present) over a
-# 1,000,000-event file from tools/gen-audit (seed 1), at 1 and 2 workers; events/s and peak RSS.
+# 1,000,000-event file from tools/gen-audit (seed 1), at 1 and 2 workers; events/s, peak RSS, and
+# events per CPU-second (all threads, user and system time: the throughput per core).
 # Usage: bench/replay/run.sh [events] [--workers "1 2 ..."] [--json FILE]
 #   events     size of the generated file (default 1000000; cached in build/bench-data/)
 #   --workers  worker counts for the shipped rules (default "1 2"); the hub's files run at 1 and 2
@@ -33,7 +34,7 @@ bursts=$(python3 -c "import json;print(len(json.load(open('$summary'))['bursts']
 size=$(stat -c %s "$data")
 hub=../shared/data/crowdsec-hub/scenarios/crowdsecurity
 rows=()
-printf "%-10s %-8s %12s %10s %10s %10s\n" rules workers events/s MB/s "RSS MB" alerts
+printf "%-10s %-8s %12s %10s %10s %10s %14s\n" rules workers events/s MB/s "RSS MB" alerts "events/CPU-s"
 run() {
   local label="$1" workers="$2"; shift 2
   local err
@@ -47,6 +48,8 @@ run() {
   eps=$(sed -n 's/.* s: \([0-9]*\) events\/s.*/\1/p' <<<"$err")
   secs=$(sed -n 's/.* in \([0-9.]*\) s: .*/\1/p' <<<"$err")
   rss=$(sed -n 's/.*peak RSS \([0-9.]*\) MB.*/\1/p' <<<"$err")
+  cpu=$(sed -n 's/.*, CPU \([0-9.]*\) s (.*/\1/p' <<<"$err")
+  epc=$(sed -n 's/.* (\([0-9]*\) events per CPU-second).*/\1/p' <<<"$err")
   alerts=$(sed -n 's/^\([0-9]*\) alerts .*/\1/p' <<<"$err")
   bf=$(awk '/k8s-audit-api-server-bruteforce/ {print $2}' <<<"$err")
   if [ "$decoded" != "$events" ] || [ "$bf" != "$bursts" ]; then
@@ -55,8 +58,8 @@ run() {
     exit 1
   fi
   mbs=$(python3 -c "print(round($size/1e6/$secs, 1))")
-  printf "%-10s %-8s %12s %10.0f %10s %10s\n" "$label" "$workers" "$eps" "$mbs" "$rss" "$alerts"
-  rows+=("{\"rules\": \"$label\", \"workers\": $workers, \"events\": $read, \"decoded\": $decoded, \"bytes\": $size, \"seconds\": $secs, \"events_per_s\": $eps, \"mb_per_s\": $mbs, \"peak_rss_mb\": $rss, \"alerts\": $alerts, \"bruteforce_alerts\": $bf, \"injected_bursts\": $bursts}")
+  printf "%-10s %-8s %12s %10.0f %10s %10s %14s\n" "$label" "$workers" "$eps" "$mbs" "$rss" "$alerts" "$epc"
+  rows+=("{\"rules\": \"$label\", \"workers\": $workers, \"events\": $read, \"decoded\": $decoded, \"bytes\": $size, \"seconds\": $secs, \"events_per_s\": $eps, \"mb_per_s\": $mbs, \"peak_rss_mb\": $rss, \"cpu_seconds\": $cpu, \"events_per_cpu_s\": $epc, \"alerts\": $alerts, \"bruteforce_alerts\": $bf, \"injected_bursts\": $bursts}")
 }
 for w in $workers; do run shipped "$w"; done
 if [ -d "$hub" ]; then

@@ -2,10 +2,12 @@
 // Test helpers: run the real `vigil` binary as a child process and talk HTTP/1.1 to it over
 // loopback (blocking sockets, Content-Length bodies). For integration tests only.
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -27,13 +29,19 @@ namespace vigil::test {
 /// A child process with its stdout and stderr captured through pipes.
 class child {
  public:
-  explicit child(const std::vector<std::string>& argv) {
-    int out[2], err[2];
-    if (pipe(out) != 0 || pipe(err) != 0) {
+  /// With `with_stdin`, the child's stdin is a pipe the test writes (write_stdin, close_stdin);
+  /// otherwise it inherits the test's.
+  explicit child(const std::vector<std::string>& argv, bool with_stdin = false) {
+    int out[2], err[2], in[2] = {-1, -1};
+    if (pipe(out) != 0 || pipe(err) != 0 || (with_stdin && pipe(in) != 0)) {
       return;
     }
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
+    if (with_stdin) {
+      posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+      posix_spawn_file_actions_addclose(&fa, in[1]);
+    }
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);
     posix_spawn_file_actions_adddup2(&fa, err[1], 2);
     posix_spawn_file_actions_addclose(&fa, out[0]);
@@ -49,6 +57,10 @@ class child {
     posix_spawn_file_actions_destroy(&fa);
     close(out[1]);
     close(err[1]);
+    if (with_stdin) {
+      close(in[0]);
+      in_ = in[1];
+    }
     out_ = out[0];
     err_ = err[0];
     fcntl(out_, F_SETFL, O_NONBLOCK);
@@ -59,8 +71,66 @@ class child {
       kill(pid_, SIGKILL);
       waitpid(pid_, nullptr, 0);
     }
+    close_stdin();
     close(out_);
     close(err_);
+  }
+
+  /// Writes all of `data` to the child's stdin (false if it cannot: no pipe, or the child is gone).
+  bool write_stdin(std::string_view data) {
+    while (!data.empty()) {
+      const ssize_t n = in_ < 0 ? -1 : write(in_, data.data(), data.size());
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (n <= 0) {
+        return false;
+      }
+      data.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+
+  /// End of input for the child.
+  void close_stdin() {
+    if (in_ >= 0) {
+      close(in_);
+      in_ = -1;
+    }
+  }
+
+  /// Waits until stdout contains `needle` (pumping), up to `timeout`.
+  bool wait_for_stdout(const std::string& needle, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+    return wait_for(stdout_text, needle, timeout);
+  }
+
+  /// True while the child has not exited.
+  bool running() {
+    if (exited_ || pid_ <= 0) {
+      return false;
+    }
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      exited_ = true;
+      exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      return false;
+    }
+    return true;
+  }
+
+  /// Waits for the child to exit by itself (pumping the pipes meanwhile): its exit status, or -1
+  /// if it is still running after `timeout`.
+  int wait_exit(std::chrono::milliseconds timeout = std::chrono::seconds(60)) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < until) {
+      pump();
+      if (!running()) {
+        pump();
+        return exit_status_;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return -1;
   }
 
   /// Reads what is available from both pipes into stdout_text / stderr_text.
@@ -79,19 +149,14 @@ class child {
 
   /// Waits until stderr contains `needle` (pumping), up to `timeout`.
   bool wait_for_stderr(const std::string& needle, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < until) {
-      pump();
-      if (stderr_text.find(needle) != std::string::npos) {
-        return true;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return false;
+    return wait_for(stderr_text, needle, timeout);
   }
 
   /// Sends a signal and waits for the exit status (pumping the pipes meanwhile).
   int stop(int sig = SIGTERM, std::chrono::milliseconds timeout = std::chrono::seconds(60)) {
+    if (exited_) {
+      return exit_status_;
+    }
     kill(pid_, sig);
     const auto until = std::chrono::steady_clock::now() + timeout;
     int status = 0;
@@ -100,8 +165,9 @@ class child {
       const pid_t r = waitpid(pid_, &status, WNOHANG);
       if (r == pid_) {
         exited_ = true;
+        exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
         pump();
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        return exit_status_;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
@@ -113,9 +179,22 @@ class child {
   std::string stdout_text, stderr_text;
 
  private:
+  bool wait_for(const std::string& text, const std::string& needle, std::chrono::milliseconds timeout) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < until) {
+      pump();
+      if (text.find(needle) != std::string::npos) {
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
+
   pid_t pid_ = -1;
-  int out_ = -1, err_ = -1;
+  int in_ = -1, out_ = -1, err_ = -1;
   bool exited_ = false;
+  int exit_status_ = -1;
 };
 
 struct http_response {

@@ -1,0 +1,66 @@
+// `vigil replay` as a user runs it: the real binary, its stdin a pipe the test writes.
+#include <csignal>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "tests/support/process.h"
+
+namespace vigil {
+namespace {
+
+using test::child;
+
+const std::string vigil_bin = VIGIL_BINARY;
+const std::string bruteforce = "crowdsecurity/k8s-audit-api-server-bruteforce";
+
+// An anonymous list of secrets refused with `code`, at 2026-01-01T00:00:0<second>Z.
+std::string refused(const std::string& ip, int code, int second, const std::string& user_agent = "curl/8.0") {
+  return R"({"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"id-)" + ip + "-" +
+         std::to_string(second) + R"(","stage":"ResponseComplete","verb":"list","user":{"username":"system:anonymous"},"sourceIPs":[")" +
+         ip + R"("],"userAgent":")" + user_agent + R"(","objectRef":{"resource":"secrets"},"responseStatus":{"code":)" +
+         std::to_string(code) + R"(},"requestReceivedTimestamp":"2026-01-01T00:00:0)" + std::to_string(second) + "Z\"}\n";
+}
+
+class replay_cmd : public ::testing::Test {
+ protected:
+  void SetUp() override { std::signal(SIGPIPE, SIG_IGN); } // a child that died fails write_stdin instead
+};
+
+// Alerts reach stdout while the writer of the pipe is still writing: the reader submits what a
+// pipe has once it goes quiet, and the emitter flushes stdout once the pipeline is idle. Reading
+// the pipe to a full chunk, or keeping alerts in stdout's buffer until exit, holds them back.
+TEST_F(replay_cmd, a_burst_on_an_open_pipe_alerts_before_the_pipe_is_closed) {
+  child c({vigil_bin, "replay", "-o", "json", "-"}, true);
+  ASSERT_TRUE(c.started());
+  std::string burst;
+  for (int i = 0; i < 6; ++i) {
+    burst += refused("10.1.2.3", 401, i);
+  }
+  ASSERT_TRUE(c.write_stdin(burst));
+  EXPECT_TRUE(c.wait_for_stdout(bruteforce)) << c.stdout_text << c.stderr_text;
+  EXPECT_TRUE(c.running());
+  c.close_stdin();
+  EXPECT_EQ(c.wait_exit(), 0) << c.stderr_text;
+  EXPECT_NE(c.stderr_text.find("6 events read, 6 decoded, 0 malformed"), std::string::npos) << c.stderr_text;
+  EXPECT_NE(c.stderr_text.find(" events per CPU-second)"), std::string::npos) << c.stderr_text;
+}
+
+// A document far larger than a pipe's chunk, written in pieces, is decoded whole, and the events
+// around it are unaffected.
+TEST_F(replay_cmd, a_document_larger_than_a_chunk_arrives_in_pieces_through_a_pipe) {
+  child c({vigil_bin, "replay", "-o", "json", "-"}, true);
+  ASSERT_TRUE(c.started());
+  const std::string big = refused("10.9.9.9", 200, 1, std::string(5u << 20, 'a'));
+  ASSERT_TRUE(c.write_stdin(refused("10.9.9.8", 200, 0)));
+  for (std::size_t at = 0; at < big.size(); at += 100'000) {
+    ASSERT_TRUE(c.write_stdin(std::string_view(big).substr(at, 100'000)));
+  }
+  ASSERT_TRUE(c.write_stdin(refused("10.9.9.7", 200, 2)));
+  c.close_stdin();
+  EXPECT_EQ(c.wait_exit(), 0) << c.stderr_text;
+  EXPECT_NE(c.stderr_text.find("3 events read, 3 decoded, 0 malformed"), std::string::npos) << c.stderr_text;
+}
+
+} // namespace
+} // namespace vigil
