@@ -360,10 +360,7 @@ void bucket_set::instantiate(entry& e, unix_nanos t) noexcept {
   e.tokens_at = t;
   e.head = 0;
   e.size = 0;
-  e.limit = rt.queue_limit;
-  if (e.limit != unbounded && e.ring.size() < e.limit) {
-    e.ring.resize(e.limit);
-  }
+  e.limit = rt.queue_limit; // the ring grows to it as events come (queue_push), not before
   if (specs_[e.scenario].has_distinct) {
     e.distinct.clear();
   }
@@ -379,10 +376,13 @@ void queue_push(std::vector<event_payload>& ring, std::size_t& head, std::size_t
     head = head + 1 == ring.size() ? 0 : head + 1;
     --size;
   }
-  if (size == ring.size()) { // only unbounded (counter) queues grow here
+  if (size == ring.size()) {
+    // Full below its limit: double, up to the limit. Sizing the ring to the limit when the
+    // bucket was created cost a scenario of capacity 100,000 about 5 MB for every key it saw.
+    // A recycled instance keeps its ring, so a warm set does not allocate here.
     std::rotate(ring.begin(), ring.begin() + static_cast<std::ptrdiff_t>(head), ring.end());
     head = 0;
-    ring.resize(std::max<std::size_t>(8, ring.size() * 2));
+    ring.resize(std::min(limit, std::max<std::size_t>(8, ring.size() * 2)));
   }
   std::size_t slot = head + size;
   if (slot >= ring.size()) {

@@ -13,35 +13,7 @@
 #include "engine/bucket/bucket.h"
 #include "engine/counters/counters.h"
 #include "engine/event/timestamp.h"
-
-// Global allocation counter for the no-allocation test. Counts every operator new in the process.
-namespace {
-std::atomic<std::uint64_t> g_allocations{0};
-} // namespace
-
-void* operator new(std::size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n == 0 ? 1 : n)) {
-    return p;
-  }
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n == 0 ? 1 : n)) {
-    return p;
-  }
-  throw std::bad_alloc();
-}
-// Not inlined: GCC 12 would otherwise see free() applied to what its operator new returned and
-// warn of a mismatch (-Wmismatched-new-delete), which is exactly the pairing intended here.
-namespace {
-[[gnu::noinline]] void release(void* p) noexcept { std::free(p); }
-} // namespace
-void operator delete(void* p) noexcept { release(p); }
-void operator delete[](void* p) noexcept { release(p); }
-void operator delete(void* p, std::size_t) noexcept { release(p); }
-void operator delete[](void* p, std::size_t) noexcept { release(p); }
+#include "tests/support/count_allocations.h"
 
 namespace vigil::engine {
 namespace {
@@ -676,13 +648,35 @@ TEST(bucket_set_alloc, no_heap_allocation_once_warm) {
     cycle();
   }
   const std::uint64_t overflows_before = sink.n;
-  const std::uint64_t before = g_allocations.load();
+  const std::uint64_t before = test::allocations.load();
   cycle();
   cycle();
-  const std::uint64_t after = g_allocations.load();
+  const std::uint64_t after = test::allocations.load();
   EXPECT_EQ(after - before, 0u);
   EXPECT_GT(sink.n, overflows_before); // the measured cycles did real work
   EXPECT_EQ(b.live(), 0u);
+}
+
+// A bucket's queue grows with what is poured into it, not with its capacity: a scenario of
+// capacity 100,000 that sees 50 keys once each holds 50 short queues (its rings were sized to
+// the capacity up front: about 5 MB a key). It still overflows at capacity + 1.
+TEST(bucket_set_alloc, a_large_capacity_costs_memory_only_as_events_come) {
+  bucket_set b({leaky("t/large", 100000, 10 * sec)});
+  counting_sink sink;
+  const event_payload p = payload(0, "entry");
+  const std::uint64_t before = test::allocated_bytes.load();
+  for (int k = 0; k < 50; ++k) {
+    b.pour(0, "cluster-a/10.0.1." + std::to_string(k), {}, at("2026-01-01T00:00:00Z"), p, sink);
+  }
+  EXPECT_EQ(b.live(), 50u);
+  EXPECT_LT(test::allocated_bytes.load() - before, 1u << 20);
+  const unix_nanos t0 = at("2026-01-01T00:00:00Z");
+  for (int i = 0; i < 100000; ++i) {
+    b.pour(0, "cluster-a/10.0.2.1", {}, t0, p, sink);
+  }
+  EXPECT_EQ(sink.n, 0u);
+  b.pour(0, "cluster-a/10.0.2.1", {}, t0, p, sink);
+  EXPECT_EQ(sink.n, 1u);
 }
 
 } // namespace

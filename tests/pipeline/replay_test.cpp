@@ -3,6 +3,7 @@
 // documented bucket cases, and identical results at 1 and 2 workers.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <iterator>
 #include <filesystem>
@@ -21,6 +22,7 @@
 #include "engine/pipeline/pipeline.h"
 #include "io/file/replay_source.h"
 #include "rules/matcher/ruleset.h"
+#include "tests/support/count_allocations.h"
 #include "tests/support/files.h"
 
 namespace vigil {
@@ -591,6 +593,68 @@ TEST(pipeline, pours_are_counted_with_their_source_also_when_forwarded) {
   EXPECT_GT(two.totals.forwarded, 0u);
   EXPECT_EQ(poured("one.log", "test/by-user"), 200u);
   EXPECT_EQ(poured("two.log", "test/by-user"), 200u);
+}
+
+// A pour forwarded to the worker that owns its bucket travels in a recycled holder: once warm,
+// forwarding allocates nothing per pour (it cost four allocations each: the holder, its key,
+// its distinct value and its payload). Measured against the same events grouped by source IP,
+// which stay on the worker that decoded them: what both allocate is the reader's, per run of
+// documents, not per pour.
+struct alloc_run {
+  std::uint64_t allocations = 0; ///< during the fourth of four identical batches
+  std::uint64_t forwarded = 0;   ///< per batch
+};
+
+alloc_run allocations_per_batch(const std::string& groupby) {
+  const fs::path dir = scenario_dir("pour-alloc", "type: leaky\nname: test/grouped\ndescription: pours grouped\n"
+                                                   "filter: \"evt.Meta.user != ''\"\ngroupby: " + groupby +
+                                                   "\ndistinct: evt.Meta.source_ip\ncapacity: 100000\nleakspeed: 10s\n"
+                                                   "labels:\n  remediation: false\n");
+  // Each source IP has its own user, longer than a short string's inline buffer.
+  std::string batch;
+  for (int i = 0; i < 200; ++i) {
+    const std::string ip = "10.9." + std::to_string(i / 100) + "." + std::to_string(i % 100);
+    std::string events = burst(ip, 200, 10, "2026-01-01T00:00:00Z", 10);
+    const std::string anonymous = "\"system:anonymous\"";
+    for (std::size_t at = events.find(anonymous); at != std::string::npos; at = events.find(anonymous, at)) {
+      events.replace(at, anonymous.size(), "\"system:serviceaccount:team-" + ip + ":deployer\"");
+    }
+    batch += events;
+  }
+  collector out;
+  auto rs = load({dir.string()});
+  pipeline::options o;
+  o.workers = 2;
+  o.profiles = std::make_shared<const rules::profile_set>(rules::profile_set::defaults());
+  pipeline::pipeline pl(rs, o, out);
+  const auto settle = [&pl] {
+    while (pl.in_flight() != 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  };
+  for (int warm = 0; warm < 3; ++warm) {
+    io::replay_buffer(batch, io::replay_source{"", "alloc.log", "", "file"}, pl);
+    settle();
+  }
+  const std::uint64_t before = test::allocations.load();
+  io::replay_buffer(batch, io::replay_source{"", "alloc.log", "", "file"}, pl);
+  settle();
+  alloc_run r;
+  r.allocations = test::allocations.load() - before;
+  const pipeline::totals t = pl.finish();
+  EXPECT_EQ(t.decoded, 4u * 2000u);
+  r.forwarded = t.forwarded / 4;
+  return r;
+}
+
+TEST(pipeline, forwarded_pours_do_not_allocate_once_warm) {
+  const alloc_run local = allocations_per_batch("evt.Meta.source_ip");
+  const alloc_run forwarding = allocations_per_batch("evt.Meta.user");
+  EXPECT_EQ(local.forwarded, 0u);
+  ASSERT_GT(forwarding.forwarded, 500u); // the users' buckets are spread over both workers
+  EXPECT_LT(forwarding.allocations, local.allocations + forwarding.forwarded / 10)
+      << forwarding.allocations << " allocations with " << forwarding.forwarded << " pours forwarded, "
+      << local.allocations << " with none";
 }
 
 // CrowdSec's Uniq: an event whose distinct expression fails is poured without the check, and a
