@@ -315,6 +315,12 @@ struct pipeline::impl {
   moodycamel::ConcurrentQueue<forwarded_pour*> spare_pours;
 
   void recycle(std::unique_ptr<forwarded_pour> fp) {
+    // A holder that carried an outsized value is freed: kept, it would hold that much for the
+    // life of the process.
+    constexpr std::size_t keep_bytes = 16 * 1024;
+    if (fp->key.capacity() + fp->distinct.capacity() + fp->payload.meta.capacity_bytes() > keep_bytes) {
+      return;
+    }
     if (spare_pours.size_approx() < max_spare_pours && spare_pours.enqueue(fp.get())) {
       fp.release();
     }

@@ -28,7 +28,8 @@ constexpr std::size_t max_document = 64u << 20;
 // when it is full, or when `more_ready(first)` (after each read; `first` for a chunk's first)
 // says no more is coming soon: events written to a pipe are processed while its writer is still
 // writing. A document cut by the end of a chunk starts the next one, which is at least twice its
-// size, so a large document is copied a bounded number of times, not once per read.
+// size, so a large document is copied a bounded number of times, not once per read (a pause
+// counts only once a line has ended, see below).
 template <class ReadSome, class MoreReady>
 bool pump(const replay_source& src, pipeline::pipeline& pl, std::size_t chunk_bytes, ReadSome&& read_some,
           MoreReady&& more_ready) {
@@ -59,8 +60,14 @@ bool pump(const replay_source& src, pipeline::pipeline& pl, std::size_t chunk_by
         eof = true;
         break;
       }
+      const std::size_t before = size;
       size += static_cast<std::size_t>(n);
-      if (size < capacity && !more_ready(first)) {
+      // A pause submits what came, unless a document larger than a stream chunk is pending and
+      // no line has ended since: then the chunk fills first (twice the pending size), or each
+      // pause in a slowly written large document would copy all of it again.
+      const bool may_complete = carry.size() < chunk_bytes ||
+                                std::memchr(chunk->data.data() + before, '\n', size - before) != nullptr;
+      if (size < capacity && may_complete && !more_ready(first)) {
         break;
       }
       first = false;

@@ -522,14 +522,21 @@ TEST(bucket_counter, lazy_fire_on_pour) {
 TEST(bucket_counter, queue_unbounded_or_cache_size) {
   bucket_spec capped = counter("t/counter-cache", minute);
   capped.cache_size = 3;
-  bucket_set b({counter("t/counter-all", minute), capped});
+  // A queue of 11: its ring grows past its first 8 slots to the limit, then wraps.
+  bucket_spec capped_more = counter("t/counter-cache-10", minute);
+  capped_more.cache_size = 10;
+  bucket_set b({counter("t/counter-all", minute), capped, capped_more});
   recording_sink sink;
   for (int i = 0; i < 100; ++i) {
     b.pour(0, "k", {}, i * 100 * ms, payload(i, std::to_string(i)), sink);
     b.pour(1, "k", {}, i * 100 * ms, payload(i, std::to_string(i)), sink);
+    b.pour(2, "k", {}, i * 100 * ms, payload(i, std::to_string(i)), sink);
   }
   b.advance(2 * minute, sink);
-  ASSERT_EQ(sink.got.size(), 2u);
+  ASSERT_EQ(sink.got.size(), 3u);
+  EXPECT_EQ(sink.got[2].events_count, 100u);
+  EXPECT_EQ(sink.got[2].entries,
+            (std::vector<std::string>{"89", "90", "91", "92", "93", "94", "95", "96", "97", "98", "99"}));
   EXPECT_EQ(sink.got[0].events_count, 100u);
   EXPECT_EQ(sink.got[0].entries.size(), 100u);
   EXPECT_EQ(sink.got[0].entries.front(), "0");
@@ -677,6 +684,22 @@ TEST(bucket_set_alloc, a_large_capacity_costs_memory_only_as_events_come) {
   EXPECT_EQ(sink.n, 0u);
   b.pour(0, "cluster-a/10.0.2.1", {}, t0, p, sink);
   EXPECT_EQ(sink.n, 1u);
+  EXPECT_EQ(sink.events, 100001u); // the queue grew to the whole limit
+}
+
+// A leaky queue that grows in steps (8, 16, then its limit of 21) keeps its events in order.
+TEST(bucket_leaky, a_growing_queue_keeps_its_events_in_order) {
+  bucket_set b({leaky("t/grow", 20, 10 * sec)});
+  recording_sink sink;
+  for (int i = 0; i < 21; ++i) {
+    pour_n(b, sink, i + 1, 0);
+  }
+  ASSERT_EQ(sink.got.size(), 1u);
+  std::vector<std::string> expected;
+  for (int i = 1; i <= 21; ++i) {
+    expected.push_back(std::to_string(i));
+  }
+  EXPECT_EQ(sink.got[0].entries, expected);
 }
 
 } // namespace

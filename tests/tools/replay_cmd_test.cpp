@@ -1,6 +1,8 @@
 // `vigil replay` as a user runs it: the real binary, its stdin a pipe the test writes.
+#include <chrono>
 #include <csignal>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -46,8 +48,9 @@ TEST_F(replay_cmd, a_burst_on_an_open_pipe_alerts_before_the_pipe_is_closed) {
   EXPECT_NE(c.stderr_text.find(" events per CPU-second)"), std::string::npos) << c.stderr_text;
 }
 
-// A document far larger than a pipe's chunk, written in pieces, is decoded whole, and the events
-// around it are unaffected.
+// A document far larger than a pipe's chunk, written in pieces with pauses between some of them
+// (the reader waits for its line to end rather than resubmit it at each pause), is decoded
+// whole, and the events around it are unaffected.
 TEST_F(replay_cmd, a_document_larger_than_a_chunk_arrives_in_pieces_through_a_pipe) {
   child c({vigil_bin, "replay", "-o", "json", "-"}, true);
   ASSERT_TRUE(c.started());
@@ -55,6 +58,9 @@ TEST_F(replay_cmd, a_document_larger_than_a_chunk_arrives_in_pieces_through_a_pi
   ASSERT_TRUE(c.write_stdin(refused("10.9.9.8", 200, 0)));
   for (std::size_t at = 0; at < big.size(); at += 100'000) {
     ASSERT_TRUE(c.write_stdin(std::string_view(big).substr(at, 100'000)));
+    if (at % 1'000'000 == 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(30)); // longer than the reader waits
+    }
   }
   ASSERT_TRUE(c.write_stdin(refused("10.9.9.7", 200, 2)));
   c.close_stdin();
