@@ -30,6 +30,18 @@ void* operator new[](std::size_t n) {
   }
   throw std::bad_alloc();
 }
+// The nothrow forms too (simdjson uses them): left to the sanitizer's runtime, they would be
+// freed by the delete below and reported as a mismatch.
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+  vigil::test::allocations.fetch_add(1, std::memory_order_relaxed);
+  vigil::test::allocated_bytes.fetch_add(n, std::memory_order_relaxed);
+  return std::malloc(n == 0 ? 1 : n);
+}
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
+  vigil::test::allocations.fetch_add(1, std::memory_order_relaxed);
+  vigil::test::allocated_bytes.fetch_add(n, std::memory_order_relaxed);
+  return std::malloc(n == 0 ? 1 : n);
+}
 // Not inlined: GCC 12 would otherwise see free() applied to what its operator new returned and
 // warn of a mismatch (-Wmismatched-new-delete), which is exactly the pairing intended here.
 namespace vigil::test::detail {
@@ -39,3 +51,5 @@ void operator delete(void* p) noexcept { vigil::test::detail::release(p); }
 void operator delete[](void* p) noexcept { vigil::test::detail::release(p); }
 void operator delete(void* p, std::size_t) noexcept { vigil::test::detail::release(p); }
 void operator delete[](void* p, std::size_t) noexcept { vigil::test::detail::release(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { vigil::test::detail::release(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { vigil::test::detail::release(p); }
