@@ -1006,6 +1006,7 @@ totals pipeline::finish() {
     w->join();
     const auto rs = w->reader_stats();
     t.events_read += rs.events_read;
+    t.events_per_worker.push_back(rs.events_read);
     t.decoded += rs.decoded;
     t.malformed += rs.malformed;
     t.forwarded += w->forwarded;

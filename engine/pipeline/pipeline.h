@@ -149,6 +149,8 @@ struct options {
 struct totals {
   std::uint64_t events_read = 0, decoded = 0, malformed = 0;
   std::uint64_t alerts = 0, blackholed = 0, forwarded = 0;
+  /// Events each worker read, by worker index: how evenly the shards split the input.
+  std::vector<std::uint64_t> events_per_worker;
   std::vector<std::uint64_t> alerts_per_scenario; ///< by scenario index
   std::vector<std::uint64_t> eval_errors_per_scenario;
   std::map<std::string, std::uint64_t> by_verb, by_resource; ///< with count_verbs_resources

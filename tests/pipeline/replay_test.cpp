@@ -339,6 +339,26 @@ TEST(replay, two_workers_give_the_same_alerts_as_one) {
   EXPECT_EQ(one.totals.decoded, two.totals.decoded);
 }
 
+// Each worker's share of the input is reported, and follows the first source IP: one IP's events
+// all go to one worker, so one IP alone loads one worker, and many IPs load both.
+TEST(pipeline, events_per_worker_follow_the_first_source_ip) {
+  const run_result alone = run_text(burst("10.7.0.1", 200, 30, "2026-01-01T00:00:00Z", 10), {}, 2);
+  ASSERT_EQ(alone.totals.events_per_worker.size(), 2u);
+  EXPECT_EQ(std::min(alone.totals.events_per_worker[0], alone.totals.events_per_worker[1]), 0u);
+  EXPECT_EQ(std::max(alone.totals.events_per_worker[0], alone.totals.events_per_worker[1]), 30u);
+  std::string many;
+  for (int i = 0; i < 40; ++i) {
+    many += burst("10.7.1." + std::to_string(i), 200, 5, "2026-01-01T00:00:00Z", 10);
+  }
+  const run_result spread = run_text(many, {}, 2);
+  ASSERT_EQ(spread.totals.events_per_worker.size(), 2u);
+  EXPECT_EQ(spread.totals.events_per_worker[0] + spread.totals.events_per_worker[1], 200u);
+  for (const std::uint64_t n : spread.totals.events_per_worker) {
+    EXPECT_GT(n, 0u);
+    EXPECT_EQ(n % 5, 0u) << "an IP's events were split between workers";
+  }
+}
+
 // A recycled chunk keeps its buffer when the next request is a little larger (a file reader's
 // carried-over partial line varies from chunk to chunk): no reallocation, no fresh pages.
 TEST(chunk_pool, recycled_chunks_keep_their_buffer_across_small_size_changes) {

@@ -156,6 +156,17 @@ int run_replay(const replay_options& opts) {
                static_cast<unsigned long long>(t.alerts), rules->scenarios.size(), pl.workers(), secs,
                secs > 0 ? static_cast<double>(t.events_read) / secs : 0.0, static_cast<double>(ru.ru_maxrss) / 1024.0,
                cpu, cpu > 0 ? static_cast<double>(t.events_read) / cpu : 0.0);
+  if (t.events_per_worker.size() > 1) {
+    // Documents go to the worker that owns their first source IP: a few busy IPs can load one
+    // worker more than the others.
+    std::string split;
+    for (const std::uint64_t n : t.events_per_worker) {
+      split += split.empty() ? "" : " / ";
+      split += std::to_string(n);
+    }
+    std::fprintf(stderr, "events per worker: %s; pours forwarded between workers: %llu\n", split.c_str(),
+                 static_cast<unsigned long long>(t.forwarded));
+  }
   if (!opts.no_counts) {
     print_counts("verb", t.by_verb);
     print_counts("resource", t.by_resource);
