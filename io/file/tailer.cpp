@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -51,7 +52,10 @@ void save_position(const std::string& file, std::uint64_t inode, std::uint64_t o
 } // namespace
 
 tailer::tailer(pipeline::pipeline& pl, tail_options opts) : pl_(pl), opts_(std::move(opts)) {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "vigil-tail"); // per-thread CPU in top, perf, /proc
+    run();
+  });
 }
 
 tailer::~tailer() { stop(); }

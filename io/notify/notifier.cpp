@@ -12,6 +12,7 @@
 #include <thread>
 
 #include <curl/curl.h>
+#include <pthread.h>
 
 #include "engine/counters/counters.h"
 #include "engine/event/duration.h"
@@ -506,7 +507,10 @@ notifier::notifier(std::vector<notification> configs, notifier_options o) : impl
   }
   curl_global_init(CURL_GLOBAL_DEFAULT);
   impl_->multi = curl_multi_init();
-  impl_->thread = std::thread([this] { impl_->run(); });
+  impl_->thread = std::thread([this] {
+    pthread_setname_np(pthread_self(), "vigil-notify"); // per-thread CPU in top, perf, /proc
+    impl_->run();
+  });
 }
 
 notifier::~notifier() {
