@@ -69,6 +69,35 @@ struct forwarded_pour {
   counters::id poured = 0; ///< cs_bucket_poured_total{source,type,name} of the event's source (max: none)
 };
 
+// Objects done with, kept for reuse (their buffers with them) from any thread to any thread, at
+// most `Max`; past that they are freed.
+template <class T, std::size_t Max>
+class spares {
+ public:
+  spares() = default;
+  spares(const spares&) = delete;
+  spares& operator=(const spares&) = delete;
+  ~spares() {
+    T* t = nullptr;
+    while (queue_.try_dequeue(t)) {
+      delete t;
+    }
+  }
+  void put(std::unique_ptr<T> t) {
+    if (queue_.size_approx() < Max && queue_.enqueue(t.get())) {
+      t.release();
+    }
+  }
+  /// A spare one, or a new one.
+  std::unique_ptr<T> take() {
+    T* t = nullptr;
+    return std::unique_ptr<T>(queue_.try_dequeue(t) ? t : new T());
+  }
+
+ private:
+  moodycamel::ConcurrentQueue<T*> queue_;
+};
+
 struct work_item {
   enum class kind : std::uint8_t { docs, pour, flush, reload, stop };
   kind k = kind::docs;
@@ -288,55 +317,25 @@ struct pipeline::impl {
   std::map<std::string, scenario_alerts, std::less<>> alerts_by_scenario; // emitter thread only
   // Alerts the emitter is done with, for the workers to fill again (make_alert reuses their
   // buffers): an alert is built on a worker and freed on the emitter, and with glibc's arenas
-  // such frees contend with the worker's own allocations. Bounded; the rest are freed.
-  static constexpr std::size_t max_spare_alerts = 1024;
-  moodycamel::ConcurrentQueue<engine::alert*> spare_alerts;
+  // such frees contend with the worker's own allocations.
+  spares<engine::alert, 1024> spare_alerts;
+  // Forwarded pours the owning worker is done with, for any worker to fill again (their strings
+  // and payload keep their buffers): a scenario grouped by anything but the source IP forwards
+  // most of its pours, and each would otherwise cost four allocations.
+  spares<forwarded_pour, 4096> spare_pours;
 
   void recycle(std::unique_ptr<engine::alert> a) {
-    if (spare_alerts.size_approx() >= max_spare_alerts) {
-      return;
-    }
     // The emitter's own allocations are freed here, on the emitter.
     a->decisions.clear();
     a->notifications.clear();
-    if (!spare_alerts.enqueue(a.get())) {
-      return;
-    }
-    a.release();
+    spare_alerts.put(std::move(a));
   }
-  std::unique_ptr<engine::alert> spare_alert() {
-    engine::alert* a = nullptr;
-    return std::unique_ptr<engine::alert>(spare_alerts.try_dequeue(a) ? a : new engine::alert());
-  }
-  // Forwarded pours the owning worker is done with, for any worker to fill again (their strings
-  // and payload keep their buffers): a scenario grouped by anything but the source IP forwards
-  // most of its pours, and each would otherwise cost four allocations. Bounded like the alerts.
-  static constexpr std::size_t max_spare_pours = 4096;
-  moodycamel::ConcurrentQueue<forwarded_pour*> spare_pours;
-
   void recycle(std::unique_ptr<forwarded_pour> fp) {
     // A holder that carried an outsized value is freed: kept, it would hold that much for the
     // life of the process.
     constexpr std::size_t keep_bytes = 16 * 1024;
-    if (fp->key.capacity() + fp->distinct.capacity() + fp->payload.meta.capacity_bytes() > keep_bytes) {
-      return;
-    }
-    if (spare_pours.size_approx() < max_spare_pours && spare_pours.enqueue(fp.get())) {
-      fp.release();
-    }
-  }
-  std::unique_ptr<forwarded_pour> spare_pour() {
-    forwarded_pour* fp = nullptr;
-    return std::unique_ptr<forwarded_pour>(spare_pours.try_dequeue(fp) ? fp : new forwarded_pour());
-  }
-  ~impl() {
-    engine::alert* a = nullptr;
-    while (spare_alerts.try_dequeue(a)) {
-      delete a;
-    }
-    forwarded_pour* fp = nullptr;
-    while (spare_pours.try_dequeue(fp)) {
-      delete fp;
+    if (fp->key.capacity() + fp->distinct.capacity() + fp->payload.meta.capacity_bytes() <= keep_bytes) {
+      spare_pours.put(std::move(fp));
     }
   }
   bool finished = false;
@@ -774,7 +773,7 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
       counters::add(ids_.pours);
       return;
     }
-    std::unique_ptr<forwarded_pour> fp = p_.spare_pour();
+    std::unique_ptr<forwarded_pour> fp = p_.spare_pours.take();
     fp->generation = gen_->id;
     fp->scenario = s;
     fp->key = key_;
@@ -811,7 +810,7 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
       counters::add(pipeline_counters::get().blackholed);
       return;
     }
-    std::unique_ptr<engine::alert> a = p_.spare_alert();
+    std::unique_ptr<engine::alert> a = p_.spare_alerts.take();
     engine::make_alert(*a, gen_->origins[ov.scenario], ov.events_count, ov.first, ov.last, ov.at, ov.events.data(),
                        ov.events.size(), scope_value(ov));
     if (a->value.empty()) {

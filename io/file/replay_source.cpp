@@ -95,7 +95,7 @@ bool replay_file(const replay_source& src, pipeline::pipeline& pl) {
     return false;
   }
   // A pipe or terminal may be a live stream: waiting for a whole chunk would hold its events
-  // back, so its chunks are submitted whenever it has nothing more to read at once.
+  // back, so its chunks are submitted once it has paused for stream_batch_wait.
   struct stat st{};
   const bool stream = ::fstat(fd, &st) == 0 && !S_ISREG(st.st_mode);
   const bool ok = pump(

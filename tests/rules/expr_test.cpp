@@ -14,31 +14,9 @@
 #include <vector>
 
 #include "rules/expr/expr.h"
+#include "tests/support/count_allocations.h"
 
 namespace ex = vigil::expr;
-
-// Counts heap allocations so the no-heap-on-the-hot-path contract can be tested (not under
-// AddressSanitizer, which owns operator new/delete).
-#if defined(__SANITIZE_ADDRESS__)
-#define EXPR_TEST_COUNT_ALLOCS 0
-#else
-#define EXPR_TEST_COUNT_ALLOCS 1
-#endif
-static std::atomic<long> g_allocs{0};
-#if EXPR_TEST_COUNT_ALLOCS
-// GCC 12 pairs the std::free below with the replaced operator new's caller's `new` and warns at
-// every inlined delete in this file (-Wmismatched-new-delete); both sides are replaced together.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void* operator new(std::size_t n) {
-  ++g_allocs;
-  if (void* p = std::malloc(n == 0 ? 1 : n)) {
-    return p;
-  }
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-#endif
 
 namespace {
 
@@ -1176,9 +1154,6 @@ TEST(ExprRegex, Re2NotPcre) {
 }
 
 TEST(ExprHotPath, NoHeapAllocationAfterWarmup) {
-  if (!EXPR_TEST_COUNT_ALLOCS) {
-    GTEST_SKIP() << "allocation counting disabled under AddressSanitizer";
-  }
   auto f = fixtures();
   test_schema s;
   std::vector<ex::program> progs;
@@ -1193,12 +1168,12 @@ TEST(ExprHotPath, NoHeapAllocationAfterWarmup) {
   for (const auto& p : progs) {
     (void)p.eval(env);  // warm-up: per-thread arena and hyperscan scratch
   }
-  long before = g_allocs.load();
+  const std::uint64_t before = vigil::test::allocations.load();
   for (int i = 0; i < 100; ++i) {
     for (const auto& p : progs) {
       (void)p.eval_bool(env);
     }
   }
-  EXPECT_EQ(g_allocs.load() - before, 0);
+  EXPECT_EQ(vigil::test::allocations.load() - before, 0u);
   EXPECT_TRUE(progs.back().eval_bool(env).value);
 }

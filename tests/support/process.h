@@ -158,20 +158,7 @@ class child {
       return exit_status_;
     }
     kill(pid_, sig);
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    int status = 0;
-    while (std::chrono::steady_clock::now() < until) {
-      pump();
-      const pid_t r = waitpid(pid_, &status, WNOHANG);
-      if (r == pid_) {
-        exited_ = true;
-        exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        pump();
-        return exit_status_;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return -1;
+    return wait_exit(timeout);
   }
 
   [[nodiscard]] bool started() const { return pid_ > 0; }
