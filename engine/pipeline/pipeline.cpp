@@ -14,17 +14,26 @@
 #include <unordered_set>
 
 #include <pthread.h>
+#include <time.h>
 
 #include <concurrentqueue/blockingconcurrentqueue.h>
 
 #include "engine/bucket/bucket.h"
 #include "engine/counters/counters.h"
-#include "engine/util/word_hash.h"
+#include "engine/util/key_counts.h"
 #include "rules/scenario/event_env.h"
 
 namespace vigil::pipeline {
 
 namespace {
+// CPU time (user and system) the calling thread has used so far, in seconds.
+double thread_cpu_seconds() noexcept {
+  timespec ts{};
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) {
+    return 0.0;
+  }
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
 
 // FNV-1a, fed incrementally so shard_of(cluster, key) hashes exactly the bytes of the bucket key
 // "<cluster>\0<key>" the worker builds.
@@ -307,6 +316,7 @@ struct pipeline::impl {
   std::vector<std::unique_ptr<worker>> workers;
   blocking_queue<emit_item> emit_q;
   std::thread emitter;
+  double emitter_cpu_seconds = 0.0; ///< the emitter thread's CPU time, set when it stops
   admission admit;
   std::atomic<unsigned> flushed{0};
   std::shared_ptr<const rule_generation> generation; // the newest; workers switch in-band
@@ -383,6 +393,7 @@ struct pipeline::impl {
         n = emit_q.try_dequeue_bulk(items.begin(), items.size());
         if (n == 0) {
           out.on_idle();
+          emitter_cpu_seconds = thread_cpu_seconds();
           return; // every producer has exited: nothing can arrive any more
         }
       } else {
@@ -449,32 +460,10 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
 
   engine::reader_stats reader_stats() const { return reader_.stats(); }
 
-  // Counts by string key; allocates only for a key not seen before (verbs and resource names are
-  // short: engine::word_hash reads them a word at a time). The last key counted is remembered:
-  // consecutive events share their verb about 58% of the time in the generated mix, their
-  // resource 39%, and an equal key costs one compare instead of a lookup. A map's nodes do not
-  // move, so the remembered key and count stay valid as it grows.
-  using counts = std::unordered_map<std::string, std::uint64_t, engine::word_hasher, std::equal_to<>>;
-  struct tally {
-    counts map;
-    std::string_view last_key;
-    std::uint64_t* last_count = nullptr;
-  };
-  static void bump(tally& t, std::string_view key) {
-    if (t.last_count != nullptr && key == t.last_key) {
-      ++*t.last_count;
-      return;
-    }
-    auto it = t.map.find(key);
-    if (it == t.map.end()) {
-      it = t.map.emplace(std::string(key), 0).first;
-    }
-    ++it->second;
-    t.last_key = it->first;
-    t.last_count = &it->second;
-  }
-  tally by_verb, by_resource;
+  // Events by verb and by resource, for the replay summary (engine/util/key_counts.h).
+  engine::key_counts by_verb, by_resource;
   std::uint64_t forwarded = 0, blackholed = 0;
+  double cpu_seconds = 0.0; ///< this worker thread's CPU time, set when it stops
   std::vector<std::uint64_t> eval_errors() const {
     std::vector<std::uint64_t> v;
     for (const auto& ctx : contexts_) {
@@ -569,6 +558,7 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
           p_.flushed.fetch_add(1, std::memory_order_acq_rel);
           break;
         case work_item::kind::stop:
+          cpu_seconds = thread_cpu_seconds();
           return;
       }
       item = work_item{};
@@ -687,8 +677,8 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
     const bool timed = (++sampled_ & 63) == 0;
     const auto t0 = timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     if (p_.opts.count_verbs_resources) {
-      bump(by_verb, ev.verb.empty() ? std::string_view("(none)") : ev.verb);
-      bump(by_resource, ev.object.resource.empty() ? std::string_view("(none)") : ev.object.resource);
+      by_verb.add(ev.verb.empty() ? std::string_view("(none)") : ev.verb);
+      by_resource.add(ev.object.resource.empty() ? std::string_view("(none)") : ev.object.resource);
     }
     engine::build_meta(ev, source_, meta_);
     env_.reset(&ev, &meta_);
@@ -1020,15 +1010,14 @@ totals pipeline::finish() {
     const auto rs = w->reader_stats();
     t.events_read += rs.events_read;
     t.events_per_worker.push_back(rs.events_read);
+    t.worker_cpu_seconds.push_back(w->cpu_seconds);
     t.decoded += rs.decoded;
     t.malformed += rs.malformed;
     t.forwarded += w->forwarded;
-    for (const auto& [k, v] : w->by_verb.map) {
-      t.by_verb[k] += v;
-    }
-    for (const auto& [k, v] : w->by_resource.map) {
-      t.by_resource[k] += v;
-    }
+    w->by_verb.for_each([&t](std::string_view k, std::uint64_t v) { t.by_verb[std::string(k)] += v; });
+    w->by_resource.for_each([&t](std::string_view k, std::uint64_t v) { t.by_resource[std::string(k)] += v; });
+    t.verbs_not_named += w->by_verb.others();
+    t.resources_not_named += w->by_resource.others();
     t.blackholed += w->blackholed;
     const auto errs = w->eval_errors();
     for (std::size_t i = 0; i < errs.size(); ++i) {
@@ -1037,6 +1026,7 @@ totals pipeline::finish() {
   }
   p.emit_q.enqueue(emit_item{nullptr, {}, true, 0});
   p.emitter.join();
+  t.emitter_cpu_seconds = p.emitter_cpu_seconds;
   for (const auto& sc : final_rules.scenarios) {
     const auto it = p.alerts_by_scenario.find(sc.name);
     t.alerts_per_scenario.push_back(it == p.alerts_by_scenario.end() ? 0 : it->second.count);

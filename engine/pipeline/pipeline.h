@@ -151,9 +151,15 @@ struct totals {
   std::uint64_t alerts = 0, blackholed = 0, forwarded = 0;
   /// Events each worker read, by worker index: how evenly the shards split the input.
   std::vector<std::uint64_t> events_per_worker;
+  /// CPU time (user and system) of each worker thread and of the emitter thread, in seconds:
+  /// what one worker's core spends per event, apart from the reading and the alerts.
+  std::vector<double> worker_cpu_seconds;
+  double emitter_cpu_seconds = 0.0;
   std::vector<std::uint64_t> alerts_per_scenario; ///< by scenario index
   std::vector<std::uint64_t> eval_errors_per_scenario;
   std::map<std::string, std::uint64_t> by_verb, by_resource; ///< with count_verbs_resources
+  /// Events whose verb or resource a worker did not name: it holds at most 4,096 of each.
+  std::uint64_t verbs_not_named = 0, resources_not_named = 0;
 };
 
 class pipeline {

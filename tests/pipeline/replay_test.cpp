@@ -15,6 +15,7 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "engine/counters/counters.h"
@@ -771,6 +772,17 @@ TEST(pipeline, sources_past_the_label_limit_are_counted_together) {
   EXPECT_EQ(r.read_all("cs_bucket_poured_total") - poured_before, 1005u);
 }
 
+// The totals of a replay of `text` with the counts by verb and resource on, as `vigil replay` runs.
+pipeline::totals counted(const std::string& text, unsigned workers) {
+  collector out;
+  pipeline::options o;
+  o.workers = workers;
+  o.count_verbs_resources = true;
+  pipeline::pipeline pl(load({}), o, out);
+  io::replay_buffer(text, io::replay_source{"", "counted", ""}, pl);
+  return pl.finish();
+}
+
 // The replay summary's counts by verb and resource (Falco traces: 40 creates, 9 deletes, 1 get,
 // 1 patch; 13 of the 51 events are about pods).
 TEST(replay, counts_by_verb_and_resource) {
@@ -784,19 +796,65 @@ TEST(replay, counts_by_verb_and_resource) {
       all += slurp(e.path()) + "\n";
     }
   }
-  collector out;
-  pipeline::options o;
-  o.workers = 2;
-  o.count_verbs_resources = true;
-  pipeline::pipeline pl(load({}), o, out);
-  io::replay_buffer(all, io::replay_source{"", "falco", ""}, pl);
-  const pipeline::totals t = pl.finish();
+  const pipeline::totals t = counted(all, 2);
   EXPECT_EQ(t.by_verb.at("create"), 40u);
   EXPECT_EQ(t.by_verb.at("delete"), 9u);
   EXPECT_EQ(t.by_verb.at("get"), 1u);
   EXPECT_EQ(t.by_verb.at("patch"), 1u);
   EXPECT_EQ(t.by_resource.at("pods"), 13u);
   EXPECT_EQ(t.decoded, 51u);
+}
+
+// A worker names at most 4,096 resources: a file with 5,000 distinct ones is counted whole, the
+// 904 beyond the bound together, and every named count is right.
+TEST(replay, counts_of_more_resources_than_a_worker_names) {
+  std::string all;
+  for (int i = 0; i < 5000; ++i) {
+    const std::string n = std::to_string(i);
+    for (int k = 0; k < (i < 3 ? 2 : 1); ++k) {
+      all += R"({"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"a-)" + n + "-" +
+             std::to_string(k) + R"(","stage":"ResponseComplete","requestURI":"/apis/x/v1/r)" + n +
+             R"(","verb":"list","user":{"username":"u"},"sourceIPs":["10.0.0.1"],"objectRef":{"resource":"r)" + n +
+             R"("},"responseStatus":{"code":404},"requestReceivedTimestamp":"2026-01-01T00:00:00.000000Z","stageTimestamp":"2026-01-01T00:00:00.000000Z"})"
+             "\n";
+    }
+  }
+  const pipeline::totals t = counted(all, 1);
+  EXPECT_EQ(t.decoded, 5003u);
+  EXPECT_EQ(t.by_verb.at("list"), 5003u);
+  EXPECT_EQ(t.verbs_not_named, 0u);
+  EXPECT_EQ(t.by_resource.size(), 4096u);
+  EXPECT_EQ(t.resources_not_named, 904u);
+  EXPECT_EQ(t.by_resource.at("r0"), 2u);
+  EXPECT_EQ(t.by_resource.at("r4095"), 1u);
+  EXPECT_EQ(t.by_resource.count("r4096"), 0u);
+}
+
+// Each worker's CPU time and the emitter's are reported: every thread that parsed events used
+// some, and together they are not more than the process used.
+TEST(pipeline, reports_the_cpu_time_of_each_worker_and_of_the_emitter) {
+  std::string many;
+  for (int i = 0; i < 40; ++i) {
+    many += burst("10.7.2." + std::to_string(i), 401, 20, "2026-01-01T00:00:00Z", 10);
+  }
+  rusage before{};
+  getrusage(RUSAGE_SELF, &before);
+  const run_result r = run_text(many, {}, 2);
+  rusage after{};
+  getrusage(RUSAGE_SELF, &after);
+  const auto secs = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; };
+  const double process = secs(after.ru_utime) + secs(after.ru_stime) - secs(before.ru_utime) - secs(before.ru_stime);
+  ASSERT_EQ(r.totals.worker_cpu_seconds.size(), 2u);
+  EXPECT_FALSE(r.alerts.empty());
+  double threads = r.totals.emitter_cpu_seconds;
+  for (std::size_t w = 0; w < 2; ++w) {
+    EXPECT_GT(r.totals.events_per_worker[w], 0u);
+    EXPECT_GT(r.totals.worker_cpu_seconds[w], 0.0) << "worker " << w;
+    threads += r.totals.worker_cpu_seconds[w];
+  }
+  EXPECT_GT(r.totals.emitter_cpu_seconds, 0.0);
+  // getrusage counts in microseconds and the thread clocks in nanoseconds: a little slack.
+  EXPECT_LE(threads, process + 0.01);
 }
 
 } // namespace

@@ -46,6 +46,7 @@ TEST_F(replay_cmd, a_burst_on_an_open_pipe_alerts_before_the_pipe_is_closed) {
   EXPECT_EQ(c.wait_exit(), 0) << c.stderr_text;
   EXPECT_NE(c.stderr_text.find("6 events read, 6 decoded, 0 malformed"), std::string::npos) << c.stderr_text;
   EXPECT_NE(c.stderr_text.find(" events per CPU-second)"), std::string::npos) << c.stderr_text;
+  EXPECT_NE(c.stderr_text.find("\nCPU by thread: workers "), std::string::npos) << c.stderr_text;
 }
 
 // A document far larger than a pipe's chunk, written in pieces with pauses between some of them

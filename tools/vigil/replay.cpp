@@ -33,12 +33,16 @@ struct replay_options {
   bool no_counts = false;
 };
 
-void print_counts(const char* title, const std::map<std::string, std::uint64_t>& m) {
+void print_counts(const char* title, const std::map<std::string, std::uint64_t>& m, std::uint64_t not_named) {
   std::vector<std::pair<std::string, std::uint64_t>> rows(m.begin(), m.end());
   std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
   std::fprintf(stderr, "%-56s %10s\n", title, "events");
   for (const auto& [key, n] : rows) {
     std::fprintf(stderr, "  %-54s %10llu\n", key.c_str(), static_cast<unsigned long long>(n));
+  }
+  if (not_named != 0) {
+    // Each worker names at most 4,096 distinct keys: a file with more does not grow the summary.
+    std::fprintf(stderr, "  %-54s %10llu\n", "(further keys, not named)", static_cast<unsigned long long>(not_named));
   }
 }
 
@@ -156,6 +160,18 @@ int run_replay(const replay_options& opts) {
                static_cast<unsigned long long>(t.alerts), rules->scenarios.size(), pl.workers(), secs,
                secs > 0 ? static_cast<double>(t.events_read) / secs : 0.0, static_cast<double>(ru.ru_maxrss) / 1024.0,
                cpu, cpu > 0 ? static_cast<double>(t.events_read) / cpu : 0.0);
+  // The same CPU time by thread. Events per worker CPU-second is what one worker's core keeps
+  // up with; the reading thread (the kernel's copy of the file, framing) and the emitter (alerts)
+  // run beside the workers.
+  double workers_cpu = 0.0;
+  for (const double w : t.worker_cpu_seconds) {
+    workers_cpu += w;
+  }
+  std::fprintf(stderr,
+               "CPU by thread: workers %.3f s (%.0f events per worker CPU-second), emitter %.3f s, "
+               "reading and the rest %.3f s\n",
+               workers_cpu, workers_cpu > 0 ? static_cast<double>(t.events_read) / workers_cpu : 0.0,
+               t.emitter_cpu_seconds, std::max(0.0, cpu - workers_cpu - t.emitter_cpu_seconds));
   if (t.events_per_worker.size() > 1) {
     // Documents go to the worker that owns their first source IP: a few busy IPs can load one
     // worker more than the others.
@@ -168,8 +184,8 @@ int run_replay(const replay_options& opts) {
                  static_cast<unsigned long long>(t.forwarded));
   }
   if (!opts.no_counts) {
-    print_counts("verb", t.by_verb);
-    print_counts("resource", t.by_resource);
+    print_counts("verb", t.by_verb, t.verbs_not_named);
+    print_counts("resource", t.by_resource, t.resources_not_named);
   }
   std::fprintf(stderr, "%-56s %10s %12s\n", "scenario", "alerts", "eval errors");
   for (std::size_t i = 0; i < rules->scenarios.size(); ++i) {
