@@ -171,7 +171,7 @@ def breakdown(small, large):
     rows.insert(6, ("worker, everything else (queues, counters, payloads)", worker - inside_worker))
     rows.append(("rest of the process", total - worker - rows[-2][1] - rows[-1][1]))
     # New input buffers are zeroed as the reader's chunk pool grows. The pool stops growing once
-    # it covers the worker's queue (a 100,000-event run zeroed 2 chunks of 4 MiB in all), but
+    # it covers the worker's queue (a few chunks of 1 MiB), but
     # how many of those fall between the two runs depends on thread scheduling (0 to 3), which
     # moved the reader's row by up to 300 instructions per event from run to run.
     pool = per(pick(b1, [pool_fn]), pick(b2, [pool_fn]))

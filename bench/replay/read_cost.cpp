@@ -1,5 +1,5 @@
 // What it costs to bring a file into memory, three ways: the CPU time (user + system) of read()
-// into a 4 MiB buffer (what `vigil replay` does), of mapping it 16 MiB at a time and touching
+// into a 1 MiB buffer (what `vigil replay` does), of mapping it 16 MiB at a time and touching
 // every page, and of the same mapping with MAP_POPULATE. The file should be in the page cache
 // (read it once first): the figure is then the copy, or the page-table work, not the disk.
 // Usage: build/bench/read_cost FILE [ROUNDS]
@@ -28,7 +28,7 @@ constexpr std::size_t page = 4096;
 
 // Sums one byte per page, so every page is brought in and the work cannot be optimised away.
 std::uint64_t by_read(int fd) {
-  std::vector<char> buf(4u << 20);
+  std::vector<char> buf(1u << 20);
   std::uint64_t sum = 0;
   ::lseek(fd, 0, SEEK_SET);
   ssize_t n;
@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
       const char* name;
       int kind;
     };
-    for (const way w : {way{"read() 4 MiB", 0}, way{"mmap 16 MiB, touch", 1}, way{"mmap 16 MiB, MAP_POPULATE", 2}}) {
+    for (const way w : {way{"read() 1 MiB", 0}, way{"mmap 16 MiB, touch", 1}, way{"mmap 16 MiB, MAP_POPULATE", 2}}) {
       const double c0 = cpu_seconds();
       const std::uint64_t sum = w.kind == 0 ? by_read(fd) : by_map(fd, size, w.kind == 2);
       const double c = cpu_seconds() - c0;

@@ -16,9 +16,11 @@ namespace vigil::io {
 
 namespace {
 
-constexpr std::size_t file_chunk_bytes = 4u << 20;
-// Smaller for a pipe: its chunks are often submitted part full, and each is allocated whole.
-constexpr std::size_t stream_chunk_bytes = 1u << 20;
+// A file or a pipe is read 1 MiB at a time (about 1,000 generated events). With `vigil replay`'s
+// 2,048 events in flight, about three chunks' buffers cycle through the pool, so the kernel's
+// copy of the file lands in memory still in the caches; 4 MiB chunks (with 8,192 in flight) cost
+// the reading thread a fifth more CPU (bench/RESULTS.md, "Session 16").
+constexpr std::size_t chunk_bytes = 1u << 20;
 // How long a pipe's first bytes may wait for more to fill their chunk. Submitting each read
 // (64 KiB at most) cost `cat file | vigil replay -` half as much CPU again as the file itself.
 constexpr std::chrono::milliseconds stream_batch_wait{10};
@@ -31,7 +33,7 @@ constexpr std::size_t max_document = 64u << 20;
 // size, so a large document is copied a bounded number of times, not once per read (a pause
 // counts only once a line has ended, see below).
 template <class ReadSome, class MoreReady>
-bool pump(const replay_source& src, pipeline::pipeline& pl, std::size_t chunk_bytes, ReadSome&& read_some,
+bool pump(const replay_source& src, pipeline::pipeline& pl, ReadSome&& read_some,
           MoreReady&& more_ready) {
   const std::string origin = src.origin.empty() ? src.path : src.origin;
   std::string carry;
@@ -99,7 +101,7 @@ bool replay_file(const replay_source& src, pipeline::pipeline& pl) {
   struct stat st{};
   const bool stream = ::fstat(fd, &st) == 0 && !S_ISREG(st.st_mode);
   const bool ok = pump(
-      src, pl, stream ? stream_chunk_bytes : file_chunk_bytes,
+      src, pl,
       [&](char* buf, std::size_t n) -> long {
         while (true) {
           const ssize_t r = ::read(fd, buf, n);
@@ -133,7 +135,7 @@ bool replay_file(const replay_source& src, pipeline::pipeline& pl) {
 void replay_buffer(std::string_view data, const replay_source& src, pipeline::pipeline& pl) {
   std::size_t pos = 0;
   pump(
-      src, pl, file_chunk_bytes,
+      src, pl,
       [&](char* buf, std::size_t n) -> long {
         const std::size_t take = std::min(n, data.size() - pos);
         std::memcpy(buf, data.data() + pos, take);

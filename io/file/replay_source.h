@@ -1,9 +1,9 @@
 #pragma once
-// Feeding files into the pipeline: read in 4 MiB chunks, frame documents, send each document to
+// Feeding files into the pipeline: read in 1 MiB chunks, frame documents, send each document to
 // the shard of its (cluster, first source IP). Memory is bounded by the chunk size, the largest
 // document, and the pipeline's in-flight limit, never by the file's size. A pipe or terminal is
-// read as a live stream: 1 MiB chunks, each submitted once the stream has paused for 10 ms, so
-// its events are processed as they come.
+// read as a live stream: each chunk is submitted once the stream has paused for 10 ms, so its
+// events are processed as they come.
 
 #include <string>
 #include <string_view>

@@ -121,12 +121,13 @@ int run_replay(const replay_options& opts) {
   printer out(opts.output == "json", opts.max_errors_shown);
   pipeline::options po;
   po.workers = workers;
-  // Replay waits instead of answering 429, so it needs no room for bursts: a quarter of the
-  // daemon's default keeps the worker fed (when the reader resumes, the worker still has a whole
-  // 4 MiB chunk queued, about 4,000 events), and the chunks it reads are still in the caches
-  // when the worker parses them. Measured against 32,768: 5% more events/s, 7% less CPU, 35 MB
-  // peak RSS instead of 60.
-  constexpr std::size_t replay_max_in_flight = 8192;
+  // Replay waits instead of answering 429, so it needs no room for bursts: about two of the
+  // reader's 1 MiB chunks (io/file/replay_source.cpp) keep the worker fed (when the reader
+  // resumes, the worker still has a chunk queued, about a millisecond of work), and the buffers
+  // the reader fills are still in the caches. Measured against 8,192 with 4 MiB chunks, the
+  // whole process spent 4-9% less CPU (1 worker) and the 2-worker replay ran 7-11% faster
+  // (bench/RESULTS.md, "Session 16"), as 8,192 had done against 32,768 before.
+  constexpr std::size_t replay_max_in_flight = 2048;
   po.max_in_flight = cfg.max_in_flight_set ? cfg.max_in_flight : replay_max_in_flight;
   po.count_verbs_resources = !opts.no_counts;
   po.profiles = profiles;
