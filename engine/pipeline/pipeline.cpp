@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <iterator>
 #include <limits>
 #include <map>
@@ -107,12 +108,16 @@ class spares {
   moodycamel::ConcurrentQueue<T*> queue_;
 };
 
+using pour_batch = std::vector<std::unique_ptr<forwarded_pour>>;
+
 struct work_item {
-  enum class kind : std::uint8_t { docs, pour, flush, reload, stop };
+  enum class kind : std::uint8_t { docs, batch, flush, reload, stop };
   kind k = kind::docs;
+  std::uint64_t seq = 0; ///< docs, batch: the chunk's number (pipeline header)
   std::shared_ptr<input_chunk> chunk;
   std::vector<document> docs;
-  std::unique_ptr<forwarded_pour> pour;
+  pour_batch pours;                ///< batch: the chunk's pours into the receiver's buckets
+  engine::unix_nanos max_time = 0; ///< batch: the latest time of the chunk's matched events
   std::shared_ptr<const rule_generation> generation; ///< reload
 };
 
@@ -318,6 +323,8 @@ struct pipeline::impl {
   std::thread emitter;
   double emitter_cpu_seconds = 0.0; ///< the emitter thread's CPU time, set when it stops
   admission admit;
+  std::atomic<std::uint64_t> next_seq{0};       ///< the next chunk's number
+  std::atomic<std::int64_t> batches_pending{0}; ///< pour batches sent or kept, not yet applied
   std::atomic<unsigned> flushed{0};
   std::shared_ptr<const rule_generation> generation; // the newest; workers switch in-band
   struct scenario_alerts {
@@ -329,9 +336,9 @@ struct pipeline::impl {
   // buffers): an alert is built on a worker and freed on the emitter, and with glibc's arenas
   // such frees contend with the worker's own allocations.
   spares<engine::alert, 1024> spare_alerts;
-  // Forwarded pours the owning worker is done with, for any worker to fill again (their strings
-  // and payload keep their buffers): a scenario grouped by anything but the source IP forwards
-  // most of its pours, and each would otherwise cost four allocations.
+  // Batched pours the owning worker is done with, for any worker to fill again (their strings
+  // and payload keep their buffers): with several workers most pours are batched, and each would
+  // otherwise cost four allocations.
   spares<forwarded_pour, 4096> spare_pours;
 
   void recycle(std::unique_ptr<engine::alert> a) {
@@ -369,6 +376,9 @@ struct pipeline::impl {
     h.add(key);
     return static_cast<unsigned>(h.h % workers.size());
   }
+
+  // Numbers an admitted chunk and queues it to the worker whose turn it is.
+  void enqueue_docs(const std::shared_ptr<input_chunk>& chunk, std::vector<document> docs);
 
   // Counts an alert of `scenario`, in the totals and in cs_alerts{reason} (defined on the
   // scenario's first alert).
@@ -527,28 +537,16 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
       }
       switch (item.k) {
         case work_item::kind::docs:
-          process(*item.chunk, item.docs);
+          process(item.seq, *item.chunk, item.docs);
           publish();
+          // After the chunk's batches are counted (in process): finish() waits for the documents
+          // first, then for the batches.
           p_.admit.release(static_cast<std::int64_t>(item.docs.size()));
           break;
-        case work_item::kind::pour: {
-          const forwarded_pour& fp = *item.pour;
-          if (fp.generation != gen_->id) {
-            counters::add(pipeline_counters::get().stale_pours);
-          } else {
-            if (fp.time > watermark_) {
-              watermark_ = fp.time;
-            }
-            if (buckets_->pour(fp.scenario, fp.key, fp.distinct, fp.time, fp.payload, *this, fp.check_distinct) && fp.poured != no_id) {
-              counters::add(fp.poured);
-            }
-            counters::add(ids_.pours);
-            publish();
-          }
-          p_.recycle(std::move(item.pour));
-          p_.admit.release(1);
+        case work_item::kind::batch:
+          keep(item.seq, std::move(item.pours), item.max_time);
+          apply_ready();
           break;
-        }
         case work_item::kind::reload:
           switch_to(item.generation);
           break;
@@ -638,7 +636,11 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
     return id;
   }
 
-  void process(const input_chunk& chunk, const std::vector<document>& docs) {
+  void process(std::uint64_t seq, const input_chunk& chunk, const std::vector<document>& docs) {
+    // Pours go straight into this worker's buckets only if every earlier chunk is applied here.
+    direct_ = seq == next_applied_;
+    chunk_max_time_ = 0;
+    outgoing_.resize(p_.workers.size());
     chunk_ = &chunk;
     source_ = engine::source_info{chunk.source_type, chunk.source_path, chunk.cluster};
     use_matcher(gen_->rules->matcher_index(chunk.source_type));
@@ -655,9 +657,82 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
       reader_.feed_decoded(chunk.events[d.item], d.line, chunk.origin, *this);
     }
     flush_framed(chunk);
-    buckets_->advance(watermark_, *this);
     ctx_->flush_counters();
-    last_activity_wall_ = received_at_;
+    // Every other worker gets this chunk's batch, empty or not: it waits for it to go on.
+    const std::size_t n = p_.workers.size();
+    for (std::size_t w = 0; w < n; ++w) {
+      if (w == index_) {
+        continue;
+      }
+      p_.batches_pending.fetch_add(1, std::memory_order_seq_cst);
+      work_item item;
+      item.k = work_item::kind::batch;
+      item.seq = seq;
+      item.max_time = chunk_max_time_;
+      item.pours = std::move(outgoing_[w]);
+      outgoing_[w].clear();
+      p_.workers[w]->enqueue(std::move(item));
+    }
+    if (direct_) {
+      // Applied already: the pours went in as the events came. A later chunk's batch may have
+      // made a slot for this one.
+      if (!waiting_.empty()) {
+        waiting_.pop_front();
+      }
+      complete(chunk_max_time_);
+      direct_ = false;
+    } else {
+      p_.batches_pending.fetch_add(1, std::memory_order_seq_cst);
+      keep(seq, std::move(outgoing_[index_]), chunk_max_time_);
+      outgoing_[index_].clear();
+    }
+    apply_ready();
+  }
+
+  // A chunk's batch for this worker, kept until every earlier chunk is applied here.
+  void keep(std::uint64_t seq, pour_batch pours, engine::unix_nanos max_time) {
+    const std::size_t at = static_cast<std::size_t>(seq - next_applied_);
+    if (waiting_.size() <= at) {
+      waiting_.resize(at + 1);
+    }
+    waiting_[at].ready = true;
+    waiting_[at].pours = std::move(pours);
+    waiting_[at].max_time = max_time;
+  }
+
+  // Applies the kept batches that are next in chunk order.
+  void apply_ready() {
+    while (!waiting_.empty() && waiting_.front().ready) {
+      kept_batch& b = waiting_.front();
+      for (std::unique_ptr<forwarded_pour>& fp : b.pours) {
+        if (fp->generation != gen_->id) {
+          counters::add(pipeline_counters::get().stale_pours);
+        } else {
+          if (buckets_->pour(fp->scenario, fp->key, fp->distinct, fp->time, fp->payload, *this, fp->check_distinct) &&
+              fp->poured != no_id) {
+            counters::add(fp->poured);
+          }
+          counters::add(ids_.pours);
+        }
+        p_.recycle(std::move(fp));
+      }
+      const engine::unix_nanos t = b.max_time;
+      waiting_.pop_front();
+      complete(t);
+      publish();
+      p_.batches_pending.fetch_sub(1, std::memory_order_seq_cst);
+    }
+  }
+
+  // Chunk next_applied_ is applied: the buckets advance to the latest event time seen so far,
+  // at the end of each chunk, as with one worker.
+  void complete(engine::unix_nanos max_time) {
+    ++next_applied_;
+    if (max_time > watermark_) {
+      watermark_ = max_time;
+    }
+    buckets_->advance(watermark_, *this);
+    last_activity_wall_ = wall_now();
     watermark_at_activity_ = watermark_;
   }
 
@@ -692,8 +767,8 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
     }
     const auto t2 = timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     const engine::unix_nanos t = engine::event_time(ev, received_at_);
-    if (t > watermark_) {
-      watermark_ = t;
+    if (t > chunk_max_time_) {
+      chunk_max_time_ = t;
     }
     fill_payload(t);
     for (const std::uint32_t s : matched_) {
@@ -754,9 +829,10 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
         counters::add(pipeline_counters::get().groupby_errors);
       }
     }
+    // A stateless trigger does not depend on the order of pours: it fires here, at once.
     const unsigned owner =
         gen_->stateless[s] != 0 ? index_ : p_.shard_of(source_.cluster, std::string_view(key_).substr(source_.cluster.size() + 1));
-    if (owner == index_) {
+    if (owner == index_ && (direct_ || gen_->stateless[s] != 0)) {
       if (buckets_->pour(s, key_, distinct_, t, payload_, *this, check_distinct)) {
         counters::add(poured_id(s));
       }
@@ -773,13 +849,11 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
     fp->payload.assign(payload_);
     // A trigger's pour never counts: its series is not created (CrowdSec has none either).
     fp->poured = sc.bucket.type == engine::bucket_type::trigger ? no_id : poured_id(s);
-    p_.admit.add(1);
-    ++forwarded;
-    counters::add(pipeline_counters::get().forwarded);
-    work_item item;
-    item.k = work_item::kind::pour;
-    item.pour = std::move(fp);
-    p_.workers[owner]->enqueue(std::move(item));
+    if (owner != index_) {
+      ++forwarded;
+      counters::add(pipeline_counters::get().forwarded);
+    }
+    outgoing_[owner].push_back(std::move(fp));
   }
 
   void on_error(const engine::position& where, const engine::failure& why) override {
@@ -862,6 +936,19 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
   engine::source_info source_;
   const input_chunk* chunk_ = nullptr;
   engine::unix_nanos watermark_ = 0;
+  // Chunk order (pipeline header): the next chunk to apply here, the batches kept until then
+  // (waiting_[i] is chunk next_applied_ + i), the pours of the current chunk by owner, and
+  // whether they go straight into this worker's buckets.
+  struct kept_batch {
+    bool ready = false;
+    pour_batch pours;
+    engine::unix_nanos max_time = 0;
+  };
+  std::uint64_t next_applied_ = 0;
+  std::deque<kept_batch> waiting_;
+  std::vector<pour_batch> outgoing_;
+  bool direct_ = false;
+  engine::unix_nanos chunk_max_time_ = 0; ///< of the current chunk's matched events
   engine::unix_nanos received_at_ = 0;
   engine::unix_nanos last_activity_wall_ = 0;     ///< wall time of the last batch (live mode)
   std::unordered_map<std::string, source_ids> sources_; ///< by label \0 type
@@ -897,73 +984,57 @@ pipeline::~pipeline() {
   }
 }
 
+void pipeline::impl::enqueue_docs(const std::shared_ptr<input_chunk>& chunk, std::vector<document> docs) {
+  const std::uint64_t seq = next_seq.fetch_add(1, std::memory_order_relaxed);
+  work_item item;
+  item.k = work_item::kind::docs;
+  item.seq = seq;
+  item.chunk = chunk;
+  item.docs = std::move(docs);
+  workers[seq % workers.size()]->enqueue(std::move(item));
+}
+
 unsigned pipeline::workers() const noexcept { return static_cast<unsigned>(impl_->workers.size()); }
 
 unsigned pipeline::shard_of(std::string_view cluster, std::string_view key) const noexcept {
   return impl_->shard_of(cluster, key);
 }
 
-void pipeline::submit(const std::shared_ptr<input_chunk>& chunk, std::vector<document> docs, unsigned w) {
+void pipeline::submit(const std::shared_ptr<input_chunk>& chunk, std::vector<document> docs) {
   if (docs.empty()) {
     return;
   }
   impl& p = *impl_;
   // Admission: wait (do not drop) while too much is queued. Asleep on a futex until a worker
   // makes room: polling every 50 us instead cost a wake-up per 50 documents, several percent of
-  // a replay's CPU.
+  // a replay's CPU. The chunk's number is taken once admitted and queued at once: the workers
+  // wait for every number, so none may be taken and then not queued.
   p.admit.acquire(static_cast<std::int64_t>(docs.size()));
-  work_item item;
-  item.k = work_item::kind::docs;
-  item.chunk = chunk;
-  item.docs = std::move(docs);
-  p.workers[w % p.workers.size()]->enqueue(std::move(item));
+  p.enqueue_docs(chunk, std::move(docs));
 }
 
 std::size_t pipeline::submit_framed(const std::shared_ptr<input_chunk>& chunk, bool final, std::uint64_t& line,
                                     std::size_t max_document_bytes, std::size_t& documents) {
-  // Scratch per producer thread: several producers may frame at once.
-  thread_local std::vector<framed> found;
-  thread_local std::vector<std::vector<document>> per_worker;
-  found.clear();
-  per_worker.resize(workers());
+  std::vector<document> docs;
+  docs.reserve(chunk->size / 512 + 16); // about twice the generated mix's documents per byte
   std::uint64_t next_line = line;
-  const std::size_t used =
-      frame_documents(chunk->data.data(), chunk->size, final, line, max_document_bytes, found, next_line, workers() > 1);
+  const std::size_t used = frame_documents(chunk->data.data(), chunk->size, final, line, max_document_bytes, docs, next_line);
   line = next_line;
-  for (const framed& f : found) {
-    per_worker[shard_of(chunk->cluster, f.source_ip)].push_back(f.doc);
-  }
-  for (unsigned w = 0; w < per_worker.size(); ++w) {
-    submit(chunk, std::move(per_worker[w]), w);
-    per_worker[w] = {};
-  }
-  documents = found.size();
+  documents = docs.size();
+  submit(chunk, std::move(docs));
   return used;
 }
 
-bool pipeline::try_submit(const std::shared_ptr<input_chunk>& chunk, std::vector<std::vector<document>>& per_worker) {
+bool pipeline::try_submit(const std::shared_ptr<input_chunk>& chunk, std::vector<document>& docs) {
   impl& p = *impl_;
-  std::int64_t n = 0;
-  for (const auto& docs : per_worker) {
-    n += static_cast<std::int64_t>(docs.size());
-  }
-  if (n == 0) {
+  if (docs.empty()) {
     return true;
   }
-  if (!p.admit.try_acquire(n)) {
+  if (!p.admit.try_acquire(static_cast<std::int64_t>(docs.size()))) {
     return false;
   }
-  for (unsigned w = 0; w < per_worker.size(); ++w) {
-    if (per_worker[w].empty()) {
-      continue;
-    }
-    work_item item;
-    item.k = work_item::kind::docs;
-    item.chunk = chunk;
-    item.docs = std::move(per_worker[w]);
-    per_worker[w].clear();
-    p.workers[w % p.workers.size()]->enqueue(std::move(item));
-  }
+  p.enqueue_docs(chunk, std::move(docs));
+  docs.clear();
   return true;
 }
 
@@ -986,7 +1057,9 @@ std::int64_t pipeline::in_flight() const noexcept { return impl_->admit.in_fligh
 totals pipeline::finish() {
   impl& p = *impl_;
   p.finished = true;
-  while (p.admit.in_flight() != 0) {
+  // The documents first: a worker counts a chunk's batches before it releases the chunk's
+  // documents, so once none are in flight, every batch there will be is counted.
+  while (p.admit.in_flight() != 0 || p.batches_pending.load(std::memory_order_seq_cst) != 0) {
     std::this_thread::sleep_for(std::chrono::microseconds(100));
   }
   for (auto& w : p.workers) {
@@ -1037,70 +1110,8 @@ totals pipeline::finish() {
   return t;
 }
 
-namespace {
-
-// The first string of a "sourceIPs": [ ... ] array in raw JSON, without parsing; empty if the
-// text does not have that plain shape (escapes, other spellings): then the document goes to the
-// shard of the empty key and the worker forwards pours if needed.
-std::string_view find_source_ip(const char* begin, const char* end) noexcept {
-  // memchr for the key's capital I, then a compare: audit JSON has few capital Is before
-  // sourceIPs (auditID, requestURI), and memchr skips the bytes between them many at a time.
-  // In a 2-worker replay, glibc's memmem took about twice the reading thread's time this does.
-  static constexpr std::string_view needle = "\"sourceIPs\"";
-  constexpr std::size_t at = 7; // needle[at] == 'I'
-  if (static_cast<std::size_t>(end - begin) < needle.size()) {
-    return {};
-  }
-  const char* hit = nullptr;
-  for (const char* c = begin + at; c < end;) {
-    c = static_cast<const char*>(std::memchr(c, 'I', static_cast<std::size_t>(end - c)));
-    if (c == nullptr) {
-      return {};
-    }
-    if (static_cast<std::size_t>(end - (c - at)) >= needle.size() && std::memcmp(c - at, needle.data(), needle.size()) == 0) {
-      hit = c - at;
-      break;
-    }
-    ++c;
-  }
-  if (hit == nullptr) {
-    return {};
-  }
-  const char* p = hit + needle.size();
-  auto skip = [&] {
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) {
-      ++p;
-    }
-  };
-  skip();
-  if (p >= end || *p != ':') {
-    return {};
-  }
-  ++p;
-  skip();
-  if (p >= end || *p != '[') {
-    return {};
-  }
-  ++p;
-  skip();
-  if (p >= end || *p != '"') {
-    return {};
-  }
-  const char* s = ++p;
-  while (p < end && *p != '"') {
-    if (*p == '\\') {
-      return {};
-    }
-    ++p;
-  }
-  return p < end ? std::string_view(s, static_cast<std::size_t>(p - s)) : std::string_view();
-}
-
-} // namespace
-
 std::size_t frame_documents(const char* data, std::size_t size, bool final, std::uint64_t first_line,
-                            std::size_t max_document_bytes, std::vector<framed>& out, std::uint64_t& next_line,
-                            bool find_source_ips) {
+                            std::size_t max_document_bytes, std::vector<document>& out, std::uint64_t& next_line) {
   const char* p = data;
   const char* const end = data + size;
   std::uint64_t line = first_line;
@@ -1128,8 +1139,7 @@ std::size_t frame_documents(const char* data, std::size_t size, bool final, std:
         lines_inside = static_cast<std::uint64_t>(std::count(p, doc_end, '\n'));
       }
     }
-    out.push_back(framed{document{static_cast<std::uint32_t>(p - data), static_cast<std::uint32_t>(doc_end - p), line},
-                         find_source_ips ? find_source_ip(p, doc_end) : std::string_view()});
+    out.push_back(document{static_cast<std::uint32_t>(p - data), static_cast<std::uint32_t>(doc_end - p), line});
     line += lines_inside;
     p = doc_end > line_end ? doc_end : eol;
   }

@@ -2,19 +2,30 @@
 // The processing pipeline shared by `vigil replay` and the daemon: N worker threads, each owning
 // a shard of the leaky buckets, and one emitter thread.
 //
-//   producer (file reader or webhook) --documents--> worker inbox (moodycamel, one per worker)
-//   worker: decode -> meta -> match (hyperscan + filters) -> groupby -> pour into its buckets
-//           pours whose bucket key belongs to another shard are forwarded to that shard's inbox
+//   producer (file reader or webhook) --chunks--> worker inbox (moodycamel, one per worker)
+//   worker: decode -> meta -> match (hyperscan + filters) -> groupby -> pours, batched by owner
+//   owner:  applies the pour batches of every chunk in chunk order -> its buckets
 //   overflows -> alerts -> emitter inbox -> alert_handler (one thread)
 //
+// Spreading: each submitted chunk takes the next number of one sequence for the whole pipeline,
+// and chunk n goes whole to worker n % N, so the work spreads evenly whatever the traffic (one
+// busy source IP, one cluster) and a chunk's documents are parsed in one run.
+//
 // Sharding: the bucket of (scenario, cluster, group key) lives on shard hash(cluster, key) % N.
-// Producers send each document to the shard of (cluster, sourceIPs[0]) (shard_of), which is
-// where the hub's only leaky scenario (groupby source_ip) keeps its buckets, so pours rarely
-// travel. Stateless triggers (no blackhole) fire on whatever worker decoded the event.
+// A worker pours an event into the buckets it owns at once when every earlier chunk has been
+// applied there (always, with one worker); otherwise, and for every other owner, it copies the
+// pour into a batch for that owner. Once the chunk is done it sends each other worker one batch
+// for it, empty or not, so every worker sees every chunk number. An owner applies batches
+// strictly in chunk order, so every bucket receives its pours in input order, as with one
+// worker, and the buckets advance to each chunk's latest event time at the same points: the
+// alerts do not depend on the number of workers. Stateless triggers (no blackhole) fire on
+// whatever worker decoded the event.
 //
 // Admission: submit() counts documents in flight and blocks the producer while more than
 // max_in_flight are queued or being processed (the daemon answers 429 instead, see try_submit()).
-// What is admitted is always processed: workers never block on each other and never drop.
+// What is admitted is always processed: workers never block on each other and never drop. A
+// batch waits at its owner only for batches of earlier chunks, whose documents are still in
+// flight, so the batches waiting are bounded by the documents admitted.
 //
 // Threading contract: submit(), try_submit() and shard_of() may be called from several producer
 // threads (the webhook loop, a file reader); finish() once, after every producer is done.
@@ -106,7 +117,7 @@ class output_handler {
 /// How long the emitter waits for alerts before calling output_handler::on_idle().
 inline constexpr std::chrono::milliseconds emitter_idle{20};
 
-/// The in-flight limit: documents (and forwarded pours) admitted and not yet processed. Every
+/// The in-flight limit: documents admitted and not yet processed. Every
 /// decrease goes through release(), which wakes a producer sleeping in acquire() as soon as the
 /// count is back within the limit; that is what makes a lost wake-up impossible, whatever mix of
 /// acquire(), try_acquire() and add() runs at the same time. Thread-safe.
@@ -119,8 +130,7 @@ class admission {
   /// Admits `n` if the count stays within the limit, or if nothing is in flight (so a batch
   /// larger than the limit cannot be refused forever); else admits nothing. Never waits.
   bool try_acquire(std::int64_t n) noexcept;
-  /// Admits `n` without looking at the limit (a worker forwarding a pour must never wait on the
-  /// pipeline it is part of).
+  /// Admits `n` without looking at the limit.
   void add(std::int64_t n) noexcept { in_flight_.fetch_add(n, std::memory_order_seq_cst); }
   /// `n` admitted items are done.
   void release(std::int64_t n) noexcept;
@@ -174,22 +184,23 @@ class pipeline {
   /// The worker that owns the buckets of (cluster, key).
   [[nodiscard]] unsigned shard_of(std::string_view cluster, std::string_view key) const noexcept;
 
-  /// Queues `docs` of `chunk` to `worker`. Blocks while the in-flight limit is passed (asleep,
-  /// until the workers have brought the documents in flight back within it).
-  void submit(const std::shared_ptr<input_chunk>& chunk, std::vector<document> docs, unsigned worker);
+  /// Queues `docs` of `chunk`, in order, to the next worker in turn. Blocks while the in-flight
+  /// limit is passed (asleep, until the workers have brought the documents in flight back
+  /// within it).
+  void submit(const std::shared_ptr<input_chunk>& chunk, std::vector<document> docs);
 
-  /// Frames the documents of chunk->data[0, chunk->size) (frame_documents), sends each to the
-  /// shard of (chunk->cluster, its first source IP), and submits them (blocking admission).
+  /// Frames the documents of chunk->data[0, chunk->size) (frame_documents) and submits them
+  /// (blocking admission).
   /// `line` is the line of the first byte and is advanced. Returns the bytes consumed; with
   /// `final` false, a document that may continue past the end is left for the next chunk.
   /// `documents` receives how many were submitted.
   std::size_t submit_framed(const std::shared_ptr<input_chunk>& chunk, bool final, std::uint64_t& line,
                             std::size_t max_document_bytes, std::size_t& documents);
 
-  /// Admission for the webhook: queues every document of `per_worker` (indexed by worker) if the
-  /// whole batch fits under the in-flight limit, else queues nothing and returns false (the
-  /// caller answers 429). Never blocks. Call from the producer thread only.
-  bool try_submit(const std::shared_ptr<input_chunk>& chunk, std::vector<std::vector<document>>& per_worker);
+  /// Admission for the webhook: queues `docs` (moved from; left empty) if they all fit under the
+  /// in-flight limit, else queues nothing and returns false (the caller answers 429). Never
+  /// blocks.
+  bool try_submit(const std::shared_ptr<input_chunk>& chunk, std::vector<document>& docs);
 
   /// Takes a new rule set into use: each worker switches between two batches (in-band), with
   /// fresh buckets; the old set serves until then. Call from the thread that owns the pipeline.
@@ -211,17 +222,11 @@ class pipeline {
   std::unique_ptr<impl> impl_;
 };
 
-/// Splits `data` into documents (one per line, or a multi-line object/array) and reads the first
-/// source IP of each without parsing, for shard_of() (unless `find_source_ips` is false: with one
-/// worker every document goes to the same shard, and the search would be wasted). With `final`
-/// false, stops before a document that may continue past the end and returns the bytes consumed.
-/// `first_line` is the line number of data[0]; `next_line` receives the line after what was consumed.
-struct framed {
-  document doc;
-  std::string_view source_ip; ///< empty when not found
-};
+/// Splits `data` into documents (one per line, or a multi-line object/array), appended to `out`.
+/// With `final` false, stops before a document that may continue past the end and returns the
+/// bytes consumed. `first_line` is the line number of data[0]; `next_line` receives the line after
+/// what was consumed.
 std::size_t frame_documents(const char* data, std::size_t size, bool final, std::uint64_t first_line,
-                            std::size_t max_document_bytes, std::vector<framed>& out, std::uint64_t& next_line,
-                            bool find_source_ips = true);
+                            std::size_t max_document_bytes, std::vector<document>& out, std::uint64_t& next_line);
 
 } // namespace vigil::pipeline

@@ -149,13 +149,13 @@ struct webhook::impl {
   recent_keys seen;
   engine::audit_event scratch; // the fallback path decodes items one at a time into it
   std::vector<engine::item_span> spans;
-  std::vector<std::vector<pipeline::document>> per_worker;
+  std::vector<pipeline::document> docs; // the batch's accepted documents, in order
   std::vector<std::uint64_t> keys;
   counters::id requests, hits, accepted, rejected, duplicates, refused, bad_bodies;
   counters::histogram batch_events;
 
   impl(pipeline::pipeline& p, webhook_options o)
-      : pl(p), opts(std::move(o)), seen(opts.dedupe_entries), per_worker(p.workers()) {
+      : pl(p), opts(std::move(o)), seen(opts.dedupe_entries) {
     auto& r = counters::registry::global();
     const counters::label src{"source", opts.name};
     requests = r.define("cs_k8sauditsource_requests_total", "Total number of requests received", {src});
@@ -186,11 +186,11 @@ struct webhook::impl {
     return false;
   }
 
-  // One decoded item: rejected now, or kept for route() with its dedupe key and shard. The
+  // One decoded item: rejected now, or kept for route() with its dedupe key. The
   // dedupe table is much larger than the caches, so its slots are prefetched here and looked up
   // in route(), once the whole batch is classified.
   void classify(const engine::decode_status& st, const engine::audit_event& event, std::size_t index,
-                const pipeline::document& doc, std::string_view cluster, std::string& rejects,
+                const pipeline::document& doc, std::string& rejects,
                 std::size_t& n_rejected, std::string_view reason_if_bad) {
     if (!st.ok() || !reason_if_bad.empty()) {
       engine::failure f;
@@ -202,11 +202,11 @@ struct webhook::impl {
     if (k != 0) {
       seen.prefetch(k);
     }
-    kept.push_back(kept_item{doc, k, pl.shard_of(cluster, event.source_ip)});
+    kept.push_back(kept_item{doc, k});
   }
 
-  // The classified items: duplicates of earlier batches are counted and dropped, the others go
-  // to their shard's list.
+  // The classified items: duplicates of earlier batches are counted and dropped, the others are
+  // accepted, in order.
   void route() {
     for (const kept_item& it : kept) {
       if (it.key != 0) {
@@ -216,7 +216,7 @@ struct webhook::impl {
         }
         keys.push_back(it.key);
       }
-      per_worker[it.shard].push_back(it.doc);
+      docs.push_back(it.doc);
     }
     kept.clear();
   }
@@ -237,7 +237,6 @@ struct webhook::impl {
   struct kept_item {
     pipeline::document doc;
     std::uint64_t key; // 0: no auditID, not deduplicated
-    unsigned shard;
   };
   std::vector<kept_item> kept;
 };
@@ -311,9 +310,7 @@ void webhook::handle(http::request& req, http::response& res) {
   w.keys.clear();
   w.kept.clear();
   w.n_duplicates = 0;
-  for (auto& v : w.per_worker) {
-    v.clear();
-  }
+  w.docs.clear();
   std::string rejects;
   std::size_t n_rejected = 0;
 
@@ -366,14 +363,10 @@ void webhook::handle(http::request& req, http::response& res) {
       res.body = json_error("not an audit Event, EventList or array of Events");
       return;
     }
-    // The document lists move into the workers' inboxes with each batch, so they start empty:
-    // sized once here rather than regrown (and reallocated) item by item. Capped: a body of
-    // millions of tiny non-events must not reserve for all of them.
-    const std::size_t n_items = std::min<std::size_t>(is_list ? items.size() : 1, 8192);
-    const std::size_t n_workers = w.per_worker.size();
-    for (auto& v : w.per_worker) {
-      v.reserve(n_workers == 1 ? n_items : n_items / n_workers + n_items / (4 * n_workers) + 16);
-    }
+    // The document list moves into a worker's inbox with each batch, so it starts empty: sized
+    // once here rather than regrown (and reallocated) item by item. Capped: a body of millions
+    // of tiny non-events must not reserve for all of them.
+    w.docs.reserve(std::min<std::size_t>(is_list ? items.size() : 1, 8192));
     // Decoded once, here: the workers take these events as they are (document::item).
     auto decode = [&](simdjson::dom::element item) {
       const std::size_t i = chunk->events.size();
@@ -381,7 +374,7 @@ void webhook::handle(http::request& req, http::response& res) {
       const engine::decode_status st = engine::decode_event(item, ev);
       pipeline::document doc;
       doc.item = static_cast<std::uint32_t>(i);
-      w.classify(st, ev, i, doc, cluster, rejects, n_rejected, {});
+      w.classify(st, ev, i, doc, rejects, n_rejected, {});
     };
     if (is_list) {
       for (simdjson::dom::element item : items) {
@@ -405,21 +398,18 @@ void webhook::handle(http::request& req, http::response& res) {
       const auto item_err = span.complete ? w.parser.parse(data + span.offset, span.size, false).get(item)
                                           : simdjson::TAPE_ERROR;
       if (item_err != simdjson::SUCCESS) {
-        w.classify(engine::decode_status{}, w.scratch, i, raw_document(span), cluster, rejects, n_rejected,
+        w.classify(engine::decode_status{}, w.scratch, i, raw_document(span), rejects, n_rejected,
                std::string("invalid JSON: ") + simdjson::error_message(item_err));
         continue;
       }
       const engine::decode_status st = engine::decode_event(item, w.scratch);
-      w.classify(st, w.scratch, i, raw_document(span), cluster, rejects, n_rejected, {});
+      w.classify(st, w.scratch, i, raw_document(span), rejects, n_rejected, {});
     }
   }
 
   w.route();
-  std::size_t n_accepted = 0;
-  for (const auto& v : w.per_worker) {
-    n_accepted += v.size();
-  }
-  if (!w.pl.try_submit(chunk, w.per_worker)) {
+  const std::size_t n_accepted = w.docs.size();
+  if (!w.pl.try_submit(chunk, w.docs)) {
     counters::add(w.refused);
     res.status = 429;
     res.headers.emplace_back("Retry-After", "1");

@@ -1,7 +1,7 @@
 #pragma once
 // The Kubernetes audit webhook source: kube-apiserver POSTs EventList batches; vigil checks the
 // request, splits the batch into events without a full decode on the loop thread (one simdjson
-// parse to validate, decode_event for the checks and the shard key), admits the batch into the
+// parse to validate, decode_event for the checks and the dedupe key), admits the batch into the
 // pipeline or refuses it whole, and answers.
 //
 // Answers (see docs/webhook.md): 200 once every good event of the batch is admitted, with a JSON

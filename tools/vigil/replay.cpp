@@ -174,8 +174,7 @@ int run_replay(const replay_options& opts) {
                workers_cpu, workers_cpu > 0 ? static_cast<double>(t.events_read) / workers_cpu : 0.0,
                t.emitter_cpu_seconds, std::max(0.0, cpu - workers_cpu - t.emitter_cpu_seconds));
   if (t.events_per_worker.size() > 1) {
-    // Documents go to the worker that owns their first source IP: a few busy IPs can load one
-    // worker more than the others.
+    // Chunks go to the workers in turn; pours go to the worker that owns their bucket.
     std::string split;
     for (const std::uint64_t n : t.events_per_worker) {
       split += split.empty() ? "" : " / ";
