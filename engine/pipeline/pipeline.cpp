@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cassert>
 #include <cstring>
 #include <deque>
 #include <iterator>
@@ -156,7 +157,8 @@ struct pipeline_counters {
           r.define("vigil_alerts_without_source_total",
                    "Alerts without a value: source_ip missing or not an IP, or no usable scope value "
                    "(emitted anyway, no decision possible)"),
-          r.define("vigil_pipeline_stale_pours_total", "Forwarded pours dropped because the rules were reloaded"),
+          r.define("vigil_pipeline_stale_pours_total",
+                   "Pours decoded under the rules before a reload and due after it: dropped with the old buckets"),
           r.define("vigil_decisions_total", "Decisions taken by the profiles"),
           r.define("vigil_profile_errors_total", "Profile filter or duration_expr evaluation errors"),
           r.define("vigil_scope_errors_total",
@@ -465,7 +467,14 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
     });
   }
 
-  void enqueue(work_item&& item) { inbox_.enqueue(std::move(item)); }
+  // moodycamel fails only when it cannot allocate a block. A lost chunk or batch would stop every
+  // owner at its number for good, so that is fatal, like any other allocation failure.
+  void enqueue(work_item&& item) {
+    if (!inbox_.enqueue(std::move(item))) {
+      std::fprintf(stderr, "vigil: out of memory queueing work for worker %u\n", index_);
+      std::abort();
+    }
+  }
   void join() { thread_.join(); }
 
   engine::reader_stats reader_stats() const { return reader_.stats(); }
@@ -549,6 +558,7 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
           break;
         case work_item::kind::reload:
           switch_to(item.generation);
+          apply_ready(); // batches of the new rule set may be waiting for it
           break;
         case work_item::kind::flush:
           buckets_->flush(*this);
@@ -575,6 +585,11 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
   // Live mode, nothing to do for a second: event time has not moved, but wall time has, so idle
   // buckets must still expire. The watermark moves by the wall time elapsed since the last event.
   void idle_tick() {
+    // Only once every chunk numbered so far is applied here: a chunk still being decoded
+    // elsewhere may bring pours older than the wall clock says.
+    if (next_applied_ != p_.next_seq.load(std::memory_order_relaxed)) {
+      return;
+    }
     const engine::unix_nanos now = wall_now();
     if (last_activity_wall_ != 0 && now > last_activity_wall_) {
       const engine::unix_nanos w = watermark_at_activity_ + (now - last_activity_wall_);
@@ -664,7 +679,7 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
       if (w == index_) {
         continue;
       }
-      p_.batches_pending.fetch_add(1, std::memory_order_seq_cst);
+      hold(outgoing_[w]);
       work_item item;
       item.k = work_item::kind::batch;
       item.seq = seq;
@@ -682,15 +697,26 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
       complete(chunk_max_time_);
       direct_ = false;
     } else {
-      p_.batches_pending.fetch_add(1, std::memory_order_seq_cst);
+      hold(outgoing_[index_]);
       keep(seq, std::move(outgoing_[index_]), chunk_max_time_);
       outgoing_[index_].clear();
     }
     apply_ready();
   }
 
+  // A batch about to be sent or kept: counted until applied. Its pours count in flight like
+  // documents (admitted without waiting: a worker never waits on the pipeline it is part of), so
+  // pours kept behind a slow chunk hold the producers back instead of piling up.
+  void hold(const pour_batch& b) {
+    p_.batches_pending.fetch_add(1, std::memory_order_seq_cst);
+    if (!b.empty()) {
+      p_.admit.add(static_cast<std::int64_t>(b.size()));
+    }
+  }
+
   // A chunk's batch for this worker, kept until every earlier chunk is applied here.
   void keep(std::uint64_t seq, pour_batch pours, engine::unix_nanos max_time) {
+    assert(seq >= next_applied_); // each number is applied once, in order
     const std::size_t at = static_cast<std::size_t>(seq - next_applied_);
     if (waiting_.size() <= at) {
       waiting_.resize(at + 1);
@@ -700,10 +726,15 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
     waiting_[at].max_time = max_time;
   }
 
-  // Applies the kept batches that are next in chunk order.
+  // Applies the kept batches that are next in chunk order. A batch with pours of a newer rule set
+  // than this worker's waits for the reload on its way here (queued to every worker at once),
+  // rather than being dropped as stale.
   void apply_ready() {
     while (!waiting_.empty() && waiting_.front().ready) {
       kept_batch& b = waiting_.front();
+      if (!b.pours.empty() && b.pours.front()->generation > gen_->id) {
+        return;
+      }
       for (std::unique_ptr<forwarded_pour>& fp : b.pours) {
         if (fp->generation != gen_->id) {
           counters::add(pipeline_counters::get().stale_pours);
@@ -717,9 +748,13 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
         p_.recycle(std::move(fp));
       }
       const engine::unix_nanos t = b.max_time;
+      const std::size_t n = b.pours.size();
       waiting_.pop_front();
       complete(t);
       publish();
+      if (n != 0) {
+        p_.admit.release(static_cast<std::int64_t>(n));
+      }
       p_.batches_pending.fetch_sub(1, std::memory_order_seq_cst);
     }
   }

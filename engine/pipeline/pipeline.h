@@ -13,7 +13,7 @@
 //
 // Sharding: the bucket of (scenario, cluster, group key) lives on shard hash(cluster, key) % N.
 // A worker pours an event into the buckets it owns at once when every earlier chunk has been
-// applied there (always, with one worker); otherwise, and for every other owner, it copies the
+// applied there (with one worker, unless producers race for the numbers); otherwise, and for every other owner, it copies the
 // pour into a batch for that owner. Once the chunk is done it sends each other worker one batch
 // for it, empty or not, so every worker sees every chunk number. An owner applies batches
 // strictly in chunk order, so every bucket receives its pours in input order, as with one
@@ -23,9 +23,12 @@
 //
 // Admission: submit() counts documents in flight and blocks the producer while more than
 // max_in_flight are queued or being processed (the daemon answers 429 instead, see try_submit()).
-// What is admitted is always processed: workers never block on each other and never drop. A
-// batch waits at its owner only for batches of earlier chunks, whose documents are still in
-// flight, so the batches waiting are bounded by the documents admitted.
+// Pours in batches count in flight too (added without waiting): pours kept behind a slow chunk
+// hold the producers back rather than pile up. What is admitted is always processed: workers
+// never block and never drop; an owner applies a chunk's pours only after every earlier chunk's,
+// so one slow chunk delays the alerts of every bucket (by the time it takes to decode it). At a
+// reload, pours decoded under the old rules and due after the switch are dropped with the old
+// buckets (counted, vigil_pipeline_stale_pours_total); those of the new rules wait for it.
 //
 // Threading contract: submit(), try_submit() and shard_of() may be called from several producer
 // threads (the webhook loop, a file reader); finish() once, after every producer is done.
@@ -57,7 +60,7 @@ struct input_chunk {
   std::string source_path;  ///< datasource_path
   std::string cluster;
   /// Set by a producer that already parsed and decoded the data (the webhook does, to check
-  /// each item and find its shard): the parse, and the decoded events documents refer to by
+  /// each item): the parse, and the decoded events documents refer to by
   /// `document::item` (they point into the parse). Workers only read them, so several share one
   /// parse; both are reused with the chunk. Only the parsed document lives with the chunk: the
   /// parser's working memory (structural indexes, several bytes per input byte) is needed while
@@ -117,7 +120,8 @@ class output_handler {
 /// How long the emitter waits for alerts before calling output_handler::on_idle().
 inline constexpr std::chrono::milliseconds emitter_idle{20};
 
-/// The in-flight limit: documents admitted and not yet processed. Every
+/// The in-flight limit: documents admitted and not yet processed, and the pours of the pipeline's
+/// batches not yet applied. Every
 /// decrease goes through release(), which wakes a producer sleeping in acquire() as soon as the
 /// count is back within the limit; that is what makes a lost wake-up impossible, whatever mix of
 /// acquire(), try_acquire() and add() runs at the same time. Thread-safe.
@@ -130,7 +134,8 @@ class admission {
   /// Admits `n` if the count stays within the limit, or if nothing is in flight (so a batch
   /// larger than the limit cannot be refused forever); else admits nothing. Never waits.
   bool try_acquire(std::int64_t n) noexcept;
-  /// Admits `n` without looking at the limit.
+  /// Admits `n` without looking at the limit (a worker batching pours must never wait on the
+  /// pipeline it is part of).
   void add(std::int64_t n) noexcept { in_flight_.fetch_add(n, std::memory_order_seq_cst); }
   /// `n` admitted items are done.
   void release(std::int64_t n) noexcept;

@@ -1,6 +1,6 @@
 #pragma once
 // Feeding files into the pipeline: read in 1 MiB chunks, frame documents, submit each chunk's
-// documents to the pipeline (which gives the chunks to the workers in turn). Memory is bounded by the chunk size, the largest
+// documents (the pipeline gives the chunks to the workers in turn). Memory is bounded by the chunk size, the largest
 // document, and the pipeline's in-flight limit, never by the file's size. A pipe or terminal is
 // read as a live stream: each chunk is submitted once the stream has paused for 10 ms, so its
 // events are processed as they come.
