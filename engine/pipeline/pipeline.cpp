@@ -1,9 +1,9 @@
 #include "engine/pipeline/pipeline.h"
 
 #include <algorithm>
+#include <cassert>
 #include <chrono>
 #include <cstdio>
-#include <cassert>
 #include <cstring>
 #include <deque>
 #include <iterator>

@@ -11,15 +11,15 @@
 // and chunk n goes whole to worker n % N, so the work spreads evenly whatever the traffic (one
 // busy source IP, one cluster) and a chunk's documents are parsed in one run.
 //
-// Sharding: the bucket of (scenario, cluster, group key) lives on shard hash(cluster, key) % N.
-// A worker pours an event into the buckets it owns at once when every earlier chunk has been
-// applied there (with one worker, unless producers race for the numbers); otherwise, and for every other owner, it copies the
-// pour into a batch for that owner. Once the chunk is done it sends each other worker one batch
-// for it, empty or not, so every worker sees every chunk number. An owner applies batches
-// strictly in chunk order, so every bucket receives its pours in input order, as with one
-// worker, and the buckets advance to each chunk's latest event time at the same points: the
-// alerts do not depend on the number of workers. Stateless triggers (no blackhole) fire on
-// whatever worker decoded the event.
+// Sharding: the bucket of (scenario, cluster, group key) lives on shard hash(cluster, key) % N. A
+// worker pours an event into the buckets it owns at once when every earlier chunk has been applied
+// there (with one worker, unless producers race for the numbers); otherwise, and for every other
+// owner, it copies the pour into a batch for that owner. Once the chunk is done it sends each other
+// worker one batch for it, empty or not, so every worker sees every chunk number. An owner applies
+// batches strictly in chunk order, so every bucket receives its pours in input order, as with one
+// worker, and the buckets advance to each chunk's latest event time at the same points: the alerts
+// do not depend on the number of workers. Stateless triggers (no blackhole) fire on whatever worker
+// decoded the event.
 //
 // Admission: submit() counts documents in flight and blocks the producer while more than
 // max_in_flight are queued or being processed (the daemon answers 429 instead, see try_submit()).
@@ -150,7 +150,10 @@ class admission {
 
 struct options {
   unsigned workers = 0;                  ///< 0: one per core
-  std::size_t max_in_flight = 1u << 15;  ///< documents admitted but not yet processed
+  /// Documents admitted but not yet processed, with the pours in batches not yet applied (those
+  /// are added without waiting, so the count can pass the limit by the pours of the chunks being
+  /// decoded; producers then wait).
+  std::size_t max_in_flight = 1u << 15;
   /// Live mode (the daemon): an idle shard advances its watermark with the wall clock so idle
   /// buckets expire. Replay runs on event time only.
   bool live = false;
@@ -190,8 +193,7 @@ class pipeline {
   [[nodiscard]] unsigned shard_of(std::string_view cluster, std::string_view key) const noexcept;
 
   /// Queues `docs` of `chunk`, in order, to the next worker in turn. Blocks while the in-flight
-  /// limit is passed (asleep, until the workers have brought the documents in flight back
-  /// within it).
+  /// limit is passed (asleep, until the workers have brought what is in flight back within it).
   void submit(const std::shared_ptr<input_chunk>& chunk, std::vector<document> docs);
 
   /// Frames the documents of chunk->data[0, chunk->size) (frame_documents) and submits them
@@ -214,7 +216,7 @@ class pipeline {
   /// The newest rule set.
   [[nodiscard]] std::shared_ptr<const rules::ruleset> rules() const;
 
-  /// Documents admitted and not yet processed.
+  /// Documents admitted and not yet processed, and pours in batches not yet applied.
   [[nodiscard]] std::int64_t in_flight() const noexcept;
 
   /// End of input: waits until everything admitted is processed, flushes the buckets, drains the
