@@ -69,7 +69,9 @@ std::shared_ptr<const rule_generation> make_generation(std::shared_ptr<const rul
   return g;
 }
 
-struct forwarded_pour {
+// A pour copied into a batch: for another worker's buckets, or for this worker's own when an
+// earlier chunk is not applied here yet (pipeline header).
+struct batched_pour {
   std::uint64_t generation = 0; ///< a pour from before a reload is dropped (scenario indexes changed)
   std::uint32_t scenario = 0;
   std::string key;
@@ -109,7 +111,7 @@ class spares {
   moodycamel::ConcurrentQueue<T*> queue_;
 };
 
-using pour_batch = std::vector<std::unique_ptr<forwarded_pour>>;
+using pour_batch = std::vector<std::unique_ptr<batched_pour>>;
 
 struct work_item {
   enum class kind : std::uint8_t { docs, batch, flush, reload, stop };
@@ -341,7 +343,7 @@ struct pipeline::impl {
   // Batched pours the owning worker is done with, for any worker to fill again (their strings
   // and payload keep their buffers): with several workers most pours are batched, and each would
   // otherwise cost four allocations.
-  spares<forwarded_pour, 4096> spare_pours;
+  spares<batched_pour, 4096> spare_pours;
 
   void recycle(std::unique_ptr<engine::alert> a) {
     // The emitter's own allocations are freed here, on the emitter.
@@ -349,7 +351,7 @@ struct pipeline::impl {
     a->notifications.clear();
     spare_alerts.put(std::move(a));
   }
-  void recycle(std::unique_ptr<forwarded_pour> fp) {
+  void recycle(std::unique_ptr<batched_pour> fp) {
     // A holder that carried an outsized value is freed: kept, it would hold that much for the
     // life of the process.
     constexpr std::size_t keep_bytes = 16 * 1024;
@@ -689,12 +691,7 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
       p_.workers[w]->enqueue(std::move(item));
     }
     if (direct_) {
-      // Applied already: the pours went in as the events came. A later chunk's batch may have
-      // made a slot for this one.
-      if (!waiting_.empty()) {
-        waiting_.pop_front();
-      }
-      complete(chunk_max_time_);
+      complete(chunk_max_time_); // applied already: the pours went in as the events came
       direct_ = false;
     } else {
       hold(outgoing_[index_]);
@@ -735,7 +732,7 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
       if (!b.pours.empty() && b.pours.front()->generation > gen_->id) {
         return;
       }
-      for (std::unique_ptr<forwarded_pour>& fp : b.pours) {
+      for (std::unique_ptr<batched_pour>& fp : b.pours) {
         if (fp->generation != gen_->id) {
           counters::add(pipeline_counters::get().stale_pours);
         } else {
@@ -749,7 +746,6 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
       }
       const engine::unix_nanos t = b.max_time;
       const std::size_t n = b.pours.size();
-      waiting_.pop_front();
       complete(t);
       publish();
       if (n != 0) {
@@ -759,16 +755,22 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
     }
   }
 
-  // Chunk next_applied_ is applied: the buckets advance to the latest event time seen so far,
+  // Chunk next_applied_ is applied: its slot goes (a chunk applied directly has one only if a
+  // later chunk's batch made it), and the buckets advance to the latest event time seen so far,
   // at the end of each chunk, as with one worker.
   void complete(engine::unix_nanos max_time) {
+    if (!waiting_.empty()) {
+      waiting_.pop_front();
+    }
     ++next_applied_;
     if (max_time > watermark_) {
       watermark_ = max_time;
     }
     buckets_->advance(watermark_, *this);
-    last_activity_wall_ = wall_now();
-    watermark_at_activity_ = watermark_;
+    if (p_.opts.live) {
+      last_activity_wall_ = wall_now(); // for idle_tick, which only live mode runs
+      watermark_at_activity_ = watermark_;
+    }
   }
 
   void flush_framed(const input_chunk& chunk) {
@@ -865,16 +867,17 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
       }
     }
     // A stateless trigger does not depend on the order of pours: it fires here, at once.
+    const bool stateless = gen_->stateless[s] != 0;
     const unsigned owner =
-        gen_->stateless[s] != 0 ? index_ : p_.shard_of(source_.cluster, std::string_view(key_).substr(source_.cluster.size() + 1));
-    if (owner == index_ && (direct_ || gen_->stateless[s] != 0)) {
+        stateless ? index_ : p_.shard_of(source_.cluster, std::string_view(key_).substr(source_.cluster.size() + 1));
+    if (stateless || (owner == index_ && direct_)) {
       if (buckets_->pour(s, key_, distinct_, t, payload_, *this, check_distinct)) {
         counters::add(poured_id(s));
       }
       counters::add(ids_.pours);
       return;
     }
-    std::unique_ptr<forwarded_pour> fp = p_.spare_pours.take();
+    std::unique_ptr<batched_pour> fp = p_.spare_pours.take();
     fp->generation = gen_->id;
     fp->scenario = s;
     fp->key = key_;
@@ -1030,10 +1033,6 @@ void pipeline::impl::enqueue_docs(const std::shared_ptr<input_chunk>& chunk, std
 }
 
 unsigned pipeline::workers() const noexcept { return static_cast<unsigned>(impl_->workers.size()); }
-
-unsigned pipeline::shard_of(std::string_view cluster, std::string_view key) const noexcept {
-  return impl_->shard_of(cluster, key);
-}
 
 void pipeline::submit(const std::shared_ptr<input_chunk>& chunk, std::vector<document> docs) {
   if (docs.empty()) {

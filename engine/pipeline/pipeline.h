@@ -30,7 +30,7 @@
 // reload, pours decoded under the old rules and due after the switch are dropped with the old
 // buckets (counted, vigil_pipeline_stale_pours_total); those of the new rules wait for it.
 //
-// Threading contract: submit(), try_submit() and shard_of() may be called from several producer
+// Threading contract: submit() and try_submit() may be called from several producer
 // threads (the webhook loop, a file reader); finish() once, after every producer is done.
 
 #include <atomic>
@@ -188,9 +188,6 @@ class pipeline {
   pipeline& operator=(const pipeline&) = delete;
 
   [[nodiscard]] unsigned workers() const noexcept;
-
-  /// The worker that owns the buckets of (cluster, key).
-  [[nodiscard]] unsigned shard_of(std::string_view cluster, std::string_view key) const noexcept;
 
   /// Queues `docs` of `chunk`, in order, to the next worker in turn. Blocks while the in-flight
   /// limit is passed (asleep, until the workers have brought what is in flight back within it).

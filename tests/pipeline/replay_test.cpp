@@ -573,6 +573,14 @@ std::uint64_t poured(const std::string& source, const std::string& scenario) {
                                            {{"source", source}, {"type", "file"}, {"name", scenario}});
 }
 
+// One leaky bucket per source IP, capacity 5, leaking a drop a day: every sixth event of an
+// address overflows, and no bucket empties within a test's hours of event time.
+fs::path slow_leak_scenario(const std::string& tag) {
+  return scenario_dir(tag, "type: leaky\nname: test/slow-leak\ndescription: d\n"
+                           "filter: \"evt.Meta.source_ip != ''\"\ngroupby: evt.Meta.source_ip\n"
+                           "capacity: 5\nleakspeed: 24h\nlabels:\n  remediation: false\n");
+}
+
 // Two producers at once (two clusters' files, as the daemon's tailers and webhook run): their
 // chunks take numbers in whatever order the threads reach them, and a worker can receive its
 // chunks out of order. Every bucket still gets its pours in its file's order: the alerts are
@@ -581,9 +589,7 @@ std::uint64_t poured(const std::string& source, const std::string& scenario) {
 // shared watermark, which expires idle buckets, and with a faster leak that alone could change
 // an alert whatever the number of workers.)
 TEST(pipeline, concurrent_producers_give_the_alerts_of_one_worker) {
-  const fs::path dir = scenario_dir("concurrent", "type: leaky\nname: test/slow-leak\ndescription: d\n"
-                                                   "filter: \"evt.Meta.source_ip != ''\"\ngroupby: evt.Meta.source_ip\n"
-                                                   "capacity: 5\nleakspeed: 24h\nlabels:\n  remediation: false\n");
+  const fs::path dir = slow_leak_scenario("concurrent");
   auto text_for = [](int cluster) {
     std::string all; // about 5.6 MB: five or six chunks for each producer
     const engine::unix_nanos t0 = *engine::parse_rfc3339("2026-01-01T00:00:00Z");
@@ -643,9 +649,7 @@ TEST(pipeline, concurrent_producers_give_the_alerts_of_one_worker) {
 // the alerts are those of one worker (the slow leak, as in the test above, keeps the two
 // producers' shared watermark out of it).
 TEST(pipeline, producers_blocked_by_pours_in_flight_are_woken) {
-  const fs::path dir = scenario_dir("in-flight", "type: leaky\nname: test/slow-leak\ndescription: d\n"
-                                                  "filter: \"evt.Meta.source_ip != ''\"\ngroupby: evt.Meta.source_ip\n"
-                                                  "capacity: 5\nleakspeed: 24h\nlabels:\n  remediation: false\n");
+  const fs::path dir = slow_leak_scenario("in-flight");
   constexpr int per_producer = 3000;
   std::vector<std::string> texts;
   for (unsigned w = 0; w < 2; ++w) {
