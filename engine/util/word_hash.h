@@ -46,10 +46,4 @@ namespace vigil::engine {
   return h ^ (h >> 32);
 }
 
-/// `word_hash` as a transparent hasher for unordered containers keyed by std::string.
-struct word_hasher {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const noexcept { return static_cast<std::size_t>(word_hash(s)); }
-};
-
 } // namespace vigil::engine
