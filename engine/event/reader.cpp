@@ -46,10 +46,15 @@ inline bool is_space(char c) noexcept {
   return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-enum class scan_result { complete, incomplete, too_large };
+// `broken`: a string holds a raw line break, which no valid JSON has (control characters in a
+// string must be escaped). It is how a line cut in the middle of a string looks: the value ends
+// with that line, or the bracket matching would run on with every quote's meaning inverted and
+// take the following lines (good events) as the rest of this one.
+enum class scan_result { complete, incomplete, too_large, broken };
 
 // Finds the end of the JSON object or array starting at `p` by bracket matching, aware of strings
-// and escapes but not validating anything else (simdjson validates afterwards).
+// and escapes but not validating anything else (simdjson validates afterwards). `out` is set for
+// `complete` (past the closing bracket) and `broken` (past the line break).
 scan_result scan_value_end(const char* p, const char* end, std::size_t max_bytes, const char*& out) noexcept {
   const char* start = p;
   std::size_t depth = 0;
@@ -61,7 +66,13 @@ scan_result scan_value_end(const char* p, const char* end, std::size_t max_bytes
     if (c == '"') {
       ++p;
       while (p < end && *p != '"') {
-        p += (*p == '\\') ? 2 : 1;
+        const char* next = p + ((*p == '\\') ? 2 : 1);
+        const char* brk = next <= end && next[-1] == '\n' ? next - 1 : nullptr;
+        if (brk != nullptr) {
+          out = brk + 1;
+          return scan_result::broken;
+        }
+        p = next;
       }
       if (p >= end) {
         return scan_result::incomplete;
@@ -222,7 +233,11 @@ bool next_line(const char*& p, const char* end, bool final, std::uint64_t& line,
 
 std::size_t find_document_end(const char* begin, const char* end, std::size_t max_bytes) noexcept {
   const char* out = nullptr;
-  if (begin >= end || scan_value_end(begin, end, max_bytes, out) != scan_result::complete) {
+  if (begin >= end) {
+    return 0;
+  }
+  const scan_result r = scan_value_end(begin, end, max_bytes, out);
+  if (r != scan_result::complete && r != scan_result::broken) {
     return 0;
   }
   return static_cast<std::size_t>(out - begin);
@@ -235,7 +250,7 @@ const char* failure::kind() const noexcept {
   if (incomplete) {
     return "truncated";
   }
-  if (json != simdjson::SUCCESS) {
+  if (json != simdjson::SUCCESS || after_malformed) {
     return "syntax";
   }
   return to_string(status.error);
@@ -247,6 +262,9 @@ std::string describe(const failure& f) {
   }
   if (f.incomplete) {
     return "truncated JSON: the input ends inside a document";
+  }
+  if (f.after_malformed) {
+    return "not read: the list cannot be split reliably after the malformed item before this one";
   }
   if (f.json != simdjson::SUCCESS) {
     return std::string("invalid JSON: ") + simdjson::error_message(f.json);
@@ -426,6 +444,19 @@ bool reader::recover_items(const char* begin, const char* end, const position& w
       failure f;
       f.json = err;
       report(at, f, sink);
+      // Where a malformed item ends is a guess (a string left open turns every later quote
+      // inside out), so what follows is not split into items: read that way, a string's
+      // contents could pass for events. One error for the rest, if there is any.
+      p = skip_space(item_end, end);
+      if (p < end && *p == ',') {
+        p = skip_space(p + 1, end);
+        ++at.item;
+        at.line = where.line + count_lines(begin, p);
+        failure rest;
+        rest.after_malformed = true;
+        report(at, rest, sink);
+      }
+      return true;
     } else {
       dispatch_item(item, at, sink);
     }
@@ -620,6 +651,31 @@ std::size_t reader::feed(const char* data, std::size_t size, bool final, std::st
         continue;
       }
       if (r == scan_result::complete && doc_end <= line_end && recover_items(p, doc_end, where, sink)) {
+        p = eol;
+        continue;
+      }
+      if (r == scan_result::broken) {
+        // Cut inside a string: the document ends with the line that breaks it (doc_end is past
+        // that line break); the lines after it are read on their own.
+        const char* brk = doc_end - 1;
+        const std::uint64_t lines = count_lines(p, brk);
+        failure f;
+        f.json = simdjson::UNCLOSED_STRING;
+        f.last_line = lines != 0 ? line_ + lines : 0;
+        // A one-line list cut inside its items keeps the items before the cut (recover_items
+        // reports the cut one); a cut anywhere else is this document's error.
+        const std::uint64_t errors_before = stats_.malformed;
+        if (lines != 0 || !recover_items(p, brk, where, sink) || stats_.malformed == errors_before) {
+          report(where, f, sink);
+        }
+        line_ += lines;
+        p = brk;
+        continue;
+      }
+      // The input ends before the document closes. A one-line list keeps the items before the
+      // one left open (recover_items reports that one).
+      const std::uint64_t errors_before = stats_.malformed;
+      if (r == scan_result::incomplete && recover_items(p, line_end, where, sink) && stats_.malformed != errors_before) {
         p = eol;
         continue;
       }

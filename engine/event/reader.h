@@ -42,6 +42,7 @@ struct failure {
   decode_status status;                          ///< otherwise: the JSON is not an audit Event
   bool incomplete = false;                       ///< the input ended inside a document
   bool too_large = false;                        ///< the document exceeds max_document_bytes
+  bool after_malformed = false;                  ///< the rest of a list, not split after a malformed item
   std::uint64_t last_line = 0;                   ///< for a multi-line document, its last line
 
   /// Counter label: "syntax", "truncated", "too_large", or the decode_error name.
@@ -77,6 +78,8 @@ struct reader_stats {
 
 /// Length of the JSON object or array starting at `begin` found by bracket matching (string
 /// aware, nothing else validated), 0 if the input ends first or the value exceeds `max_bytes`.
+/// A string holding a raw line break (invalid JSON: a line cut inside a string) ends the value
+/// just past that line break, so a cut line costs only itself, not the lines after it.
 /// Used by framers that split input into documents without parsing it.
 std::size_t find_document_end(const char* begin, const char* end, std::size_t max_bytes) noexcept;
 

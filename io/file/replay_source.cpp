@@ -25,6 +25,9 @@ constexpr std::size_t chunk_bytes = 1u << 20;
 // (64 KiB at most) cost `cat file | vigil replay -` half as much CPU again as the file itself.
 constexpr std::chrono::milliseconds stream_batch_wait{10};
 constexpr std::size_t max_document = 64u << 20;
+// How long whole lines of a stream may wait behind a document that has not closed: one still
+// open after this, with lines after it, is a line cut short, not a document being written.
+constexpr std::chrono::milliseconds pending_give_up{1000};
 
 // Reads from `read_some` until EOF, framing and submitting chunk by chunk. A chunk is submitted
 // when it is full, or when `more_ready(first)` (after each read; `first` for a chunk's first)
@@ -32,22 +35,38 @@ constexpr std::size_t max_document = 64u << 20;
 // writing. A document cut by the end of a chunk starts the next one, which is at least twice its
 // size, so a large document is copied a bounded number of times, not once per read (a pause
 // counts only once a line has ended, see below).
-template <class ReadSome, class MoreReady>
+//
+// In a stream, a document that stays open for pending_give_up with whole lines after it (a line
+// cut short, then more events) is given up on when `more_within(pending_give_up)` says nothing
+// came meanwhile: its first line is reported and the lines after it go on, instead of every
+// later event waiting for a closing bracket that will never come.
+template <class ReadSome, class MoreReady, class MoreWithin>
 bool pump(const replay_source& src, pipeline::pipeline& pl, ReadSome&& read_some,
-          MoreReady&& more_ready) {
+          MoreReady&& more_ready, MoreWithin&& more_within) {
   const std::string origin = src.origin.empty() ? src.path : src.origin;
   std::string carry;
   std::uint64_t line = 1;
   bool eof = false;
   bool ok = true;
   pipeline::chunk_pool pool;
+  auto stamp = [&](pipeline::input_chunk& chunk) {
+    chunk.origin = origin;
+    chunk.source_type = src.source_type;
+    chunk.source_path = origin;
+    chunk.cluster = src.cluster;
+  };
   while (!eof) {
+    if (const std::size_t nl = carry.rfind('\n'); nl != std::string::npos && !more_within(pending_give_up)) {
+      auto chunk = pool.get(nl + 1);
+      stamp(*chunk);
+      std::memcpy(chunk->data.data(), carry.data(), nl + 1);
+      chunk->size = nl + 1;
+      std::size_t documents = 0;
+      carry.erase(0, pl.submit_framed(chunk, true, line, max_document, documents));
+    }
     const std::size_t capacity = carry.size() + std::max(chunk_bytes, carry.size());
     auto chunk = pool.get(capacity);
-    chunk->origin = origin;
-    chunk->source_type = src.source_type;
-    chunk->source_path = origin;
-    chunk->cluster = src.cluster;
+    stamp(*chunk);
     std::memcpy(chunk->data.data(), carry.data(), carry.size());
     std::size_t size = carry.size();
     bool first = true;
@@ -125,6 +144,10 @@ bool replay_file(const replay_source& src, pipeline::pipeline& pl) {
         const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
         pollfd p{fd, POLLIN, 0};
         return left > 0 && ::poll(&p, 1, static_cast<int>(left)) > 0;
+      },
+      [&](std::chrono::milliseconds wait) {
+        pollfd p{fd, POLLIN, 0};
+        return !stream || ::poll(&p, 1, static_cast<int>(wait.count())) != 0;
       });
   if (!is_stdin) {
     ::close(fd);
@@ -142,7 +165,7 @@ void replay_buffer(std::string_view data, const replay_source& src, pipeline::pi
         pos += take;
         return static_cast<long>(take);
       },
-      [](bool) { return true; });
+      [](bool) { return true; }, [](std::chrono::milliseconds) { return true; });
 }
 
 } // namespace vigil::io

@@ -142,6 +142,39 @@ void tailer::run() {
     return static_cast<std::size_t>(n);
   };
 
+  // Frames what `carry` holds as if the input ended there: a document that never closed is then
+  // reported as the cut line it is, and the lines after it are read on their own. `lines_only`
+  // keeps the last, unfinished line back (the writer may still be writing it).
+  auto flush_carry = [&](bool lines_only) {
+    std::size_t n = carry.size();
+    if (lines_only) {
+      const std::size_t nl = carry.rfind('\n');
+      n = nl == std::string::npos ? 0 : nl + 1;
+    }
+    if (n == 0) {
+      return;
+    }
+    auto chunk = pool.get(n);
+    chunk->origin = opts_.path;
+    chunk->source_type = "file";
+    chunk->source_path = opts_.path;
+    chunk->cluster = opts_.cluster;
+    std::memcpy(chunk->data.data(), carry.data(), n);
+    chunk->size = n;
+    std::size_t documents = 0;
+    const std::size_t used = pl_.submit_framed(chunk, true, line, max_document, documents);
+    documents_ += documents;
+    offset += used;
+    carry.erase(0, used);
+    save_position(opts_.position_file, inode, offset);
+  };
+  // How long complete lines may wait behind a document that has not closed. A multi-line
+  // document is written in one go; one still open after this, with whole lines after it, is a
+  // line cut short (a crash, a full disk), and waiting for its end would hold every later event
+  // back until max_document bytes had come.
+  constexpr auto pending_give_up = std::chrono::seconds(1);
+  auto idle_since = std::chrono::steady_clock::now();
+
   while (!stop_) {
     if (fd < 0) {
       if (!open_file(first_open)) {
@@ -151,7 +184,12 @@ void tailer::run() {
       first_open = false;
     }
     if (pump() > 0) {
+      idle_since = std::chrono::steady_clock::now();
       continue;
+    }
+    if (carry.find('\n') != std::string::npos && std::chrono::steady_clock::now() - idle_since >= pending_give_up) {
+      flush_carry(true);
+      idle_since = std::chrono::steady_clock::now();
     }
     // At the end of what was written. Rotated (a new file under the name) or truncated?
     struct stat by_name {};
@@ -161,6 +199,7 @@ void tailer::run() {
     if (named && static_cast<std::uint64_t>(by_name.st_ino) != inode) {
       while (pump() > 0) { // lines written to the old file before the writer moved on
       }
+      flush_carry(false); // the old file is finished: its last line even without a line break
       ::close(fd);
       fd = -1;
       ++rotations_;
@@ -172,7 +211,9 @@ void tailer::run() {
       continue;
     }
     if (static_cast<std::uint64_t>(by_fd.st_size) < offset + carry.size()) {
-      // Truncated in place (copytruncate): start over at its beginning.
+      // Truncated in place (copytruncate): what was read of the old contents is finished, then
+      // start over at the beginning.
+      flush_carry(false);
       ::lseek(fd, 0, SEEK_SET);
       offset = 0;
       line = 1;

@@ -126,6 +126,7 @@ struct connection {
   std::string body;
   std::string remote;
   bool in_request = false;   // between message begin and complete
+  bool head = false;         // the request being answered is a HEAD (its answer has no body)
   std::uint64_t started_at = 0; // uv_hrtime() at message begin
   bool closing = false;      // close once pending writes are flushed
   bool read_paused = false;
@@ -272,8 +273,9 @@ void send_response(connection* c, const response& res, bool keep_alive) {
   }
   out += "\r\n\r\n";
   // A HEAD answer has the headers GET would have, Content-Length included, and no body: a client
-  // reading a body there would take it for the start of the next answer.
-  if (c->parser.method != HTTP_HEAD) {
+  // reading a body there would take it for the start of the next answer. (Not the parser's
+  // method: on a malformed request line such as "HELLO" it holds its guess from the first byte.)
+  if (!c->head) {
     out += res.body;
   }
   send_raw(c, std::move(out));
@@ -321,6 +323,7 @@ int answer_early(connection* c, const response& res) {
 int on_message_begin(http_parser* p) {
   connection* c = conn_of(p);
   c->in_request = true;
+  c->head = false;
   c->started_at = uv_hrtime();
   c->url.clear();
   c->headers.clear();
@@ -353,9 +356,14 @@ int on_header_value(http_parser* p, const char* at, size_t n) {
   return 0;
 }
 
+std::string body_too_large(std::size_t max_body_size) {
+  return "{\"error\":\"body larger than max_body_size (" + std::to_string(max_body_size) + " bytes)\"}";
+}
+
 int on_headers_complete(http_parser* p) {
   connection* c = conn_of(p);
   finish_header(c);
+  c->head = p->method == HTTP_HEAD;
   server::impl* srv = c->srv;
   response early;
   if (srv->draining) {
@@ -366,7 +374,7 @@ int on_headers_complete(http_parser* p) {
   }
   if ((p->flags & F_CONTENTLENGTH) != 0 && p->content_length > srv->opts.max_body_size) {
     early.status = 413;
-    early.body = R"({"error":"body larger than max_body_size (")" + std::to_string(srv->opts.max_body_size) + " bytes)\"}";
+    early.body = body_too_large(srv->opts.max_body_size);
     return answer_early(c, early);
   }
   request headers_only = make_request(c);
@@ -395,8 +403,7 @@ int on_body(http_parser* p, const char* at, size_t n) {
   if (c->body.size() + n > c->srv->opts.max_body_size) {
     response early;
     early.status = 413;
-    early.body = R"({"error":"body larger than max_body_size (")" + std::to_string(c->srv->opts.max_body_size) +
-                 " bytes)\"}";
+    early.body = body_too_large(c->srv->opts.max_body_size);
     return answer_early(c, early);
   }
   c->body.append(at, n);
@@ -438,10 +445,18 @@ int on_message_complete(http_parser* p) {
 
 // Feeds plaintext to http-parser. False when the connection is done (error or early answer).
 bool feed_http(connection* c, const char* data, std::size_t n) {
-  http_parser_execute(&c->parser, &c->srv->settings, data, n);
+  const std::size_t used = http_parser_execute(&c->parser, &c->srv->settings, data, n);
   const auto err = HTTP_PARSER_ERRNO(&c->parser);
   if (err == HPE_PAUSED) {
     return false; // an early answer was sent; the connection closes after it
+  }
+  if (err == HPE_OK && c->parser.upgrade != 0 && !c->in_request) {
+    // An Upgrade header (websocket, h2c) on a request that was answered as any other: no other
+    // protocol is offered, so the connection goes on in HTTP/1.1 (a server may ignore Upgrade,
+    // RFC 9110 7.8) with whatever the client sent after it.
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    return !c->closing && feed_http(c, data + used, n - used);
   }
   if (err != HPE_OK || (c->parser.upgrade != 0)) {
     counters::add(c->srv->parse_errors);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -128,6 +129,20 @@ bool valid_cluster_name(std::string_view s) noexcept {
 pipeline::document raw_document(const engine::item_span& span) noexcept {
   return pipeline::document{static_cast<std::uint32_t>(span.offset), static_cast<std::uint32_t>(span.size), 1,
                             pipeline::document::raw};
+}
+
+// A header value's token without the optional white space around it, in lower case (media
+// types and content codings compare without regard to case).
+std::string header_token(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
+    v.remove_prefix(1);
+  }
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
+    v.remove_suffix(1);
+  }
+  std::string out(v);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  return out;
 }
 
 std::string json_error(std::string_view message) {
@@ -276,13 +291,21 @@ int webhook::precheck(const http::request& req, http::response& res) {
       return 401;
     }
   }
+  // Media types compare without regard to case (RFC 9110 8.3.1): "Application/JSON" is JSON.
   const std::string_view ct = req.header("content-type");
   if (!ct.empty()) {
-    const std::string_view media = ct.substr(0, ct.find(';'));
-    if (media != "application/json" && media != "application/json " && media != "text/json") {
+    const std::string media = header_token(ct.substr(0, ct.find(';')));
+    if (media != "application/json" && media != "text/json") {
       res.body = json_error("unsupported content type '" + std::string(ct) + "': send application/json");
       return 415;
     }
+  }
+  // kube-apiserver sends its batches uncompressed; a compressed body would only fail as JSON.
+  const std::string encoding = header_token(req.header("content-encoding"));
+  if (!encoding.empty() && encoding != "identity") {
+    res.body = json_error("unsupported content encoding '" + std::string(req.header("content-encoding")) +
+                          "': send the body uncompressed");
+    return 415;
   }
   return 0;
 }
@@ -325,7 +348,9 @@ void webhook::handle(http::request& req, http::response& res) {
   simdjson::dom::document& parsed = chunk->parsed->doc;
   simdjson::error_code err = simdjson::SUCCESS;
   if (size > parser.capacity()) {
-    err = parser.allocate(std::bit_ceil(size));
+    // The files' depth limit too (reader_options::max_depth), not simdjson's default of 1024: the
+    // same event is accepted or refused whichever way it comes.
+    err = parser.allocate(std::bit_ceil(size), engine::reader_options{}.max_depth);
   }
   if (err == simdjson::SUCCESS && size > parsed.capacity()) {
     err = parsed.allocate(std::bit_ceil(size));
@@ -400,10 +425,26 @@ void webhook::handle(http::request& req, http::response& res) {
       if (item_err != simdjson::SUCCESS) {
         w.classify(engine::decode_status{}, w.scratch, i, raw_document(span), rejects, n_rejected,
                std::string("invalid JSON: ") + simdjson::error_message(item_err));
-        continue;
+        // Where a malformed item ends is a guess (a string left open turns every later quote
+        // inside out), so what follows it is not split into items: read that way, a string's
+        // contents could pass for events.
+        if (i + 1 < w.spans.size()) {
+          w.reject(i + 1, "not read: the list cannot be split reliably after the malformed item " + std::to_string(i),
+                   rejects, n_rejected);
+        }
+        break;
       }
       const engine::decode_status st = engine::decode_event(item, w.scratch);
       w.classify(st, w.scratch, i, raw_document(span), rejects, n_rejected, {});
+    }
+    if (w.kept.empty()) {
+      // Nothing usable: the same answer as a body with no list at all.
+      counters::add(w.bad_bodies);
+      res.status = 400;
+      res.body = R"({"error":)";
+      engine::append_json_string(res.body, std::string("body is not a usable audit batch: ") + simdjson::error_message(err));
+      res.body += ",\"rejected\":[" + rejects + "]}";
+      return;
     }
   }
 

@@ -514,20 +514,68 @@ TEST(reader, documents_fed_in_runs_equal_documents_fed_one_by_one) {
   EXPECT_EQ(c.events[1999].line, 2000u);
 }
 
-TEST(reader, event_list_with_a_broken_item_keeps_the_good_ones) {
+TEST(reader, event_list_with_a_broken_item_keeps_the_good_ones_before_it) {
+  // A wrong type costs its item; malformed JSON costs its item and the rest of the list, which
+  // is reported as one item not read (where a malformed item ends is only a guess).
   const std::string list = "{\"kind\":\"EventList\",\"metadata\":{\"a\":[1,2]},\"items\":[{\"verb\":\"get\"},\n"
-                           "{\"verb\": tru},\n{\"kind\":0},\n{\"verb\":\"list\"}]}";
+                           "{\"kind\":0},\n{\"verb\":\"list\"},\n{\"verb\": tru},\n{\"verb\":\"watch\"},\n{\"verb\":\"get\"}]}";
   collect_sink s = decode_all(list);
   ASSERT_EQ(s.events.size(), 2u);
   EXPECT_EQ(s.events[0].item, 0);
-  EXPECT_EQ(s.events[1].item, 3);
-  EXPECT_EQ(s.events[1].line, 4u);
-  ASSERT_EQ(s.errors.size(), 2u);
+  EXPECT_EQ(s.events[1].item, 2);
+  EXPECT_EQ(s.events[1].line, 3u);
+  ASSERT_EQ(s.errors.size(), 3u);
   EXPECT_EQ(s.errors[0].item, 1);
-  EXPECT_EQ(s.errors[0].kind, "syntax");
-  EXPECT_EQ(s.errors[0].line, 2u);
-  EXPECT_EQ(s.errors[1].item, 2);
-  EXPECT_EQ(s.errors[1].kind, "wrong_type");
+  EXPECT_EQ(s.errors[0].kind, "wrong_type");
+  EXPECT_EQ(s.errors[1].item, 3);
+  EXPECT_EQ(s.errors[1].kind, "syntax");
+  EXPECT_EQ(s.errors[1].line, 4u);
+  EXPECT_EQ(s.errors[2].item, 4);
+  EXPECT_EQ(s.errors[2].kind, "syntax");
+  EXPECT_EQ(s.errors[2].line, 5u);
+  EXPECT_NE(s.errors[2].reason.find("not read"), std::string::npos) << s.errors[2].reason;
+}
+
+TEST(reader, a_line_cut_inside_a_string_costs_that_line_only) {
+  // The cut leaves a quote open: matched on, every later quote would be read inside out and
+  // the following lines taken as the rest of the cut one.
+  const std::string cut = ev_get.substr(0, ev_get.find("alice") + 2);
+  const std::string pretty_cut = "{\n  \"verb\": \"get\",\n  \"user\": {\"username\": \"bo\n";
+  const std::pair<std::string, std::size_t> cases[] = {
+      {cut + "\n" + ev_get + "\n" + ev_get + "\n", 2},
+      {ev_get + "\n" + cut + "\n" + ev_get, 2},
+      {pretty_cut + ev_get + "\n", 1},
+  };
+  for (const auto& [input, good] : cases) {
+    collect_sink s = decode_all(input);
+    EXPECT_EQ(s.events.size(), good) << input;
+    ASSERT_EQ(s.errors.size(), 1u) << input;
+    EXPECT_EQ(s.errors[0].kind, "syntax");
+    EXPECT_NE(s.errors[0].reason.find("never closed"), std::string::npos) << s.errors[0].reason;
+    EXPECT_EQ(s.events.back().line, static_cast<std::uint64_t>(std::count(input.begin(), input.end() - 1, '\n')) + 1);
+  }
+  // In a stream (more input may come), the cut line does not hold the next ones back.
+  collect_sink s;
+  reader r;
+  std::string input = cut + "\n" + ev_get + "\n" + ev_get + "\n";
+  const std::size_t size = input.size();
+  input.append(simdjson::SIMDJSON_PADDING, '\0');
+  EXPECT_EQ(r.feed(input.data(), size, false, "stream", s), size);
+  EXPECT_EQ(s.events.size(), 2u);
+  EXPECT_EQ(s.errors.size(), 1u);
+}
+
+TEST(reader, a_one_line_list_cut_short_keeps_the_items_before_the_cut) {
+  const std::string list = "{\"kind\":\"EventList\",\"items\":[{\"verb\":\"get\"},{\"verb\":\"list\"},{\"verb\":\"wa";
+  for (const std::string& input : {list, list + "\n" + ev_get, list.substr(0, list.size() - 4) + "\n" + ev_get}) {
+    collect_sink s = decode_all(input);
+    ASSERT_GE(s.events.size(), 2u) << input;
+    EXPECT_EQ(s.events[0].verb, "get");
+    EXPECT_EQ(s.events[1].verb, "list");
+    EXPECT_EQ(s.events.size(), input.find('\n') == std::string::npos ? 2u : 3u);
+    ASSERT_EQ(s.errors.size(), 1u) << input;
+    EXPECT_EQ(s.errors[0].item, 2);
+  }
 }
 
 TEST(reader, byte_order_mark_is_skipped) {

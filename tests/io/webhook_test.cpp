@@ -360,6 +360,79 @@ TEST(webhook, every_error_status_with_its_body) {
   EXPECT_NE(daemon.stdout_text.find("crowdsecurity/k8s-audit-pod-exec"), std::string::npos);
 }
 
+TEST(webhook, odd_requests_get_one_clear_answer_each) {
+  child daemon({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "off", "--listen", "127.0.0.1:0", "-o", "json",
+                "--workers", "1", "--max-body-size", "100000"});
+  const int port = test::start_daemon(daemon);
+  ASSERT_NE(port, 0) << daemon.stderr_text;
+  const std::string path = "/audit/webhook/event";
+  auto event = [](const std::string& id) {
+    return R"({"auditID":")" + id +
+           R"(","stage":"ResponseComplete","verb":"create","user":{"username":"u"},"sourceIPs":["192.0.2.1"],"objectRef":{"resource":"pods","subresource":"exec","namespace":"n","name":")" +
+           id + R"("},"requestReceivedTimestamp":"2026-02-01T10:00:00Z"})";
+  };
+  auto batch = [&](const std::string& id) { return R"({"kind":"EventList","items":[)" + event(id) + "]}"; };
+  const std::string json = "Content-Type: application/json";
+  {
+    http_client c(port);
+    const auto r = c.request("POST", path, std::string(200000, ' '), {json});
+    EXPECT_EQ(r.status, 413);
+    EXPECT_EQ(r.body, R"x({"error":"body larger than max_body_size (100000 bytes)"})x");
+  }
+  {
+    // Media types compare without regard to case; a compressed body is refused for what it is.
+    http_client c(port);
+    EXPECT_EQ(c.request("POST", path, batch("case"), {"Content-Type: Application/JSON; charset=utf-8"}).status, 200);
+    const auto r = c.request("POST", path, batch("gz"), {json, "Content-Encoding: gzip"});
+    EXPECT_EQ(r.status, 415);
+    EXPECT_NE(r.body.find("unsupported content encoding 'gzip'"), std::string::npos) << r.body;
+  }
+  {
+    // An Upgrade is ignored: one answer, and the connection goes on in HTTP/1.1.
+    http_client c(port);
+    const auto r1 = c.request("POST", path, batch("up1"), {json, "Connection: Upgrade", "Upgrade: websocket"});
+    EXPECT_EQ(r1.status, 200) << r1.body;
+    const auto r2 = c.request("POST", path, batch("up2"), {json});
+    EXPECT_EQ(r2.status, 200) << r2.body;
+    EXPECT_NE(r2.body.find("\"accepted\":1"), std::string::npos) << r2.body;
+  }
+  {
+    // A request line the parser took for the start of "HEAD": the 400 still has its body.
+    http_client c(port);
+    ASSERT_TRUE(c.send_raw("HELLO\r\n\r\n"));
+    const auto r = c.read_response();
+    EXPECT_EQ(r.status, 400);
+    EXPECT_NE(r.body.find("malformed HTTP request"), std::string::npos) << r.headers << r.body;
+  }
+  for (const std::string body : {std::string("[xyz"), std::string(R"({"kind":"EventList","items":[{"verb":"get")"),
+                                 R"({"kind":"EventList","items":[{"verb":"get","x":)" + std::string(300, '[') +
+                                     std::string(300, ']') + "}]}"}) {
+    // Not JSON, and no item of it usable: 400, as for a body without any list.
+    http_client c(port);
+    const auto r = c.request("POST", path, body, {json});
+    EXPECT_EQ(r.status, 400) << body.substr(0, 60) << ": " << r.body;
+    EXPECT_NE(r.body.find("not a usable audit batch"), std::string::npos) << r.body;
+  }
+  {
+    // A string left open in item 1 of a one-line batch: item 0 is taken; what follows is not
+    // split into items, where the string in item 2 would otherwise pass for an event.
+    http_client c(port);
+    const std::string body = R"({"kind":"EventList","items":[)" + event("ok0") + R"(,{"verb":"get, "auditID":"x"},)" +
+                             R"({"auditID":"y","annotations":{"note":"},{\"verb\":\"delete\"},{"}},)" + event("ok3") + "]}";
+    const auto r = c.request("POST", path, body, {json});
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_NE(r.body.find("\"accepted\":1,"), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find("{\"index\":1,\"reason\":\"invalid JSON"), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find("{\"index\":2,\"reason\":\"not read"), std::string::npos) << r.body;
+  }
+  ASSERT_EQ(daemon.stop(), 0);
+  for (const char* pod : {"case", "up1", "up2", "ok0"}) {
+    EXPECT_NE(daemon.stdout_text.find("\"resource_name\":\"" + std::string(pod) + "\""), std::string::npos) << pod;
+  }
+  EXPECT_EQ(daemon.stdout_text.find("\"resource_name\":\"gz\""), std::string::npos);
+  EXPECT_EQ(daemon.stdout_text.find("\"resource_name\":\"ok3\""), std::string::npos);
+}
+
 TEST(webhook, bind_errors_are_reported) {
   child first({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "off", "--listen", "127.0.0.1:0", "--workers", "1"});
   const int port = test::start_daemon(first);

@@ -300,6 +300,23 @@ TEST(replay, malformed_lines_are_reported_with_position_and_the_rest_is_processe
   EXPECT_EQ(count(r, "crowdsecurity/k8s-audit-pod-exec"), 2u);
 }
 
+TEST(replay, a_line_cut_inside_a_string_costs_that_line_only) {
+  // The pipeline frames documents before a worker parses them: a quote left open by the cut
+  // must not make the framer take the next lines as the rest of the cut one.
+  const std::string ev =
+      R"({"kind":"Event","verb":"create","user":{"username":"u"},"sourceIPs":["10.1.1.1"],"objectRef":{"resource":"pods","subresource":"exec"},"requestReceivedTimestamp":"2026-01-01T00:00:00Z"})";
+  const std::string cut = ev.substr(0, ev.find("pods") + 2);
+  const run_result r = run_text(cut + "\n" + ev + "\n" + ev + "\n" + cut + "\n" + ev + "\n", {}, 2, "cut.log");
+  EXPECT_EQ(r.totals.decoded, 3u);
+  EXPECT_EQ(r.totals.malformed, 2u);
+  std::vector<std::string> errs = r.errors;
+  std::sort(errs.begin(), errs.end());
+  ASSERT_EQ(errs.size(), 2u);
+  EXPECT_EQ(errs[0].rfind("cut.log:1: invalid JSON", 0), 0u) << errs[0];
+  EXPECT_EQ(errs[1].rfind("cut.log:4: invalid JSON", 0), 0u) << errs[1];
+  EXPECT_EQ(count(r, "crowdsecurity/k8s-audit-pod-exec"), 3u);
+}
+
 std::multiset<std::string> alert_set(const run_result& r) {
   std::multiset<std::string> s;
   for (const auto& a : r.alerts) {

@@ -69,5 +69,25 @@ TEST_F(replay_cmd, a_document_larger_than_a_chunk_arrives_in_pieces_through_a_pi
   EXPECT_NE(c.stderr_text.find("3 events read, 3 decoded, 0 malformed"), std::string::npos) << c.stderr_text;
 }
 
+// A line cut short with a brace left open (not inside a string) looks like the first line of a
+// pretty-printed document. On an open pipe that goes quiet, the lines after it are not held
+// back until the pipe closes: the open document is given up on and reported.
+TEST_F(replay_cmd, a_line_cut_short_on_an_open_pipe_does_not_hold_the_next_lines_back) {
+  child c({vigil_bin, "replay", "-o", "json", "-"}, true);
+  ASSERT_TRUE(c.started());
+  const std::string first = refused("10.1.2.4", 401, 0);
+  std::string input = first.substr(0, first.find(",\"verb\"") + 1) + "\n";
+  for (int i = 0; i < 6; ++i) {
+    input += refused("10.1.2.3", 401, i);
+  }
+  ASSERT_TRUE(c.write_stdin(input));
+  EXPECT_TRUE(c.wait_for_stdout(bruteforce)) << c.stdout_text << c.stderr_text;
+  EXPECT_TRUE(c.running());
+  c.close_stdin();
+  EXPECT_EQ(c.wait_exit(), 0) << c.stderr_text;
+  EXPECT_NE(c.stderr_text.find("7 events read, 6 decoded, 1 malformed"), std::string::npos) << c.stderr_text;
+  EXPECT_NE(c.stderr_text.find("-:1: truncated JSON"), std::string::npos) << c.stderr_text;
+}
+
 } // namespace
 } // namespace vigil
