@@ -27,7 +27,14 @@ std::variant<std::shared_ptr<const ruleset>, std::vector<load_error>> load_rules
     load_builtin_scenarios(loaded);
   }
   for (const std::string& p : paths) {
+    const std::size_t before = loaded.scenarios.size();
+    const std::size_t errors_before = loaded.errors.size();
     load_scenarios(p, loaded);
+    // A security engine started on a path without rules would watch nothing and say nothing: a
+    // wrong directory, an unmounted volume. Refused, as a broken rule is.
+    if (loaded.scenarios.size() == before && loaded.errors.size() == errors_before) {
+      loaded.errors.push_back(load_error{p, 0, 0, "no scenario found (scenario files end in .yaml or .yml)"});
+    }
   }
   std::set<std::string, std::less<>> names;
   for (const scenario& sc : loaded.scenarios) {

@@ -243,7 +243,20 @@ std::optional<engine::unix_nanos> parse_profile_duration(const std::string& text
 
 std::variant<profile_set, std::vector<load_error>> profile_set::load_text(const std::string& text,
                                                                           const std::string& file) {
+  profile_set out;
   std::vector<load_error> errors;
+  out.append(text, file, errors);
+  if (out.profiles_.empty() && errors.empty()) {
+    errors.push_back(load_error{file, 0, 0, "zero profiles loaded"});
+  }
+  if (!errors.empty()) {
+    return errors;
+  }
+  return out;
+}
+
+void profile_set::append(const std::string& text, const std::string& file, std::vector<load_error>& errors) {
+  profile_set& out = *this;
   auto fail = [&](const YAML::Mark& m, std::string msg) {
     errors.push_back(load_error{file, static_cast<std::uint32_t>(m.line + 1), static_cast<std::uint32_t>(m.column + 1),
                                 std::move(msg)});
@@ -253,9 +266,8 @@ std::variant<profile_set, std::vector<load_error>> profile_set::load_text(const 
     docs = YAML::LoadAll(text);
   } catch (const YAML::Exception& e) {
     fail(e.mark, "invalid YAML: " + e.msg);
-    return errors;
+    return;
   }
-  profile_set out;
   static const std::set<std::string> keys = {"name",          "debug",         "filters",    "decisions",
                                              "duration_expr", "notifications", "on_success", "on_failure",
                                              "on_error"};
@@ -332,7 +344,20 @@ std::variant<profile_set, std::vector<load_error>> profile_set::load_text(const 
               }
             } else if (k == "scope") {
               spec.scope = kv.second.as<std::string>();
-            } else if (k != "value" && k != "origin" && k != "simulated") {
+            } else if (k == "origin") {
+              const std::string origin = kv.second.as<std::string>();
+              spec.origin = origin.empty() ? "crowdsec" : "crowdsec/" + origin;
+            } else if (k == "simulated") {
+              // A simulated decision is one bouncers must not enforce. vigil has no simulation
+              // mode, and taking the key as read would turn a dry run into real bans: refused.
+              bool simulated = false;
+              if (!YAML::convert<bool>::decode(kv.second, simulated)) {
+                fail(kv.second.Mark(), "decisions.simulated: expected true or false");
+              } else if (simulated) {
+                fail(kv.second.Mark(), "decisions.simulated: simulated decisions are not supported: vigil would "
+                                       "enforce them; remove the decision or the profile to keep a dry run");
+              }
+            } else if (k != "value") { // CrowdSec takes the value from the alert whatever it says
               fail(kv.first.Mark(), "decisions: unknown key '" + k + "'");
             }
           }
@@ -371,23 +396,38 @@ std::variant<profile_set, std::vector<load_error>> profile_set::load_text(const 
     }
     out.profiles_.push_back(std::move(p));
   }
+}
+
+std::variant<profile_set, std::vector<load_error>> profile_set::load(const std::string& path) {
+  auto read = [](const std::string& p, std::string& text) {
+    std::ifstream in(p, std::ios::binary);
+    if (!in) {
+      return false;
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+    return true;
+  };
+  std::string text;
+  if (!read(path, text)) {
+    return std::vector<load_error>{load_error{path, 0, 0, "cannot open the profiles file"}};
+  }
+  // As CrowdSec: a `.local` file beside it holds the user's own profiles, evaluated first.
+  profile_set out;
+  std::vector<load_error> errors;
+  const std::string local = path + ".local";
+  if (std::string local_text; read(local, local_text)) {
+    out.append(local_text, local, errors);
+  }
+  out.append(text, path, errors);
   if (out.profiles_.empty() && errors.empty()) {
-    errors.push_back(load_error{file, 0, 0, "zero profiles loaded"});
+    errors.push_back(load_error{path, 0, 0, "zero profiles loaded"});
   }
   if (!errors.empty()) {
     return errors;
   }
   return out;
-}
-
-std::variant<profile_set, std::vector<load_error>> profile_set::load(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return std::vector<load_error>{load_error{path, 0, 0, "cannot open the profiles file"}};
-  }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return load_text(ss.str(), path);
 }
 
 profile_set profile_set::defaults() {
@@ -480,6 +520,7 @@ profile_outcome profile_set::evaluate(const engine::alert& a, engine::unix_nanos
         engine::decision d;
         d.type = spec.type;
         d.scope = spec.scope.empty() ? a.scope : spec.scope;
+        d.origin = spec.origin;
         d.value = a.value;
         d.scenario = a.scenario;
         d.duration = duration_override != 0 ? duration_override : spec.duration;

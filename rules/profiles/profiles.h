@@ -28,6 +28,7 @@ struct decision_spec {
   std::string type = "ban";
   engine::unix_nanos duration = 4LL * 3600 * 1'000'000'000; ///< 4h when absent, as CrowdSec
   std::string scope; ///< empty: the alert's scope
+  std::string origin = "crowdsec"; ///< "crowdsec", or "crowdsec/<origin>" when the profile names one
 };
 
 enum class next_step : std::uint8_t { unset, continue_, break_, apply, ignore };
@@ -59,7 +60,9 @@ class profile_set {
   /// k8s-audit collection's notification-only profile (slack_k8s_audit).
   static profile_set defaults();
 
-  /// Loads profiles.yaml (several documents). Every error is reported with file:line.
+  /// Loads profiles.yaml (several documents), after the profiles of `<path>.local` when that
+  /// file exists (CrowdSec's patch file: the user's profiles come first). Every error is
+  /// reported with file:line.
   static std::variant<profile_set, std::vector<load_error>> load(const std::string& path);
   static std::variant<profile_set, std::vector<load_error>> load_text(const std::string& text, const std::string& file);
 
@@ -67,6 +70,12 @@ class profile_set {
   profile_outcome evaluate(const engine::alert& a, engine::unix_nanos now) const;
 
   [[nodiscard]] const std::vector<profile>& profiles() const noexcept { return profiles_; }
+
+ private:
+  /// Adds the profiles of one file's text, its errors to `errors`.
+  void append(const std::string& text, const std::string& file, std::vector<load_error>& errors);
+
+ public:
 
   /// Notification names referenced by the profiles (to check them against the configured ones).
   [[nodiscard]] std::set<std::string> notification_names() const;

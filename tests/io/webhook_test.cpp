@@ -489,6 +489,36 @@ TEST(run, configured_sources_two_listeners_and_a_file) {
   EXPECT_NE(d.stdout_text.find("\"cluster\":\"lab\""), std::string::npos);
 }
 
+TEST(run, files_only_open_no_listener_and_rules_must_exist) {
+  // The embedded default webhook stands in for absent sources only: a configuration of files
+  // does not also open an unauthenticated listener.
+  const std::string only_log = write_temp("only.log", exec_event + "\n");
+  const std::string cfg =
+      write_temp("files-only.yaml", "sources:\n  - type: file\n    paths: [only.log]\n    mode: cat\n");
+  child check({vigil_bin, "check-config", "-c", cfg});
+  EXPECT_EQ(check.stop(0), 0) << check.stderr_text;
+  EXPECT_NE(check.stdout_text.find("0 webhook listener(s), 1 file source(s)"), std::string::npos) << check.stdout_text;
+  // With no listener at all (the local API and metrics off too), it reads its files and stops on
+  // a signal.
+  child files_only({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "off", "-c", cfg, "-o", "json"});
+  EXPECT_TRUE(files_only.wait_for_stderr("read " + only_log)) << files_only.stderr_text;
+  EXPECT_EQ(files_only.stop(), 0) << files_only.stderr_text;
+  EXPECT_NE(files_only.stdout_text.find("k8s-audit-pod-exec"), std::string::npos) << files_only.stdout_text;
+  child with_flag({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "off", "-c", cfg, "--listen", "127.0.0.1:0"});
+  EXPECT_TRUE(with_flag.wait_for_stderr("vigil listening on http://127.0.0.1:")) << with_flag.stderr_text;
+  EXPECT_EQ(with_flag.stop(), 0);
+
+  // A rules directory without a scenario is an error, not an engine that watches nothing.
+  const fs::path empty = fs::path(::testing::TempDir()) / ("vigil_no_rules_" + std::to_string(::getpid()));
+  fs::create_directories(empty);
+  child none({vigil_bin, "check-config", "--rules", empty.string()});
+  EXPECT_EQ(none.stop(0), 2);
+  EXPECT_NE(none.stderr_text.find(empty.string() + ": no scenario found"), std::string::npos) << none.stderr_text;
+  child run({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "off", "--listen", "127.0.0.1:0", "--rules",
+             empty.string()});
+  EXPECT_EQ(run.stop(0), 2) << run.stderr_text;
+}
+
 TEST(run, bad_configuration_is_reported_with_positions_and_refused) {
   const std::string cfg = write_temp("broken.yaml", "workers: lots\nsources:\n  - type: webhook\n    listen: x\n");
   child check({vigil_bin, "check-config", "-c", cfg});
@@ -652,7 +682,11 @@ TEST(run, alerts_and_decisions_reach_the_store_and_the_cli) {
   batch += "]}";
   ASSERT_EQ(c.request("POST", "/audit/webhook/event", batch).status, 200);
   ASSERT_EQ(d.stop(), 0);
-  EXPECT_NE(d.stderr_text.find("4h0m0s ban on Ip 198.51.100.66"), std::string::npos) << d.stderr_text;
+  // The local API's line, as CrowdSec's LAPI logs it (machine "vigil", the decision's origin).
+  EXPECT_NE(d.stderr_text.find("(vigil/crowdsec) crowdsecurity/k8s-audit-api-server-bruteforce by ip 198.51.100.66 : "
+                               "4h ban on Ip 198.51.100.66"),
+            std::string::npos)
+      << d.stderr_text;
 
   child list({vigil_bin, "decisions", "list", "-c", cfg, "-o", "json"});
   ASSERT_EQ(list.stop(0), 0) << list.stderr_text;

@@ -1,7 +1,11 @@
 // profiles.yaml: order, break, the notification-only k8s profile, decisions, duration_expr, errors.
 #include "rules/profiles/profiles.h"
 
+#include <filesystem>
+#include <fstream>
+
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 namespace vigil::rules {
 namespace {
@@ -233,6 +237,49 @@ decisions: [{type: ban, duration: forever}]
   EXPECT_NE(all.find("on_success: invalid value 'stop'"), std::string::npos) << all;
   EXPECT_NE(all.find("invalid duration 'forever'"), std::string::npos) << all;
   EXPECT_TRUE(std::holds_alternative<std::vector<load_error>>(profile_set::load_text("", "empty.yaml")));
+}
+
+TEST(profiles, decision_origin_and_simulated) {
+  const profile_set p = load(R"(name: named
+filters: ["true"]
+decisions: [{type: ban, duration: 1h, origin: k8s, simulated: false, value: ignored}, {type: captcha}]
+)");
+  const profile_outcome o = p.evaluate(make("x/a", true), 0);
+  ASSERT_EQ(o.decisions.size(), 2u);
+  EXPECT_EQ(o.decisions[0].origin, "crowdsec/k8s");
+  EXPECT_EQ(o.decisions[0].value, "203.0.113.9"); // CrowdSec takes the alert's, whatever `value` says
+  EXPECT_EQ(o.decisions[1].origin, "crowdsec");
+
+  // A dry run must not become real bans: simulated decisions are refused at load.
+  auto r = profile_set::load_text("name: dry\nfilters: [\"true\"]\ndecisions: [{type: ban, simulated: true}]\n", "p.yaml");
+  ASSERT_TRUE(std::holds_alternative<std::vector<load_error>>(r));
+  const std::string e = std::get<std::vector<load_error>>(r)[0].to_string();
+  EXPECT_NE(e.find("p.yaml:3:"), std::string::npos) << e;
+  EXPECT_NE(e.find("simulated decisions are not supported"), std::string::npos) << e;
+}
+
+TEST(profiles, a_local_file_beside_them_comes_first) {
+  const std::string dir = ::testing::TempDir() + "/vigil_profiles_" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  const std::string path = dir + "/profiles.yaml";
+  std::ofstream(path) << "name: base\nfilters: [\"true\"]\ndecisions: [{type: ban}]\non_success: break\n";
+  auto base = profile_set::load(path);
+  ASSERT_TRUE(std::holds_alternative<profile_set>(base));
+  EXPECT_EQ(std::get<profile_set>(base).evaluate(make("x/a", true), 0).decisions.at(0).type, "ban");
+
+  std::ofstream(path + ".local") << "name: mine\nfilters: [\"true\"]\ndecisions: [{type: captcha}]\non_success: break\n";
+  auto both = profile_set::load(path);
+  ASSERT_TRUE(std::holds_alternative<profile_set>(both));
+  const profile_outcome o = std::get<profile_set>(both).evaluate(make("x/a", true), 0);
+  ASSERT_EQ(o.decisions.size(), 1u);
+  EXPECT_EQ(o.decisions[0].type, "captcha");
+  EXPECT_EQ(o.profiles, (std::vector<std::string>{"mine"}));
+
+  std::ofstream(path + ".local") << "name: broken\nfilters: [\"nope(\"]\n";
+  auto bad = profile_set::load(path);
+  ASSERT_TRUE(std::holds_alternative<std::vector<load_error>>(bad));
+  EXPECT_EQ(std::get<std::vector<load_error>>(bad)[0].file, path + ".local");
+  std::filesystem::remove_all(dir);
 }
 
 } // namespace

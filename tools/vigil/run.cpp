@@ -89,6 +89,22 @@ namespace {
 // On the emitter thread: the only writer of alerts, to the log or stdout and to the store (one
 // transaction per 1,000 alerts or 50 ms, off the workers' path; a failed write is retried after
 // a second, the alerts kept).
+
+// A decision's duration as a profile writes it: Go's form without its zero minutes and seconds
+// ("4h", "1h30m", "90s" is "1m30s").
+std::string short_duration(engine::unix_nanos d) {
+  std::string s = engine::format_go_duration(d);
+  if (s.size() > 4 && s.ends_with("m0s") && s.find('h') != std::string::npos) {
+    s.resize(s.size() - 2);
+    if (s.ends_with("h0m")) {
+      s.resize(s.size() - 2);
+    }
+  } else if (s.size() > 2 && s.ends_with("m0s")) {
+    s.resize(s.size() - 2);
+  }
+  return s;
+}
+
 class alert_log final : public pipeline::output_handler {
  public:
   alert_log(bool json, io::store* store, std::size_t max_items, engine::unix_nanos max_age, io::notifier* notify)
@@ -102,9 +118,17 @@ class alert_log final : public pipeline::output_handler {
       engine::write_json_line(stdout, line_, a);
     } else {
       log_line("info", a.message);
-      for (const auto& d : a.decisions) {
-        log_line("info", "(vigil) " + a.scenario + " by ip " + d.value + " : " + engine::format_go_duration(d.duration) +
-                             " " + d.type + " on " + d.scope + " " + d.value);
+      // The local API's line for the stored alert, as CrowdSec's LAPI logs it (machine "vigil").
+      if (a.decisions.empty()) {
+        log_line("info", "(vigil) alert : " + a.scenario + " by ip " + a.value);
+      }
+      for (std::size_t i = 0; i < a.decisions.size(); ++i) {
+        const engine::decision& d = a.decisions[i];
+        const std::string reason = a.decisions.size() == 1 ? a.scenario
+                                                           : a.scenario + " for " + std::to_string(i + 1) + "/" +
+                                                                 std::to_string(a.decisions.size()) + " decisions";
+        log_line("info", "(vigil/" + d.origin + ") " + reason + " by ip " + a.value + " : " +
+                             short_duration(d.duration) + " " + d.type + " on " + d.scope + " " + d.value);
       }
     }
     if (store_ != nullptr) {
@@ -300,15 +324,23 @@ void on_signal(uv_signal_t* h, int signum) {
   d->stopping = true;
   log_line("info", std::string("received ") + (signum == SIGTERM ? "SIGTERM" : "SIGINT") +
                        ": no new batches (503), finishing what was admitted");
+  // Once every server has drained (at once when there is none: files only, API and metrics
+  // off), the loop's last handles close and uv_run returns.
+  auto close_loop = [d] {
+    uv_close(reinterpret_cast<uv_handle_t*>(&d->sigint), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&d->sigterm), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&d->sighup), nullptr);
+    if (d->decisions_gauge) {
+      uv_close(reinterpret_cast<uv_handle_t*>(&d->decisions_timer), nullptr);
+    }
+  };
+  if (d->servers.empty()) {
+    close_loop();
+  }
   for (auto& srv : d->servers) {
-    srv->drain([d] {
+    srv->drain([d, close_loop] {
       if (++d->drained == d->servers.size()) {
-        uv_close(reinterpret_cast<uv_handle_t*>(&d->sigint), nullptr);
-        uv_close(reinterpret_cast<uv_handle_t*>(&d->sigterm), nullptr);
-        uv_close(reinterpret_cast<uv_handle_t*>(&d->sighup), nullptr);
-        if (d->decisions_gauge) {
-          uv_close(reinterpret_cast<uv_handle_t*>(&d->decisions_timer), nullptr);
-        }
+        close_loop();
       }
     });
   }
@@ -378,12 +410,18 @@ std::optional<std::vector<io::notification>> load_notifications_or_report(const 
 
 namespace {
 
-// The webhook listeners: the configured ones, or the embedded default; command-line flags
-// override the first one.
+// The webhook listeners: the configured ones, or the embedded default when no source is
+// configured (a configuration of files only opens no listener, unless a webhook flag such as
+// --listen asks for one); command-line flags override the first one.
 std::vector<config::webhook_source> webhooks_of(const run_options& o, const config::settings& cfg, bool listen_flag) {
   std::vector<config::webhook_source> ws = cfg.webhooks;
-  if (ws.empty()) {
+  const bool webhook_flags = listen_flag || !o.tokens.empty() || !o.tls_cert.empty() || !o.tls_client_ca.empty() ||
+                             o.path != "/audit/webhook/event";
+  if (ws.empty() && (cfg.files.empty() || webhook_flags)) {
     ws.emplace_back();
+  }
+  if (ws.empty()) {
+    return ws;
   }
   config::webhook_source& first = ws.front();
   if (listen_flag || cfg.webhooks.empty()) {
