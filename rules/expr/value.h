@@ -92,6 +92,12 @@ struct value {
     v.u.i = i;
     return v;
   }
+  // An integer read from a JSON document (json_number()): what from_json gives for its digits.
+  static value json_integer(int64_t i) noexcept {
+    value v = integer(i);
+    v.size = 1;
+    return v;
+  }
   static value floating(double f) noexcept {
     value v;
     v.kind = value_kind::floating;

@@ -35,6 +35,14 @@ enum alert_slot : std::uint32_t {
   s_sources, // JSON list
   s_events,  // JSON list
   s_labels,  // JSON object
+  s_source,  // JSON object
+  s_decisions, // JSON list (empty: the profiles are what makes decisions)
+  s_alert_meta, // JSON list (empty: vigil's alerts carry their meta on their events)
+  s_empty_string,
+  s_zero,
+  s_zero_float,
+  s_machine_id,
+  s_range,
   s_meta_base, // GetMeta("k"): s_meta_base + index into the schema's key table
 };
 
@@ -79,13 +87,25 @@ class alert_schema final : public expr::schema {
     if (n == "Simulated") return b(s_simulated, 2, value_hint::boolean);
     if (n == "Events") return b(s_events, 2, value_hint::any);
     if (n == "Labels") return b(s_labels, 2, value_hint::any);
+    // What CrowdSec's LAPI has in these when it runs the profiles: the alert is not stored yet
+    // (ID 0), it holds no decision yet, and without the geoip enricher (the k8s-audit
+    // collection does not pull it in) the source's country and AS are empty.
+    if (n == "Decisions") return b(s_decisions, 2, value_hint::any);
+    if (n == "Meta") return b(s_alert_meta, 2, value_hint::any);
+    if (n == "MachineID") return b(s_machine_id, 2, value_hint::string);
+    if (n == "UUID" || n == "ScenarioHash" || n == "ScenarioVersion") return b(s_empty_string, 2, value_hint::string);
+    if (n == "ID") return b(s_zero, 2, value_hint::integer);
+    if (n == "CreatedAt") return b(s_stop_at, 2, value_hint::string);
     if (n == "Source") {
       if (path.size() < 3 || path[2].call) {
-        return std::string("Alert.Source is only available by field (Alert.Source.Value, Alert.Source.Scope)");
+        return b(s_source, 2, value_hint::any);
       }
       const std::string_view sf = path[2].name;
       if (sf == "Scope") return b(s_scope, 3, value_hint::string);
       if (sf == "Value" || sf == "IP") return b(s_value, 3, value_hint::string);
+      if (sf == "Range") return b(s_range, 3, value_hint::string);
+      if (sf == "AsName" || sf == "AsNumber" || sf == "Cn") return b(s_empty_string, 3, value_hint::string);
+      if (sf == "Latitude" || sf == "Longitude") return b(s_zero_float, 3, value_hint::any);
       return "type Source has no field " + std::string(sf);
     }
     return "type Alert has no field " + std::string(n);
@@ -136,6 +156,14 @@ class alert_env final : public expr::environment {
       case s_sources: return member("sources");
       case s_events: return member("events");
       case s_labels: return member("labels");
+      case s_source: return member("source");
+      case s_decisions: return member("decisions");
+      case s_alert_meta: return member("meta");
+      case s_empty_string: return expr::value::string({});
+      case s_zero: return expr::value::integer(0);
+      case s_zero_float: return expr::value::floating(0.0);
+      case s_machine_id: return expr::value::string("vigil");
+      case s_range: return expr::value::string(a_.scope == "Range" ? std::string_view(a_.value) : std::string_view());
       default: break;
     }
     const std::size_t k = slot - s_meta_base;
@@ -161,7 +189,16 @@ class alert_env final : public expr::environment {
     if (!a_.value.empty()) {
       engine::append_json_string(json, a_.value);
     }
-    json += "],\"labels\":" + (a_.labels_json.empty() ? std::string("{}") : a_.labels_json) + ",\"events\":[";
+    json += "],\"source\":{\"Scope\":";
+    engine::append_json_string(json, a_.scope);
+    json += ",\"Value\":";
+    engine::append_json_string(json, a_.value);
+    json += ",\"IP\":";
+    engine::append_json_string(json, a_.value);
+    json += ",\"Range\":";
+    engine::append_json_string(json, a_.scope == "Range" ? std::string_view(a_.value) : std::string_view());
+    json += R"(,"AsName":"","AsNumber":"","Cn":"","Latitude":0,"Longitude":0},"decisions":[],"meta":[])";
+    json += ",\"labels\":" + (a_.labels_json.empty() ? std::string("{}") : a_.labels_json) + ",\"events\":[";
     for (std::size_t i = 0; i < a_.events.size(); ++i) {
       json += i > 0 ? ",{\"Meta\":[" : "{\"Meta\":[";
       bool first = true;

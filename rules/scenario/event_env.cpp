@@ -64,7 +64,7 @@ expr::value as_value(const engine::member_value& v) noexcept {
     return expr::value::string(v.text);
   }
   if (v.is_integer) {
-    return expr::value::integer(v.integer);
+    return expr::value::json_integer(v.integer); // a JSON number: a float64 to CrowdSec
   }
   return v.is_json ? expr::value::from_json(v.json) : expr::value::nil();
 }

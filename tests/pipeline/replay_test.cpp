@@ -585,6 +585,29 @@ fs::path scenario_dir(const std::string& tag, const std::string& yaml) {
   return dir;
 }
 
+// responseStatus.code as the decoder records it (an integer, off the DOM) must still be a JSON
+// number to the filters, a float64 to CrowdSec: type() says "float", a map holding it differs
+// from one holding the integer 101, string() prints a large one in Go's %v form.
+TEST(replay, a_decoded_response_code_is_a_json_number_to_the_filters) {
+  const std::string code = "evt.Unmarshaled.k8s_audit.responseStatus.code";
+  const fs::path dir = scenario_dir(
+      "json-number",
+      "type: trigger\nname: t/float\ndescription: d\nfilter: type(" + code + ") == 'float'\n---\n" +
+          "type: trigger\nname: t/map-int\ndescription: d\nfilter: \"{c: " + code + "} == {c: 101}\"\n---\n" +
+          "type: trigger\nname: t/map-float\ndescription: d\nfilter: \"{c: " + code + "} == {c: 101.0}\"\n---\n" +
+          "type: trigger\nname: t/string\ndescription: d\nfilter: string(" + code + ") == '1e+06'\n");
+  auto event = [](int code) {
+    return R"({"kind":"Event","verb":"create","user":{"username":"u"},"sourceIPs":["10.1.1.1"],"responseStatus":{"code":)" +
+           std::to_string(code) + R"(},"requestReceivedTimestamp":"2026-01-01T00:00:00Z"})" + "\n";
+  };
+  const run_result r = run_text(event(101) + event(1000000), {dir.string()});
+  EXPECT_EQ(r.totals.decoded, 2u);
+  EXPECT_EQ(count(r, "t/float"), 2u);
+  EXPECT_EQ(count(r, "t/map-int"), 0u);
+  EXPECT_EQ(count(r, "t/map-float"), 1u);
+  EXPECT_EQ(count(r, "t/string"), 1u);
+}
+
 std::uint64_t poured(const std::string& source, const std::string& scenario) {
   return counters::registry::global().read("cs_bucket_poured_total",
                                            {{"source", source}, {"type", "file"}, {"name", scenario}});

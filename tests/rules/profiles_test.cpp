@@ -239,6 +239,28 @@ decisions: [{type: ban, duration: forever}]
   EXPECT_TRUE(std::holds_alternative<std::vector<load_error>>(profile_set::load_text("", "empty.yaml")));
 }
 
+TEST(profiles, every_alert_field_crowdsec_has_at_profile_time) {
+  // What the LAPI has when it runs the profiles: no ID nor decision yet, no geoip enrichment.
+  const profile_set p = load(R"(name: f
+filters:
+  - >-
+    Alert.Source != nil && Alert.Source.IP == "203.0.113.9" && Alert.Source.Cn == "" && Alert.Source.AsName == ""
+    && Alert.Source.AsNumber == "" && Alert.Source.Range == "" && Alert.Source.Latitude == 0
+    && Alert.Source.Longitude == 0 && Alert.Source.Value == Alert.GetValue() && Alert.ID == 0
+    && len(Alert.Decisions) == 0 && len(Alert.Meta) == 0 && Alert.MachineID == "vigil" && Alert.UUID == ""
+    && Alert.ScenarioHash == "" && Alert.ScenarioVersion == "" && Alert.CreatedAt != ""
+    && Alert.Source.Scope == "Ip"
+decisions: [{type: ban}]
+)");
+  const profile_outcome o = p.evaluate(make("x", true), 0);
+  EXPECT_EQ(o.errors, 0u);
+  EXPECT_EQ(o.decisions.size(), 1u);
+  auto r = profile_set::load_text("name: f\nfilters: [\"Alert.Source.Planet == ''\"]\n", "p.yaml");
+  ASSERT_TRUE(std::holds_alternative<std::vector<load_error>>(r));
+  EXPECT_NE(std::get<std::vector<load_error>>(r)[0].to_string().find("type Source has no field Planet"),
+            std::string::npos);
+}
+
 TEST(profiles, decision_origin_and_simulated) {
   const profile_set p = load(R"(name: named
 filters: ["true"]
