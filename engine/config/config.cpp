@@ -8,6 +8,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "engine/config/yaml_keys.h"
+
 namespace vigil::config {
 
 namespace {
@@ -244,6 +246,7 @@ std::variant<settings, std::vector<error>> load_text(const std::string& text, co
   if (root.IsNull()) {
     return out; // an empty file: every default
   }
+  find_repeated_keys(root, [&](const YAML::Node& k) { l.fail(k.Mark(), repeated_key_message(k)); });
   if (!root.IsMap()) {
     l.fail(root.Mark(), "the configuration must be a YAML mapping");
     return l.errors;
@@ -440,6 +443,7 @@ void load_acquis(const std::string& path, settings& out, std::vector<error>& err
     if (doc.IsNull()) {
       continue;
     }
+    find_repeated_keys(doc, [&](const YAML::Node& k) { l.fail(k.Mark(), repeated_key_message(k)); });
     if (!doc.IsMap()) {
       l.fail(doc.Mark(), "an acquisition must be a YAML mapping");
       continue;

@@ -11,6 +11,7 @@
 
 #include "engine/event/duration.h"
 #include "rules/template/template.h"
+#include "engine/config/yaml_keys.h"
 
 namespace vigil::io {
 
@@ -310,6 +311,12 @@ void load_notifications_text(const std::string& text, const std::string& file, s
     errors.push_back(config::error{file, static_cast<std::uint32_t>(e.mark.line + 1),
                                    static_cast<std::uint32_t>(e.mark.column + 1), e.msg});
     return;
+  }
+  for (const auto& d : docs) {
+    config::find_repeated_keys(d, [&](const YAML::Node& k) {
+      errors.push_back(config::error{file, static_cast<std::uint32_t>(k.Mark().line + 1),
+                                     static_cast<std::uint32_t>(k.Mark().column + 1), config::repeated_key_message(k)});
+    });
   }
   doc_loader l(file, text, errors, warnings);
   const std::size_t first_new = out.size();

@@ -10,6 +10,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "engine/event/duration.h"
+#include "engine/config/yaml_keys.h"
 
 namespace vigil::rules {
 
@@ -304,6 +305,9 @@ void profile_set::append(const std::string& text, const std::string& file, std::
   } catch (const YAML::Exception& e) {
     fail(e.mark, "invalid YAML: " + e.msg);
     return;
+  }
+  for (const YAML::Node& doc : docs) {
+    config::find_repeated_keys(doc, [&](const YAML::Node& k) { fail(k.Mark(), config::repeated_key_message(k)); });
   }
   static const std::set<std::string> keys = {"name",          "debug",         "filters",    "decisions",
                                              "duration_expr", "notifications", "on_success", "on_failure",

@@ -8,6 +8,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "engine/config/yaml_keys.h"
 #include "engine/alert/alert.h"
 #include "engine/event/duration.h"
 #include "rules/scenario/event_env.h"
@@ -416,6 +417,12 @@ void load_scenarios_from_text(const std::string& text, const std::string& file, 
     out.errors.push_back(load_error{file, static_cast<std::uint32_t>(e.mark.line + 1),
                                     static_cast<std::uint32_t>(e.mark.column + 1), "invalid YAML: " + e.msg});
     return;
+  }
+  for (const YAML::Node& doc : docs) {
+    config::find_repeated_keys(doc, [&](const YAML::Node& k) {
+      out.errors.push_back(load_error{file, static_cast<std::uint32_t>(k.Mark().line + 1),
+                                      static_cast<std::uint32_t>(k.Mark().column + 1), config::repeated_key_message(k)});
+    });
   }
   for (const YAML::Node& doc : docs) {
     context ctx{file, text, out};

@@ -205,5 +205,13 @@ TEST(config, acquis_from_vigil_yaml) {
   EXPECT_EQ(std::get<settings>(r).webhooks[0].path, "/hook");
 }
 
+TEST(config, a_repeated_key_is_an_error_at_its_second_place) {
+  // yaml-cpp would read the first value where a reader of the file sees the last.
+  const auto errs = errors_of("workers: 2\nsources:\n  - type: webhook\n    listen: 127.0.0.1:1\n    listen: 127.0.0.1:2\nworkers: 3\n");
+  ASSERT_EQ(errs.size(), 2u);
+  EXPECT_EQ(errs[0].to_string(), "vigil.yaml:5:5: duplicate key 'listen': a key may appear once in a mapping");
+  EXPECT_EQ(errs[1].to_string(), "vigil.yaml:6:1: duplicate key 'workers': a key may appear once in a mapping");
+}
+
 } // namespace
 } // namespace vigil::config

@@ -474,5 +474,15 @@ TEST(cli, log_lines_escape_quotes_and_line_breaks) {
       << line;
 }
 
+TEST(notifications, a_repeated_key_is_an_error) {
+  std::vector<notification> out;
+  std::vector<config::error> errors;
+  std::vector<std::string> warnings;
+  load_notifications_text("type: http\nname: h\nurl: http://127.0.0.1:1/\nurl: http://127.0.0.1:2/\nformat: x\n", "n.yaml",
+                          out, errors, warnings);
+  ASSERT_FALSE(errors.empty());
+  EXPECT_EQ(errors[0].to_string(), "n.yaml:4:1: duplicate key 'url': a key may appear once in a mapping");
+}
+
 } // namespace
 } // namespace vigil::io

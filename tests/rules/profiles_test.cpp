@@ -304,5 +304,12 @@ TEST(profiles, a_local_file_beside_them_comes_first) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(profiles, a_repeated_key_is_an_error) {
+  auto r = profile_set::load_text("name: a\nfilters: [\"true\"]\non_success: break\non_success: continue\n", "p.yaml");
+  ASSERT_TRUE(std::holds_alternative<std::vector<load_error>>(r));
+  EXPECT_EQ(std::get<std::vector<load_error>>(r)[0].to_string(),
+            "p.yaml:4:1: duplicate key 'on_success': a key may appear once in a mapping");
+}
+
 } // namespace
 } // namespace vigil::rules

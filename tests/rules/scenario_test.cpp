@@ -221,5 +221,11 @@ TEST(scenario, non_boolean_filter_is_rejected_at_load) {
   EXPECT_TRUE(has_error(r, 4, "must be a boolean")) << dump(r);
 }
 
+TEST(scenario, a_repeated_key_is_an_error) {
+  const load_result r = load_text("type: trigger\nname: t/x\ndescription: d\nfilter: \"true\"\nlabels:\n  a: 1\n  a: 2\nfilter: \"false\"\n");
+  EXPECT_TRUE(has_error(r, 7, "duplicate key 'a'"));
+  EXPECT_TRUE(has_error(r, 8, "duplicate key 'filter'"));
+}
+
 } // namespace
 } // namespace vigil::rules
