@@ -185,6 +185,11 @@ int lapi::precheck(const http::request& req, http::response& res) {
     res.body = R"({"message":"not found"})";
     return 404;
   }
+  // CrowdSec's LAPI counts every request to a route, refused or not (its metrics middleware
+  // runs before authentication). Routes are the two above; methods are http-parser's.
+  vigil::counters::add(counters::registry::global().define(
+      "cs_lapi_route_requests_total", "Number of calls to each route per method.",
+      {{"route", req.path}, {"method", req.method}}));
   if (req.method != "GET" && req.method != "HEAD") { // CrowdSec routes HEAD to the GET handlers
     res.headers.emplace_back("Allow", "GET, HEAD");
     res.body = R"({"message":"method not allowed"})";
@@ -201,6 +206,19 @@ int lapi::precheck(const http::request& req, http::response& res) {
 
 void lapi::handle(http::request& req, http::response& res) {
   vigil::counters::add(requests_id_);
+  // The time to answer, as cs_lapi_request_duration_seconds (CrowdSec's buckets).
+  struct timed {
+    counters::histogram& h;
+    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+    ~timed() { h.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()); }
+  };
+  auto [slot, fresh] = durations_.try_emplace(std::string(req.path) + " " + std::string(req.method));
+  if (fresh) {
+    slot->second = counters::histogram("cs_lapi_request_duration_seconds", "Response time of LAPI",
+                                       {0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1},
+                                       {{"endpoint", req.path}, {"method", req.method}});
+  }
+  const timed timer{slot->second};
   const auto b = store_->find_bouncer(hash_api_key(std::string(req.header("x-api-key"))));
   if (!b) { // deleted (vigil bouncers delete) since the precheck read the headers
     vigil::counters::add(forbidden_id_);
@@ -208,6 +226,9 @@ void lapi::handle(http::request& req, http::response& res) {
     res.body = forbidden_body;
     return;
   }
+  vigil::counters::add(counters::registry::global().define(
+      "cs_lapi_bouncer_requests_total", "Number of calls to each route per method grouped by bouncers.",
+      {{"bouncer", b->name}, {"route", req.path}, {"method", req.method}}));
   const engine::unix_nanos now = now_nanos();
   if (req.path == "/v1/decisions/stream") {
     if (req.method == "HEAD") {

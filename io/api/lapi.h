@@ -5,9 +5,11 @@
 //
 // Threading: runs on the HTTP server's loop thread with its own store connection.
 
+#include <map>
 #include <memory>
 #include <string>
 
+#include "engine/counters/counters.h"
 #include "io/http/server.h"
 #include "io/store/store.h"
 
@@ -30,6 +32,8 @@ class lapi {
   std::unique_ptr<store> store_;
   std::uint32_t forbidden_id_;
   std::uint32_t requests_id_;
+  /// cs_lapi_request_duration_seconds{endpoint, method}, by "endpoint method".
+  std::map<std::string, counters::histogram> durations_;
 };
 
 } // namespace vigil::io

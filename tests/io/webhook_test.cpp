@@ -785,9 +785,11 @@ TEST(lapi, stream_startup_then_deltas_live_queries_and_auth) {
   ASSERT_EQ(key.find_first_not_of("0123456789abcdef"), std::string::npos) << add.stdout_text;
   const std::vector<std::string> auth = {"X-Api-Key: " + key};
 
-  child d({vigil_bin, "run", "--metrics-listen", "off", "-c", cfg});
+  child d({vigil_bin, "run", "--metrics-listen", "127.0.0.1:0", "-c", cfg});
   const int port = test::start_daemon(d);
   const int aport = api_port(d);
+  ASSERT_TRUE(d.wait_for_stderr("vigil metrics on http://127.0.0.1:"));
+  const int mport = std::stoi(d.stderr_text.substr(d.stderr_text.find("127.0.0.1:", d.stderr_text.find("vigil metrics on")) + 10));
   ASSERT_NE(port, 0);
   ASSERT_NE(aport, 0) << d.stderr_text;
   {
@@ -915,6 +917,18 @@ TEST(lapi, stream_startup_then_deltas_live_queries_and_auth) {
   ASSERT_EQ(del.stop(0), 0);
   const auto gone = api.request("GET", "/v1/decisions/stream?", "", auth);
   EXPECT_NE(gone.body.find("\"new\":null,\"deleted\":[{"), std::string::npos) << gone.body;
+  // CrowdSec's LAPI metrics (cscli metrics' lapi and lapi-bouncer tables): every request per
+  // route and method, refused ones included; the accepted ones per bouncer; the time to answer.
+  http_client m(mport);
+  const std::string metrics = m.request("GET", "/metrics", "", {}).body;
+  EXPECT_NE(metrics.find("cs_lapi_route_requests_total{route=\"/v1/decisions\",method=\"HEAD\"} 2"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("cs_lapi_bouncer_requests_total{bouncer=\"firewall\",route=\"/v1/decisions\",method=\"GET\"} "),
+            std::string::npos);
+  EXPECT_NE(metrics.find("cs_lapi_request_duration_seconds_count{endpoint=\"/v1/decisions/stream\",method=\"GET\"} "),
+            std::string::npos);
+  EXPECT_NE(metrics.find("cs_lapi_bouncer_requests_total{bouncer=\"firewall\",route=\"/v1/decisions\",method=\"HEAD\"} 1"),
+            std::string::npos); // of the two, one was refused (no bouncer)
   ASSERT_EQ(d.stop(), 0);
 
   // After a restart the bouncer (which never sends startup=true again) gets no stale re-send.
