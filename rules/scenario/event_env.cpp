@@ -76,7 +76,7 @@ std::variant<binding, std::string> event_schema::bind(std::span<const path_segme
     return "unknown name " + std::string(path[0].name);
   }
   if (path.size() < 2) {
-    return std::string("evt must be followed by a field (evt.Meta, evt.Unmarshaled, ...)");
+    return bound(slot_event_fields, 1, value_hint::any); // 'Meta' in evt
   }
   const path_segment& field = path[1];
   const std::string_view f = field.name;
@@ -90,8 +90,11 @@ std::variant<binding, std::string> event_schema::bind(std::span<const path_segme
     return "type Event has no method " + std::string(f);
   }
   if (f == "Meta") {
-    if (path.size() < 3 || path[2].call) {
-      return std::string("evt.Meta is only available by key (evt.Meta.user, evt.Meta[\"user\"])");
+    if (path.size() == 2) {
+      return bound(slot_meta_map, 2, value_hint::any); // 'user' in evt.Meta, len(evt.Meta)
+    }
+    if (path[2].call) {
+      return std::string("evt.Meta is a map: read it by key (evt.Meta.user, evt.Meta[\"user\"])");
     }
     return bind_meta_key(path[2].name, 3);
   }
@@ -239,6 +242,34 @@ expr::value event_env::load(std::uint32_t slot) const noexcept {
       return expr::value::integer(0);
     case slot_log_word:
       return expr::value::string("log");
+    case slot_event_fields: {
+      // The fields of CrowdSec's types.Event, for `in` (their values are not read this way).
+      static const auto fields = [] {
+        std::array<expr::value, 34> f{};
+        std::size_t i = 0;
+        for (const char* name : {"Type", "ExpectMode", "Whitelisted", "WhitelistReason", "Stage", "Line", "Parsed",
+                                 "Enriched", "Unmarshaled", "Overflow", "Time", "StrTime", "StrTimeFormat",
+                                 "MarshaledTime", "Process", "Meta", "Appsec"}) {
+          f[i++] = expr::value::string(name);
+          f[i++] = expr::value::nil();
+        }
+        return f;
+      }();
+      return expr::value::map(fields.data(), fields.size() / 2);
+    }
+    case slot_meta_map: {
+      // The keys the parser set, as CrowdSec's map holds them (an empty value is not set).
+      std::size_t n = 0;
+      for (std::size_t k = 0; k < engine::meta_key_count; ++k) {
+        const auto key = static_cast<engine::meta_key>(k);
+        if (meta_->has(key) && !meta_->get(key).empty()) {
+          meta_pairs_[2 * n] = expr::value::string(engine::meta_key_name(key));
+          meta_pairs_[2 * n + 1] = expr::value::string(meta_->get(key));
+          ++n;
+        }
+      }
+      return expr::value::map(meta_pairs_.data(), n);
+    }
     default:
       break;
   }

@@ -21,6 +21,7 @@
 // Not available (load error naming the path): evt.Line.Raw and evt.Parsed.message (vigil never
 // keeps the raw text; filters read the decoded event instead), and any other evt field.
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <variant>
@@ -42,6 +43,8 @@ enum event_slot : std::uint32_t {
   slot_false,                               ///< constant false (evt.Whitelisted)
   slot_log_type,                            ///< constant 0, CrowdSec's types.LOG (evt.Type)
   slot_log_word,                            ///< constant "log" (evt.GetType())
+  slot_meta_map,                            ///< evt.Meta itself: a map of the keys present
+  slot_event_fields,                        ///< evt itself: a map naming the Event's fields
   /// evt.Unmarshaled.k8s_audit.<member> for the members of engine::root_member, two slots each:
   /// the JSON spelling ("objectRef"), then the Go field's ("ObjectRef"). Loaded from what the
   /// decoder recorded, without walking the event; the same value as the walk.
@@ -74,6 +77,8 @@ class event_env final : public expr::environment {
   const engine::audit_event* event_ = nullptr;
   const engine::event_meta* meta_ = nullptr;
   mutable char time_text_[40] = {}; ///< evt.MarshaledTime of the current event
+  /// evt.Meta as a map (key, value, key, value...) of the current event, built when read.
+  mutable std::array<expr::value, 2 * engine::meta_key_count> meta_pairs_{};
 };
 
 } // namespace vigil::rules

@@ -268,6 +268,12 @@ TEST(event_env, crowdsec_event_fields) {
   EXPECT_EQ(eval("evt.MarshaledTime == ''", R"({"verb":"get"})"), "true");
   EXPECT_EQ(eval("!evt.Whitelisted && evt.Type == 0 && evt.GetType() == 'log'", timed), "true");
   EXPECT_NE(eval("evt.Time != nil", timed).find("load: evt.Time is not available"), std::string::npos);
+  // evt.Meta is a map of the keys the parser set (case-sensitive), and `in` on evt names its
+  // fields (expr-subset.md 8.1 and 9).
+  const std::string who = R"({"verb":"get","user":{"username":"bob"},"objectRef":{"namespace":""}})";
+  EXPECT_EQ(eval("'user' in evt.Meta && !('User' in evt.Meta) && !('namespace' in evt.Meta)", who), "true");
+  EXPECT_EQ(eval("len(evt.Meta) >= 2 && 'log_type' in evt.Meta", who), "true");
+  EXPECT_EQ(eval("'Meta' in evt && 'Unmarshaled' in evt && !('meta' in evt)", who), "true");
 }
 
 // CrowdSec's parser skips a static whose value is empty: the meta key is absent, as when the
