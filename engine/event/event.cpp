@@ -1,5 +1,6 @@
 #include "engine/event/event.h"
 
+#include <cmath>
 #include <cstring>
 #include <iterator>
 #include <new>
@@ -224,8 +225,17 @@ decode_status read_response_status(element v, audit_event& out) noexcept {
       if (is_null(field.value)) {
         continue;
       }
-      std::int64_t code;
-      if (field.value.get_int64().get(code) != simdjson::SUCCESS || code < INT32_MIN || code > INT32_MAX) {
+      // An integer, or a whole number written as a float (401.0, 4.01e2): to CrowdSec both are
+      // the same float64.
+      std::int64_t code = 0;
+      double real = 0;
+      const bool integer = field.value.get_int64().get(code) == simdjson::SUCCESS;
+      const bool whole = !integer && field.value.get_double().get(real) == simdjson::SUCCESS && real >= INT32_MIN &&
+                         real <= INT32_MAX && real == std::trunc(real);
+      if (whole) {
+        code = static_cast<std::int64_t>(real);
+      }
+      if (!(integer || whole) || code < INT32_MIN || code > INT32_MAX) {
         return fail(decode_error::wrong_type, "responseStatus.code");
       }
       out.response_code = static_cast<std::int32_t>(code);

@@ -298,6 +298,17 @@ TEST(reader, wrong_types_of_known_fields_are_named) {
   }
 }
 
+TEST(reader, a_whole_response_code_written_as_a_float_is_that_code) {
+  // To CrowdSec every JSON number is a float64: 401.0 and 4.01e2 are 401 (a bruteforce attempt).
+  for (const char* code : {"401.0", "4.01e2", "401"}) {
+    collect_sink s = decode_all(std::string(R"({"verb":"get","responseStatus":{"code":)") + code + "}}");
+    ASSERT_EQ(s.events.size(), 1u) << code;
+    EXPECT_EQ(s.events[0].code, 401) << code;
+  }
+  collect_sink big = decode_all(R"({"verb":"get","responseStatus":{"code":1e300}})");
+  EXPECT_EQ(big.errors.size(), 1u);
+}
+
 TEST(reader, nulls_are_absent_not_errors) {
   collect_sink s = decode_all(
       R"({"verb":"get","user":null,"objectRef":null,"responseStatus":null,"sourceIPs":null,"annotations":null,"requestObject":null,"stageTimestamp":null})");
