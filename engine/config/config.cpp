@@ -246,7 +246,9 @@ std::variant<settings, std::vector<error>> load_text(const std::string& text, co
   if (root.IsNull()) {
     return out; // an empty file: every default
   }
-  find_repeated_keys(root, [&](const YAML::Node& k) { l.fail(k.Mark(), repeated_key_message(k)); });
+  if (!check_yaml_document(root, [&](const YAML::Node& n, const std::string& m) { l.fail(n.Mark(), m); })) {
+    return l.errors;
+  }
   if (!root.IsMap()) {
     l.fail(root.Mark(), "the configuration must be a YAML mapping");
     return l.errors;
@@ -443,7 +445,9 @@ void load_acquis(const std::string& path, settings& out, std::vector<error>& err
     if (doc.IsNull()) {
       continue;
     }
-    find_repeated_keys(doc, [&](const YAML::Node& k) { l.fail(k.Mark(), repeated_key_message(k)); });
+    if (!check_yaml_document(doc, [&](const YAML::Node& n, const std::string& m) { l.fail(n.Mark(), m); })) {
+      continue;
+    }
     if (!doc.IsMap()) {
       l.fail(doc.Mark(), "an acquisition must be a YAML mapping");
       continue;

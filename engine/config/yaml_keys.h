@@ -1,7 +1,9 @@
 #pragma once
-// Repeated mapping keys in a loaded YAML document. yaml-cpp keeps both pairs and a lookup finds
-// the first, while most tools (and a reader of the file) take the last; Go's YAML decoders refuse
-// the file. Every loader of vigil's and CrowdSec's files refuses it too, at the repeated key.
+// Checks every loader of vigil's and CrowdSec's files makes on a loaded YAML document.
+// - A repeated mapping key: yaml-cpp keeps both pairs and a lookup finds the first, while most
+//   tools (and a reader of the file) take the last; Go's YAML decoders refuse the file.
+// - An alias inside the node it names (`a: &x [*x]`): the document is infinite, and any walk of
+//   it (ours, or turning labels into JSON) would recurse until the stack ran out.
 
 #include <set>
 #include <string>
@@ -10,28 +12,50 @@
 
 namespace vigil::config {
 
-/// Calls `repeated(key_node)` for each key that repeats an earlier key of its mapping, at any
-/// depth of `node`.
-template <class Repeated>
-void find_repeated_keys(const YAML::Node& node, Repeated&& repeated) {
+namespace detail {
+// Containers are known by their place in the text (an alias is the node it names): `on_path`
+// holds those being walked, `done` those already checked, so a file of aliases of aliases is
+// walked once per node.
+template <class Report>
+bool check_yaml_node(const YAML::Node& node, Report& report, std::set<int>& on_path, std::set<int>& done) {
+  if (!(node.IsMap() || node.IsSequence())) {
+    return true;
+  }
+  const int at = node.Mark().pos;
+  if (on_path.count(at) != 0) {
+    report(node, "an alias refers to a node that contains it: the document would be infinite");
+    return false;
+  }
+  if (!done.insert(at).second) {
+    return true;
+  }
+  on_path.insert(at);
+  bool ok = true;
   if (node.IsMap()) {
     std::set<std::string> seen;
     for (const auto& kv : node) {
       if (kv.first.IsScalar() && kv.first.Scalar() != "<<" && !seen.insert(kv.first.Scalar()).second) {
-        repeated(kv.first);
+        report(kv.first, "duplicate key '" + kv.first.Scalar() + "': a key may appear once in a mapping");
       }
-      find_repeated_keys(kv.second, repeated);
+      ok = ok && check_yaml_node(kv.first, report, on_path, done) && check_yaml_node(kv.second, report, on_path, done);
     }
-  } else if (node.IsSequence()) {
+  } else {
     for (const auto& item : node) {
-      find_repeated_keys(item, repeated);
+      ok = ok && check_yaml_node(item, report, on_path, done);
     }
   }
+  on_path.erase(at);
+  return ok;
 }
+} // namespace detail
 
-/// The message for a repeated key.
-inline std::string repeated_key_message(const YAML::Node& key) {
-  return "duplicate key '" + key.Scalar() + "': a key may appear once in a mapping";
+/// Calls `report(node, message)` for each key repeated in its mapping and for an alias inside
+/// the node it names. False after the latter: the document must not be walked any further.
+template <class Report>
+bool check_yaml_document(const YAML::Node& doc, Report&& report) {
+  std::set<int> on_path;
+  std::set<int> done;
+  return detail::check_yaml_node(doc, report, on_path, done);
 }
 
 } // namespace vigil::config

@@ -414,6 +414,29 @@ void reader::dispatch(element root, const position& where, event_sink& sink) {
   dispatch_item(root, where, sink);
 }
 
+bool item_bounds_trusted(const char* p, const char* end) noexcept {
+  // Each string must be followed by what may follow a string in JSON. A string left open turns
+  // the quotes after it inside out: the first "string" it then closes is followed by a bare word.
+  while (p < end) {
+    if (*p != '"') {
+      ++p;
+      continue;
+    }
+    ++p;
+    while (p < end && *p != '"') {
+      p += *p == '\\' ? 2 : 1;
+    }
+    if (p >= end) {
+      return false;
+    }
+    p = skip_space(p + 1, end);
+    if (p < end && *p != ':' && *p != ',' && *p != '}' && *p != ']') {
+      return false;
+    }
+  }
+  return true;
+}
+
 bool reader::recover_items(const char* begin, const char* end, const position& where, event_sink& sink) {
   const char* p = locate_list(begin, end, options_.max_document_bytes);
   if (p == nullptr) {
@@ -424,7 +447,15 @@ bool reader::recover_items(const char* begin, const char* end, const position& w
   at.item = 0;
   while (true) {
     p = skip_space(p, end);
-    if (p >= end || *p == ']') {
+    if (p >= end) {
+      // Cut after a whole item: the list never closes. One error for what is missing.
+      at.line = where.line + count_lines(begin, p);
+      failure f;
+      f.incomplete = true;
+      report(at, f, sink);
+      break;
+    }
+    if (*p == ']') {
       break;
     }
     at.line = where.line + count_lines(begin, p);
@@ -438,16 +469,29 @@ bool reader::recover_items(const char* begin, const char* end, const position& w
       report(at, f, sink);
       return true; // the rest of the list is unreadable: one error for it
     }
+    const char* const item_start = p;
     element item;
-    const auto err = parser_.parse(p, static_cast<std::size_t>(item_end - p), false).get(item);
+    const auto len = static_cast<std::size_t>(item_end - p);
+    auto err = len > parser_.capacity() ? parser_.allocate(len, options_.max_depth) : simdjson::SUCCESS;
+    if (err == simdjson::SUCCESS) {
+      err = parser_.parse(p, len, false).get(item);
+    }
     if (err != simdjson::SUCCESS) {
       failure f;
       f.json = err;
       report(at, f, sink);
-      // Where a malformed item ends is a guess (a string left open turns every later quote
-      // inside out), so what follows is not split into items: read that way, a string's
-      // contents could pass for events. One error for the rest, if there is any.
+      // Where a malformed item ends can be a guess: a string left open turns every later quote
+      // inside out, and read that way a string's contents could pass for events. Then what
+      // follows is not split into items. An item refused for its depth, a number or a typo in
+      // `true` has sure bounds, and the items after it are read.
       p = skip_space(item_end, end);
+      if (item_bounds_trusted(item_start, item_end)) {
+        if (p < end && *p == ',') {
+          ++p;
+        }
+        ++at.item;
+        continue;
+      }
       if (p < end && *p == ',') {
         p = skip_space(p + 1, end);
         ++at.item;
@@ -662,10 +706,10 @@ std::size_t reader::feed(const char* data, std::size_t size, bool final, std::st
         failure f;
         f.json = simdjson::UNCLOSED_STRING;
         f.last_line = lines != 0 ? line_ + lines : 0;
-        // A one-line list cut inside its items keeps the items before the cut (recover_items
-        // reports the cut one); a cut anywhere else is this document's error.
+        // A list cut inside its items keeps the items before the cut (recover_items reports
+        // the cut one); a cut anywhere else is this document's error.
         const std::uint64_t errors_before = stats_.malformed;
-        if (lines != 0 || !recover_items(p, brk, where, sink) || stats_.malformed == errors_before) {
+        if (!recover_items(p, brk, where, sink) || stats_.malformed == errors_before) {
           report(where, f, sink);
         }
         line_ += lines;

@@ -109,6 +109,12 @@ struct item_span {
 /// item of a batch to the worker that owns it.
 bool split_items(const char* begin, const char* end, std::size_t max_bytes, std::vector<item_span>& out);
 
+/// False when the strings of the JSON value [begin, end) are not where strings can be (one
+/// followed by a bare word): a string left open earlier has turned the quotes inside out, so
+/// the value's end found by bracket matching is a guess. True for a value refused for other
+/// reasons (depth, a number, `tru`): its bounds are sure.
+bool item_bounds_trusted(const char* begin, const char* end) noexcept;
+
 /// Counts a document of `bytes` bytes parsed outside a reader (vigil_decoder_documents_total and
 /// _bytes_total), whose events then go through reader::feed_decoded.
 void count_parsed_batch(std::size_t bytes) noexcept;

@@ -36,13 +36,14 @@ constexpr std::chrono::milliseconds pending_give_up{1000};
 // size, so a large document is copied a bounded number of times, not once per read (a pause
 // counts only once a line has ended, see below).
 //
-// In a stream, a document that stays open for pending_give_up with whole lines after it (a line
-// cut short, then more events) is given up on when `more_within(pending_give_up)` says nothing
-// came meanwhile: its first line is reported and the lines after it go on, instead of every
-// later event waiting for a closing bracket that will never come.
-template <class ReadSome, class MoreReady, class MoreWithin>
+// In a stream, a document that has stayed open for pending_give_up with whole lines after it (a
+// line cut short, then more events) is given up on: its first line is reported and the lines
+// after it go on, instead of every later event waiting for a closing bracket that will never
+// come. `stalled(age)` says whether a document pending for `age` is to be given up on now,
+// waiting (for a stream) at most until it is pending_give_up old for more input to come first.
+template <class ReadSome, class MoreReady, class Stalled>
 bool pump(const replay_source& src, pipeline::pipeline& pl, ReadSome&& read_some,
-          MoreReady&& more_ready, MoreWithin&& more_within) {
+          MoreReady&& more_ready, Stalled&& stalled) {
   const std::string origin = src.origin.empty() ? src.path : src.origin;
   std::string carry;
   std::uint64_t line = 1;
@@ -55,14 +56,24 @@ bool pump(const replay_source& src, pipeline::pipeline& pl, ReadSome&& read_some
     chunk.source_path = origin;
     chunk.cluster = src.cluster;
   };
+  std::uint64_t pending_line = 0; // first line of the document pending since pending_since
+  auto pending_since = std::chrono::steady_clock::now();
   while (!eof) {
-    if (const std::size_t nl = carry.rfind('\n'); nl != std::string::npos && !more_within(pending_give_up)) {
+    const std::size_t nl = carry.rfind('\n');
+    if (nl == std::string::npos) {
+      pending_line = 0;
+    } else if (line != pending_line) {
+      pending_line = line;
+      pending_since = std::chrono::steady_clock::now();
+    }
+    if (nl != std::string::npos && stalled(std::chrono::steady_clock::now() - pending_since)) {
       auto chunk = pool.get(nl + 1);
       stamp(*chunk);
       std::memcpy(chunk->data.data(), carry.data(), nl + 1);
       chunk->size = nl + 1;
       std::size_t documents = 0;
       carry.erase(0, pl.submit_framed(chunk, true, line, max_document, documents));
+      pending_line = 0;
     }
     const std::size_t capacity = carry.size() + std::max(chunk_bytes, carry.size());
     auto chunk = pool.get(capacity);
@@ -145,9 +156,16 @@ bool replay_file(const replay_source& src, pipeline::pipeline& pl) {
         pollfd p{fd, POLLIN, 0};
         return left > 0 && ::poll(&p, 1, static_cast<int>(left)) > 0;
       },
-      [&](std::chrono::milliseconds wait) {
+      [&](std::chrono::steady_clock::duration age) {
+        if (!stream) {
+          return false; // a file's end comes soon enough: final framing then settles it
+        }
+        if (age >= pending_give_up) {
+          return true;
+        }
         pollfd p{fd, POLLIN, 0};
-        return !stream || ::poll(&p, 1, static_cast<int>(wait.count())) != 0;
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(pending_give_up - age).count();
+        return ::poll(&p, 1, static_cast<int>(left)) == 0; // nothing more came meanwhile
       });
   if (!is_stdin) {
     ::close(fd);
@@ -165,7 +183,7 @@ void replay_buffer(std::string_view data, const replay_source& src, pipeline::pi
         pos += take;
         return static_cast<long>(take);
       },
-      [](bool) { return true; }, [](std::chrono::milliseconds) { return true; });
+      [](bool) { return true; }, [](std::chrono::steady_clock::duration) { return false; });
 }
 
 } // namespace vigil::io

@@ -142,6 +142,8 @@ void tailer::run() {
     return static_cast<std::size_t>(n);
   };
 
+  std::uint64_t pending_at = UINT64_MAX; // offset of the document pending since pending_since
+  auto pending_since = std::chrono::steady_clock::now();
   // Frames what `carry` holds as if the input ended there: a document that never closed is then
   // reported as the cut line it is, and the lines after it are read on their own. `lines_only`
   // keeps the last, unfinished line back (the writer may still be writing it).
@@ -152,6 +154,7 @@ void tailer::run() {
       n = nl == std::string::npos ? 0 : nl + 1;
     }
     if (n == 0) {
+      pending_at = UINT64_MAX;
       return;
     }
     auto chunk = pool.get(n);
@@ -167,13 +170,27 @@ void tailer::run() {
     offset += used;
     carry.erase(0, used);
     save_position(opts_.position_file, inode, offset);
+    pending_at = UINT64_MAX;
   };
   // How long complete lines may wait behind a document that has not closed. A multi-line
   // document is written in one go; one still open after this, with whole lines after it, is a
   // line cut short (a crash, a full disk), and waiting for its end would hold every later event
-  // back until max_document bytes had come.
+  // back until max_document bytes had come. Timed from when that document was first seen
+  // pending, whether or not more lines keep coming.
   constexpr auto pending_give_up = std::chrono::seconds(1);
-  auto idle_since = std::chrono::steady_clock::now();
+  auto give_up_on_pending = [&] {
+    if (carry.find('\n') == std::string::npos) {
+      pending_at = UINT64_MAX;
+      return;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (offset != pending_at) {
+      pending_at = offset;
+      pending_since = now;
+    } else if (now - pending_since >= pending_give_up) {
+      flush_carry(true);
+    }
+  };
 
   while (!stop_) {
     if (fd < 0) {
@@ -183,13 +200,10 @@ void tailer::run() {
       }
       first_open = false;
     }
-    if (pump() > 0) {
-      idle_since = std::chrono::steady_clock::now();
+    const bool got = pump() > 0;
+    give_up_on_pending();
+    if (got) {
       continue;
-    }
-    if (carry.find('\n') != std::string::npos && std::chrono::steady_clock::now() - idle_since >= pending_give_up) {
-      flush_carry(true);
-      idle_since = std::chrono::steady_clock::now();
     }
     // At the end of what was written. Rotated (a new file under the name) or truncated?
     struct stat by_name {};

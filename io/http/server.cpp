@@ -450,6 +450,9 @@ bool feed_http(connection* c, const char* data, std::size_t n) {
   if (err == HPE_PAUSED) {
     return false; // an early answer was sent; the connection closes after it
   }
+  if (err == HPE_OK && c->parser.upgrade != 0 && c->in_request) {
+    return true; // an Upgrade request whose body is still coming: read on
+  }
   if (err == HPE_OK && c->parser.upgrade != 0 && !c->in_request) {
     // An Upgrade header (websocket, h2c) on a request that was answered as any other: no other
     // protocol is offered, so the connection goes on in HTTP/1.1 (a server may ignore Upgrade,
@@ -458,7 +461,8 @@ bool feed_http(connection* c, const char* data, std::size_t n) {
     c->parser.data = c;
     return !c->closing && feed_http(c, data + used, n - used);
   }
-  if (err != HPE_OK || (c->parser.upgrade != 0)) {
+  if (err != HPE_OK) {
+    c->head = false; // the answer to a malformed request has its body, whatever came before
     counters::add(c->srv->parse_errors);
     response res;
     res.status = 400;

@@ -313,10 +313,13 @@ void load_notifications_text(const std::string& text, const std::string& file, s
     return;
   }
   for (const auto& d : docs) {
-    config::find_repeated_keys(d, [&](const YAML::Node& k) {
-      errors.push_back(config::error{file, static_cast<std::uint32_t>(k.Mark().line + 1),
-                                     static_cast<std::uint32_t>(k.Mark().column + 1), config::repeated_key_message(k)});
+    const bool finite = config::check_yaml_document(d, [&](const YAML::Node& n, const std::string& m) {
+      errors.push_back(config::error{file, static_cast<std::uint32_t>(n.Mark().line + 1),
+                                     static_cast<std::uint32_t>(n.Mark().column + 1), m});
     });
+    if (!finite) {
+      return;
+    }
   }
   doc_loader l(file, text, errors, warnings);
   const std::size_t first_new = out.size();

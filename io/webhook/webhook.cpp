@@ -425,9 +425,13 @@ void webhook::handle(http::request& req, http::response& res) {
       if (item_err != simdjson::SUCCESS) {
         w.classify(engine::decode_status{}, w.scratch, i, raw_document(span), rejects, n_rejected,
                std::string("invalid JSON: ") + simdjson::error_message(item_err));
-        // Where a malformed item ends is a guess (a string left open turns every later quote
-        // inside out), so what follows it is not split into items: read that way, a string's
-        // contents could pass for events.
+        // Where a malformed item ends can be a guess: a string left open turns every later quote
+        // inside out, and read that way a string's contents could pass for events. Then what
+        // follows is not split into items. An item refused for its depth, a number or a typo
+        // in `true` has sure bounds, and the items after it are read.
+        if (span.complete && engine::item_bounds_trusted(data + span.offset, data + span.offset + span.size)) {
+          continue;
+        }
         if (i + 1 < w.spans.size()) {
           w.reject(i + 1, "not read: the list cannot be split reliably after the malformed item " + std::to_string(i),
                    rejects, n_rejected);

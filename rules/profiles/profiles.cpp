@@ -307,7 +307,9 @@ void profile_set::append(const std::string& text, const std::string& file, std::
     return;
   }
   for (const YAML::Node& doc : docs) {
-    config::find_repeated_keys(doc, [&](const YAML::Node& k) { fail(k.Mark(), config::repeated_key_message(k)); });
+    if (!config::check_yaml_document(doc, [&](const YAML::Node& n, const std::string& m) { fail(n.Mark(), m); })) {
+      return;
+    }
   }
   static const std::set<std::string> keys = {"name",          "debug",         "filters",    "decisions",
                                              "duration_expr", "notifications", "on_success", "on_failure",

@@ -419,10 +419,13 @@ void load_scenarios_from_text(const std::string& text, const std::string& file, 
     return;
   }
   for (const YAML::Node& doc : docs) {
-    config::find_repeated_keys(doc, [&](const YAML::Node& k) {
-      out.errors.push_back(load_error{file, static_cast<std::uint32_t>(k.Mark().line + 1),
-                                      static_cast<std::uint32_t>(k.Mark().column + 1), config::repeated_key_message(k)});
+    const bool finite = config::check_yaml_document(doc, [&](const YAML::Node& n, const std::string& m) {
+      out.errors.push_back(load_error{file, static_cast<std::uint32_t>(n.Mark().line + 1),
+                                      static_cast<std::uint32_t>(n.Mark().column + 1), m});
     });
+    if (!finite) {
+      return;
+    }
   }
   for (const YAML::Node& doc : docs) {
     context ctx{file, text, out};

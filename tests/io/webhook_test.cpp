@@ -397,6 +397,27 @@ TEST(webhook, odd_requests_get_one_clear_answer_each) {
     EXPECT_NE(r2.body.find("\"accepted\":1"), std::string::npos) << r2.body;
   }
   {
+    // The same, with the body coming in a later read than the headers.
+    http_client c(port);
+    const std::string body = batch("up3");
+    ASSERT_TRUE(c.send_raw("POST " + path + " HTTP/1.1\r\nHost: x\r\n" + json + "\r\nConnection: Upgrade\r\n"
+                           "Upgrade: websocket\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ASSERT_TRUE(c.send_raw(body));
+    const auto r = c.read_response();
+    EXPECT_EQ(r.status, 200) << r.body;
+  }
+  {
+    // An item refused for its depth has sure bounds: the items after it are taken.
+    http_client c(port);
+    const std::string deep = R"({"verb":"get","x":)" + std::string(300, '[') + std::string(300, ']') + "}";
+    const auto r = c.request("POST", path, R"({"kind":"EventList","items":[)" + deep + "," + event("deep1") + "]}", {json});
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_NE(r.body.find("\"accepted\":1,"), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find("{\"index\":0,\"reason\":\"invalid JSON: The JSON document was too deep"), std::string::npos)
+        << r.body;
+  }
+  {
     // A request line the parser took for the start of "HEAD": the 400 still has its body.
     http_client c(port);
     ASSERT_TRUE(c.send_raw("HELLO\r\n\r\n"));
@@ -404,7 +425,7 @@ TEST(webhook, odd_requests_get_one_clear_answer_each) {
     EXPECT_EQ(r.status, 400);
     EXPECT_NE(r.body.find("malformed HTTP request"), std::string::npos) << r.headers << r.body;
   }
-  for (const std::string body : {std::string("[xyz"), std::string(R"({"kind":"EventList","items":[{"verb":"get")"),
+  for (const std::string& body : {std::string("[xyz"), std::string(R"({"kind":"EventList","items":[{"verb":"get")"),
                                  R"({"kind":"EventList","items":[{"verb":"get","x":)" + std::string(300, '[') +
                                      std::string(300, ']') + "}]}"}) {
     // Not JSON, and no item of it usable: 400, as for a body without any list.
@@ -426,7 +447,7 @@ TEST(webhook, odd_requests_get_one_clear_answer_each) {
     EXPECT_NE(r.body.find("{\"index\":2,\"reason\":\"not read"), std::string::npos) << r.body;
   }
   ASSERT_EQ(daemon.stop(), 0);
-  for (const char* pod : {"case", "up1", "up2", "ok0"}) {
+  for (const char* pod : {"case", "up1", "up2", "up3", "deep1", "ok0"}) {
     EXPECT_NE(daemon.stdout_text.find("\"resource_name\":\"" + std::string(pod) + "\""), std::string::npos) << pod;
   }
   EXPECT_EQ(daemon.stdout_text.find("\"resource_name\":\"gz\""), std::string::npos);
@@ -509,7 +530,7 @@ TEST(run, files_only_open_no_listener_and_rules_must_exist) {
   EXPECT_EQ(with_flag.stop(), 0);
 
   // A rules directory without a scenario is an error, not an engine that watches nothing.
-  const fs::path empty = fs::path(::testing::TempDir()) / ("vigil_no_rules_" + std::to_string(::getpid()));
+  const fs::path empty = fs::path(::testing::TempDir()) / (std::string("vigil_no_rules_").append(std::to_string(::getpid())));
   fs::create_directories(empty);
   child none({vigil_bin, "check-config", "--rules", empty.string()});
   EXPECT_EQ(none.stop(0), 2);
@@ -917,18 +938,27 @@ TEST(lapi, stream_startup_then_deltas_live_queries_and_auth) {
   ASSERT_EQ(del.stop(0), 0);
   const auto gone = api.request("GET", "/v1/decisions/stream?", "", auth);
   EXPECT_NE(gone.body.find("\"new\":null,\"deleted\":[{"), std::string::npos) << gone.body;
+  {
+    // After a HEAD on a kept-alive connection, the 400 for garbage still has its body.
+    http_client h(aport);
+    EXPECT_EQ(h.request("HEAD", "/v1/decisions?ip=192.0.2.1", "", auth).status, 200);
+    ASSERT_TRUE(h.send_raw("\x01garbage\r\n\r\n"));
+    const auto bad = h.read_response();
+    EXPECT_EQ(bad.status, 400);
+    EXPECT_NE(bad.body.find("malformed HTTP request"), std::string::npos) << bad.headers;
+  }
   // CrowdSec's LAPI metrics (cscli metrics' lapi and lapi-bouncer tables): every request per
   // route and method, refused ones included; the accepted ones per bouncer; the time to answer.
   http_client m(mport);
   const std::string metrics = m.request("GET", "/metrics", "", {}).body;
-  EXPECT_NE(metrics.find("cs_lapi_route_requests_total{route=\"/v1/decisions\",method=\"HEAD\"} 2"), std::string::npos)
+  EXPECT_NE(metrics.find("cs_lapi_route_requests_total{route=\"/v1/decisions\",method=\"HEAD\"} 3"), std::string::npos)
       << metrics;
   EXPECT_NE(metrics.find("cs_lapi_bouncer_requests_total{bouncer=\"firewall\",route=\"/v1/decisions\",method=\"GET\"} "),
             std::string::npos);
   EXPECT_NE(metrics.find("cs_lapi_request_duration_seconds_count{endpoint=\"/v1/decisions/stream\",method=\"GET\"} "),
             std::string::npos);
-  EXPECT_NE(metrics.find("cs_lapi_bouncer_requests_total{bouncer=\"firewall\",route=\"/v1/decisions\",method=\"HEAD\"} 1"),
-            std::string::npos); // of the two, one was refused (no bouncer)
+  EXPECT_NE(metrics.find("cs_lapi_bouncer_requests_total{bouncer=\"firewall\",route=\"/v1/decisions\",method=\"HEAD\"} 2"),
+            std::string::npos); // of the three, one was refused (no bouncer)
   ASSERT_EQ(d.stop(), 0);
 
   // After a restart the bouncer (which never sends startup=true again) gets no stale re-send.

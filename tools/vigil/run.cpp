@@ -544,9 +544,21 @@ int run_daemon(const run_options& o, bool listen_flag) {
 
   daemon_state d;
   uv_loop_init(&d.loop);
-  // A start-up failure after the loop exists: close what was opened (listeners already started,
-  // the failed server's handle), let the loop finish closing, then free.
+  // Signals are taken from here on: a SIGTERM while the listeners start (one is already
+  // announced) waits for the loop and stops the daemon cleanly, instead of killing it.
+  uv_signal_init(&d.loop, &d.sigint);
+  uv_signal_init(&d.loop, &d.sigterm);
+  uv_signal_init(&d.loop, &d.sighup);
+  d.sigint.data = d.sigterm.data = d.sighup.data = &d;
+  uv_signal_start(&d.sigint, on_signal, SIGINT);
+  uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+  uv_signal_start(&d.sighup, on_signal, SIGHUP);
+  // A start-up failure after the loop exists: close what was opened (the signal handles,
+  // listeners already started, the failed server's handle), let the loop finish closing, then free.
   auto abort_startup = [&d](std::unique_ptr<http::server> failed) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&d.sigint), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&d.sigterm), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&d.sighup), nullptr);
     for (auto& started : d.servers) {
       started->drain(nullptr);
     }
@@ -704,13 +716,6 @@ int run_daemon(const run_options& o, bool listen_flag) {
     pl.reload(std::move(rs));
     log_line("info", "rules reloaded: " + std::to_string(n) + " rules");
   };
-  uv_signal_init(&d.loop, &d.sigint);
-  uv_signal_init(&d.loop, &d.sigterm);
-  uv_signal_init(&d.loop, &d.sighup);
-  d.sigint.data = d.sigterm.data = d.sighup.data = &d;
-  uv_signal_start(&d.sigint, on_signal, SIGINT);
-  uv_signal_start(&d.sigterm, on_signal, SIGTERM);
-  uv_signal_start(&d.sighup, on_signal, SIGHUP);
   uv_run(&d.loop, UV_RUN_DEFAULT);
   files.join();
   for (auto& t : tailers) {
