@@ -4,56 +4,72 @@
 //   tools (and a reader of the file) take the last; Go's YAML decoders refuse the file.
 // - An alias inside the node it names (`a: &x [*x]`): the document is infinite, and any walk of
 //   it (ours, or turning labels into JSON) would recurse until the stack ran out.
+// - A list or a mapping as a mapping key (`[a, b]: 1`): the loaders read keys as strings.
 
 #include <set>
 #include <string>
+#include <vector>
 
 #include <yaml-cpp/yaml.h>
 
 namespace vigil::config {
 
 namespace detail {
-// Containers are known by their place in the text (an alias is the node it names): `on_path`
-// holds those being walked, `done` those already checked, so a file of aliases of aliases is
-// walked once per node.
+// `on_path` holds the containers being walked (an alias is the very node it names: Node::is),
+// `done` the places in the text of those already checked, so a file of aliases of aliases is
+// walked once per node. Mapping keys are plain values: vigil's files have no other kind, and
+// a list or map as a key would be refused by every loader anyway.
 template <class Report>
-bool check_yaml_node(const YAML::Node& node, Report& report, std::set<int>& on_path, std::set<int>& done) {
+bool check_yaml_node(const YAML::Node& node, Report& report, std::vector<YAML::Node>& on_path, std::set<int>& done) {
   if (!(node.IsMap() || node.IsSequence())) {
     return true;
   }
-  const int at = node.Mark().pos;
-  if (on_path.count(at) != 0) {
-    report(node, "an alias refers to a node that contains it: the document would be infinite");
-    return false;
+  for (const YAML::Node& walking : on_path) {
+    if (walking.is(node)) {
+      report(node, "an alias refers to a node that contains it: the document would be infinite");
+      return false;
+    }
   }
-  if (!done.insert(at).second) {
+  if (!done.insert(node.Mark().pos).second) {
     return true;
   }
-  on_path.insert(at);
+  on_path.push_back(node);
   bool ok = true;
   if (node.IsMap()) {
     std::set<std::string> seen;
     for (const auto& kv : node) {
-      if (kv.first.IsScalar() && kv.first.Scalar() != "<<" && !seen.insert(kv.first.Scalar()).second) {
+      if (!kv.first.IsScalar()) {
+        report(kv.first, "a mapping key must be a plain value, not a list or a mapping");
+        ok = false;
+        break;
+      }
+      if (kv.first.Scalar() != "<<" && !seen.insert(kv.first.Scalar()).second) {
         report(kv.first, "duplicate key '" + kv.first.Scalar() + "': a key may appear once in a mapping");
       }
-      ok = ok && check_yaml_node(kv.first, report, on_path, done) && check_yaml_node(kv.second, report, on_path, done);
+      if (!check_yaml_node(kv.second, report, on_path, done)) {
+        ok = false;
+        break;
+      }
     }
   } else {
     for (const auto& item : node) {
-      ok = ok && check_yaml_node(item, report, on_path, done);
+      if (!check_yaml_node(item, report, on_path, done)) {
+        ok = false;
+        break;
+      }
     }
   }
-  on_path.erase(at);
+  on_path.pop_back();
   return ok;
 }
 } // namespace detail
 
-/// Calls `report(node, message)` for each key repeated in its mapping and for an alias inside
-/// the node it names. False after the latter: the document must not be walked any further.
+/// Calls `report(node, message)` for each key repeated in its mapping, for a key that is a list
+/// or a mapping, and for an alias inside the node it names. False after either of the last two:
+/// the document must not be walked any further.
 template <class Report>
 bool check_yaml_document(const YAML::Node& doc, Report&& report) {
-  std::set<int> on_path;
+  std::vector<YAML::Node> on_path;
   std::set<int> done;
   return detail::check_yaml_node(doc, report, on_path, done);
 }

@@ -67,12 +67,21 @@ bool pump(const replay_source& src, pipeline::pipeline& pl, ReadSome&& read_some
       pending_since = std::chrono::steady_clock::now();
     }
     if (nl != std::string::npos && stalled(std::chrono::steady_clock::now() - pending_since)) {
-      auto chunk = pool.get(nl + 1);
-      stamp(*chunk);
-      std::memcpy(chunk->data.data(), carry.data(), nl + 1);
-      chunk->size = nl + 1;
-      std::size_t documents = 0;
-      carry.erase(0, pl.submit_framed(chunk, true, line, max_document, documents));
+      // Only the stuck document's first line is taken as cut (framed as if the input ended
+      // there); what follows is framed as usual, so a document still being written after it
+      // keeps its own time to finish.
+      for (const bool cut : {true, false}) {
+        const std::size_t n = cut ? carry.find('\n') + 1 : carry.size();
+        if (n == 0) {
+          continue;
+        }
+        auto chunk = pool.get(n);
+        stamp(*chunk);
+        std::memcpy(chunk->data.data(), carry.data(), n);
+        chunk->size = n;
+        std::size_t documents = 0;
+        carry.erase(0, pl.submit_framed(chunk, cut, line, max_document, documents));
+      }
       pending_line = 0;
     }
     const std::size_t capacity = carry.size() + std::max(chunk_bytes, carry.size());

@@ -144,17 +144,11 @@ void tailer::run() {
 
   std::uint64_t pending_at = UINT64_MAX; // offset of the document pending since pending_since
   auto pending_since = std::chrono::steady_clock::now();
-  // Frames what `carry` holds as if the input ended there: a document that never closed is then
-  // reported as the cut line it is, and the lines after it are read on their own. `lines_only`
-  // keeps the last, unfinished line back (the writer may still be writing it).
-  auto flush_carry = [&](bool lines_only) {
-    std::size_t n = carry.size();
-    if (lines_only) {
-      const std::size_t nl = carry.rfind('\n');
-      n = nl == std::string::npos ? 0 : nl + 1;
-    }
+  // Frames the first `n` bytes of `carry`, `final`: as if the input ended there (a document that
+  // never closed is then reported as the cut line it is).
+  auto frame_carry = [&](std::size_t n, bool final) {
+    pending_at = UINT64_MAX;
     if (n == 0) {
-      pending_at = UINT64_MAX;
       return;
     }
     auto chunk = pool.get(n);
@@ -165,13 +159,15 @@ void tailer::run() {
     std::memcpy(chunk->data.data(), carry.data(), n);
     chunk->size = n;
     std::size_t documents = 0;
-    const std::size_t used = pl_.submit_framed(chunk, true, line, max_document, documents);
+    const std::size_t used = pl_.submit_framed(chunk, final, line, max_document, documents);
     documents_ += documents;
     offset += used;
     carry.erase(0, used);
     save_position(opts_.position_file, inode, offset);
-    pending_at = UINT64_MAX;
   };
+  // The file is finished (rotated, truncated): all it holds, its last line even without a line
+  // break.
+  auto flush_carry = [&] { frame_carry(carry.size(), true); };
   // How long complete lines may wait behind a document that has not closed. A multi-line
   // document is written in one go; one still open after this, with whole lines after it, is a
   // line cut short (a crash, a full disk), and waiting for its end would hold every later event
@@ -188,7 +184,10 @@ void tailer::run() {
       pending_at = offset;
       pending_since = now;
     } else if (now - pending_since >= pending_give_up) {
-      flush_carry(true);
+      // Only the stuck document's first line is taken as cut; what follows is framed as usual,
+      // so a document still being written after it keeps its own time to finish.
+      frame_carry(carry.find('\n') + 1, true);
+      frame_carry(carry.size(), false);
     }
   };
 
@@ -213,7 +212,7 @@ void tailer::run() {
     if (named && static_cast<std::uint64_t>(by_name.st_ino) != inode) {
       while (pump() > 0) { // lines written to the old file before the writer moved on
       }
-      flush_carry(false); // the old file is finished: its last line even without a line break
+      flush_carry(); // the old file is finished: its last line even without a line break
       ::close(fd);
       fd = -1;
       ++rotations_;
@@ -227,7 +226,7 @@ void tailer::run() {
     if (static_cast<std::uint64_t>(by_fd.st_size) < offset + carry.size()) {
       // Truncated in place (copytruncate): what was read of the old contents is finished, then
       // start over at the beginning.
-      flush_carry(false);
+      flush_carry();
       ::lseek(fd, 0, SEEK_SET);
       offset = 0;
       line = 1;

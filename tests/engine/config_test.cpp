@@ -211,6 +211,16 @@ TEST(config, a_repeated_key_is_an_error_at_its_second_place) {
   ASSERT_EQ(errs.size(), 2u);
   EXPECT_EQ(errs[0].to_string(), "vigil.yaml:5:5: duplicate key 'listen': a key may appear once in a mapping");
   EXPECT_EQ(errs[1].to_string(), "vigil.yaml:6:1: duplicate key 'workers': a key may appear once in a mapping");
+  // A list as a key (the loaders read keys as strings: it used to abort the process), and an
+  // alias inside the node it names (an infinite document), are errors too. Anchors, aliases and
+  // merge keys otherwise load.
+  const auto list_key = errors_of("workers: 2\n[a, b]: 1\n");
+  ASSERT_EQ(list_key.size(), 1u);
+  EXPECT_EQ(list_key[0].to_string(), "vigil.yaml:2:1: a mapping key must be a plain value, not a list or a mapping");
+  const auto infinite = errors_of("cluster: &a [*a]\n");
+  ASSERT_EQ(infinite.size(), 1u);
+  EXPECT_NE(infinite[0].to_string().find("an alias refers to a node that contains it"), std::string::npos);
+  EXPECT_TRUE(errors_of("cluster: &c prod\nsources:\n  - {type: webhook, listen: \"127.0.0.1:1\", cluster: *c}\n").empty());
 }
 
 } // namespace

@@ -160,23 +160,33 @@ TEST(tailer, a_line_cut_short_does_not_hold_the_next_lines_back) {
   append(log, exec_line("a4"));
   const std::size_t after_a4 = 3 + static_cast<std::size_t>(written);
   ASSERT_TRUE(wait_for(out, after_a4));
+  // When a stuck line is given up on, a pretty-printed document being written after it is not
+  // cut with it: only the stuck line is.
+  const std::string a5 = exec_line("a5");
+  const std::string pretty = exec_line("p1");
+  const std::size_t half = pretty.find(",\"verb\"") + 1;
+  append(log, a5.substr(0, a5.find(",\"verb\"") + 1) + "\n" + exec_line("a6") + pretty.substr(0, half) + "\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1300));
+  append(log, pretty.substr(half));
+  const std::size_t after_pretty = after_a4 + 2;
+  ASSERT_TRUE(wait_for(out, after_pretty));
   // And the old file's last line, without its line break, is read when the file is rotated.
   const std::string r1 = exec_line("r1");
   append(log, r1.substr(0, r1.size() - 1));
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   fs::rename(log, dir / "audit.log.1");
   append(log, exec_line("n1"));
-  ASSERT_TRUE(wait_for(out, after_a4 + 2));
+  ASSERT_TRUE(wait_for(out, after_pretty + 2));
 
   tail.stop();
   pl.finish();
   const auto seen = out.snapshot();
-  EXPECT_EQ(seen.size(), after_a4 + 2);
-  for (const char* pod : {"a1", "a3", "a4", "r1", "n1", "w0"}) {
+  EXPECT_EQ(seen.size(), after_pretty + 2);
+  for (const char* pod : {"a1", "a3", "a4", "a6", "p1", "r1", "n1", "w0"}) {
     EXPECT_EQ(seen.count(pod) ? seen.at(pod) : 0, 1) << pod;
   }
   const auto errors = out.errors();
-  ASSERT_EQ(errors.size(), 1u);
+  ASSERT_EQ(errors.size(), 2u);
   EXPECT_NE(errors[0].find("audit.log:2: "), std::string::npos) << errors[0];
 }
 

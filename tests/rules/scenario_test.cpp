@@ -225,6 +225,11 @@ TEST(scenario, a_repeated_key_is_an_error) {
   const load_result r = load_text("type: trigger\nname: t/x\ndescription: d\nfilter: \"true\"\nlabels:\n  a: 1\n  a: 2\nfilter: \"false\"\n");
   EXPECT_TRUE(has_error(r, 7, "duplicate key 'a'"));
   EXPECT_TRUE(has_error(r, 8, "duplicate key 'filter'"));
+  // Labels that contain themselves crashed the loader (turning them into JSON recursed forever).
+  const load_result self = load_text("type: trigger\nname: t/x\ndescription: d\nfilter: \"true\"\nlabels: &a {x: *a}\n");
+  EXPECT_TRUE(has_error(self, 5, "an alias refers to a node that contains it"));
+  const load_result map_key = load_text("type: trigger\nname: t/x\ndescription: d\nfilter: \"true\"\nlabels:\n  {a: 1}: x\n");
+  EXPECT_TRUE(has_error(map_key, 6, "a mapping key must be a plain value"));
 }
 
 } // namespace

@@ -98,5 +98,22 @@ TEST_F(replay_cmd, a_line_cut_short_on_an_open_pipe_does_not_hold_the_next_lines
   EXPECT_NE(c.stderr_text.find("-:1: truncated JSON"), std::string::npos) << c.stderr_text;
 }
 
+// When a stuck line is given up on, a document being written after it (pretty-printed, its
+// second half still to come) is not cut with it.
+TEST_F(replay_cmd, giving_up_on_a_stuck_line_does_not_cut_the_document_after_it) {
+  child c({vigil_bin, "replay", "-o", "json", "-"}, true);
+  ASSERT_TRUE(c.started());
+  const std::string stuck = refused("10.1.2.4", 401, 0);
+  const std::string pretty = refused("10.1.2.5", 200, 1);
+  const std::size_t half = pretty.find(",\"verb\"") + 1;
+  ASSERT_TRUE(c.write_stdin(stuck.substr(0, stuck.find(",\"verb\"") + 1) + "\n" + refused("10.1.2.6", 200, 1) +
+                            pretty.substr(0, half) + "\n"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1300));
+  ASSERT_TRUE(c.write_stdin(pretty.substr(half)));
+  c.close_stdin();
+  EXPECT_EQ(c.wait_exit(), 0) << c.stderr_text;
+  EXPECT_NE(c.stderr_text.find("3 events read, 2 decoded, 1 malformed"), std::string::npos) << c.stderr_text;
+}
+
 } // namespace
 } // namespace vigil
