@@ -9,7 +9,7 @@ packages=(
   build-essential cmake ninja-build pkg-config ccache git
   # core libraries
   libsimdjson-dev libconcurrentqueue-dev libuv1-dev libhyperscan-dev libyaml-cpp-dev
-  libhttp-parser-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev libcli11-dev
+  libhttp-parser-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev libcli11-dev libre2-dev
   # tests, benchmarks, fuzzing
   libgtest-dev libgmock-dev libbenchmark-dev clang-14 libclang-rt-14-dev
   # instruction counts per event (bench/profile/run.sh)

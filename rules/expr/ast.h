@@ -45,6 +45,7 @@ enum class node_kind : uint8_t {
   starts_with,
   ends_with,
   matches,        // a matches <literal pattern> (regex_id)
+  matches_dynamic, // a matches b, b computed: compiled per pattern when evaluated (RE2, cached per thread)
   add,
   sub,
   mul,

@@ -325,9 +325,18 @@ class compiler {
       if (known(lh) && lh != h::string && lh != h::nil) {
         mismatch(t, op, lh, rh);
       }
-      // Patterns are compiled by hyperscan at load time, so only literal patterns are accepted.
-      if (!is_literal(r) || at(r).constant.kind != value_kind::string) {
-        error(at(r).line, at(r).column, "matches needs a literal pattern");
+      // A literal pattern is compiled by hyperscan at load time (a bad one is a load error); a
+      // computed one is compiled when evaluated, each distinct pattern once per thread (a bad
+      // one is an evaluation error), as expr compiles it per evaluation (§10.1).
+      if (!is_literal(r)) {
+        if (known(rh) && rh != h::string) {
+          mismatch(t, op, lh, rh);
+        }
+        n.kind = node_kind::matches_dynamic;
+        return add(n, t);
+      }
+      if (at(r).constant.kind != value_kind::string) {
+        mismatch(t, op, lh, rh);
         n.kind = node_kind::literal;
         n.constant = value::boolean(false);
         return add(n, t);

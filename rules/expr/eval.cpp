@@ -707,6 +707,21 @@ class evaluator {
         out = value::boolean(found);
         return ee::none;
       }
+      case node_kind::matches_dynamic: {
+        if (l.is_nil()) {
+          out = value::boolean(false);
+          return ee::none;
+        }
+        if (l.kind != vk::string || r.kind != vk::string) {
+          return ee::type_mismatch;
+        }
+        const int found = dynamic_search(l.as_string(), r.as_string());
+        if (found < 0) {
+          return ee::regex;
+        }
+        out = value::boolean(found == 1);
+        return ee::none;
+      }
       case node_kind::contains:
       case node_kind::starts_with:
       case node_kind::ends_with: {

@@ -3,10 +3,12 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <mutex>
 #include <string>
 
 #include <hs/hs.h>
+#include <re2/re2.h>
 #include <simdjson.h>
 
 namespace vigil::expr::detail {
@@ -254,6 +256,41 @@ int regex_db::search(std::string_view text) const noexcept {
     return -1;
   }
   return matched ? 1 : 0;
+}
+
+int dynamic_search(std::string_view text, std::string_view pattern) noexcept {
+  struct entry {
+    std::string pattern;
+    std::unique_ptr<re2::RE2> re; // null: not a valid pattern
+  };
+  constexpr std::size_t kept = 16;
+  thread_local entry cache[kept];
+  thread_local std::size_t next = 0;
+  thread_local std::size_t used = 0;
+  const entry* hit = nullptr;
+  for (std::size_t i = 0; i < used; ++i) {
+    if (cache[i].pattern == pattern) {
+      hit = &cache[i];
+      break;
+    }
+  }
+  if (hit == nullptr) {
+    entry& e = cache[next];
+    next = (next + 1) % kept;
+    used = used < kept ? used + 1 : kept;
+    e.pattern.assign(pattern);
+    re2::RE2::Options options; // RE2's defaults are Go's: UTF-8, `.` without \n, ^ $ at the ends
+    options.set_log_errors(false);
+    e.re = std::make_unique<re2::RE2>(re2::StringPiece(pattern.data(), pattern.size()), options);
+    if (!e.re->ok()) {
+      e.re.reset();
+    }
+    hit = &e;
+  }
+  if (hit->re == nullptr) {
+    return -1;
+  }
+  return re2::RE2::PartialMatch(re2::StringPiece(text.data(), text.size()), *hit->re) ? 1 : 0;
 }
 
 }  // namespace vigil::expr::detail

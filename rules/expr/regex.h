@@ -17,6 +17,12 @@ namespace vigil::expr::detail {
 std::string hyperscan_expression(std::string_view re2_pattern);
 unsigned hyperscan_flags() noexcept;
 
+// `text matches pattern` for a pattern computed at evaluation (§10.1): 1 = match, 0 = no match,
+// -1 = not a valid RE2 pattern. Compiled with RE2 (Go's regexp is RE2's syntax and semantics),
+// each distinct pattern once per thread: the last 16 stay compiled, so a pattern read from a
+// few values costs no compilation in steady state.
+int dynamic_search(std::string_view text, std::string_view pattern) noexcept;
+
 class regex_db {
  public:
   // Compile an RE2-syntax pattern; on failure the error text (hyperscan's, or our own for

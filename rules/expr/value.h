@@ -27,7 +27,7 @@ enum class eval_error : uint8_t {
   not_bool,            // `&&`/`||`/`not`/`?:`/predicate operand, or eval_bool's result, is not a bool
   division_by_zero,    // integer `%` by zero
   limit,               // per-thread evaluation arena exhausted (huge filter()/map()/concatenation)
-  regex,               // hyperscan failed at scan time (scratch allocation)
+  regex,               // a regular expression failed: a scan (scratch allocation), or a computed pattern that is not valid RE2
   host,                // environment::load reported a failure (e.g. `Alert.GetScope()` with no Source)
   unsupported,         // a recognised builtin vigil does not implement for this argument shape
   chain_nil_,          // internal: `?.` short-circuit in flight; never returned by program::eval
