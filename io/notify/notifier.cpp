@@ -211,14 +211,29 @@ struct notifier::impl {
     }
   }
 
+  // Deliveries of plugin `pi` not finished (sending, or waiting for a retry).
+  std::size_t deliveries_of(std::size_t pi) const noexcept {
+    std::size_t n = 0;
+    for (const delivery& j : jobs) {
+      n += j.plugin == pi ? 1 : 0;
+    }
+    return n;
+  }
+
+  // Room for more deliveries of plugin `pi`. The limit is each plugin's: an endpoint that is
+  // down (a send can retry for minutes) must not hold back the other plugins' notifications.
+  bool has_room(std::size_t pi) const noexcept { return deliveries_of(pi) < opts.max_deliveries; }
+
   // Renders the pending alerts of a plugin in groups of group_threshold (1 if unset) and queues
-  // one delivery per group. With max_deliveries queued, the rest keep waiting (bounded by
-  // max_pending_per_plugin) for a later flush: a burst is delivered late rather than dropped.
+  // one delivery per group. With max_deliveries of its own queued, the rest keep waiting
+  // (bounded by max_pending_per_plugin) for a later flush: a burst is delivered late rather than
+  // dropped.
   void flush(std::size_t pi, clock::time_point now) {
     plugin_state& p = plugins[pi];
     const std::size_t group = std::max<std::size_t>(1, p.cfg.group_threshold);
     std::size_t at = 0;
-    for (; at < p.pending.size() && jobs.size() < opts.max_deliveries; at += group) {
+    std::size_t queued_now = deliveries_of(pi);
+    for (; at < p.pending.size() && queued_now < opts.max_deliveries; at += group) {
       std::vector<rules::tmpl::alert_view> views;
       for (std::size_t k = at; k < std::min(p.pending.size(), at + group); ++k) {
         const queued& q = *p.pending[k];
@@ -229,7 +244,7 @@ struct notifier::impl {
       if (!p.cfg.templ->execute(rules::tmpl::alerts_value(views), text, error)) {
         counters::add(p.template_errors);
         log("error", "notification " + p.cfg.name + ": " + error + " (" + std::to_string(views.size()) +
-                         " alert(s) not sent; they are stored)");
+                         " alert(s) not sent)");
         continue;
       }
       if (text.find_first_not_of(" \t\r\n") == std::string::npos) {
@@ -239,6 +254,7 @@ struct notifier::impl {
         continue;
       }
       delivery& j = jobs.emplace_back();
+      ++queued_now;
       j.plugin = pi;
       j.alerts = views.size();
       j.body = p.cfg.type == notify_type::slack ? slack_payload(p.cfg, text) : std::move(text);
@@ -263,6 +279,11 @@ struct notifier::impl {
     j.easy = curl_easy_init();
     curl_easy_setopt(j.easy, CURLOPT_URL, n.type == notify_type::slack ? n.webhook.c_str() : n.url.c_str());
     curl_easy_setopt(j.easy, CURLOPT_NOSIGNAL, 1L);
+    // Redirects are followed, as Go's http.Client (CrowdSec's plugins) follows them: up to 10,
+    // over HTTP(S) only; 307 and 308 resend the body, 301, 302 and 303 turn a POST into a GET.
+    curl_easy_setopt(j.easy, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(j.easy, CURLOPT_MAXREDIRS, 10L);
+    curl_easy_setopt(j.easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(j.easy, CURLOPT_TIMEOUT_MS, static_cast<long>(n.timeout / 1'000'000));
     curl_easy_setopt(j.easy, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(j.easy, CURLOPT_WRITEDATA, &j.response);
@@ -321,7 +342,7 @@ struct notifier::impl {
     if (out_of_tries) {
       counters::add(p.gave_up);
       log("error", "notification " + p.cfg.name + ": delivery failed after " + std::to_string(j.attempts) +
-                       " attempt(s): " + error + " (" + std::to_string(j.alerts) + " alert(s) not notified; they are stored)");
+                       " attempt(s): " + error + " (" + std::to_string(j.alerts) + " alert(s) not notified)");
       done(j, false, error);
       j.plugin = plugins.size();
       return;
@@ -376,7 +397,7 @@ struct notifier::impl {
           }
         }
         // The rest of a flush that met max_deliveries goes as soon as sends finish.
-        due = due || (p.backlog && jobs.size() < opts.max_deliveries);
+        due = due || (p.backlog && has_room(i));
         if ((due || stopping) && !p.pending.empty()) {
           flush(i, now);
         }
@@ -446,9 +467,10 @@ struct notifier::impl {
         break;
       }
       clock::time_point wake = now + tick;
-      for (const auto& p : plugins) {
+      for (std::size_t i = 0; i < plugins.size(); ++i) {
+        const plugin_state& p = plugins[i];
         wake = std::min(wake, p.next_tick);
-        if (p.backlog && jobs.size() < opts.max_deliveries) {
+        if (p.backlog && has_room(i)) {
           wake = now;
         }
         if (p.unlogged_drops > 0) {

@@ -34,7 +34,7 @@ struct notifier_options {
   /// Called on the notifier thread when a group is delivered or given up on.
   std::function<void(const delivery_result&)> on_done;
   std::size_t max_pending_per_plugin = 10000; ///< alerts waiting for their group
-  std::size_t max_deliveries = 1000;          ///< groups being delivered or waiting to retry (more wait as pending)
+  std::size_t max_deliveries = 1000;          ///< per plugin: groups being delivered or waiting to retry (more wait as pending)
   /// The backoff's first interval (1s as CrowdSec); tests shorten it.
   std::chrono::milliseconds first_backoff{1000};
 };

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -88,13 +89,14 @@ class doc_loader {
     try {
       std::size_t used = 0;
       const long long n = std::stoll(s, &used);
-      if (used == s.size() && n >= 0) {
+      if (used == s.size() && n >= 0 && static_cast<unsigned long long>(n) <= std::numeric_limits<T>::max()) {
         out = static_cast<T>(n);
         return true;
       }
     } catch (...) { // config load: a bad number is reported below
     }
-    fail(v.Mark(), key + ": expected a non-negative integer, got '" + s + "'");
+    fail(v.Mark(), key + ": expected an integer from 0 to " + std::to_string(std::numeric_limits<T>::max()) +
+                       ", got '" + s + "'");
     return false;
   }
 
@@ -170,7 +172,10 @@ class doc_loader {
       } else if (k == "max_retry") {
         number(v, k, n.max_retry);
       } else if (k == "timeout") {
-        duration(v, k, n.timeout);
+        // As CrowdSec's plugins: no timeout (0) means the default, 5s, not a send that may hang.
+        if (duration(v, k, n.timeout) && n.timeout == 0) {
+          n.timeout = 5'000'000'000;
+        }
       } else if (k == "log_level") {
         n.log_level = scalar(v, k);
         static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "warning", "error", "fatal", "panic"};

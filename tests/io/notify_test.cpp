@@ -166,6 +166,26 @@ TEST(notify, retries_on_500_then_delivers) {
   EXPECT_EQ(counter("vigil_notification_failures_total", "retry_ok", "http", "gave_up"), 0u);
 }
 
+// Redirects are followed as Go's http.Client follows them: a 307 resends the body to the new
+// place. A timeout of 0 is CrowdSec's default (5s), not a send that may hang forever.
+TEST(notify, redirects_are_followed_and_a_zero_timeout_is_the_default) {
+  receiver hook({307, 200});
+  auto n = load_one("type: http\nname: moved\ntimeout: 0s\nmax_retry: 0\nformat: '{{range .}}{{.Scenario}}{{end}}'\nurl: " +
+                    hook.url() + "\n");
+  ASSERT_EQ(n.size(), 1u);
+  EXPECT_EQ(n[0].timeout, 5'000'000'000);
+  {
+    notifier sender(n, {});
+    sender.submit(exec_alert("10.0.0.9"), 1, {"moved"});
+    sender.stop(std::chrono::seconds(10));
+  }
+  const auto got = hook.all();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1].path, "/moved");
+  EXPECT_EQ(got[1].body, "crowdsecurity/k8s-audit-pod-exec");
+  EXPECT_EQ(counter("vigil_notification_sent_total", "moved", "http"), 1u);
+}
+
 TEST(notify, gives_up_after_max_retry_plus_one_tries) {
   receiver hook({500});
   auto n = load_one("type: http\nname: give_up\nmax_retry: 2\nurl: " + hook.url() + "\n");
@@ -209,20 +229,31 @@ TEST(notify, groups_are_chunked_by_threshold) {
   }
 }
 
+// A listening socket that never answers (connections wait in its backlog): its descriptor, and
+// its port in `port`; -1 on failure.
+int hanging_endpoint(int& port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 1024) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    return -1;
+  }
+  port = ntohs(a.sin_port);
+  return fd;
+}
+
 // A dead endpoint (connections accepted, never answered) never makes submit() wait: the alerts
 // are queued at once, the queue is bounded (the excess counted), and shutdown abandons what is
 // left after its grace period, counted too.
 TEST(notify, a_dead_endpoint_is_counted_never_waited_for) {
-  const int hang = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(hang, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(::listen(hang, 1024), 0);
-  socklen_t len = sizeof a;
-  ::getsockname(hang, reinterpret_cast<sockaddr*>(&a), &len);
+  int hang_port = 0;
+  const int hang = hanging_endpoint(hang_port);
+  ASSERT_GE(hang, 0);
   auto n = load_one("type: slack\nname: dead\ntimeout: 30s\ngroup_wait: 1h\nformat: '{{len .}}'\nwebhook: http://127.0.0.1:" +
-                    std::to_string(ntohs(a.sin_port)) + "/x\n");
+                    std::to_string(hang_port) + "/x\n");
   notifier_options o;
   o.max_pending_per_plugin = 100;
   std::mutex log_mu;
@@ -318,6 +349,35 @@ TEST(notify, a_burst_over_max_deliveries_waits_instead_of_being_dropped) {
   EXPECT_EQ(std::count(text.begin(), text.end(), ';'), 500);
   EXPECT_EQ(text.substr(0, 16), "alert 0;alert 1;"); // in order
   EXPECT_NE(text.find(";alert 499;"), std::string::npos);
+}
+
+// The limit on unfinished deliveries is each plugin's: a Slack that is down (its sends retry for
+// minutes) must not hold back the file plugin's audit trail.
+TEST(notify, a_dead_endpoint_does_not_hold_back_the_other_plugins) {
+  int hang_port = 0;
+  const int hang = hanging_endpoint(hang_port);
+  ASSERT_GE(hang, 0);
+  auto n = load_one("type: http\nname: stuck\ntimeout: 30s\nformat: '{{len .}}'\nurl: http://127.0.0.1:" +
+                    std::to_string(hang_port) + "/x\n");
+  const fs::path dir = temp_dir("beside_dead");
+  const std::string log = (dir / "alerts.log").string();
+  auto file = load_one("type: file\nname: trail\nformat: '{{range .}}{{.Message}};{{end}}'\nlog_path: " + log + "\n");
+  n.insert(n.end(), file.begin(), file.end());
+  notifier_options o;
+  o.max_deliveries = 5;
+  {
+    notifier sender(n, o);
+    for (int i = 0; i < 50; ++i) {
+      sender.submit(exec_alert("10.0.6.1"), i, {"stuck", "trail"});
+    }
+    for (int waited = 0; waited < 5000 && counter("vigil_notification_sent_total", "trail", "file") < 50; ++waited) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    EXPECT_EQ(counter("vigil_notification_sent_total", "trail", "file"), 50u);
+    sender.stop(std::chrono::milliseconds(200));
+  }
+  ::close(hang);
+  EXPECT_EQ(counter("vigil_notification_sent_total", "stuck", "http"), 0u);
 }
 
 TEST(notify, config_errors_are_located_and_env_is_expanded_outside_format) {
@@ -472,6 +532,16 @@ TEST(cli, log_lines_escape_quotes_and_line_breaks) {
                       "/a\\\"b\\nc\\\\d.yaml: not a k8s-audit scenario: skipped\""),
             std::string::npos)
       << line;
+}
+
+TEST(notifications, a_number_out_of_range_is_an_error_not_a_wrapped_value) {
+  std::vector<notification> out;
+  std::vector<config::error> errors;
+  std::vector<std::string> warnings;
+  load_notifications_text("type: http\nname: h\nurl: http://127.0.0.1:1/\nmax_retry: 4294967297\nformat: x\n", "n.yaml",
+                          out, errors, warnings);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].to_string(), "n.yaml:4:12: max_retry: expected an integer from 0 to 4294967295, got '4294967297'");
 }
 
 TEST(notifications, a_repeated_key_is_an_error) {

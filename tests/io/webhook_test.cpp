@@ -685,6 +685,46 @@ TEST(run, stalled_clients_are_timed_out) {
 namespace vigil {
 namespace {
 
+// An EventList of `n` lists refused with 401 for mallory from `ip`, one
+// second apart from 10:00:00 (six within ten seconds make a bruteforce alert and its ban).
+std::string refused_batch(const std::string& id_prefix, const std::string& ip, int n) {
+  std::string batch = R"({"kind":"EventList","items":[)";
+  for (int i = 0; i < n; ++i) {
+    batch += std::string(i ? "," : "") + R"({"auditID":")" + id_prefix + std::to_string(i) +
+             R"(","stage":"ResponseComplete","verb":"list","user":{"username":"mallory"},"sourceIPs":[")" + ip +
+             R"("],"responseStatus":{"code":401},"requestReceivedTimestamp":"2026-02-01T10:00:0)" + std::to_string(i) +
+             R"(Z"})";
+  }
+  return batch + "]}";
+}
+
+// Alerts the store refuses (locked by another process) are kept and retried; at shutdown they
+// get a bounded time more, and an alert stored then keeps its ban. None is lost without a word.
+TEST(run, alerts_the_store_refused_are_retried_at_shutdown) {
+  const std::string db = write_temp("locked.db", "");
+  fs::remove(db);
+  const std::string cfg = write_temp("locked.yaml", "workers: 1\nstore:\n  path: locked.db\n"
+                                                    "sources:\n  - type: webhook\n    listen: 127.0.0.1:0\n");
+  child d({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "off", "-c", cfg});
+  const int port = test::start_daemon(d);
+  ASSERT_NE(port, 0) << d.stderr_text;
+  // Another process holds the database for 7 s, longer than a write waits for it (5 s).
+  child lock({"/usr/bin/python3", "-c",
+              "import sqlite3,sys,time\nc=sqlite3.connect(sys.argv[1],isolation_level=None)\nc.execute('BEGIN EXCLUSIVE')\n"
+              "print('locked',flush=True)\ntime.sleep(7)\nc.execute('COMMIT')\n",
+              db});
+  ASSERT_TRUE(lock.wait_for_stdout("locked")) << lock.stderr_text;
+  http_client c(port);
+  const std::string batch = refused_batch("lk", "198.51.100.67", 6);
+  ASSERT_EQ(c.request("POST", "/audit/webhook/event", batch).status, 200);
+  ASSERT_TRUE(d.wait_for_stderr("kept for retry")) << d.stderr_text;
+  EXPECT_EQ(d.stop(), 0) << d.stderr_text;
+  EXPECT_EQ(lock.wait_exit(), 0);
+  child list({vigil_bin, "decisions", "list", "-c", cfg, "-o", "json"});
+  ASSERT_EQ(list.stop(0), 0) << list.stderr_text;
+  EXPECT_NE(list.stdout_text.find("\"value\":\"198.51.100.67\""), std::string::npos) << list.stdout_text << d.stderr_text;
+}
+
 TEST(run, alerts_and_decisions_reach_the_store_and_the_cli) {
   const std::string db = write_temp("cli.db", "");
   fs::remove(db);
@@ -694,13 +734,7 @@ TEST(run, alerts_and_decisions_reach_the_store_and_the_cli) {
   const int port = test::start_daemon(d);
   ASSERT_NE(port, 0) << d.stderr_text;
   http_client c(port);
-  std::string batch = R"({"kind":"EventList","items":[)";
-  for (int i = 0; i < 7; ++i) {
-    batch += std::string(i ? "," : "") + R"({"auditID":"bf)" + std::to_string(i) +
-             R"(","stage":"ResponseComplete","verb":"list","user":{"username":"mallory"},"sourceIPs":["198.51.100.66"],"responseStatus":{"code":401},"requestReceivedTimestamp":"2026-02-01T10:00:0)" +
-             std::to_string(i) + R"(Z"})";
-  }
-  batch += "]}";
+  const std::string batch = refused_batch("bf", "198.51.100.66", 7);
   ASSERT_EQ(c.request("POST", "/audit/webhook/event", batch).status, 200);
   ASSERT_EQ(d.stop(), 0);
   // The local API's line, as CrowdSec's LAPI logs it (machine "vigil", the decision's origin).

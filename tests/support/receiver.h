@@ -119,7 +119,9 @@ class receiver {
       }
       cv_.notify_all();
       const std::string body = status == 200 ? "ok" : "boom";
-      const std::string resp = "HTTP/1.1 " + std::to_string(status) + (status == 200 ? " OK" : " Error") +
+      // A redirect points at /moved on this receiver.
+      const std::string location = status >= 300 && status < 400 ? "\r\nLocation: /moved" : "";
+      const std::string resp = "HTTP/1.1 " + std::to_string(status) + (status == 200 ? " OK" : " Error") + location +
                                "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
       if (::send(c, resp.data(), resp.size(), MSG_NOSIGNAL) < 0) {
         return;

@@ -167,6 +167,41 @@ class alert_log final : public pipeline::output_handler {
     }
   }
 
+  /// At shutdown, once the pipeline is done: the alerts still waiting for the store are retried
+  /// until `deadline`. Those it still refuses (locked, disk full) are said and counted, and go
+  /// to their notifications without a store id. False when any was not stored.
+  bool finish_store(std::chrono::steady_clock::time_point deadline) {
+    while (!pending_.empty()) {
+      const auto t = std::chrono::steady_clock::now();
+      if (t >= next_try_) {
+        save(t);
+        continue;
+      }
+      if (t >= deadline) {
+        break;
+      }
+      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(next_try_ - t, deadline - t));
+    }
+    if (pending_.empty()) {
+      return true;
+    }
+    static const counters::id dropped = counters::registry::global().define(
+        "vigil_store_alerts_dropped_total", "Alerts given up after the store kept failing (kept in the log only)");
+    counters::add(dropped, pending_.size());
+    std::size_t decisions = 0;
+    for (const engine::alert& a : pending_) {
+      decisions += a.decisions.size();
+      if (notify_ != nullptr && !a.notifications.empty()) {
+        notify_->submit(a, 0, a.notifications);
+      }
+    }
+    log_line("error", "store: shutting down with " + std::to_string(pending_.size()) + " alert(s) and " +
+                          std::to_string(decisions) + " decision(s) not stored (" + store_->last_error() +
+                          "): they are in this log only, and bouncers will not see those decisions");
+    pending_.clear();
+    return false;
+  }
+
  private:
   static constexpr std::size_t store_batch = 1000;
   static constexpr std::chrono::milliseconds store_linger{50};
@@ -722,6 +757,9 @@ int run_daemon(const run_options& o, bool listen_flag) {
     t->stop();
   }
   const pipeline::totals t = pl.finish();
+  // The last alerts the store refused for a while get until 10 s from now, and are said lost
+  // after that (the exit status tells it too).
+  const bool all_stored = store == nullptr || out.finish_store(std::chrono::steady_clock::now() + std::chrono::seconds(10));
   rules::set_decisions_counter({}); // the store goes with this function
   if (notify) { // what the last alerts asked for, with a bounded wait on slow endpoints
     notify->stop(std::chrono::seconds(10));
@@ -731,7 +769,7 @@ int run_daemon(const run_options& o, bool listen_flag) {
   uv_loop_close(&d.loop);
   log_line("info", "stopped: " + std::to_string(t.decoded) + " events processed, " + std::to_string(t.alerts) +
                        " alerts");
-  return 0;
+  return all_stored ? 0 : 1;
 }
 
 int check_config(const run_options& o) {
