@@ -176,6 +176,8 @@ lapi::lapi(std::unique_ptr<store> s) : store_(std::move(s)) {
   auto& r = counters::registry::global();
   forbidden_id_ = r.define("vigil_lapi_forbidden_total", "Local API requests refused (missing or wrong X-Api-Key)");
   requests_id_ = r.define("vigil_lapi_requests_total", "Local API requests answered");
+  store_busy_id_ = r.define("vigil_lapi_store_busy_total",
+                            "Decision stream pulls answered 503: the store stayed locked by another writer");
 }
 
 lapi::~lapi() = default;
@@ -251,6 +253,17 @@ void lapi::handle(http::request& req, http::response& res) {
     f.scenarios_not_containing = split(param(req.query, "scenarios_not_containing"));
     const bool startup = param(req.query, "startup") == "true";
     const stream_answer a = store_->pull_stream(b->name, startup, f, now);
+    if (!a.ok) {
+      // The store is held by another writer for longer than this loop may wait (it serves the
+      // webhook too): the bouncer asks again at its next interval, nothing was pulled.
+      vigil::counters::add(store_busy_id_);
+      res.status = 503;
+      res.headers.emplace_back("Retry-After", "1");
+      res.body = "{\"message\":";
+      engine::append_json_string(res.body, "store busy: " + store_->last_error());
+      res.body += '}';
+      return;
+    }
     res.body = "{\"new\":" + render_list(a.added, now) + ",\"deleted\":" + render_list(a.deleted, now) + "}";
     return;
   }

@@ -32,6 +32,7 @@ class lapi {
   std::unique_ptr<store> store_;
   std::uint32_t forbidden_id_;
   std::uint32_t requests_id_;
+  std::uint32_t store_busy_id_;
   /// cs_lapi_request_duration_seconds{endpoint, method}, by "endpoint method".
   std::map<std::string, counters::histogram> durations_;
 };

@@ -233,7 +233,10 @@ class sqlite_store final : public store {
     statement del(db_, "UPDATE decisions SET deleted_at = ?1 WHERE deleted_at IS NULL AND until > ?1 "
                        "AND (?2 = '' OR value = ?2) AND (?3 = 0 OR id = ?3)");
     del.integer(1, now).text(2, value).integer(3, id);
-    del.step();
+    if (del.step() != SQLITE_DONE) {
+      error_ = sqlite3_errmsg(db_);
+      return failed;
+    }
     return static_cast<std::size_t>(sqlite3_changes(db_));
   }
 
@@ -349,17 +352,25 @@ class sqlite_store final : public store {
     statement ins(db_, "INSERT INTO bouncers (name, key_hash, created_at) VALUES (?1, ?2, ?3)");
     ins.text(1, name).text(2, key_hash).integer(3, now);
     if (ins.step() != SQLITE_DONE) {
-      error = "bouncer '" + name + "' already exists";
+      // A name or key already registered breaks the table's uniqueness; anything else (a
+      // locked or read-only database) is the store's own error.
+      const int rc = sqlite3_extended_errcode(db_);
+      error = rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY
+                  ? "bouncer '" + name + "' already exists"
+                  : std::string("store: ") + sqlite3_errmsg(db_);
       return false;
     }
     return true;
   }
 
-  bool delete_bouncer(const std::string& name) override {
+  int delete_bouncer(const std::string& name) override {
     statement del(db_, "DELETE FROM bouncers WHERE name = ?1");
     del.text(1, name);
-    del.step();
-    return sqlite3_changes(db_) > 0;
+    if (del.step() != SQLITE_DONE) {
+      error_ = sqlite3_errmsg(db_);
+      return -1;
+    }
+    return sqlite3_changes(db_) > 0 ? 1 : 0;
   }
 
   std::vector<bouncer> list_bouncers() override {
@@ -400,8 +411,12 @@ class sqlite_store final : public store {
     std::int64_t last_id = 0;
     engine::unix_nanos last_pull = 0;
     // One write transaction: the cursor saved below must be the snapshot the answer was read
-    // from, or a decision the emitter commits in between is sent twice (or never).
-    exec("BEGIN IMMEDIATE");
+    // from, or a decision the emitter commits in between is sent twice (or never). A store that
+    // stays locked makes the pull fail whole (the bouncer asks again), never half done.
+    if (!exec("BEGIN IMMEDIATE")) {
+      out.ok = false;
+      return out;
+    }
     {
       statement q(db_, "SELECT last_pull, last_decision_id FROM bouncers WHERE name = ?1");
       q.text(1, name);
@@ -447,8 +462,14 @@ class sqlite_store final : public store {
     }
     statement up(db_, "UPDATE bouncers SET last_pull = ?1, last_decision_id = ?2 WHERE name = ?3");
     up.integer(1, now).integer(2, max_id).text(3, name);
-    up.step();
-    exec("COMMIT");
+    const bool updated = up.step() == SQLITE_DONE;
+    if (!updated) {
+      error_ = std::string("saving the bouncer's position: ") + sqlite3_errmsg(db_);
+    }
+    if (!updated || !exec("COMMIT")) {
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      return stream_answer{{}, {}, false};
+    }
     return out;
   }
 
@@ -477,7 +498,7 @@ class sqlite_store final : public store {
 
 } // namespace
 
-std::unique_ptr<store> open_sqlite_store(const std::string& path, std::string& error) {
+std::unique_ptr<store> open_sqlite_store(const std::string& path, std::string& error, int busy_ms) {
   sqlite3* db = nullptr;
   if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr) !=
       SQLITE_OK) {
@@ -485,7 +506,7 @@ std::unique_ptr<store> open_sqlite_store(const std::string& path, std::string& e
     sqlite3_close(db);
     return nullptr;
   }
-  sqlite3_busy_timeout(db, 5000);
+  sqlite3_busy_timeout(db, busy_ms);
   char* msg = nullptr;
   if (sqlite3_exec(db, schema_sql, nullptr, nullptr, &msg) != SQLITE_OK) {
     error = path + ": " + (msg != nullptr ? msg : "cannot create the schema");

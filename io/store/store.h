@@ -81,6 +81,7 @@ inline constexpr engine::unix_nanos decision_grace = 24LL * 3600 * 1'000'000'000
 struct stream_answer {
   std::vector<stored_decision> added;
   std::vector<stored_decision> deleted;
+  bool ok = true; ///< false: the store refused (busy, locked); nothing was pulled, `last_error()` says why
 };
 
 class store {
@@ -91,7 +92,9 @@ class store {
   virtual std::vector<std::int64_t> save_alerts(const std::vector<engine::alert>& alerts, engine::unix_nanos now) = 0;
   virtual const std::string& last_error() const = 0;
   virtual std::int64_t add_decision(const engine::decision& d, engine::unix_nanos now) = 0;
-  /// Deletes active decisions matching (value and/or id); returns how many.
+  /// What delete_decisions returns when the store refused the change (`last_error()` says why).
+  static constexpr std::size_t failed = static_cast<std::size_t>(-1);
+  /// Deletes active decisions matching (value and/or id); returns how many, or `failed`.
   virtual std::size_t delete_decisions(const std::string& value, std::int64_t id, engine::unix_nanos now) = 0;
   virtual std::vector<stored_alert> list_alerts(const alert_filter& f) = 0;
   virtual std::vector<stored_decision> list_decisions(const decision_filter& f) = 0;
@@ -111,7 +114,8 @@ class store {
   /// Bouncers: keys are stored as SHA-256 hex; a name or key can be registered once.
   virtual bool add_bouncer(const std::string& name, const std::string& key_hash, engine::unix_nanos now,
                            std::string& error) = 0;
-  virtual bool delete_bouncer(const std::string& name) = 0;
+  /// 1 deleted, 0 no such bouncer, -1 the store refused the change (`last_error()` says why).
+  virtual int delete_bouncer(const std::string& name) = 0;
   virtual std::vector<bouncer> list_bouncers() = 0;
   /// The bouncer owning a key hash, if any.
   virtual std::optional<bouncer> find_bouncer(const std::string& key_hash) = 0;
@@ -123,6 +127,7 @@ class store {
 };
 
 /// Opens (creating if needed) a SQLite store. On failure returns null and sets `error`.
-std::unique_ptr<store> open_sqlite_store(const std::string& path, std::string& error);
+/// `busy_ms`: how long a statement waits for another connection's lock before it fails.
+std::unique_ptr<store> open_sqlite_store(const std::string& path, std::string& error, int busy_ms = 5000);
 
 } // namespace vigil::io

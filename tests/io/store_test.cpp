@@ -406,6 +406,71 @@ TEST(store, a_failed_transaction_rolls_back_and_reports) {
   EXPECT_EQ(s->list_decisions({.include_expired = true}).size(), 1u);
 }
 
+// A change the store refuses (here a trigger; a lock held too long, a full disk) is reported as
+// such, not as "nothing matched" or "already exists".
+TEST(store, refused_changes_are_reported_as_refused) {
+  const std::string db = fresh_db("refuse.db");
+  auto s = open(db);
+  std::string error;
+  ASSERT_TRUE(s->add_bouncer("fw", std::string(64, 'c'), 0, error)) << error;
+  engine::decision d;
+  d.value = "192.0.2.10";
+  d.duration = 3600 * sec;
+  d.until = 3600 * sec;
+  ASSERT_GT(s->add_decision(d, 0), 0);
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &raw), SQLITE_OK);
+  for (const char* sql : {"CREATE TRIGGER t1 BEFORE UPDATE ON decisions BEGIN SELECT RAISE(ABORT, 'no update'); END;",
+                          "CREATE TRIGGER t2 BEFORE INSERT ON bouncers BEGIN SELECT RAISE(ABORT, 'no insert'); END;",
+                          "CREATE TRIGGER t3 BEFORE DELETE ON bouncers BEGIN SELECT RAISE(ABORT, 'no delete'); END;"}) {
+    ASSERT_EQ(sqlite3_exec(raw, sql, nullptr, nullptr, nullptr), SQLITE_OK) << sql;
+  }
+  EXPECT_EQ(s->delete_decisions("192.0.2.10", 0, sec), store::failed);
+  EXPECT_NE(s->last_error().find("no update"), std::string::npos) << s->last_error();
+  EXPECT_FALSE(s->add_bouncer("fw2", std::string(64, 'd'), 0, error));
+  EXPECT_NE(error.find("no insert"), std::string::npos) << error;
+  EXPECT_EQ(s->delete_bouncer("fw"), -1);
+  EXPECT_NE(s->last_error().find("no delete"), std::string::npos) << s->last_error();
+  for (const char* sql : {"DROP TRIGGER t1", "DROP TRIGGER t2", "DROP TRIGGER t3"}) {
+    ASSERT_EQ(sqlite3_exec(raw, sql, nullptr, nullptr, nullptr), SQLITE_OK);
+  }
+  sqlite3_close(raw);
+  EXPECT_FALSE(s->add_bouncer("fw", std::string(64, 'e'), 0, error));
+  EXPECT_EQ(error, "bouncer 'fw' already exists");
+  EXPECT_EQ(s->delete_decisions("192.0.2.10", 0, sec), 1u);
+  EXPECT_EQ(s->delete_bouncer("fw"), 1);
+  EXPECT_EQ(s->delete_bouncer("fw"), 0);
+}
+
+// A pull whose position cannot be saved fails whole: nothing is answered, and the next pull
+// gets what this one would have (no decision lost between two pulls, none sent twice).
+TEST(store, a_pull_the_store_refuses_pulls_nothing) {
+  const std::string db = fresh_db("pull.db");
+  auto s = open(db);
+  std::string error;
+  ASSERT_TRUE(s->add_bouncer("fw", std::string(64, '1'), 0, error)) << error;
+  engine::decision d;
+  d.value = "192.0.2.11";
+  d.duration = 3600 * sec;
+  d.until = 3600 * sec;
+  ASSERT_GT(s->add_decision(d, 0), 0);
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &raw), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw, "CREATE TRIGGER t BEFORE UPDATE ON bouncers BEGIN SELECT RAISE(ABORT, 'busy'); END;",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  const stream_answer refused = s->pull_stream("fw", false, {}, sec);
+  EXPECT_FALSE(refused.ok);
+  EXPECT_NE(s->last_error().find("busy"), std::string::npos) << s->last_error();
+  ASSERT_EQ(sqlite3_exec(raw, "DROP TRIGGER t", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(raw);
+  const stream_answer next = s->pull_stream("fw", false, {}, sec);
+  EXPECT_TRUE(next.ok);
+  ASSERT_EQ(next.added.size(), 1u);
+  EXPECT_EQ(next.added[0].d.value, "192.0.2.11");
+  EXPECT_TRUE(s->pull_stream("fw", false, {}, sec).added.empty());
+}
+
 TEST(store, unopenable_path_is_an_error) {
   std::string error;
   EXPECT_EQ(open_sqlite_store("/nonexistent-dir/x/vigil.db", error), nullptr);

@@ -698,6 +698,23 @@ std::string refused_batch(const std::string& id_prefix, const std::string& ip, i
   return batch + "]}";
 }
 
+// Decisions are matched by their text, so the CLI writes addresses as Go prints them: one
+// address spelled two ways is one decision, and an IPv4-mapped IPv6 address is its IPv4.
+TEST(run, decision_addresses_are_stored_in_one_spelling) {
+  const std::string db = write_temp("spelling.db", "");
+  fs::remove(db);
+  const std::string cfg = write_temp("spelling.yaml", "store:\n  path: spelling.db\n");
+  child add6({vigil_bin, "decisions", "add", "-c", cfg, "--ip", "2001:DB8:0::2", "--duration", "4h"});
+  ASSERT_EQ(add6.stop(0), 0) << add6.stderr_text;
+  EXPECT_NE(add6.stdout_text.find("on Ip 2001:db8::2 "), std::string::npos) << add6.stdout_text;
+  child add4({vigil_bin, "decisions", "add", "-c", cfg, "--ip", "::ffff:192.0.2.4", "--duration", "4h"});
+  ASSERT_EQ(add4.stop(0), 0) << add4.stderr_text;
+  EXPECT_NE(add4.stdout_text.find("on Ip 192.0.2.4 "), std::string::npos) << add4.stdout_text;
+  child del({vigil_bin, "decisions", "delete", "-c", cfg, "--ip", "2001:db8::0:2"});
+  ASSERT_EQ(del.stop(0), 0) << del.stderr_text;
+  EXPECT_EQ(del.stdout_text, "1 decision(s) deleted\n");
+}
+
 // Alerts the store refuses (locked by another process) are kept and retried; at shutdown they
 // get a bounded time more, and an alert stored then keeps its ban. None is lost without a word.
 TEST(run, alerts_the_store_refused_are_retried_at_shutdown) {

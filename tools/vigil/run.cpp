@@ -645,7 +645,10 @@ int run_daemon(const run_options& o, bool listen_flag) {
   const std::string api_listen = o.api_listen.empty() ? cfg.api_listen : (o.api_listen == "off" ? "" : o.api_listen);
   if (!api_listen.empty() && !cfg.store_path.empty()) {
     std::string error;
-    auto api_store = io::open_sqlite_store(cfg.store_path, error);
+    // The local API runs on the loop that serves the webhook: its store connection waits at
+    // most 200 ms for another writer's lock (a pull then answers 503), not the 5 s a
+    // command-line tool may wait.
+    auto api_store = io::open_sqlite_store(cfg.store_path, error, 200);
     http::server_options so;
     so.name = "lapi";
     if (!api_store || !config::parse_listen(api_listen, so.host, so.port)) {
@@ -694,7 +697,7 @@ int run_daemon(const run_options& o, bool listen_flag) {
   }
   if (!metrics_listen.empty() && !cfg.store_path.empty()) {
     std::string error;
-    if (auto gauge_store = io::open_sqlite_store(cfg.store_path, error)) {
+    if (auto gauge_store = io::open_sqlite_store(cfg.store_path, error, 200)) { // on the loop too
       d.decisions_gauge = std::make_unique<active_decisions_gauge>(std::move(gauge_store));
       d.decisions_gauge->refresh();
       uv_timer_init(&d.loop, &d.decisions_timer);

@@ -2,8 +2,11 @@
 // (`-c vigil.yaml`; default ./vigil.db). Readable tables by default, `-o json` for scripts.
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <string>
+
+#include <sys/socket.h>
 
 #include "engine/config/config.h"
 #include "engine/event/duration.h"
@@ -152,6 +155,28 @@ int decisions_list(const store_options& o) {
   return 0;
 }
 
+// An address or range as Go's net package prints it: lower case, the longest run of zeros
+// compressed, an IPv4-mapped IPv6 address as IPv4. Decisions are matched by their text, so
+// "2001:DB8::2" and "2001:db8::2" must be one value (as they are one address to a bouncer).
+std::string canonical_ip(const std::string& text) {
+  auto p = engine::parse_ip_or_prefix(text);
+  if (!p) {
+    return text;
+  }
+  static constexpr unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  const bool v4_mapped = p->family == AF_INET6 && std::memcmp(p->addr, mapped, sizeof mapped) == 0 &&
+                         (p->bits == 128 || p->bits >= 96);
+  if (v4_mapped) {
+    engine::ip_prefix v4;
+    v4.family = AF_INET;
+    std::memcpy(v4.addr, p->addr + 12, 4);
+    v4.bits = p->bits - 96;
+    p = v4;
+  }
+  const bool whole = p->bits == (p->family == AF_INET ? 32 : 128) && text.find('/') == std::string::npos;
+  return engine::format_address(*p) + (whole ? "" : "/" + std::to_string(p->bits));
+}
+
 int decisions_add(const store_options& o) {
   if (o.ip.empty() == o.range.empty()) {
     std::fprintf(stderr, "vigil decisions add: give exactly one of --ip or --range\n");
@@ -178,7 +203,7 @@ int decisions_add(const store_options& o) {
   engine::decision dec;
   dec.type = o.type;
   dec.scope = o.ip.empty() ? "Range" : "Ip";
-  dec.value = o.ip.empty() ? o.range : o.ip;
+  dec.value = canonical_ip(o.ip.empty() ? o.range : o.ip);
   dec.origin = "cscli";
   dec.scenario = o.reason;
   dec.duration = *d;
@@ -203,7 +228,11 @@ int decisions_delete(const store_options& o) {
   if (!s) {
     return 2;
   }
-  const std::size_t n = s->delete_decisions(o.ip, o.id, now_nanos());
+  const std::size_t n = s->delete_decisions(o.ip.empty() ? o.ip : canonical_ip(o.ip), o.id, now_nanos());
+  if (n == io::store::failed) {
+    std::fprintf(stderr, "vigil decisions delete: store: %s (nothing deleted)\n", s->last_error().c_str());
+    return 2;
+  }
   std::printf("%zu decision(s) deleted\n", n);
   return 0;
 }
@@ -313,7 +342,12 @@ command add_store_commands(CLI::App& app) {
       if (!s) {
         return 2;
       }
-      if (!s->delete_bouncer(*bouncer_name)) {
+      const int deleted = s->delete_bouncer(*bouncer_name);
+      if (deleted < 0) {
+        std::fprintf(stderr, "vigil bouncers delete: store: %s (not deleted)\n", s->last_error().c_str());
+        return 2;
+      }
+      if (deleted == 0) {
         std::fprintf(stderr, "vigil bouncers delete: no bouncer '%s'\n", bouncer_name->c_str());
         return 1;
       }
