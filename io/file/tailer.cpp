@@ -115,13 +115,19 @@ void tailer::run() {
     return true;
   };
 
-  // Reads what is there, submits every complete line; returns the bytes read.
-  auto pump = [&]() -> std::size_t {
-    auto chunk = pool.get(carry.size() + read_bytes);
+  // A chunk for `capacity` bytes of this file.
+  auto new_chunk = [&](std::size_t capacity) {
+    auto chunk = pool.get(capacity);
     chunk->origin = opts_.path;
     chunk->source_type = "file";
     chunk->source_path = opts_.path;
     chunk->cluster = opts_.cluster;
+    return chunk;
+  };
+
+  // Reads what is there, submits every complete line; returns the bytes read.
+  auto pump = [&]() -> std::size_t {
+    auto chunk = new_chunk(carry.size() + read_bytes);
     std::memcpy(chunk->data.data(), carry.data(), carry.size());
     const ssize_t n = ::read(fd, chunk->data.data() + carry.size(), read_bytes);
     if (n <= 0) {
@@ -151,11 +157,7 @@ void tailer::run() {
     if (n == 0) {
       return;
     }
-    auto chunk = pool.get(n);
-    chunk->origin = opts_.path;
-    chunk->source_type = "file";
-    chunk->source_path = opts_.path;
-    chunk->cluster = opts_.cluster;
+    auto chunk = new_chunk(n);
     std::memcpy(chunk->data.data(), carry.data(), n);
     chunk->size = n;
     std::size_t documents = 0;

@@ -284,6 +284,11 @@ std::variant<profile_set, std::vector<load_error>> profile_set::load_text(const 
   profile_set out;
   std::vector<load_error> errors;
   out.append(text, file, errors);
+  return checked(std::move(out), std::move(errors), file);
+}
+
+std::variant<profile_set, std::vector<load_error>> profile_set::checked(profile_set out, std::vector<load_error> errors,
+                                                                        const std::string& file) {
   if (out.profiles_.empty() && errors.empty()) {
     errors.push_back(load_error{file, 0, 0, "zero profiles loaded"});
   }
@@ -464,13 +469,7 @@ std::variant<profile_set, std::vector<load_error>> profile_set::load(const std::
     out.append(local_text, local, errors);
   }
   out.append(text, path, errors);
-  if (out.profiles_.empty() && errors.empty()) {
-    errors.push_back(load_error{path, 0, 0, "zero profiles loaded"});
-  }
-  if (!errors.empty()) {
-    return errors;
-  }
-  return out;
+  return checked(std::move(out), std::move(errors), path);
 }
 
 profile_set profile_set::defaults() {

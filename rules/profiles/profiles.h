@@ -74,6 +74,9 @@ class profile_set {
  private:
   /// Adds the profiles of one file's text, its errors to `errors`.
   void append(const std::string& text, const std::string& file, std::vector<load_error>& errors);
+  /// The loaded set, or its errors (none loaded is one, named after `file`).
+  static std::variant<profile_set, std::vector<load_error>> checked(profile_set out, std::vector<load_error> errors,
+                                                                    const std::string& file);
 
  public:
 
