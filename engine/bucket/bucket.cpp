@@ -236,7 +236,15 @@ bucket_set::bucket_set(std::vector<bucket_spec> specs, std::size_t expected_buck
   scratch_.reserve(64);
 }
 
-bucket_set::~bucket_set() = default;
+// The instances go with the set (a rule reload replaces it): its share of cs_buckets goes to 0,
+// or the gauge would show buckets that no longer exist until each scenario pours again.
+bucket_set::~bucket_set() {
+  for (const scenario_rt& rt : rt_) {
+    if (rt.live != 0) {
+      counters::set(rt.gauge, 0);
+    }
+  }
+}
 
 // ---- the (scenario, key) table: linear probing, backward-shift deletion ------------------------
 

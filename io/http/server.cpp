@@ -372,16 +372,18 @@ int on_headers_complete(http_parser* p) {
     early.headers.emplace_back("Retry-After", "10");
     return answer_early(c, early);
   }
-  if ((p->flags & F_CONTENTLENGTH) != 0 && p->content_length > srv->opts.max_body_size) {
-    early.status = 413;
-    early.body = body_too_large(srv->opts.max_body_size);
-    return answer_early(c, early);
-  }
   request headers_only = make_request(c);
   const int status = srv->check ? srv->check(headers_only, early) : 0;
   c->headers = std::move(headers_only.headers);
   if (status != 0) {
     early.status = status;
+    return answer_early(c, early);
+  }
+  // After the check: a request is first refused for its path, method or credentials, and is
+  // counted as a request (the webhook's cs_k8sauditsource_requests_total) whatever its size.
+  if ((p->flags & F_CONTENTLENGTH) != 0 && p->content_length > srv->opts.max_body_size) {
+    early.status = 413;
+    early.body = body_too_large(srv->opts.max_body_size);
     return answer_early(c, early);
   }
   for (const auto& [k, v] : c->headers) {

@@ -43,7 +43,8 @@ struct response {
 
 /// Decides, once a request's headers are read, whether its body is wanted at all. Returning a
 /// status other than 0 answers at once with that status (and `body`) and skips the body: e.g.
-/// 404 for an unknown path, 405, 401, 413 from Content-Length, 503 while draining.
+/// 404 for an unknown path, 405, 401. The server answers 503 while draining before the check,
+/// and 413 from Content-Length after it.
 using precheck = std::function<int(const request& headers_only, response& early)>;
 using handler = std::function<void(request& req, response& res)>;
 

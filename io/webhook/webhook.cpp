@@ -261,12 +261,14 @@ webhook::~webhook() = default;
 
 int webhook::precheck(const http::request& req, http::response& res) {
   impl& w = *impl_;
-  counters::add(w.requests);
   std::string_view cluster;
   if (!w.route(req.path, cluster)) {
     res.body = json_error("no such path; the audit webhook is at " + w.opts.path);
     return 404;
   }
+  // As CrowdSec's handler counts: every request to the webhook's path, whatever its answer (a
+  // request to another path never reaches that handler).
+  counters::add(w.requests);
   if (req.method != "POST") {
     res.headers.emplace_back("Allow", "POST");
     res.body = json_error("method not allowed: use POST");

@@ -128,6 +128,22 @@ TEST(bucket_leaky, five_events_then_quiet_underflow_after_60s) {
   EXPECT_EQ(metric("cs_buckets", name), 0u);
 }
 
+// A bucket set destroyed with live buckets (what a rule reload does) takes its share of the
+// cs_buckets gauge with it.
+TEST(bucket_leaky, destroyed_set_leaves_no_live_buckets_in_the_gauge) {
+  const std::string name = "t/destroyed-with-live";
+  {
+    bucket_set b({leaky(name, 5, 10 * sec)});
+    recording_sink sink;
+    const unix_nanos t0 = at("2023-05-17T15:00:00Z");
+    pour_n(b, sink, 1, t0, "c/1.1.1.1");
+    pour_n(b, sink, 2, t0, "c/2.2.2.2");
+    EXPECT_EQ(metric("cs_buckets", name), 2u);
+  }
+  EXPECT_EQ(metric("cs_buckets", name), 0u);
+  EXPECT_EQ(metric("cs_bucket_instantiation_total", name), 2u);
+}
+
 // Six events within 10 s overflow on the sixth with events_count 6 and all six payloads in order.
 TEST(bucket_leaky, six_events_in_ten_seconds_overflow) {
   const std::string name = "t/six-in-ten";

@@ -1031,12 +1031,20 @@ namespace {
 // /metrics in Prometheus text format, with CrowdSec's names beside vigil's.
 TEST(metrics, prometheus_text_with_crowdsec_and_vigil_names) {
   child d({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "127.0.0.1:0", "--listen", "127.0.0.1:0",
-           "--workers", "1"});
+           "--workers", "1", "--max-body-size", "4096"});
   const int port = test::start_daemon(d);
   ASSERT_NE(port, 0) << d.stderr_text;
   ASSERT_TRUE(d.wait_for_stderr("vigil metrics on http://127.0.0.1:"));
   const std::size_t at = d.stderr_text.find("127.0.0.1:", d.stderr_text.find("vigil metrics on")) + 10;
   const int mport = std::stoi(d.stderr_text.substr(at));
+  // Requests to the webhook's path are counted whatever their answer (a 413 included); requests
+  // to other paths are not, as CrowdSec's handler never sees them.
+  {
+    http_client other_path(port);
+    EXPECT_EQ(other_path.request("GET", "/", "", {}).status, 404);
+    http_client too_large(port);
+    EXPECT_EQ(too_large.request("POST", "/audit/webhook/event", std::string(5000, ' ')).status, 413);
+  }
   http_client hook(port);
   const std::string batch =
       R"({"kind":"EventList","items":[{"auditID":"m1","stage":"ResponseComplete","verb":"get","sourceIPs":["192.0.2.3"],"responseStatus":{"code":401}},{"kind":0}]})";
@@ -1062,6 +1070,9 @@ TEST(metrics, prometheus_text_with_crowdsec_and_vigil_names) {
   EXPECT_NE(r.body.find("result=\"rejected\"} 1"), std::string::npos);
   EXPECT_NE(r.body.find("vigil_decoder_events_decoded_total 1"), std::string::npos);
   EXPECT_NE(r.body.find("# HELP cs_k8sauditsource_requests_total Total number of requests received"), std::string::npos);
+  // The source is the listen address as configured (CrowdSec's label), here port 0.
+  EXPECT_NE(r.body.find("cs_k8sauditsource_requests_total{source=\"127.0.0.1:0\"} 2\n"), std::string::npos)
+      << r.body;
   EXPECT_NE(r.body.find("cs_parser_hits_ok_total{source=\"127.0.0.1\",type=\"k8s-audit\",acquis_type=\"k8s-audit\"} 1"),
             std::string::npos)
       << r.body;

@@ -1,6 +1,10 @@
 // `vigil replay` as a user runs it: the real binary, its stdin a pipe the test writes.
 #include <chrono>
 #include <csignal>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <vector>
 #include <string>
 #include <thread>
 
@@ -113,6 +117,73 @@ TEST_F(replay_cmd, giving_up_on_a_stuck_line_does_not_cut_the_document_after_it)
   c.close_stdin();
   EXPECT_EQ(c.wait_exit(), 0) << c.stderr_text;
   EXPECT_NE(c.stderr_text.find("3 events read, 2 decoded, 1 malformed"), std::string::npos) << c.stderr_text;
+}
+
+} // namespace
+} // namespace vigil
+
+namespace vigil {
+namespace {
+
+// A scrape saved to a file, read back by `vigil metrics --url file://...`.
+std::string scrape_file(const std::string& name, const std::string& text) {
+  const std::string path = testing::TempDir() + name;
+  std::ofstream(path, std::ios::binary) << text;
+  return "file://" + path;
+}
+
+// The cells of the table row that starts with `key` (empty if none does).
+std::vector<std::string> row(const std::string& table, const std::string& key) {
+  const std::size_t at = table.find("\n  " + key + " ");
+  if (at == std::string::npos) {
+    return {};
+  }
+  std::istringstream cells(table.substr(at + 1, table.find('\n', at + 1) - at - 1));
+  return {std::istream_iterator<std::string>(cells), std::istream_iterator<std::string>()};
+}
+
+// Counts print as cscli prints them (whole under 1,000, else two decimals and a unit) unless
+// --no-unit; label escapes are decoded (\n a newline, shown escaped in a table); the decisions
+// table has a row per reason, origin and action; NaN and infinities stay valid JSON.
+TEST(metrics_cmd, tables_and_json_of_a_saved_scrape) {
+  const std::string url = scrape_file("vigil_scrape.prom",
+                                      "# TYPE cs_parser_hits_total counter\n"
+                                      "cs_parser_hits_total{source=\"/var/log/a\\nb\",type=\"file\"} 1793\n"
+                                      "cs_parser_hits_ok_total{source=\"/var/log/a\\nb\",type=\"file\"} 22000 1700000000000\n"
+                                      "cs_active_decisions{reason=\"r\",origin=\"crowdsec\",action=\"ban\"} 2\n"
+                                      "cs_active_decisions{reason=\"r\",origin=\"cscli\",action=\"ban\"} 1\n"
+                                      "odd_value NaN\n"
+                                      "big_value +Inf\n");
+  child units({vigil_bin, "metrics", "--url", url});
+  ASSERT_EQ(units.stop(0), 0) << units.stderr_text;
+  EXPECT_EQ(row(units.stdout_text, "file:/var/log/a\\nb"),
+            (std::vector<std::string>{"file:/var/log/a\\nb", "1.79k", "22.00k", "-", "-", "-"}))
+      << units.stdout_text;
+  EXPECT_EQ(row(units.stdout_text, "r:crowdsec:ban"), (std::vector<std::string>{"r:crowdsec:ban", "2"}));
+  EXPECT_EQ(row(units.stdout_text, "r:cscli:ban"), (std::vector<std::string>{"r:cscli:ban", "1"}));
+  child whole({vigil_bin, "metrics", "--url", url, "--no-unit"});
+  ASSERT_EQ(whole.stop(0), 0) << whole.stderr_text;
+  EXPECT_EQ(row(whole.stdout_text, "file:/var/log/a\\nb"),
+            (std::vector<std::string>{"file:/var/log/a\\nb", "1793", "22000", "-", "-", "-"}))
+      << whole.stdout_text;
+  child json({vigil_bin, "metrics", "--url", url, "-o", "json"});
+  ASSERT_EQ(json.stop(0), 0) << json.stderr_text;
+  EXPECT_NE(json.stdout_text.find(R"({"name":"cs_parser_hits_total","labels":{"source":"/var/log/a\nb","type":"file"},"value":1793})"),
+            std::string::npos)
+      << json.stdout_text;
+  EXPECT_NE(json.stdout_text.find(R"({"name":"odd_value","labels":{},"value":"NaN"},{"name":"big_value","labels":{},"value":"+Inf"}])"),
+            std::string::npos)
+      << json.stdout_text;
+}
+
+// What is not Prometheus text (an HTML page, a value that is no number, a label left open) is an
+// error naming the line, exit status 2: not a crash.
+TEST(metrics_cmd, text_that_is_not_prometheus_is_an_error) {
+  for (const char* text : {"<html>\n<body>x</body>\n", "ok_metric 1\nfoo bar\n", "m{a=\"b} 1\n", "m{a=\"b\"}\n"}) {
+    child c({vigil_bin, "metrics", "--url", scrape_file("vigil_bad.prom", text)});
+    EXPECT_EQ(c.stop(0), 2) << text;
+    EXPECT_NE(c.stderr_text.find("is not Prometheus text format: line "), std::string::npos) << c.stderr_text;
+  }
 }
 
 } // namespace

@@ -1,10 +1,16 @@
 // `vigil metrics`: the running daemon's counters as the tables `cscli metrics` prints
 // (Acquisition, Parser, Scenario, Alerts, Decisions) plus vigil's (Sources, Workers, Notifications),
 // from its /metrics endpoint.
+#include <cerrno>
+#include <cctype>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <curl/curl.h>
@@ -19,6 +25,7 @@ namespace {
 struct metrics_options {
   std::string url = "http://127.0.0.1:6060/metrics";
   std::string output = "table";
+  bool no_unit = false;
 };
 
 struct metric {
@@ -32,62 +39,108 @@ std::size_t on_data(char* p, std::size_t size, std::size_t n, void* out) {
   return size * n;
 }
 
-// Prometheus text: `name{k="v",...} value` lines; comments skipped.
-std::vector<metric> parse(const std::string& text) {
-  std::vector<metric> out;
+// A sample's value: a decimal or hexadecimal float, NaN, +Inf or -Inf (Go's ParseFloat, which
+// Prometheus uses, takes these and strtod takes them too).
+bool parse_value(const std::string& text, double& out) {
+  if (text.empty() || std::isspace(static_cast<unsigned char>(text[0])) != 0) {
+    return false;
+  }
+  errno = 0;
+  char* end = nullptr;
+  out = std::strtod(text.c_str(), &end);
+  return end == text.c_str() + text.size() && errno != ERANGE;
+}
+
+// Prometheus text format: `name{k="v",...} value [timestamp]` lines; comments and blank lines
+// skipped. Anything else is an error naming the line: the URL may not be a metrics endpoint.
+bool parse(const std::string& text, std::vector<metric>& out, std::string& error) {
   std::size_t pos = 0;
+  std::size_t number = 0;
   while (pos < text.size()) {
     std::size_t eol = text.find('\n', pos);
     if (eol == std::string::npos) {
       eol = text.size();
     }
-    const std::string line = text.substr(pos, eol - pos);
+    std::string line = text.substr(pos, eol - pos);
     pos = eol + 1;
+    ++number;
+    if (!line.empty() && line.back() == '\r') {
+      line.pop_back();
+    }
     if (line.empty() || line[0] == '#') {
       continue;
     }
+    auto bad = [&](const char* why) {
+      error = "line " + std::to_string(number) + ": " + why + ": " + line.substr(0, 120);
+      return false;
+    };
     metric m;
-    std::size_t i = line.find_first_of("{ ");
+    std::size_t i = line.find_first_of("{ \t");
     m.name = line.substr(0, i);
+    if (m.name.empty()) {
+      return bad("no metric name");
+    }
     if (i != std::string::npos && line[i] == '{') {
       ++i;
       while (i < line.size() && line[i] != '}') {
         const std::size_t eq = line.find('=', i);
+        if (eq == std::string::npos || eq + 1 >= line.size() || line[eq + 1] != '"') {
+          return bad("malformed label");
+        }
         const std::string key = line.substr(i, eq - i);
         std::string value;
         std::size_t j = eq + 2; // after ="
         while (j < line.size() && line[j] != '"') {
           if (line[j] == '\\' && j + 1 < line.size()) {
             ++j;
+            value += line[j] == 'n' ? '\n' : line[j]; // the format's escapes: \\, \" and \n
+            ++j;
+            continue;
           }
           value += line[j++];
         }
-        m.labels[key] = value;
+        if (j >= line.size()) {
+          return bad("unterminated label value");
+        }
+        m.labels[key] = std::move(value);
         i = j + 1;
         if (i < line.size() && line[i] == ',') {
           ++i;
         }
       }
-      i = line.find(' ', i);
+      if (i >= line.size()) {
+        return bad("unterminated label set");
+      }
+      ++i; // past '}'
     }
-    if (i == std::string::npos) {
-      continue;
+    // The value, then an optional timestamp.
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) {
+      ++i;
     }
-    m.value = std::stod(line.substr(i + 1));
+    std::size_t end = line.find_first_of(" \t", i);
+    if (i >= line.size() || !parse_value(line.substr(i, end == std::string::npos ? end : end - i), m.value)) {
+      return bad("no number as the value");
+    }
     out.push_back(std::move(m));
   }
-  return out;
+  return true;
 }
 
-std::string human(double v) {
-  char buf[32];
-  if (v >= 1e6) {
-    std::snprintf(buf, sizeof buf, "%.2fM", v / 1e6);
-  } else if (v >= 1e4) {
-    std::snprintf(buf, sizeof buf, "%.1fk", v / 1e3);
-  } else {
-    std::snprintf(buf, sizeof buf, "%.0f", v);
+// As cscli prints counts: under 1,000 whole, else rounded to two decimals with the unit of the
+// largest power of 1,000 reached (1.79k, 22.00k, 1.50M); --no-unit prints every count whole.
+std::string human(double v, bool units) {
+  char buf[48];
+  static constexpr std::pair<double, const char*> ranges[] = {
+      {1e18, "E"}, {1e15, "P"}, {1e12, "T"}, {1e9, "G"}, {1e6, "M"}, {1e3, "k"}};
+  if (units) {
+    for (const auto& [size, symbol] : ranges) {
+      if (v >= size) {
+        std::snprintf(buf, sizeof buf, "%.2f%s", std::round(v / size * 100) / 100, symbol);
+        return buf;
+      }
+    }
   }
+  std::snprintf(buf, sizeof buf, "%.0f", v);
   return buf;
 }
 
@@ -111,7 +164,7 @@ std::string row_key(const metric& m, const std::string& key_label) {
 // Rows keyed by label values (summed over the other labels), columns by metric name. As cscli
 // does, a zero or missing value prints as "-".
 void table(const char* title, const std::vector<metric>& ms, const std::string& key_label,
-           const std::vector<std::pair<std::string, std::string>>& columns) {
+           const std::vector<std::pair<std::string, std::string>>& columns, bool units) {
   std::map<std::string, std::map<std::string, double>> rows;
   for (const metric& m : ms) {
     for (const auto& [name, header] : columns) {
@@ -129,8 +182,25 @@ void table(const char* title, const std::vector<metric>& ms, const std::string& 
       }
     }
   }
+  // Keys are shown with control characters escaped (a label value may hold a newline), in a
+  // column as wide as the widest.
+  std::map<std::string, std::string> shown;
+  int width = static_cast<int>(key_label.size());
+  for (const auto& [key, values] : rows) {
+    std::string& text = shown[key];
+    for (const char ch : key) {
+      if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) {
+        char esc[8];
+        std::snprintf(esc, sizeof esc, ch == '\n' ? "\\n" : ch == '\t' ? "\\t" : "\\x%02x", static_cast<unsigned char>(ch));
+        text += esc;
+      } else {
+        text += ch;
+      }
+    }
+    width = std::max(width, static_cast<int>(text.size()));
+  }
   std::printf("%s:\n", title);
-  std::printf("  %-52s", key_label.c_str());
+  std::printf("  %-*s", width, key_label.c_str());
   for (const auto& [name, header] : columns) {
     std::printf(" %12s", header.c_str());
   }
@@ -139,10 +209,10 @@ void table(const char* title, const std::vector<metric>& ms, const std::string& 
     std::printf("  (nothing yet)\n");
   }
   for (const auto& [key, values] : rows) {
-    std::printf("  %-52s", key.c_str());
+    std::printf("  %-*s", width, shown[key].c_str());
     for (const auto& [name, header] : columns) {
       const auto it = values.find(name);
-      std::printf(" %12s", it == values.end() || it->second == 0 ? "-" : human(it->second).c_str());
+      std::printf(" %12s", it == values.end() || it->second == 0 ? "-" : human(it->second, units).c_str());
     }
     std::printf("\n");
   }
@@ -159,13 +229,22 @@ int run_metrics(const metrics_options& o) {
   const CURLcode rc = curl_easy_perform(c);
   long status = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  // A saved scrape may be read back with a file:// URL, which has no status.
+  const char* scheme = nullptr;
+  curl_easy_getinfo(c, CURLINFO_SCHEME, &scheme);
+  const bool is_file = scheme != nullptr && std::string_view(scheme) == "FILE";
   curl_easy_cleanup(c);
-  if (rc != CURLE_OK || status != 200) {
+  if (rc != CURLE_OK || (status != 200 && !is_file)) {
     std::fprintf(stderr, "vigil metrics: cannot read %s: %s\n", o.url.c_str(),
                  rc != CURLE_OK ? curl_easy_strerror(rc) : ("HTTP " + std::to_string(status)).c_str());
     return 2;
   }
-  const std::vector<metric> ms = parse(body);
+  std::vector<metric> ms;
+  std::string error;
+  if (!parse(body, ms, error)) {
+    std::fprintf(stderr, "vigil metrics: %s is not Prometheus text format: %s\n", o.url.c_str(), error.c_str());
+    return 2;
+  }
   if (o.output == "json") {
     std::string out = "[";
     for (std::size_t i = 0; i < ms.size(); ++i) {
@@ -182,41 +261,51 @@ int run_metrics(const metrics_options& o) {
         out += ':';
         engine::append_json_string(out, v);
       }
+      // JSON has no NaN or infinities: those values are written as Prometheus spells them, as
+      // strings.
+      const double v = ms[i].value;
       char num[40];
-      std::snprintf(num, sizeof num, "%.17g", ms[i].value);
+      if (std::isnan(v)) {
+        std::snprintf(num, sizeof num, "\"NaN\"");
+      } else if (std::isinf(v)) {
+        std::snprintf(num, sizeof num, v > 0 ? "\"+Inf\"" : "\"-Inf\"");
+      } else {
+        std::snprintf(num, sizeof num, "%.17g", v);
+      }
       out += std::string("},\"value\":") + num + "}";
     }
     std::printf("%s]\n", out.c_str());
     return 0;
   }
+  const bool units = !o.no_unit;
   table("Acquisition Metrics", ms, "type:source",
         {{"cs_parser_hits_total", "Lines read"}, {"cs_parser_hits_ok_total", "Parsed"},
          {"cs_parser_hits_ko_total", "Unparsed"}, {"cs_bucket_poured_total", "Poured"},
-         {"cs_node_wl_hits_ok_total", "Whitelisted"}});
+         {"cs_node_wl_hits_ok_total", "Whitelisted"}}, units);
   table("Parser Metrics", ms, "type",
-        {{"cs_parser_hits_total", "Hits"}, {"cs_parser_hits_ok_total", "Parsed"}, {"cs_parser_hits_ko_total", "Unparsed"}});
+        {{"cs_parser_hits_total", "Hits"}, {"cs_parser_hits_ok_total", "Parsed"}, {"cs_parser_hits_ko_total", "Unparsed"}}, units);
   table("Scenario Metrics", ms, "name",
         {{"cs_buckets", "Current"}, {"cs_bucket_overflowed_total", "Overflows"},
          {"cs_bucket_instantiation_total", "Instantiated"}, {"cs_bucket_poured_total", "Poured"},
-         {"cs_bucket_underflowed_total", "Expired"}});
+         {"cs_bucket_underflowed_total", "Expired"}}, units);
   table("Source Metrics (vigil)", ms, "source",
         {{"cs_k8sauditsource_requests_total", "Requests"}, {"cs_k8sauditsource_hits_total", "Events"},
          {"vigil_webhook_events_total{result=accepted}", "Accepted"},
          {"vigil_webhook_events_total{result=rejected}", "Rejected"},
          {"vigil_webhook_events_total{result=duplicate}", "Duplicates"},
-         {"vigil_webhook_batches_refused_total", "Refused 429"}});
+         {"vigil_webhook_batches_refused_total", "Refused 429"}}, units);
   table("Worker Metrics (vigil)", ms, "worker",
         {{"vigil_worker_events_total", "Events"}, {"vigil_worker_pours_total", "Pours"},
-         {"vigil_worker_inbox_depth", "Inbox"}, {"vigil_worker_inbox_high_water", "Inbox max"}});
-  table("Alert Metrics", ms, "reason", {{"cs_alerts", "Count"}});
-  table("Local API Decisions", ms, "reason", {{"cs_active_decisions", "Active"}});
+         {"vigil_worker_inbox_depth", "Inbox"}, {"vigil_worker_inbox_high_water", "Inbox max"}}, units);
+  table("Alert Metrics", ms, "reason", {{"cs_alerts", "Count"}}, units);
+  table("Local API Decisions", ms, "reason:origin:action", {{"cs_active_decisions", "Count"}}, units);
   table("Notification Metrics (vigil)", ms, "name",
         {{"vigil_notification_alerts_total", "Alerts"}, {"vigil_notification_sent_total", "Sent"},
          {"vigil_notification_failures_total{reason=attempt}", "Failed tries"},
          {"vigil_notification_failures_total{reason=gave_up}", "Gave up"},
          {"vigil_notification_failures_total{reason=template}", "Template err"},
          {"vigil_notification_failures_total{reason=dropped}", "Dropped"},
-         {"vigil_notification_pending", "Pending"}});
+         {"vigil_notification_pending", "Pending"}}, units);
   return 0;
 }
 
@@ -225,8 +314,9 @@ int run_metrics(const metrics_options& o) {
 command add_metrics(CLI::App& app) {
   auto o = std::make_shared<metrics_options>();
   CLI::App* sub = app.add_subcommand("metrics", "Show the running daemon's counters as tables");
-  sub->add_option("--url", o->url, "The daemon's /metrics URL")->capture_default_str();
+  sub->add_option("--url", o->url, "The daemon's /metrics URL (or file:///path of a saved scrape)")->capture_default_str();
   sub->add_option("-o,--output", o->output, "table or json")->check(CLI::IsMember({"table", "json"}));
+  sub->add_flag("--no-unit", o->no_unit, "Print counts whole (1793) instead of with units (1.79k)");
   return [o] { return run_metrics(*o); };
 }
 
