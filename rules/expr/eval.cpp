@@ -2148,5 +2148,6 @@ std::span<const node> program::nodes() const noexcept { return d_->nodes; }
 std::span<const node_id> program::args() const noexcept { return d_->args; }
 const string_set& program::set(uint32_t set_id) const noexcept { return d_->sets[set_id]; }
 std::string_view program::regex_pattern(uint32_t regex_id) const noexcept { return d_->regexes[regex_id].pattern(); }
+bool program::regex_on_hyperscan(uint32_t regex_id) const noexcept { return d_->regexes[regex_id].on_hyperscan(); }
 
 }  // namespace vigil::expr

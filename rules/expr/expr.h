@@ -146,6 +146,8 @@ class program {
   std::span<const node_id> args() const noexcept;
   const string_set& set(uint32_t set_id) const noexcept;
   std::string_view regex_pattern(uint32_t regex_id) const noexcept;
+  // Whether hyperscan runs that pattern, so a host may group it with others (else RE2 does).
+  bool regex_on_hyperscan(uint32_t regex_id) const noexcept;
 
   // A copy of this program in which the nodes of `lifts` first ask environment::lifted(id) for
   // their result. `lifts` maps node_id -> lift id + 1 (0 = not lifted); size() == nodes().size().

@@ -99,26 +99,101 @@ std::string re2_check(std::string_view p) {
   return {};
 }
 
-// RE2's `$` (without (?m)) matches only at the end of the text; hyperscan's (PCRE's) also
-// matches before a final "\n". Rewrite such `$` to `\z`. Patterns that turn (?m) on anywhere are
-// left alone (multi-line `$` has the same meaning in both).
-std::string translate(std::string_view p) {
-  // A flag group is `(?flags)` or `(?flags:...)`, flags from "imsU" (a '-' starts the ones
-  // turned off). `(?P<name>` and an escaped `\(?` are not flag groups.
-  bool multiline = false;
-  for (std::size_t i = 0; i + 2 < p.size(); ++i) {
-    if (p[i] == '\\') {
-      ++i;
+// RE2's verdict on a pattern, as Go's regexp words it ("invalid repeat count: `{1001}`"), or
+// "" when it is a pattern.
+std::string re2_error(std::string_view p) {
+  re2::RE2::Options options; // RE2's defaults are Go's: UTF-8, `.` without \n, ^ $ at the ends
+  options.set_log_errors(false);
+  const re2::RE2 re(re2::StringPiece(p.data(), p.size()), options);
+  if (re.ok()) {
+    return {};
+  }
+  const char* what = "invalid pattern";
+  switch (re.error_code()) {
+    case re2::RE2::ErrorBadEscape: what = "invalid escape sequence"; break;
+    case re2::RE2::ErrorBadCharClass: what = "invalid character class"; break;
+    case re2::RE2::ErrorBadCharRange: what = "invalid character class range"; break;
+    case re2::RE2::ErrorMissingBracket: what = "missing closing ]"; break;
+    case re2::RE2::ErrorMissingParen: what = "missing closing )"; break;
+    case re2::RE2::ErrorUnexpectedParen: what = "unexpected )"; break;
+    case re2::RE2::ErrorTrailingBackslash: what = "trailing backslash at end of expression"; break;
+    case re2::RE2::ErrorRepeatArgument: what = "missing argument to repetition operator"; break;
+    case re2::RE2::ErrorRepeatSize: what = "invalid repeat count"; break;
+    case re2::RE2::ErrorRepeatOp: what = "invalid nested repetition operator"; break;
+    case re2::RE2::ErrorBadPerlOp: what = "invalid or unsupported Perl syntax"; break;
+    case re2::RE2::ErrorBadUTF8: what = "invalid UTF-8"; break;
+    case re2::RE2::ErrorBadNamedCapture: what = "invalid named capture"; break;
+    case re2::RE2::ErrorPatternTooLarge: what = "expression too large"; break;
+    default: break;
+  }
+  return std::string(what) + ": `" + re.error_arg() + "`";
+}
+
+// Whether hyperscan, given translate()'s rewrite, finds a match exactly when RE2 does. Where
+// the two dialects part and the rewrite does not bridge them, RE2 runs the pattern instead:
+// \Q...\E (the rewrite would edit inside it), \v and \S inside a class (PCRE's \s holds the
+// vertical tab), Unicode classes \p \P (case folding differs), \C, `{,n}`, and any flag
+// group that turns m on in part of the pattern or turns a flag off (the rewrite of `$` is
+// global).
+bool hyperscan_exact(std::string_view p) {
+  bool in_class = false;
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    const char c = p[i];
+    if (c == '\\' && i + 1 < p.size()) {
+      const char e = p[++i];
+      if (e == 'Q' || e == 'v' || e == 'p' || e == 'P' || e == 'C' || (e == 'S' && in_class)) {
+        return false;
+      }
       continue;
     }
-    if (p[i] == '(' && p[i + 1] == '?') {
-      for (std::size_t j = i + 2; j < p.size() && std::string_view("imsU").find(p[j]) != std::string_view::npos; ++j) {
-        multiline = multiline || p[j] == 'm';
+    if (in_class) {
+      in_class = c != ']';
+      continue;
+    }
+    if (c == '[') {
+      in_class = true;
+      if (i + 1 < p.size() && p[i + 1] == '^') {
+        ++i;
+      }
+      if (i + 1 < p.size() && p[i + 1] == ']') {
+        ++i; // a leading ']' is literal
+      }
+      continue;
+    }
+    if (c == '{' && i + 1 < p.size() && p[i + 1] == ',') {
+      return false;
+    }
+    if (c == '(' && i + 1 < p.size() && p[i + 1] == '?') {
+      std::size_t j = i + 2;
+      bool m = false;
+      for (; j < p.size() && std::string_view("imsU-").find(p[j]) != std::string_view::npos; ++j) {
+        if (p[j] == '-') {
+          return false;
+        }
+        m = m || p[j] == 'm';
+      }
+      // (?m) is exact only as the pattern's first group, where it covers all of it.
+      if (m && (i != 0 || j >= p.size() || p[j] != ')')) {
+        return false;
       }
     }
   }
-  std::string out;
+  return true;
+}
+
+// RE2's `$` (without (?m)) matches only at the end of the text; hyperscan's (PCRE's) also
+// matches before a final "\n". Rewrite such `$` to `\z`. Patterns that open with (?m) are left
+// alone (multi-line `$` has the same meaning in both).
+std::string translate(std::string_view p) {
+  // Only patterns hyperscan_exact() accepts come here: (?m) is then the first group or absent.
+  bool multiline = false;
+  if (p.starts_with("(?")) {
+    for (std::size_t j = 2; j < p.size() && std::string_view("imsU").find(p[j]) != std::string_view::npos; ++j) {
+      multiline = multiline || p[j] == 'm';
+    }
+  }
   bool in_class = false;
+  std::string out;
   for (std::size_t i = 0; i < p.size(); ++i) {
     char c = p[i];
     if (c == '\\' && i + 1 < p.size()) {
@@ -199,11 +274,14 @@ std::string hyperscan_expression(std::string_view re2_pattern) { return translat
 unsigned hyperscan_flags() noexcept { return HS_FLAG_SINGLEMATCH | HS_FLAG_UTF8 | HS_FLAG_ALLOWEMPTY; }
 
 std::variant<regex_db, std::string> regex_db::compile(std::string_view pattern) {
-  if (auto err = re2_check(pattern); !err.empty()) {
-    return err;
+  // RE2 (Go's regexp syntax and semantics) decides what is a pattern: what it refuses is an
+  // error worded as Go words it, what it takes is never refused.
+  if (std::string err = re2_error(pattern); !err.empty()) {
+    std::string ours = re2_check(pattern); // a clearer word for some: backreferences
+    return ours.empty() ? err : ours;
   }
-  if (pattern.find('\0') != std::string_view::npos) {
-    return std::string("NUL byte in pattern");
+  if (!hyperscan_exact(pattern)) {
+    return regex_db(nullptr, std::string(pattern));
   }
   std::string text = translate(pattern);
   hs_database_t* db = nullptr;
@@ -211,9 +289,9 @@ std::variant<regex_db, std::string> regex_db::compile(std::string_view pattern) 
   // RE2 defaults: `.` excludes \n (no DOTALL), `^`/`$` at text boundaries (no MULTILINE).
   unsigned flags = hyperscan_flags();
   if (hs_compile(text.c_str(), flags, HS_MODE_BLOCK, nullptr, &db, &cerr) != HS_SUCCESS) {
-    std::string msg = cerr != nullptr && cerr->message != nullptr ? cerr->message : "invalid pattern";
+    // A valid RE2 pattern hyperscan cannot take (`a{0}`, too large a repeat...): RE2 runs it.
     hs_free_compile_error(cerr);
-    return msg;
+    return regex_db(nullptr, std::string(pattern));
   }
   {
     std::lock_guard lock(proto_mu);
@@ -233,6 +311,9 @@ regex_db::~regex_db() {
 }
 
 int regex_db::search(std::string_view text) const noexcept {
+  if (db_ == nullptr) {
+    return dynamic_search(text, pattern_);
+  }
   uint64_t gen = proto_gen.load(std::memory_order_acquire);
   if (tls.s == nullptr || tls.gen != gen) {
     std::lock_guard lock(proto_mu);
@@ -263,7 +344,7 @@ int dynamic_search(std::string_view text, std::string_view pattern) noexcept {
     std::string pattern;
     std::unique_ptr<re2::RE2> re; // null: not a valid pattern
   };
-  constexpr std::size_t kept = 16;
+  constexpr std::size_t kept = 64;
   thread_local entry cache[kept];
   thread_local std::size_t next = 0;
   thread_local std::size_t used = 0;

@@ -759,7 +759,8 @@ std::variant<matcher, std::string> matcher::build(const std::vector<scenario>& s
           }
           break;
         case node_kind::matches:
-          if (as_field(p, n.a, f)) {
+          // Patterns RE2 runs (where hyperscan's dialect parts from Go's) stay with the evaluator.
+          if (as_field(p, n.a, f) && p.regex_on_hyperscan(n.slot)) {
             t.kind = test_kind::regex;
             exprs.push_back(expr::detail::hyperscan_expression(p.regex_pattern(n.slot)));
             ok = true;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -280,7 +281,8 @@ void load_document(context& ctx, const YAML::Node& doc) {
     if (c < 0) {
       ctx.error(n.Mark(), "cache_size: must be >= 0");
     }
-    sc.bucket.cache_size = static_cast<std::uint32_t>(std::max<std::int64_t>(c, 0));
+    // A cache at least as large as any queue is no limit: beyond 32 bits it stays the largest.
+    sc.bucket.cache_size = static_cast<std::uint32_t>(std::clamp<std::int64_t>(c, 0, UINT32_MAX));
   }
   if (auto n = get("reprocess")) {
     sc.reprocess = boolean(ctx, n, "reprocess").value_or(false);
@@ -297,6 +299,11 @@ void load_document(context& ctx, const YAML::Node& doc) {
       ctx.error(doc.Mark(), "leakspeed is required for a leaky bucket");
     } else if (sc.bucket.leakspeed == 0) {
       ctx.error(get("leakspeed").Mark(), "leakspeed: must be > 0");
+    } else if (sc.bucket.capacity > 0 &&
+               sc.bucket.leakspeed > std::numeric_limits<std::int64_t>::max() / (sc.bucket.capacity + 1)) {
+      // The bucket counts time in nanoseconds: (capacity + 1) x leakspeed, its life after its last
+      // event, must fit in 64 bits (about 292 years), or the capacity would silently shrink.
+      ctx.error(get("leakspeed").Mark(), "leakspeed: (capacity + 1) x leakspeed is over 292 years");
     }
   } else if (type == "trigger") {
     sc.bucket.type = engine::bucket_type::trigger;
@@ -332,6 +339,11 @@ void load_document(context& ctx, const YAML::Node& doc) {
   if (auto n = get("groupby")) {
     if (scalar(ctx, n, "groupby")) {
       sc.groupby = compile_expr(ctx, n, "groupby");
+      // CrowdSec stops on a groupby that gives no string; one that never can is refused here.
+      if (sc.groupby && sc.groupby->result_hint() != expr::value_hint::string &&
+          sc.groupby->result_hint() != expr::value_hint::any) {
+        ctx.error(n.Mark(), std::string("groupby: must give a string, not ") + to_string(sc.groupby->result_hint()));
+      }
     }
   }
   if (auto n = get("distinct")) {

@@ -1,5 +1,6 @@
 // Tests for rules/expr: operators, nil rules, §14 worked examples, hub filters, diagnostics.
 #include <gtest/gtest.h>
+#include <re2/re2.h>
 #include <yaml-cpp/yaml.h>
 
 #include <atomic>
@@ -1159,6 +1160,62 @@ TEST(ExprRegex, Re2NotPcre) {
           {"'AAB' matches '(?U:a)+b'", "false"},
           {"'AAB' matches '(?i-U:a+)b'", "false"},
           {"'AAb' matches '(?i-U:a+)b'", "true"},
+      },
+      e);
+}
+
+// A constant pattern gives what RE2 (Go's regexp) gives, and what the same pattern computed at
+// evaluation gives: where hyperscan's dialect parts from RE2's and the rewrite cannot bridge it
+// (flag scopes, \v, \S in a class, \Q...\E, Unicode classes, a{0}), RE2 runs the pattern. Three
+// answers per case: constant, computed, and RE2 itself.
+TEST(ExprRegex, ConstantPatternsAgreeWithRe2AndWithComputedOnes) {
+  struct regex_case {
+    const char* text_literal; // as an expr string literal
+    std::string text;         // the same text
+    const char* pattern;      // as written in a backquoted (raw) expr string
+    bool on_hyperscan;        // where a constant pattern runs
+  };
+  const std::vector<regex_case> cases = {
+      {R"("ab\n")", "ab\n", "(?m:a)b$", false},
+      {R"("ab\n")", "ab\n", "(?m)a(?-m)b$", false},
+      {R"("ab\n")", "ab\n", "[(?m)]?b$", true},
+      {R"("ab\n")", "ab\n", "b$", true},
+      {R"("a\nb")", "a\nb", "(?m)^b", true},
+      {R"("ab\n")", "ab\n", "\\v", false},
+      {R"("\v")", "\v", "[\\S]", false},
+      {R"("\v")", "\v", "\\S", true},
+      {R"("a$")", "a$", "\\Q$\\E", false},
+      {R"("x\\s")", "x\\s", "\\Q\\s\\E", false},
+      {R"("a")", "a", "(?i)\\p{Lu}", false},
+      {R"("αβ")", "αβ", "\\p{Greek}+", false},
+      {R"("A")", "A", "\\x{41}+", true},
+      {R"("a")", "a", "a{0}a", true},
+      {R"("a{,2}")", "a{,2}", "a{,2}", false},
+  };
+  test_event e;
+  for (const regex_case& c : cases) {
+    const std::string constant = std::string(c.text_literal) + " matches `" + c.pattern + "`";
+    const std::string computed = std::string(c.text_literal) + " matches ('' + `" + c.pattern + "`)";
+    re2::RE2 oracle(c.pattern);
+    ASSERT_TRUE(oracle.ok()) << c.pattern;
+    const std::string want = re2::RE2::PartialMatch(c.text, oracle) ? "true" : "false";
+    EXPECT_EQ(run(constant, e), want) << constant;
+    EXPECT_EQ(run(computed, e), want) << computed;
+    test_schema s;
+    const auto p = ex::compile(constant, s);
+    ASSERT_TRUE(std::holds_alternative<ex::program>(p)) << constant;
+    // "a{0}a" is RE2-only in effect: hyperscan refuses it, so it lands on RE2 too.
+    const bool expect_hs = c.on_hyperscan && std::string_view(c.pattern) != "a{0}a";
+    EXPECT_EQ(std::get<ex::program>(p).regex_on_hyperscan(0), expect_hs) << c.pattern;
+  }
+  // What RE2 refuses is refused at load, in Go's words; what it takes is never refused.
+  check_rows(
+      {
+          {"'ab' matches `(?x)a b`", "load:invalid or unsupported Perl syntax: `(?x`"},
+          {"'e' matches `\\e`", "load:invalid escape sequence: `\\e`"},
+          {"'h' matches `\\h`", "load:invalid escape sequence: `\\h`"},
+          {"'a' matches `a{1001}`", "load:invalid repeat count: `{1001}`"},
+          {"'a' matches `a**`", "load:invalid nested repetition operator: `**`"},
       },
       e);
 }

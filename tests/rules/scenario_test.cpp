@@ -151,6 +151,41 @@ filter: "true"
   EXPECT_EQ(r.errors[0].file, "test.yaml");
 }
 
+// Bounds the bucket maths cannot honour are load errors, not a silently smaller bucket: its
+// life after the last event, (capacity + 1) x leakspeed in nanoseconds, must fit 64 bits. A
+// groupby that can never give a string is refused (CrowdSec stops on one). A cache_size past
+// 32 bits is no limit, as any cache at least as large as the queue.
+TEST(scenario, bounds_the_buckets_cannot_honour_are_load_errors) {
+  const load_result r = load_text(R"(type: leaky
+name: a/huge
+description: d
+filter: "true"
+capacity: 100
+leakspeed: 100000h
+---
+type: leaky
+name: a/groupby
+description: d
+filter: "true"
+groupby: evt.Meta.user == 'x'
+capacity: 1
+leakspeed: 1s
+)");
+  EXPECT_TRUE(has_error(r, 6, "leakspeed: (capacity + 1) x leakspeed is over 292 years")) << dump(r);
+  EXPECT_TRUE(has_error(r, 12, "groupby: must give a string, not bool")) << dump(r);
+  const load_result ok = load_text(R"(type: leaky
+name: a/fits
+description: d
+filter: "true"
+groupby: evt.Meta.user
+capacity: 100
+leakspeed: 20000h
+cache_size: 4294967297
+)");
+  ASSERT_TRUE(ok.errors.empty()) << dump(ok);
+  EXPECT_EQ(ok.scenarios[0].bucket.cache_size, UINT32_MAX);
+}
+
 TEST(scenario, filter_errors_point_into_the_file) {
   const load_result r = load_text(R"(type: trigger
 name: a/b
