@@ -36,64 +36,17 @@ int on_match(unsigned, unsigned long long, unsigned long long, unsigned, void* c
   return 1;  // stop at the first match
 }
 
-// RE2 rejects these; hyperscan would accept (or report them less clearly).
-std::string re2_check(std::string_view p) {
-  bool in_class = false;
-  for (std::size_t i = 0; i < p.size(); ++i) {
-    char c = p[i];
-    if (c == '\\' && i + 1 < p.size()) {
-      const char e = p[i + 1];
-      // \1 to \7 followed by an octal digit is an octal escape; otherwise a backreference.
-      const bool octal = e >= '1' && e <= '7' && i + 2 < p.size() && p[i + 2] >= '0' && p[i + 2] <= '7';
-      if (e >= '1' && e <= '9' && !octal) {
-        return "invalid escape sequence: backreferences are not supported";
-      }
-      if (e == 'Z' || e == 'G') {
-        return std::string("invalid escape sequence: `\\") + e + "`";
-      }
-      ++i;
+// A clearer word than RE2's "invalid escape sequence" for a backreference, which RE2 refuses
+// (\1 to \7 followed by an octal digit is an octal escape, not one).
+std::string backreference_error(std::string_view p) {
+  for (std::size_t i = 0; i + 1 < p.size(); ++i) {
+    if (p[i] != '\\') {
       continue;
     }
-    if (in_class) {
-      if (c == ']') {
-        in_class = false;
-      }
-      continue;
-    }
-    if (c == '[') {
-      in_class = true;
-      if (i + 1 < p.size() && p[i + 1] == '^') {
-        ++i;
-      }
-      if (i + 1 < p.size() && p[i + 1] == ']') {
-        ++i;  // a leading ']' is literal
-      }
-      continue;
-    }
-    if (c == '(' && p.substr(i, 3) == "(?=") {
-      return "invalid or unsupported Perl syntax: `(?=`";
-    }
-    if (c == '(' && p.substr(i, 3) == "(?!") {
-      return "invalid or unsupported Perl syntax: `(?!`";
-    }
-    if (c == '(' && (p.substr(i, 4) == "(?<=" || p.substr(i, 4) == "(?<!")) {
-      return "invalid or unsupported Perl syntax: `" + std::string(p.substr(i, 4)) + "`";
-    }
-    if (c == '(' && p.substr(i, 3) == "(?>") {
-      return "invalid or unsupported Perl syntax: `(?>`";
-    }
-    if (c == '(' && p.substr(i, 2) == "(?") {
-      // A flag group: RE2 refuses a '-' followed by no flag, `(?i-)` or `(?-:`.
-      std::size_t j = i + 2;
-      while (j < p.size() && std::string_view("imsU").find(p[j]) != std::string_view::npos) {
-        ++j;
-      }
-      if (j < p.size() && p[j] == '-' && j + 1 < p.size() && (p[j + 1] == ')' || p[j + 1] == ':')) {
-        return "invalid or unsupported Perl syntax: `" + std::string(p.substr(i, j + 2 - i)) + "`";
-      }
-    }
-    if ((c == '*' || c == '+' || c == '?' || c == '}') && i + 1 < p.size() && p[i + 1] == '+') {
-      return "invalid nested repetition operator: `" + std::string(p.substr(i, 2)) + "`";
+    const char e = p[++i];
+    const bool octal = e >= '1' && e <= '7' && i + 1 < p.size() && p[i + 1] >= '0' && p[i + 1] <= '7';
+    if (e >= '1' && e <= '9' && !octal) {
+      return "invalid escape sequence: backreferences are not supported";
     }
   }
   return {};
@@ -277,7 +230,7 @@ std::variant<regex_db, std::string> regex_db::compile(std::string_view pattern) 
   // RE2 (Go's regexp syntax and semantics) decides what is a pattern: what it refuses is an
   // error worded as Go words it, what it takes is never refused.
   if (std::string err = re2_error(pattern); !err.empty()) {
-    std::string ours = re2_check(pattern); // a clearer word for some: backreferences
+    std::string ours = backreference_error(pattern);
     return ours.empty() ? err : ours;
   }
   if (!hyperscan_exact(pattern)) {
