@@ -77,10 +77,11 @@ for w in $workers; do
     fi
     echo "== workers $w, rate $([ "$rate" = 0 ] && echo 'as fast as accepted' || echo "$rate events/s")"
     read -r l0 w0 e0 o0 < <(thread_ticks "$pid")
-    out=$("$loadgen" --port "$port" "${check[@]}" --file "$posted" --connections 4 --rate "$rate")
+    out=$("$loadgen" --port "$port" "${check[@]}" --file "$posted" --connections 4 --rate "$rate") && lg_status=0 || lg_status=$?
     read -r l1 w1 e1 o1 < <(thread_ticks "$pid")
     echo "$out"
     kill -TERM "$pid"; wait "$pid"
+    [ "$lg_status" = 0 ] || { echo "loadgen exit status $lg_status (1: not every event taken, 3: the server's count differs)" >&2; exit 1; }
     accepted=$(sed -n 's/^accepted \([0-9]*\) events.*/\1/p' <<<"$out")
     processed=$(sed -n 's/.*stopped: \([0-9]*\) events processed.*/\1/p' "$log")
     alerts=$(sed -n 's/.*stopped: [0-9]* events processed, \([0-9]*\) alert.*/\1/p' "$log")

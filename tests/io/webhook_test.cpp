@@ -1141,3 +1141,45 @@ TEST(metrics, prometheus_text_with_crowdsec_and_vigil_names) {
 
 } // namespace
 } // namespace vigil
+
+namespace vigil {
+namespace {
+
+// loadgen accounts for every event it sent: accepted, rejected by the server, or in a batch
+// never answered 200 (here a 413), and replaces the connection the server closed after the
+// 413 instead of failing every later batch on it. Exit status 1 since not every event was taken.
+TEST(loadgen, reports_what_became_of_every_event_and_replaces_closed_connections) {
+  child d({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "127.0.0.1:0", "--listen", "127.0.0.1:0",
+           "--workers", "1", "--max-body-size", "3000"});
+  const int port = test::start_daemon(d);
+  ASSERT_NE(port, 0) << d.stderr_text;
+  ASSERT_TRUE(d.wait_for_stderr("vigil metrics on http://127.0.0.1:"));
+  const int mport = std::stoi(d.stderr_text.substr(d.stderr_text.find("127.0.0.1:", d.stderr_text.find("vigil metrics on")) + 10));
+  const std::string file = testing::TempDir() + "vigil_loadgen_events.jsonl";
+  {
+    std::ofstream out(file);
+    for (int i = 0; i < 31; ++i) {
+      if (i == 20) {
+        out << "{\"kind\":0}\n"; // an item the webhook rejects
+        continue;
+      }
+      const std::string agent = i == 7 ? std::string(4000, 'a') : "curl"; // its batch is over 3000 bytes
+      out << R"({"auditID":"lg-)" << i << R"(","stage":"ResponseComplete","verb":"get","userAgent":")" << agent
+          << R"(","sourceIPs":["192.0.2.9"],"responseStatus":{"code":200},"requestReceivedTimestamp":"2026-02-01T10:00:00Z"})"
+          << "\n";
+    }
+  }
+  child lg({LOADGEN_BINARY, "--port", std::to_string(port), "--metrics-port", std::to_string(mport), "--file", file,
+            "--batch", "5", "--connections", "1"});
+  EXPECT_EQ(lg.stop(0), 1) << lg.stdout_text << lg.stderr_text;
+  EXPECT_NE(lg.stdout_text.find("events: sent 31, accepted 25, duplicates 0, rejected 1, not accepted (non-2xx) 5; "
+                                "reconnects 1\n"),
+            std::string::npos)
+      << lg.stdout_text;
+  EXPECT_NE(lg.stdout_text.find("answers: 200 x6 413 x1\n"), std::string::npos) << lg.stdout_text;
+  EXPECT_NE(lg.stdout_text.find("server counted 25 accepted events (difference 0)"), std::string::npos) << lg.stdout_text;
+  ASSERT_EQ(d.stop(), 0);
+}
+
+} // namespace
+} // namespace vigil

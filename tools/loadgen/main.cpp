@@ -1,7 +1,9 @@
 // loadgen: posts audit events to a vigil webhook as EventList batches over keep-alive
 // connections (plain HTTP or TLS, optionally with a bearer token), as fast as they are accepted
 // (or at a fixed rate), retrying 429s, and reports events/s, requests/s, latency percentiles and
-// non-2xx answers.
+// non-2xx answers, and what became of every event sent (accepted, duplicate, rejected, or in a
+// batch never answered 200; exit status 1 if any was not taken). A connection the server closes
+// (after a 413, say) is replaced; a batch whose connection is lost is sent again, at most 3 times.
 //
 //   loadgen --port 9876 --file events.jsonl [--batch 400] [--connections 4] [--rate EPS] [--token T]
 //           [--tls [--cacert CA.pem]] [--metrics-port 6060]
@@ -16,8 +18,10 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -80,6 +84,8 @@ class connection {
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
   bool ok() const { return fd_ >= 0; }
+  // The server said it closes the connection after its last answer (as after a 413).
+  bool closed_by_server() const { return closed_; }
 
   ssize_t write_some(const char* p, std::size_t n) {
     return ssl_ != nullptr ? SSL_write(ssl_, p, static_cast<int>(std::min<std::size_t>(n, 1 << 30)))
@@ -109,6 +115,8 @@ class connection {
         }
         if (buf_.size() >= end + 4 + len) {
           const int status = std::stoi(buf_.substr(9, 3));
+          const std::size_t close_at = buf_.find("\r\nConnection: close\r\n");
+          closed_ = close_at != std::string::npos && close_at < end;
           body = buf_.substr(end + 4, len);
           buf_.erase(0, end + 4 + len);
           return status;
@@ -127,6 +135,7 @@ class connection {
   int fd_ = -1;
   SSL* ssl_ = nullptr;
   std::string buf_;
+  bool closed_ = false;
 };
 
 // The server's accepted-events counter, summed over its webhook sources (-1 if unreadable).
@@ -195,6 +204,7 @@ int main(int argc, char** argv) {
   }
 
   std::vector<std::string> requests;
+  std::vector<std::size_t> events_in; // per request
   {
     std::ifstream in(file);
     std::string line, body;
@@ -210,6 +220,7 @@ int main(int argc, char** argv) {
       }
       req += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
       requests.push_back(std::move(req));
+      events_in.push_back(n);
       n = 0;
     };
     while (std::getline(in, line)) {
@@ -234,10 +245,25 @@ int main(int argc, char** argv) {
   }
 
   std::atomic<std::size_t> next{0};
-  std::atomic<long long> accepted{0};
+  // What became of the events: a 200 answer says how many it accepted and how many were
+  // duplicates (the rest of its batch it rejected); a batch finally answered otherwise (after
+  // 429s, which are retried, and after reconnecting on a lost connection, at most 3 times) is
+  // counted as not accepted.
+  struct tally {
+    long long sent = 0, accepted = 0, duplicates = 0, rejected = 0, not_accepted = 0;
+    void add(const tally& o) {
+      sent += o.sent;
+      accepted += o.accepted;
+      duplicates += o.duplicates;
+      rejected += o.rejected;
+      not_accepted += o.not_accepted;
+    }
+  };
+  tally total;
   std::mutex mu;
   std::vector<double> latencies_ms;
   std::map<int, long> statuses;
+  long reconnects = 0;
   // CPU seconds this process has used so far (user + system), to report the run's share alone.
   auto cpu_seconds = [] {
     rusage ru{};
@@ -245,22 +271,27 @@ int main(int argc, char** argv) {
     return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
            static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
   };
+  auto number_after = [](const std::string& body, const char* key) -> long long {
+    const std::size_t at = body.find(key);
+    return at == std::string::npos ? 0 : std::stoll(body.substr(at + std::strlen(key)));
+  };
   const double cpu_before = cpu_seconds();
   const auto start = clock_type::now();
   const double per_conn_interval = rate > 0 ? static_cast<double>(batch) * connections / rate : 0;
   std::vector<std::thread> threads;
   for (unsigned t = 0; t < connections; ++t) {
     threads.emplace_back([&, t] {
-      connection c(port);
+      auto c = std::make_unique<connection>(port);
       std::vector<double> lat;
       std::map<int, long> st;
-      long long acc = 0;
+      tally mine;
+      long again = 0;
       // At a fixed rate the connections take turns: connection t starts t/connections of an
       // interval late, so requests arrive evenly spaced rather than in bursts of `connections`.
       auto due = clock_type::now() + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(
                                          per_conn_interval * static_cast<double>(t) / static_cast<double>(connections)));
       std::string body;
-      while (c.ok()) {
+      while (true) {
         const std::size_t i = next.fetch_add(1);
         if (i >= requests.size()) {
           break;
@@ -269,18 +300,36 @@ int main(int argc, char** argv) {
           std::this_thread::sleep_until(due);
           due += std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(per_conn_interval));
         }
+        mine.sent += static_cast<long long>(events_in[i]);
+        int lost = 0;
         while (true) {
+          if (!c->ok() || c->closed_by_server()) {
+            c = std::make_unique<connection>(port);
+            ++again;
+          }
           const auto t0 = clock_type::now();
-          const int status = c.post(requests[i], body);
+          const int status = c->ok() ? c->post(requests[i], body) : 0;
           lat.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
           ++st[status];
           if (status == 429) {
             std::this_thread::sleep_for(std::chrono::milliseconds(1));
             continue;
           }
+          if (status == 0) {
+            c = std::make_unique<connection>(port); // lost: the next try is on a new connection
+            ++again;
+            if (++lost < 3) {
+              continue;
+            }
+          }
           if (status == 200) {
-            const std::size_t at = body.find("\"accepted\":");
-            acc += at == std::string::npos ? 0 : std::stoll(body.substr(at + 11));
+            const long long acc = number_after(body, "\"accepted\":");
+            const long long dup = number_after(body, "\"duplicates\":");
+            mine.accepted += acc;
+            mine.duplicates += dup;
+            mine.rejected += static_cast<long long>(events_in[i]) - acc - dup;
+          } else {
+            mine.not_accepted += static_cast<long long>(events_in[i]);
           }
           break;
         }
@@ -290,7 +339,8 @@ int main(int argc, char** argv) {
       for (const auto& [k, v] : st) {
         statuses[k] += v;
       }
-      accepted += acc;
+      total.add(mine);
+      reconnects += again;
     });
   }
   for (auto& t : threads) {
@@ -303,8 +353,11 @@ int main(int argc, char** argv) {
     return latencies_ms.empty() ? 0.0 : latencies_ms[std::min(latencies_ms.size() - 1, static_cast<std::size_t>(p * latencies_ms.size()))];
   };
   std::printf("accepted %lld events in %.3f s: %.0f events/s, %.0f requests/s (batch %zu, %u connections)\n",
-              static_cast<long long>(accepted.load()), secs, static_cast<double>(accepted.load()) / secs,
+              total.accepted, secs, static_cast<double>(total.accepted) / secs,
               static_cast<double>(latencies_ms.size()) / secs, batch, connections);
+  std::printf("events: sent %lld, accepted %lld, duplicates %lld, rejected %lld, not accepted (non-2xx) %lld; "
+              "reconnects %ld\n",
+              total.sent, total.accepted, total.duplicates, total.rejected, total.not_accepted, reconnects);
   std::printf("latency ms: p50 %.2f  p90 %.2f  p99 %.2f  max %.2f\n", pct(0.50), pct(0.90), pct(0.99),
               latencies_ms.empty() ? 0.0 : latencies_ms.back());
   std::printf("loadgen cpu: %.2f s during the run (%.0f%% of one core)\n", cpu_run, 100.0 * cpu_run / secs);
@@ -322,10 +375,11 @@ int main(int argc, char** argv) {
       return 3;
     }
     const long long counted = after - server_before;
-    std::printf("server counted %lld accepted events (difference %lld)\n", counted, counted - accepted.load());
-    if (counted != accepted.load()) {
+    std::printf("server counted %lld accepted events (difference %lld)\n", counted, counted - total.accepted);
+    if (counted != total.accepted) {
       return 3;
     }
   }
-  return statuses.count(0) != 0 ? 1 : 0;
+  // Exit 1 when some events were not taken: rejected, or their batch never answered 200.
+  return total.rejected != 0 || total.not_accepted != 0 ? 1 : 0;
 }
