@@ -860,8 +860,8 @@ TEST(lapi, stream_startup_then_deltas_live_queries_and_auth) {
   child d({vigil_bin, "run", "--metrics-listen", "127.0.0.1:0", "-c", cfg});
   const int port = test::start_daemon(d);
   const int aport = api_port(d);
-  ASSERT_TRUE(d.wait_for_stderr("vigil metrics on http://127.0.0.1:"));
-  const int mport = std::stoi(d.stderr_text.substr(d.stderr_text.find("127.0.0.1:", d.stderr_text.find("vigil metrics on")) + 10));
+  const int mport = test::metrics_port(d);
+  ASSERT_NE(mport, 0) << d.stderr_text;
   ASSERT_NE(port, 0);
   ASSERT_NE(aport, 0) << d.stderr_text;
   {
@@ -1034,9 +1034,8 @@ TEST(metrics, prometheus_text_with_crowdsec_and_vigil_names) {
            "--workers", "1", "--max-body-size", "4096"});
   const int port = test::start_daemon(d);
   ASSERT_NE(port, 0) << d.stderr_text;
-  ASSERT_TRUE(d.wait_for_stderr("vigil metrics on http://127.0.0.1:"));
-  const std::size_t at = d.stderr_text.find("127.0.0.1:", d.stderr_text.find("vigil metrics on")) + 10;
-  const int mport = std::stoi(d.stderr_text.substr(at));
+  const int mport = test::metrics_port(d);
+  ASSERT_NE(mport, 0) << d.stderr_text;
   // Requests to the webhook's path are counted whatever their answer (a 413 included); requests
   // to other paths are not, as CrowdSec's handler never sees them.
   {
@@ -1153,8 +1152,8 @@ TEST(loadgen, reports_what_became_of_every_event_and_replaces_closed_connections
            "--workers", "1", "--max-body-size", "3000"});
   const int port = test::start_daemon(d);
   ASSERT_NE(port, 0) << d.stderr_text;
-  ASSERT_TRUE(d.wait_for_stderr("vigil metrics on http://127.0.0.1:"));
-  const int mport = std::stoi(d.stderr_text.substr(d.stderr_text.find("127.0.0.1:", d.stderr_text.find("vigil metrics on")) + 10));
+  const int mport = test::metrics_port(d);
+  ASSERT_NE(mport, 0) << d.stderr_text;
   const std::string file = testing::TempDir() + "vigil_loadgen_events.jsonl";
   {
     std::ofstream out(file);

@@ -299,4 +299,14 @@ inline int start_daemon(child& c) {
   return std::stoi(c.stderr_text.substr(at));
 }
 
+/// The port of the daemon's /metrics listener (started with --metrics-listen 127.0.0.1:0), once it
+/// says it listens; 0 if it does not.
+inline int metrics_port(child& c) {
+  if (!c.wait_for_stderr("vigil metrics on http://127.0.0.1:")) {
+    return 0;
+  }
+  const std::size_t at = c.stderr_text.find("127.0.0.1:", c.stderr_text.find("vigil metrics on")) + 10;
+  return std::stoi(c.stderr_text.substr(at));
+}
+
 } // namespace vigil::test
