@@ -12,6 +12,7 @@
 #include <thread>
 
 #include <curl/curl.h>
+#include <strings.h>
 #include <pthread.h>
 
 #include "engine/counters/counters.h"
@@ -298,8 +299,15 @@ struct notifier::impl {
       if (n.method != "POST") {
         curl_easy_setopt(j.easy, CURLOPT_CUSTOMREQUEST, n.method.c_str());
       }
+      bool has_type = false;
       for (const auto& [k, v] : n.headers) {
         j.headers = curl_slist_append(j.headers, (k + ": " + v).c_str());
+        has_type = has_type || strcasecmp(k.c_str(), "content-type") == 0;
+      }
+      if (!has_type) {
+        // As CrowdSec's plugin (Go's client) sends it: no Content-Type unless the file sets one,
+        // where curl would say application/x-www-form-urlencoded.
+        j.headers = curl_slist_append(j.headers, "Content-Type:");
       }
       if (n.skip_tls_verification) {
         curl_easy_setopt(j.easy, CURLOPT_SSL_VERIFYPEER, 0L);

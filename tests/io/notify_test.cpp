@@ -158,6 +158,8 @@ TEST(notify, retries_on_500_then_delivers) {
   for (const auto& r : got) {
     EXPECT_EQ(r.body, "crowdsecurity/k8s-audit-pod-exec");
     EXPECT_NE(r.headers.find("X-Token: abc"), std::string::npos);
+    // No Content-Type the file did not set, as CrowdSec's Go client sends none.
+    EXPECT_EQ(r.headers.find("Content-Type"), std::string::npos) << r.headers;
   }
   EXPECT_TRUE(result.ok);
   EXPECT_EQ(result.attempts, 3u);

@@ -829,8 +829,14 @@ command add_run(CLI::App& app) {
   sub->add_option("--workers", o->workers, "Worker threads (default: one per core)");
   sub->add_option("--max-body-size", o->max_body_size, "Largest request body in bytes")->capture_default_str();
   sub->add_option("--max-in-flight", o->max_in_flight, "Events admitted but not processed before 429");
-  sub->add_option("--metrics-listen", o->metrics_listen, "Prometheus /metrics address:port (default 127.0.0.1:6060; off)");
-  sub->add_option("--api-listen", o->api_listen, "Local API address:port for bouncers (default 127.0.0.1:8080; off)");
+  // An empty value would silently mean "as configured": ask for an address or `off`.
+  const auto address_or_off = [](const std::string& v) {
+    return v.empty() ? std::string("an empty address: give ADDR:PORT, or off") : std::string();
+  };
+  sub->add_option("--metrics-listen", o->metrics_listen, "Prometheus /metrics address:port (default 127.0.0.1:6060; off)")
+      ->check(address_or_off);
+  sub->add_option("--api-listen", o->api_listen, "Local API address:port for bouncers (default 127.0.0.1:8080; off)")
+      ->check(address_or_off);
   sub->add_option("--tls-cert", o->tls_cert, "PEM certificate chain: serve HTTPS (TLS 1.2/1.3)");
   sub->add_option("--api-tls-cert", o->api_tls_cert, "PEM certificate chain: serve the local API over HTTPS");
   sub->add_option("--api-tls-key", o->api_tls_key, "PEM private key of --api-tls-cert");
