@@ -1,5 +1,6 @@
 #include "engine/alert/alert.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <cstdio>
@@ -344,16 +345,64 @@ void make_alert(alert& a, const alert_origin& origin, std::uint64_t events_count
   }
   a.decisions.clear();
   a.notifications.clear();
-  // CrowdSec: "%s %s performed '%s' (%d events over %s) at %s" with the scope, the source value,
-  // the scenario, Total_count, Ovflw_ts - First_ts and Last_ts.
-  const std::string_view value = a.value.empty() ? std::string_view("UNKNOWN") : std::string_view(a.value);
+  write_message(a, a.value.empty() ? std::string_view("UNKNOWN") : std::string_view(a.value));
+}
+
+// CrowdSec: "%s %s performed '%s' (%d events over %s) at %s" with the scope, the source value
+// (or "N sources"), the scenario, Total_count, Ovflw_ts - First_ts and Last_ts.
+void write_message(alert& a, std::string_view value) {
   char count[20];
-  const char* count_end = std::to_chars(count, count + sizeof count, events_count).ptr;
+  const char* count_end = std::to_chars(count, count + sizeof count, a.events_count).ptr;
   a.message.clear();
   a.message.append(a.scope).append(" ").append(value).append(" performed '").append(a.scenario);
   a.message.append("' (").append(count, static_cast<std::size_t>(count_end - count)).append(" events over ");
-  a.message.append(format_go_duration(at - first)).append(") at ");
-  append_go_time(a.message, last);
+  a.message.append(format_go_duration(a.stop_at - a.start_at)).append(") at ");
+  append_go_time(a.message, a.last_at);
+}
+
+std::size_t split_sources(alert& a, std::vector<std::string>& sources) {
+  sources.clear();
+  if (a.scope != "Ip") {
+    return 0;
+  }
+  // The common case, every event from one address, costs a comparison per event.
+  std::string_view first;
+  bool one = true;
+  for (const event_payload& e : a.events) {
+    const std::string_view ip = e.get(meta_key::source_ip);
+    if (!is_ip(ip)) {
+      continue;
+    }
+    if (first.empty()) {
+      first = ip;
+    } else if (ip != first) {
+      one = false;
+      break;
+    }
+  }
+  if (first.empty()) {
+    return 0; // no address at all: the alert keeps an empty value
+  }
+  if (one) {
+    if (a.value != first) { // the last event had no address, earlier ones had this one
+      a.value.assign(first);
+      a.source_ip.assign(first);
+      write_message(a, a.value);
+    }
+    return 1;
+  }
+  for (const event_payload& e : a.events) {
+    const std::string_view ip = e.get(meta_key::source_ip);
+    if (is_ip(ip) && std::find(sources.begin(), sources.end(), ip) == sources.end()) {
+      sources.emplace_back(ip);
+    }
+  }
+  a.value.assign(sources[0]);
+  a.source_ip.assign(sources[0]);
+  char many[32];
+  const char* end = std::to_chars(many, many + sizeof many, sources.size()).ptr;
+  write_message(a, std::string(many, static_cast<std::size_t>(end - many)) + " sources");
+  return sources.size();
 }
 
 alert make_alert(const alert_origin& origin, std::uint64_t events_count, unix_nanos first, unix_nanos last,

@@ -73,6 +73,17 @@ void make_alert(alert& a, const alert_origin& origin, std::uint64_t events_count
                 unix_nanos at, const event_payload* const* events, std::size_t n_events,
                 std::string_view scope_value = {});
 
+/// CrowdSec's message for `a` with `value` as the source ("UNKNOWN", an address, "N sources").
+void write_message(alert& a, std::string_view value);
+
+/// An Ip-scoped overflow whose events come from several addresses (a bucket grouped by user,
+/// say) is, as in CrowdSec, one alert per distinct source, each saying "Ip N sources performed
+/// ...". Returns how many sources `a` has (0 if not Ip-scoped or without a valid address; an
+/// event without one is no source). With one, `a` is made its alert (the last event may have
+/// had no address). With more: `sources` gets them, in order of first appearance, and `a` is
+/// made the first one's (value, source_ip, message); the caller copies it for the others.
+std::size_t split_sources(alert& a, std::vector<std::string>& sources);
+
 /// Builds a new alert from an overflow (as above).
 alert make_alert(const alert_origin& origin, std::uint64_t events_count, unix_nanos first, unix_nanos last,
                  unix_nanos at, const event_payload* const* events, std::size_t n_events,

@@ -16,8 +16,10 @@
 //    and counts in cs_bucket_underflowed_total. vigil: "older than" is strict, as CrowdSec's
 //    time-machine check `evt.After(Last_ts + Duration)`: an event exactly at last + duration still
 //    lands in the old instance, and advance(last + duration) does not expire it (1 ns later does).
-//    Expiry happens in advance() and also lazily in pour(), so results do not depend on how often
-//    advance() is called.
+//    Expiry happens in advance() and also lazily in pour(), so for events in time order results
+//    do not depend on how often advance() is called. An event older than the time given to
+//    advance() by more than its bucket's window can find that bucket (or a blackhole's memory)
+//    gone, where fewer calls would have kept it: late events depend on where advance() ran.
 //  - trigger: every event overflows at once alone: events_count 1, first = last = at = its time.
 //    Like CrowdSec, each event instantiates (and kills) one instance; `distinct` does not apply
 //    (the trigger processor runs before the uniq processor) and cs_bucket_poured_total is NOT

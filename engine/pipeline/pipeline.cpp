@@ -915,14 +915,26 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
     std::unique_ptr<engine::alert> a = p_.spare_alerts.take();
     engine::make_alert(*a, gen_->origins[ov.scenario], ov.events_count, ov.first, ov.last, ov.at, ov.events.data(),
                        ov.events.size(), scope_value(ov));
+    const std::size_t sources = engine::split_sources(*a, alert_sources_);
     if (a->value.empty()) {
       counters::add(pipeline_counters::get().no_source);
     }
+    const engine::alert* first = a.get();
     pending_.push_back(emit_item{std::move(a), {}, false, ov.scenario});
+    // Several sources: one alert each, in their order (CrowdSec makes one per source too).
+    for (std::size_t i = 1; i < sources; ++i) {
+      std::unique_ptr<engine::alert> other = p_.spare_alerts.take();
+      *other = *first;
+      other->value.assign(alert_sources_[i]);
+      other->source_ip.assign(alert_sources_[i]);
+      pending_.push_back(emit_item{std::move(other), {}, false, ov.scenario});
+    }
   }
 
   // A Range or custom scope's value: the scenario's scope expression on the last queued event's
   // meta (the loader allows it nothing else). "" and counted if it fails or is not a string.
+  std::vector<std::string> alert_sources_; // split_sources' output, reused
+
   std::string_view scope_value(const engine::overflow& ov) {
     const rules::scenario& sc = gen_->rules->scenarios[ov.scenario];
     if (!sc.scope_expression || ov.events.empty()) {

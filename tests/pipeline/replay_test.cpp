@@ -608,6 +608,39 @@ TEST(replay, a_decoded_response_code_is_a_json_number_to_the_filters) {
   EXPECT_EQ(count(r, "t/string"), 1u);
 }
 
+// A bucket grouped by user holds events from three addresses: as in CrowdSec, one alert per
+// distinct source (each with its own value, in order of first appearance), every message
+// saying "Ip 3 sources performed ...", so a profile can ban each address. An event without a
+// valid address is no source.
+TEST(replay, an_overflow_from_several_addresses_is_one_alert_per_source) {
+  const fs::path dir = scenario_dir("by-user", "type: leaky\nname: t/by-user\ndescription: d\n"
+                                               "filter: \"evt.Meta.user == 'mallory'\"\ngroupby: evt.Meta.user\n"
+                                               "capacity: 3\nleakspeed: 10s\nlabels:\n  remediation: true\n");
+  const std::string events = as_user(burst("not-an-ip", 200, 1, "2026-01-01T00:00:00Z", 0) +
+                                         burst("10.0.0.2", 200, 1, "2026-01-01T00:00:00Z", 0) +
+                                         burst("10.0.0.3", 200, 1, "2026-01-01T00:00:01Z", 0) +
+                                         burst("10.0.0.1", 200, 1, "2026-01-01T00:00:02Z", 0),
+                                     "mallory");
+  const run_result r = run_text(events, {dir.string()});
+  ASSERT_EQ(count(r, "t/by-user"), 3u);
+  std::vector<std::string> values;
+  for (const auto& a : r.alerts) {
+    values.push_back(a.value);
+    EXPECT_EQ(a.source_ip, a.value);
+    EXPECT_EQ(a.events_count, 4u); // overflows on capacity + 1
+    EXPECT_EQ(a.events.size(), 4u);
+    EXPECT_EQ(a.message.rfind("Ip 3 sources performed 't/by-user' (4 events over 2s) at ", 0), 0u) << a.message;
+    ASSERT_EQ(a.decisions.size(), 1u); // the default profile bans each address
+    EXPECT_EQ(a.decisions[0].value, a.value);
+  }
+  EXPECT_EQ(values, (std::vector<std::string>{"10.0.0.2", "10.0.0.3", "10.0.0.1"}) );
+  // One address: one alert, the message names it.
+  const run_result one = run_text(as_user(burst("10.0.0.9", 200, 4, "2026-01-01T00:00:00Z", 100), "mallory"),
+                                  {dir.string()});
+  ASSERT_EQ(count(one, "t/by-user"), 1u);
+  EXPECT_EQ(one.alerts[0].message.rfind("Ip 10.0.0.9 performed", 0), 0u) << one.alerts[0].message;
+}
+
 std::uint64_t poured(const std::string& source, const std::string& scenario) {
   return counters::registry::global().read("cs_bucket_poured_total",
                                            {{"source", source}, {"type", "file"}, {"name", scenario}});
