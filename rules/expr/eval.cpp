@@ -1520,15 +1520,27 @@ class evaluator {
     return inet_pton(family, buf, addr) == 1;
   }
 
+  // Go's type name of `v` in fmt's error forms: a number read from JSON is Go's float64.
+  static const char* go_type_name(const value& v) noexcept {
+    switch (v.kind) {
+      case vk::string: return "string";
+      case vk::integer: return v.json_number() ? "float64" : "int";
+      case vk::floating: return "float64";
+      case vk::boolean: return "bool";
+      default: return "<nil>";
+    }
+  }
+
   // Go's fmt.Sprintf for the verbs duration_expr and messages use: %d %s %v %f %t %q %x %%, with
   // flags (-, 0, +, space), width and precision. A verb that does not fit its argument prints as
-  // Go does: %!d(string=x). Missing arguments print %!d(MISSING).
+  // Go does: %!d(string=x), %!s(int=3), %!f(int=3). Missing arguments print %!d(MISSING), extra
+  // ones %!(EXTRA int=1, string=x). The result is at most 8 KiB (an evaluation error beyond).
   static ee sprintf(const value* a, uint32_t n, value& out) noexcept {
     if (a[0].kind != vk::string) {
       return ee::type_mismatch;
     }
     const std::string_view fmt = a[0].as_string();
-    char buf[1024];
+    char buf[8192];
     std::size_t len = 0;
     auto put = [&](std::string_view s) {
       const std::size_t k = std::min(s.size(), sizeof buf - len);
@@ -1587,6 +1599,7 @@ class evaluator {
         continue;
       }
       char tmp[512]; // the longest %f: 309 integer digits, 64 decimals
+      char quoted[4098]; // %q of up to 1 KiB
       std::size_t tl = 0;
       const bool missing = next >= n;
       const value v = missing ? value::nil() : a[next++];
@@ -1626,7 +1639,8 @@ class evaluator {
             break;
           case 'f':
           case 'F':
-            if (v.is_number()) {
+            // A float, or a number read from JSON (a float64 to Go whatever its digits).
+            if (v.kind == vk::floating || v.json_number()) {
               tl = static_cast<std::size_t>(std::to_chars(tmp, tmp + sizeof tmp, v.as_number(), std::chars_format::fixed,
                                                           precision < 0 ? 6 : precision)
                                                 .ptr -
@@ -1651,18 +1665,38 @@ class evaluator {
               if (precision >= 0 && long_text.size() > static_cast<std::size_t>(precision)) {
                 long_text = long_text.substr(0, static_cast<std::size_t>(precision));
               }
-              use_long = verb != 'q';
+              use_long = true;
               if (verb == 'q') {
-                tmp[tl++] = '"';
-                for (char c : long_text.substr(0, sizeof tmp / 2 - 2)) {
-                  if (c == '"' || c == '\\') {
-                    tmp[tl++] = '\\';
-                  }
-                  tmp[tl++] = c;
+                // strconv.Quote: control characters escaped (\n, \x01...); other bytes as they are.
+                if (long_text.size() > (sizeof quoted - 2) / 4) {
+                  return ee::limit;
                 }
-                tmp[tl++] = '"';
+                static const char* hex = "0123456789abcdef";
+                std::size_t ql = 0;
+                quoted[ql++] = '"';
+                for (const char c : long_text) {
+                  const auto u = static_cast<unsigned char>(c);
+                  const char* named = c == '\a' ? "a" : c == '\b' ? "b" : c == '\f' ? "f" : c == '\n' ? "n"
+                                    : c == '\r' ? "r" : c == '\t' ? "t" : c == '\v' ? "v" : nullptr;
+                  if (c == '"' || c == '\\') {
+                    quoted[ql++] = '\\';
+                    quoted[ql++] = c;
+                  } else if (named != nullptr) {
+                    quoted[ql++] = '\\';
+                    quoted[ql++] = *named;
+                  } else if (u < 0x20 || u == 0x7f) {
+                    quoted[ql++] = '\\';
+                    quoted[ql++] = 'x';
+                    quoted[ql++] = hex[u >> 4];
+                    quoted[ql++] = hex[u & 15];
+                  } else {
+                    quoted[ql++] = c;
+                  }
+                }
+                quoted[ql++] = '"';
+                long_text = std::string_view(quoted, ql);
               }
-            } else if (verb != 'q') {
+            } else if (verb == 'v') {
               value sv;
               if (to_string_value(v, sv) != ee::none) {
                 bad = true;
@@ -1695,13 +1729,8 @@ class evaluator {
           add("(MISSING)");
         } else {
           value sv;
-          const char* type = v.kind == vk::string    ? "string"
-                             : v.kind == vk::integer ? "int"
-                             : v.kind == vk::floating ? "float64"
-                             : v.kind == vk::boolean  ? "bool"
-                                                      : "<nil>";
           add("(");
-          add(type);
+          add(go_type_name(v));
           if (v.kind != vk::nil && to_string_value(v, sv) == ee::none) {
             add("=");
             add(sv.as_string());
@@ -1743,6 +1772,16 @@ class evaluator {
         }
       }
       if (!ok) {
+        return ee::limit;
+      }
+    }
+    // Arguments no verb took: Go appends %!(EXTRA type=value, ...).
+    for (uint32_t k = next; k < n; ++k) {
+      value sv;
+      const bool shown = a[k].kind != vk::nil && to_string_value(a[k], sv) == ee::none;
+      if (!put(k == next ? "%!(EXTRA " : ", ") || !put(go_type_name(a[k])) ||
+          !put(a[k].kind == vk::nil ? "" : "=") || !put(shown ? sv.as_string() : std::string_view()) ||
+          (k + 1 == n && !put(")"))) {
         return ee::limit;
       }
     }

@@ -590,6 +590,11 @@ TEST(ExprOperators, PredicatesAndBuiltins) {
           {"Sprintf('%v', 1e6)", "str:1e+06"},
           {"len(Sprintf('%.64f', 1e308)) > 300", "true"},
           {"Sprintf('%s%s', '', 'x')", "str:x"},
+          // Go's forms for a verb that does not fit, and for arguments no verb took.
+          {"Sprintf('%s|%s|%s|%s', 3, true, 1.5, nil)", "str:%!s(int=3)|%!s(bool=true)|%!s(float64=1.5)|%!s(<nil>)"},
+          {"Sprintf('%f', 3)", "str:%!f(int=3)"},
+          {"Sprintf('%q', 'a\\nb\\x01')", "str:\"a\\nb\\x01\""},
+          {"Sprintf('a', 1, 'x', nil)", "str:a%!(EXTRA int=1, string=x, <nil>)"},
           {"GetDecisionsSinceCount('1.2.3.4', '1h')", "int:0"}, // a host without a store
           {"TimeNow()", "load:function TimeNow is not supported by vigil"},
           {"# > 1", "load:cannot use pointer accessor outside predicate"},
