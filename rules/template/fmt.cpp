@@ -262,11 +262,11 @@ void printer::fmt_float(double d, bool f32, char32_t verb) {
       }
       num = std::move(hex);
     }
-    if (verb == 'E' || verb == 'G' || verb == 'X') {
-      for (char& c : num) {
-        if (c >= 'a' && c <= 'z') {
-          c = static_cast<char>(c - 0x20);
-        }
+  }
+  if ((verb == 'E' || verb == 'G' || verb == 'X') && std::isfinite(d)) {
+    for (char& c : num) {
+      if (c >= 'a' && c <= 'z') {
+        c = static_cast<char>(c - 0x20);
       }
     }
   }
@@ -302,18 +302,36 @@ void printer::fmt_float(double d, bool f32, char32_t verb) {
 void printer::fmt_string(const std::string& s, char32_t verb) {
   switch (verb) {
   case 'v':
+    if (f.sharp) { // Go syntax: the string quoted
+      pad(go_quote(truncate(s)));
+      return;
+    }
+    pad(truncate(s));
+    return;
   case 's':
     pad(truncate(s));
     return;
-  case 'q':
-    pad(go_quote(truncate(s)));
+  case 'q': {
+    // %#q: backquoted when it can be; %+q: every non-ASCII rune escaped.
+    const std::string t = truncate(s);
+    pad(f.sharp && can_backquote(t) ? "`" + t + "`" : go_quote(t, f.plus));
     return;
+  }
   case 'x':
   case 'X': {
+    // % x puts a space between bytes; %#x a 0x before them (before each with the space flag).
     const char* digits = verb == 'X' ? "0123456789ABCDEF" : "0123456789abcdef";
+    const char* prefix = verb == 'X' ? "0X" : "0x";
     std::string hex;
     const std::string t = truncate(s);
-    for (unsigned char c : t) {
+    for (std::size_t i = 0; i < t.size(); ++i) {
+      if (f.space && i > 0) {
+        hex += ' ';
+      }
+      if (f.sharp && (f.space || i == 0)) {
+        hex += prefix;
+      }
+      const auto c = static_cast<unsigned char>(t[i]);
       hex += digits[c >> 4];
       hex += digits[c & 0xF];
     }

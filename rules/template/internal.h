@@ -36,6 +36,10 @@ char32_t to_upper(char32_t r) noexcept;
 char32_t to_title(char32_t r) noexcept;
 char32_t to_lower(char32_t r) noexcept;
 using tmpl::go_quote;
+/// strconv.Quote, or with `ascii_only` strconv.QuoteToASCII (every non-ASCII rune escaped).
+std::string go_quote(std::string_view s, bool ascii_only);
+/// strconv.CanBackquote: one line, no control character but tab, no backquote, valid UTF-8.
+bool can_backquote(std::string_view s);
 /// strconv.QuoteRune.
 std::string go_quote_rune(char32_t r);
 

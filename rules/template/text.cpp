@@ -340,8 +340,13 @@ char32_t to_lower(char32_t r) noexcept {
 
 namespace vigil::rules::tmpl {
 
-std::string go_quote(std::string_view s) {
-  using namespace detail;
+std::string go_quote(std::string_view s) { return detail::go_quote(s, false); }
+
+} // namespace vigil::rules::tmpl
+
+namespace vigil::rules::tmpl::detail {
+
+std::string go_quote(std::string_view s, bool ascii_only) {
   std::string out;
   out.reserve(s.size() + 2);
   out += '"';
@@ -351,6 +356,9 @@ std::string go_quote(std::string_view s) {
     if (w == 1 && r == rune_error) {
       out += "\\x"; // an invalid byte is shown as such
       append_hex(out, static_cast<unsigned char>(s[i]), 2);
+    } else if (ascii_only && r >= 0x80) {
+      out += r < 0x10000 ? "\\u" : "\\U";
+      append_hex(out, r, r < 0x10000 ? 4 : 8);
     } else {
       append_escaped(out, r, '"');
     }
@@ -358,6 +366,18 @@ std::string go_quote(std::string_view s) {
   }
   out += '"';
   return out;
+}
+
+bool can_backquote(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    char32_t r = 0;
+    const std::size_t w = decode_rune(s, i, r);
+    if ((w == 1 && r == rune_error) || (r < ' ' && r != '\t') || r == '`' || r == 0x7F || r == 0xFEFF) {
+      return false;
+    }
+    i += w;
+  }
+  return true;
 }
 
 } // namespace vigil::rules::tmpl

@@ -674,6 +674,9 @@ TEST(functions, printf) {
   EXPECT_EQ(run("{{printf \"%e %g %.3g %X %c %T\" 1234.5678 0.000012 1234.5678 \"hi\" 65 1.5}}"),
             "1.234568e+03 1.2e-05 1.23e+03 6869 A float64");
   EXPECT_EQ(parse_error_of("{{printf \"%p\" 1}}"), "template: :1: printf verb %p not supported by vigil");
+  // The flags on strings, and %G, as Go's fmt prints them.
+  EXPECT_EQ(run("{{printf \"%#v|%+q|%#q|%#q|% x|%#x|% #X|%G|%G\" \"a\" \"é\" \"a\" \"a`b\" \"hi\" \"hi\" \"hi\" 1e-7 2.5}}"),
+            "\"a\"|\"\\u00e9\"|`a`|\"a`b\"|68 69|0x6869|0X68 0X69|1E-07|2.5");
 }
 
 TEST(functions, strings) {
