@@ -124,11 +124,14 @@ class doc_loader {
     return true;
   }
 
-  // The template text's first line in the file: a block scalar (| or >) starts on the next line.
-  std::uint32_t format_first_line(const YAML::Node& v) const {
+  // The file line of the template's line `line`: a literal block (|) holds the template's lines
+  // as they are, from the next line on. Any other style folds or escapes them (a `>` block, a
+  // quoted "a\n{{if}}"), so its errors point at the value's first line.
+  std::uint32_t format_line(const YAML::Node& v, std::uint32_t line) const {
     const std::size_t pos = static_cast<std::size_t>(v.Mark().pos);
-    const bool block = pos < text_.size() && (text_[pos] == '|' || text_[pos] == '>');
-    return static_cast<std::uint32_t>(v.Mark().line + 1 + (block ? 1 : 0));
+    const auto at = static_cast<std::uint32_t>(v.Mark().line + 1);
+    const bool literal = pos < text_.size() && text_[pos] == '|';
+    return literal ? at + 1 + (line > 0 ? line - 1 : 0) : at;
   }
 
   void load(const YAML::Node& doc, std::vector<notification>& out) {
@@ -263,10 +266,9 @@ class doc_loader {
     if (n.rotate && n.rotate_max_size_mb == 0) {
       fail(doc["rotate"].Mark(), "rotate.max_size: must be at least 1 (MB)");
     }
-    std::uint32_t first_line = 0;
-    if (format_node && format_node.IsScalar()) {
+    const bool own_format = format_node && format_node.IsScalar();
+    if (own_format) {
       n.format = format_node.Scalar();
-      first_line = format_first_line(format_node);
     } else {
       n.format = n.type == notify_type::slack ? default_slack_format
                  : n.type == notify_type::http ? default_http_format
@@ -274,8 +276,8 @@ class doc_loader {
     }
     auto parsed = rules::tmpl::templ::parse(n.format);
     if (auto* e = std::get_if<rules::tmpl::parse_error>(&parsed)) {
-      const std::uint32_t line = first_line == 0 ? static_cast<std::uint32_t>(doc.Mark().line + 1)
-                                                 : first_line + (e->line > 0 ? e->line - 1 : 0);
+      const std::uint32_t line =
+          own_format ? format_line(format_node, e->line) : static_cast<std::uint32_t>(doc.Mark().line + 1);
       errors_.push_back(config::error{file_, line, 1, "format: " + e->message});
       return;
     }

@@ -109,6 +109,17 @@ std::optional<expr::program> compile_expr(context& ctx, const YAML::Node& node, 
     return std::move(*p);
   }
   const scalar_origin o = locate_scalar(ctx.text, node.Mark());
+  // Positions inside the expression map onto the file where its text is there as it is: a
+  // literal block (|), or a plain or quoted scalar whose file bytes are the expression's (no
+  // escape, no folded line). Otherwise (a > block, "a \" b", a scalar over several lines) every
+  // error points at the value's start; the message still gives the expression's own position.
+  const auto pos = static_cast<std::size_t>(node.Mark().pos);
+  const char style = pos < ctx.text.size() ? ctx.text[pos] : ' ';
+  const bool quoted = style == '"' || style == '\'';
+  const bool exact = o.block ? style == '|'
+                             : pos + (quoted ? 1 : 0) <= ctx.text.size() &&
+                                   std::string_view(ctx.text).substr(pos + (quoted ? 1 : 0), src.size()) == src &&
+                                   src.find('\n') == std::string::npos;
   // Where the text really ends: an "unexpected end" found past trailing blank lines is shown
   // just after the last character written.
   std::uint32_t last_line = 1, last_col = 0, cur_line = 1, cur_col = 0;
@@ -129,8 +140,12 @@ std::optional<expr::program> compile_expr(context& ctx, const YAML::Node& node, 
       d.line = last_line;
       d.column = last_col + 1;
     }
-    const std::uint32_t line = o.line + (d.line > 0 ? d.line - 1 : 0);
-    const std::uint32_t column = d.line <= 1 ? o.column + (d.column > 0 ? d.column - 1 : 0) : o.indent + d.column;
+    std::uint32_t line = o.line + (d.line > 0 ? d.line - 1 : 0);
+    std::uint32_t column = d.line <= 1 ? o.column + (d.column > 0 ? d.column - 1 : 0) : o.indent + d.column;
+    if (!exact) {
+      line = static_cast<std::uint32_t>(node.Mark().line + 1);
+      column = static_cast<std::uint32_t>(node.Mark().column + 1);
+    }
     ctx.failed = true;
     ctx.out.errors.push_back(load_error{ctx.file, line, column,
                                         std::string(key) + ": " + d.message + " (expression line " +

@@ -391,7 +391,10 @@ TEST(notify, config_errors_are_located_and_env_is_expanded_outside_format) {
                           "---\ntype: email\nname: mail\nsmtp_host: x\n"
                           "---\ntype: slack\nname: bad\nwebhok: x\n"
                           "---\ntype: http\nname: tpl\nurl: http://x\nformat: |\n  line one\n  {{if}}\n"
-                          "---\ntype: pager\nname: p\n",
+                          "---\ntype: pager\nname: p\n"
+                          // Folded or quoted templates do not keep their lines: the error is at the value.
+                          "---\ntype: http\nname: dq\nurl: http://x\nformat: \"line1\\n{{if}}\"\nmax_retry: 1\n"
+                          "---\ntype: http\nname: folded\nurl: http://x\nformat: >\n  a\n\n  b\n\n  {{if}}\n",
                           "n.yaml", out, errors, warnings);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].webhook, "https://hooks.example/abc");
@@ -406,6 +409,8 @@ TEST(notify, config_errors_are_located_and_env_is_expanded_outside_format) {
   EXPECT_NE(all.find("missing 'webhook'"), std::string::npos) << all;
   EXPECT_NE(all.find("n.yaml:19:1: format: template: :2: missing value for if"), std::string::npos) << all;
   EXPECT_NE(all.find("unknown notification type 'pager'"), std::string::npos) << all;
+  EXPECT_NE(all.find("n.yaml:27:1: format: template: :2: missing value for if"), std::string::npos) << all;
+  EXPECT_NE(all.find("n.yaml:33:1: format: template: :3: missing value for if"), std::string::npos) << all;
   EXPECT_EQ(all.find("smtp_host"), std::string::npos) << "a skipped plugin's own keys are not checked";
 }
 

@@ -206,6 +206,25 @@ filter: |
 
   const load_result raw = load_text("type: trigger\nname: a/b\ndescription: d\nfilter: evt.Line.Raw contains 'x'\n");
   EXPECT_TRUE(has_error(raw, 4, "evt.Line.Raw is not available")) << dump(raw);
+
+  // A quoted scalar whose file text is the expression's maps column for column; one with an
+  // escape, or a folded block, points at the value's start (never past a line's end), and the
+  // message keeps the expression's own position.
+  auto first = [](const std::string& filter) {
+    const load_result r = load_text("type: trigger\nname: a/b\ndescription: d\nfilter: " + filter + "\n");
+    EXPECT_FALSE(r.ok()) << filter;
+    return r.errors.empty() ? load_error{} : r.errors[0];
+  };
+  const load_error plain_quoted = first("\"evt.Meta.user == foo\"");
+  EXPECT_EQ(plain_quoted.line, 4u);
+  EXPECT_EQ(plain_quoted.column, 27u) << plain_quoted.to_string(); // `foo`
+  const load_error escaped = first("\"evt.Meta.user == \\\"a\\\" && foo\"");
+  EXPECT_EQ(escaped.line, 4u);
+  EXPECT_EQ(escaped.column, 9u) << escaped.to_string(); // the value's opening quote
+  EXPECT_NE(escaped.message.find("(expression line 1, column 25)"), std::string::npos) << escaped.to_string();
+  const load_error folded = first(">\n  evt.Meta.user == 'a' &&\n  foo");
+  EXPECT_EQ(folded.line, 4u) << folded.to_string();
+  EXPECT_EQ(folded.column, 9u) << folded.to_string();
 }
 
 TEST(scenario, required_keys_and_types) {
