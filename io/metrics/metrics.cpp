@@ -75,8 +75,8 @@ int metrics_precheck(const http::request& req, http::response& res) {
     res.body = "not found: metrics are at /metrics\n";
     return 404;
   }
-  if (req.method != "GET") {
-    res.headers.emplace_back("Allow", "GET");
+  if (req.method != "GET" && req.method != "HEAD") { // HEAD: GET's headers, no body
+    res.headers.emplace_back("Allow", "GET, HEAD");
     res.content_type = "text/plain";
     res.body = "method not allowed\n";
     return 405;

@@ -1112,6 +1112,14 @@ TEST(metrics, prometheus_text_with_crowdsec_and_vigil_names) {
   EXPECT_GT(families, 30u);
   http_client other(mport);
   EXPECT_EQ(other.request("GET", "/nope", "", {}).status, 404);
+  http_client head_client(mport); // an early answer (the 404) ends its connection
+  const auto head = head_client.request("HEAD", "/metrics", "", {});
+  EXPECT_EQ(head.status, 200);
+  EXPECT_TRUE(head.body.empty());
+  EXPECT_NE(head.headers.find("Content-Length: "), std::string::npos) << head.headers;
+  const auto post = head_client.request("POST", "/metrics", "x", {});
+  EXPECT_EQ(post.status, 405);
+  EXPECT_NE(post.headers.find("Allow: GET, HEAD"), std::string::npos) << post.headers;
 
   // `vigil metrics` reads the same endpoint and prints cscli-like tables.
   const std::string url = "http://127.0.0.1:" + std::to_string(mport) + "/metrics";
