@@ -79,15 +79,15 @@ std::string re2_error(std::string_view p) {
     case re2::RE2::ErrorPatternTooLarge: what = "expression too large"; break;
     default: break;
   }
-  return std::string(what) + ": `" + re.error_arg() + "`";
+  return re.error_arg().empty() ? std::string(what) : std::string(what) + ": `" + re.error_arg() + "`";
 }
 
 // Whether hyperscan, given translate()'s rewrite, finds a match exactly when RE2 does. Where
 // the two dialects part and the rewrite does not bridge them, RE2 runs the pattern instead:
 // \Q...\E (the rewrite would edit inside it), \v and \S inside a class (PCRE's \s holds the
-// vertical tab), Unicode classes \p \P (case folding differs), \C, `{,n}`, and any flag
-// group that turns m on in part of the pattern or turns a flag off (the rewrite of `$` is
-// global).
+// vertical tab), Unicode classes \p \P (case folding differs), \C, `{,n}`, a POSIX class
+// inside a bracket (the rewrite does not follow it), multi-line mode (Go's ^ matches after a
+// final \n, PCRE's does not) and any flag turned off.
 bool hyperscan_exact(std::string_view p) {
   bool in_class = false;
   for (std::size_t i = 0; i < p.size(); ++i) {
@@ -100,6 +100,9 @@ bool hyperscan_exact(std::string_view p) {
       continue;
     }
     if (in_class) {
+      if (c == '[' && i + 1 < p.size() && p[i + 1] == ':') {
+        return false; // [:alpha:] inside a class: its ']' is not the class's end
+      }
       in_class = c != ']';
       continue;
     }
@@ -117,17 +120,12 @@ bool hyperscan_exact(std::string_view p) {
       return false;
     }
     if (c == '(' && i + 1 < p.size() && p[i + 1] == '?') {
-      std::size_t j = i + 2;
-      bool m = false;
-      for (; j < p.size() && std::string_view("imsU-").find(p[j]) != std::string_view::npos; ++j) {
-        if (p[j] == '-') {
+      // Any flag turned off, and multi-line mode anywhere (Go's ^ matches after a final \n,
+      // PCRE's does not), are RE2's.
+      for (std::size_t j = i + 2; j < p.size() && std::string_view("imsU-").find(p[j]) != std::string_view::npos; ++j) {
+        if (p[j] == '-' || p[j] == 'm') {
           return false;
         }
-        m = m || p[j] == 'm';
-      }
-      // (?m) is exact only as the pattern's first group, where it covers all of it.
-      if (m && (i != 0 || j >= p.size() || p[j] != ')')) {
-        return false;
       }
     }
   }
@@ -135,16 +133,9 @@ bool hyperscan_exact(std::string_view p) {
 }
 
 // RE2's `$` (without (?m)) matches only at the end of the text; hyperscan's (PCRE's) also
-// matches before a final "\n". Rewrite such `$` to `\z`. Patterns that open with (?m) are left
-// alone (multi-line `$` has the same meaning in both).
+// matches before a final "\n". Rewrite `$` to `\z` (multi-line patterns are RE2's).
 std::string translate(std::string_view p) {
-  // Only patterns hyperscan_exact() accepts come here: (?m) is then the first group or absent.
-  bool multiline = false;
-  if (p.starts_with("(?")) {
-    for (std::size_t j = 2; j < p.size() && std::string_view("imsU").find(p[j]) != std::string_view::npos; ++j) {
-      multiline = multiline || p[j] == 'm';
-    }
-  }
+  // Only patterns hyperscan_exact() accepts come here: none has multi-line mode.
   bool in_class = false;
   std::string out;
   for (std::size_t i = 0; i < p.size(); ++i) {
@@ -211,7 +202,7 @@ std::string translate(std::string_view p) {
         out += p[++i];
       }
       continue;
-    } else if (c == '$' && !multiline) {
+    } else if (c == '$') {
       out += "\\z";
       continue;
     }
@@ -229,6 +220,14 @@ unsigned hyperscan_flags() noexcept { return HS_FLAG_SINGLEMATCH | HS_FLAG_UTF8 
 std::variant<regex_db, std::string> regex_db::compile(std::string_view pattern) {
   // RE2 (Go's regexp syntax and semantics) decides what is a pattern: what it refuses is an
   // error worded as Go words it, what it takes is never refused.
+  // Go's regexp has no \C (any byte), which RE2 takes: refused as Go refuses it.
+  for (std::size_t i = 0; i + 1 < pattern.size(); ++i) {
+    if (pattern[i] == '\\') {
+      if (pattern[++i] == 'C') {
+        return std::string("invalid escape sequence: `\\C`");
+      }
+    }
+  }
   if (std::string err = re2_error(pattern); !err.empty()) {
     std::string ours = backreference_error(pattern);
     return ours.empty() ? err : ours;
@@ -279,9 +278,10 @@ int regex_db::search(std::string_view text) const noexcept {
     }
     tls.gen = proto_gen.load(std::memory_order_relaxed);
   }
-  // HS_FLAG_UTF8 databases have undefined results on invalid UTF-8: refuse it.
+  // HS_FLAG_UTF8 databases have undefined results on invalid UTF-8: RE2 takes such text, as
+  // Go's regexp does.
   if (!simdjson::validate_utf8(text.data(), text.size())) {
-    return -1;
+    return dynamic_search(text, pattern_);
   }
   bool matched = false;
   const char* data = text.empty() ? "" : text.data();
