@@ -64,6 +64,13 @@ bool check_yaml_node(const YAML::Node& node, Report& report, std::vector<YAML::N
 }
 } // namespace detail
 
+/// `text` without a leading UTF-8 byte order mark. yaml-cpp skips the mark and counts positions
+/// from after it, so a loader that reads the file text at a node's position must give yaml-cpp
+/// and itself the same text.
+inline std::string without_bom(const std::string& text) {
+  return text.rfind("\xEF\xBB\xBF", 0) == 0 ? text.substr(3) : text;
+}
+
 /// Calls `report(node, message)` for each key repeated in its mapping, for a key that is a list
 /// or a mapping, and for an alias inside the node it names. False after either of the last two:
 /// the document must not be walked any further.

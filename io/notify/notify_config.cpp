@@ -309,8 +309,9 @@ const char* type_name(notify_type t) noexcept {
   return "?";
 }
 
-void load_notifications_text(const std::string& text, const std::string& file, std::vector<notification>& out,
+void load_notifications_text(const std::string& file_text, const std::string& file, std::vector<notification>& out,
                              std::vector<config::error>& errors, std::vector<std::string>& warnings) {
+  const std::string text = config::without_bom(file_text);
   std::vector<YAML::Node> docs;
   try {
     docs = YAML::LoadAll(text);

@@ -59,27 +59,49 @@ scalar_origin locate_scalar(const std::string& text, const YAML::Mark& m) {
   if (m.pos < 0 || static_cast<std::size_t>(m.pos) >= text.size()) {
     return o;
   }
-  const char c = text[static_cast<std::size_t>(m.pos)];
+  const auto pos = static_cast<std::size_t>(m.pos);
+  const char c = text[pos];
   if (c == '"' || c == '\'') {
     ++o.column;
   } else if (c == '|' || c == '>') {
-    std::size_t p = text.find('\n', static_cast<std::size_t>(m.pos));
-    while (p != std::string::npos && p + 1 < text.size()) {
-      ++o.line;
-      std::size_t q = p + 1;
-      std::uint32_t indent = 0;
-      while (q < text.size() && text[q] == ' ') {
-        ++indent;
-        ++q;
-      }
-      if (q < text.size() && text[q] != '\n') {
-        o.block = true;
-        o.indent = indent;
-        o.column = indent + 1;
-        break;
-      }
-      p = text.find('\n', q);
+    // The header: chomping (+ or -) and an indentation digit, in either order.
+    std::uint32_t indicator = 0;
+    for (std::size_t h = pos + 1; h < text.size() && (text[h] == '+' || text[h] == '-' || (text[h] >= '1' && text[h] <= '9'));
+         ++h) {
+      indicator = text[h] >= '1' && text[h] <= '9' ? static_cast<std::uint32_t>(text[h] - '0') : indicator;
     }
+    std::size_t p = text.find('\n', pos);
+    if (p == std::string::npos) {
+      return o;
+    }
+    o.block = true;
+    o.line = static_cast<std::uint32_t>(m.line + 2); // the content's first line, blank or not
+    if (indicator != 0) {
+      // Content indentation is the parent's plus the digit: the parent's is that of the line
+      // holding the key.
+      const std::size_t bol = text.rfind('\n', pos) == std::string::npos ? 0 : text.rfind('\n', pos) + 1;
+      std::uint32_t parent = 0;
+      while (bol + parent < pos && text[bol + parent] == ' ') {
+        ++parent;
+      }
+      o.indent = parent + indicator;
+    } else {
+      // Otherwise that of the first line that is not blank.
+      while (p != std::string::npos && p + 1 < text.size()) {
+        std::size_t q = p + 1;
+        std::uint32_t indent = 0;
+        while (q < text.size() && text[q] == ' ') {
+          ++indent;
+          ++q;
+        }
+        if (q < text.size() && text[q] != '\n' && text[q] != '\r') {
+          o.indent = indent;
+          break;
+        }
+        p = text.find('\n', q);
+      }
+    }
+    o.column = o.indent + 1;
   }
   return o;
 }
@@ -436,7 +458,8 @@ std::string load_error::to_string() const {
   return s + ": " + message;
 }
 
-void load_scenarios_from_text(const std::string& text, const std::string& file, load_result& out) {
+void load_scenarios_from_text(const std::string& file_text, const std::string& file, load_result& out) {
+  const std::string text = config::without_bom(file_text);
   std::vector<YAML::Node> docs;
   try {
     docs = YAML::LoadAll(text);

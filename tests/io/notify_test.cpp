@@ -412,6 +412,13 @@ TEST(notify, config_errors_are_located_and_env_is_expanded_outside_format) {
   EXPECT_NE(all.find("n.yaml:27:1: format: template: :2: missing value for if"), std::string::npos) << all;
   EXPECT_NE(all.find("n.yaml:33:1: format: template: :3: missing value for if"), std::string::npos) << all;
   EXPECT_EQ(all.find("smtp_host"), std::string::npos) << "a skipped plugin's own keys are not checked";
+
+  // A byte order mark before the file changes no line.
+  std::vector<config::error> bom_errors;
+  load_notifications_text("\xEF\xBB\xBFtype: http\nname: b\nurl: http://x\nformat: |\n  a\n  {{if}}\n", "b.yaml", out,
+                          bom_errors, warnings);
+  ASSERT_EQ(bom_errors.size(), 1u);
+  EXPECT_EQ(bom_errors[0].to_string(), "b.yaml:6:1: format: template: :2: missing value for if");
 }
 
 // The repository's example notification files load, and render a pod exec as intended.

@@ -225,6 +225,19 @@ filter: |
   const load_error folded = first(">\n  evt.Meta.user == 'a' &&\n  foo");
   EXPECT_EQ(folded.line, 4u) << folded.to_string();
   EXPECT_EQ(folded.column, 9u) << folded.to_string();
+  // A literal block's blank first line is the expression's line 1; an indentation digit sets
+  // the indentation (|2: two spaces, the rest is the expression's).
+  const load_error blank = first("|\n\n  evt.Meta.user == foo");
+  EXPECT_EQ(blank.line, 6u) << blank.to_string();
+  EXPECT_EQ(blank.column, 20u) << blank.to_string();
+  const load_error indicator = first("|2\n    evt.Meta.user == foo");
+  EXPECT_EQ(indicator.line, 5u) << indicator.to_string();
+  EXPECT_EQ(indicator.column, 22u) << indicator.to_string();
+  // A byte order mark before the file changes no position.
+  const load_result bom = load_text("\xEF\xBB\xBFtype: trigger\nname: a/b\ndescription: d\nfilter: \"evt.Meta.user == foo\"\n");
+  ASSERT_FALSE(bom.errors.empty());
+  EXPECT_EQ(bom.errors[0].line, 4u);
+  EXPECT_EQ(bom.errors[0].column, 27u) << bom.errors[0].to_string();
 }
 
 TEST(scenario, required_keys_and_types) {
