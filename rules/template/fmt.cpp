@@ -77,7 +77,7 @@ std::size_t rune_count(std::string_view s) {
 
 // One printf directive's flags (Go's fmt.fmtFlags plus width and precision).
 struct fmt_flags {
-  bool minus = false, plus = false, sharp = false, space = false, zero = false, plus_v = false;
+  bool minus = false, plus = false, sharp = false, space = false, zero = false, plus_v = false, sharp_v = false;
   bool has_width = false, has_prec = false;
   int width = 0, prec = 0;
 };
@@ -120,6 +120,7 @@ class printer {
   void fmt_bool(bool b) { pad(b ? "true" : "false"); }
   void fmt_integer(std::int64_t i, bool is_unsigned, int base, char32_t verb);
   void fmt_float(double d, bool f32, char32_t verb);
+  void alternate_float(std::string& num, char32_t verb) const;
   void fmt_string(const std::string& s, char32_t verb);
   std::string truncate(const std::string& s) const {
     if (!f.has_prec) {
@@ -205,6 +206,46 @@ void printer::fmt_integer(std::int64_t i, bool is_unsigned, int base, char32_t v
   f.zero = zero;
 }
 
+// The # flag on a float: a decimal point always, and for %g %G %v %x the trailing zeros kept,
+// up to the precision's count of significant digits (6 when none is given).
+void printer::alternate_float(std::string& num, char32_t verb) const {
+  int digits = 0;
+  if (verb == 'v' || verb == 'g' || verb == 'G' || verb == 'x' || verb == 'X') {
+    digits = f.has_prec ? f.prec : 6;
+  }
+  std::string tail; // the exponent, put back after the zeros
+  bool point = false;
+  bool nonzero = false;
+  const std::size_t begin = !num.empty() && (num[0] == '-' || num[0] == '+') ? 1 : 0;
+  for (std::size_t i = begin; i < num.size(); ++i) {
+    const char c = num[i];
+    const bool exponent = c == 'p' || c == 'P' || ((c == 'e' || c == 'E') && verb != 'x' && verb != 'X');
+    if (exponent) {
+      tail = num.substr(i);
+      num.resize(i);
+      break;
+    }
+    if (c == '.') {
+      point = true;
+      continue;
+    }
+    nonzero = nonzero || c != '0';
+    if (nonzero) {
+      --digits; // significant digits are counted from the first that is not 0
+    }
+  }
+  if (!point) {
+    if (num.size() == begin + 1 && num[begin] == '0') {
+      --digits; // a lone 0 counts once
+    }
+    num += '.';
+  }
+  for (; digits > 0; --digits) {
+    num += '0';
+  }
+  num += tail;
+}
+
 void printer::fmt_float(double d, bool f32, char32_t verb) {
   std::string num;
   if (std::isnan(d)) {
@@ -263,6 +304,9 @@ void printer::fmt_float(double d, bool f32, char32_t verb) {
       num = std::move(hex);
     }
   }
+  if (f.sharp && std::isfinite(d) && verb != 'b') {
+    alternate_float(num, verb);
+  }
   if ((verb == 'E' || verb == 'G' || verb == 'X') && std::isfinite(d)) {
     for (char& c : num) {
       if (c >= 'a' && c <= 'z') {
@@ -302,7 +346,7 @@ void printer::fmt_float(double d, bool f32, char32_t verb) {
 void printer::fmt_string(const std::string& s, char32_t verb) {
   switch (verb) {
   case 'v':
-    if (f.sharp) { // Go syntax: the string quoted
+    if (f.sharp_v) { // Go syntax: the string quoted
       pad(go_quote(truncate(s)));
       return;
     }
@@ -323,7 +367,10 @@ void printer::fmt_string(const std::string& s, char32_t verb) {
     const char* digits = verb == 'X' ? "0123456789ABCDEF" : "0123456789abcdef";
     const char* prefix = verb == 'X' ? "0X" : "0x";
     std::string hex;
-    const std::string t = truncate(s);
+    // The precision counts bytes of the input here, not runes.
+    const std::string t = f.has_prec && f.prec >= 0 && static_cast<std::size_t>(f.prec) < s.size()
+                              ? s.substr(0, static_cast<std::size_t>(f.prec))
+                              : s;
     for (std::size_t i = 0; i < t.size(); ++i) {
       if (f.space && i > 0) {
         hex += ' ';
@@ -802,6 +849,10 @@ std::string sprintf(std::string_view format, std::span<const value> args) {
     if (verb == 'v' && p.f.plus) {
       p.f.plus = false;
       p.f.plus_v = true;
+    }
+    if (verb == 'v' && p.f.sharp) { // %#v is Go syntax, not the # flag of the value's own verb
+      p.f.sharp = false;
+      p.f.sharp_v = true;
     }
     p.arg(args[argn++], verb, 0);
   }

@@ -677,6 +677,9 @@ TEST(functions, printf) {
   // The flags on strings, and %G, as Go's fmt prints them.
   EXPECT_EQ(run("{{printf \"%#v|%+q|%#q|%#q|% x|%#x|% #X|%G|%G\" \"a\" \"é\" \"a\" \"a`b\" \"hi\" \"hi\" \"hi\" 1e-7 2.5}}"),
             "\"a\"|\"\\u00e9\"|`a`|\"a`b\"|68 69|0x6869|0X68 0X69|1E-07|2.5");
+  // The precision of %x on a string counts bytes; %#g keeps its zeros (%#v of a float does not).
+  EXPECT_EQ(run("{{printf \"%.1x|% .1x|%#.2x|%10.1x\" \"é\" \"éa\" \"éa\" \"éa\"}}"), "c3|c3|0xc3a9|        c3");
+  EXPECT_EQ(run("{{printf \"%#g|%#.3g|%#g|%#v|%#g\" 1.0 1.0 0.0 1.0 1e-7}}"), "1.00000|1.00|0.00000|1|1.00000e-07");
 }
 
 TEST(functions, strings) {
