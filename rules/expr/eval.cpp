@@ -186,6 +186,16 @@ std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept {
   return 0;
 }
 
+// The bytes of the first `n` runes of s (an invalid byte is one rune, as Go counts it).
+std::size_t rune_prefix(std::string_view s, std::size_t n) noexcept {
+  std::size_t i = 0;
+  for (; i < s.size() && n > 0; --n) {
+    const std::size_t w = utf8_sequence(s, i);
+    i += w == 0 ? 1 : w;
+  }
+  return i;
+}
+
 // Nesting bound of string() and toJSON() (JSON documents are bounded by the parser, map literals
 // by the source, but a bound keeps the recursion safe whatever a host hands in).
 constexpr int max_print_depth = 256;
@@ -200,6 +210,68 @@ uint32_t decode_rune(std::string_view s, std::size_t i, std::size_t len) noexcep
     case 3: return ((b(0) & 0x0Fu) << 12) | ((b(1) & 0x3Fu) << 6) | (b(2) & 0x3Fu);
     default: return ((b(0) & 0x07u) << 18) | ((b(1) & 0x3Fu) << 12) | ((b(2) & 0x3Fu) << 6) | (b(3) & 0x3Fu);
   }
+}
+
+// Runes Go's strconv.Quote escapes besides the controls: those unicode.IsPrint rejects among the
+// ones text meets (no-break and other spaces, format characters, private use, non-characters);
+// an approximation of Go's tables, which also reject unassigned code points.
+bool go_escapes(uint32_t r) noexcept {
+  return (r >= 0x80 && r <= 0xA0) || r == 0xAD || (r >= 0x2000 && r <= 0x200F) || (r >= 0x2028 && r <= 0x202F) ||
+         (r >= 0x205F && r <= 0x206F) || r == 0x3000 || r == 0xFEFF || (r >= 0xFFF9 && r <= 0xFFFB) ||
+         (r >= 0xE000 && r <= 0xF8FF) || r == 0xFFFE || r == 0xFFFF || r >= 0xF0000;
+}
+
+// strconv.Quote of s into out (room for cap bytes): its length, or 0 if it does not fit.
+std::size_t go_quote(std::string_view s, char* out, std::size_t cap) noexcept {
+  static const char* hex = "0123456789abcdef";
+  std::size_t n = 0;
+  auto put = [&](char c) {
+    if (n < cap) {
+      out[n] = c;
+    }
+    ++n;
+  };
+  auto put_hex = [&](uint32_t v, int digits) {
+    for (int k = digits - 1; k >= 0; --k) {
+      put(hex[(v >> (4 * k)) & 15]);
+    }
+  };
+  put('"');
+  for (std::size_t i = 0; i < s.size();) {
+    const std::size_t w = utf8_sequence(s, i);
+    if (w == 0) { // not UTF-8: the byte, escaped
+      put('\\');
+      put('x');
+      put_hex(static_cast<unsigned char>(s[i]), 2);
+      ++i;
+      continue;
+    }
+    const uint32_t r = decode_rune(s, i, w);
+    const char named = r == '\a' ? 'a' : r == '\b' ? 'b' : r == '\f' ? 'f' : r == '\n' ? 'n'
+                     : r == '\r' ? 'r' : r == '\t' ? 't' : r == '\v' ? 'v' : 0;
+    if (r == '"' || r == '\\') {
+      put('\\');
+      put(static_cast<char>(r));
+    } else if (named != 0) {
+      put('\\');
+      put(named);
+    } else if (r < 0x20 || r == 0x7F) {
+      put('\\');
+      put('x');
+      put_hex(r, 2);
+    } else if (go_escapes(r)) {
+      put('\\');
+      put(r < 0x10000 ? 'u' : 'U');
+      put_hex(r, r < 0x10000 ? 4 : 8);
+    } else {
+      for (std::size_t k = 0; k < w; ++k) {
+        put(s[i + k]);
+      }
+    }
+    i += w;
+  }
+  put('"');
+  return n <= cap ? n : 0;
 }
 
 constexpr uint32_t rune_error = 0xFFFD;
@@ -1527,7 +1599,8 @@ class evaluator {
       case vk::integer: return v.json_number() ? "float64" : "int";
       case vk::floating: return "float64";
       case vk::boolean: return "bool";
-      default: return "<nil>";
+      case vk::nil: return "<nil>";
+      default: return is_array(v) ? "[]interface {}" : v.is_object() ? "map[string]interface {}" : "<nil>";
     }
   }
 
@@ -1559,10 +1632,12 @@ class evaluator {
         continue;
       }
       std::size_t j = i + 1;
-      bool minus = false, zero = false, plus = false, space = false;
+      bool minus = false, zero = false, plus = false, space = false, sharp = false;
       for (; j < fmt.size(); ++j) {
         const char c = fmt[j];
-        if (c == '-') {
+        if (c == '#') {
+          sharp = true;
+        } else if (c == '-') {
           minus = true;
         } else if (c == '0') {
           zero = true;
@@ -1576,12 +1651,12 @@ class evaluator {
       }
       int width = 0, precision = -1;
       while (j < fmt.size() && fmt[j] >= '0' && fmt[j] <= '9') {
-        width = std::min(width * 10 + (fmt[j++] - '0'), 256);
+        width = std::min(width * 10 + (fmt[j++] - '0'), static_cast<int>(sizeof buf));
       }
       if (j < fmt.size() && fmt[j] == '.') {
         precision = 0;
         for (++j; j < fmt.size() && fmt[j] >= '0' && fmt[j] <= '9'; ++j) {
-          precision = std::min(precision * 10 + (fmt[j] - '0'), 64);
+          precision = std::min(precision * 10 + (fmt[j] - '0'), 128);
         }
       }
       if (j >= fmt.size()) {
@@ -1598,8 +1673,8 @@ class evaluator {
         }
         continue;
       }
-      char tmp[512]; // the longest %f: 309 integer digits, 64 decimals
-      char quoted[4098]; // %q of up to 1 KiB
+      char tmp[512]; // the longest %f: 309 integer digits, 128 decimals
+      char quoted[sizeof buf]; // %q, or %x of a string
       std::size_t tl = 0;
       const bool missing = next >= n;
       const value v = missing ? value::nil() : a[next++];
@@ -1613,26 +1688,76 @@ class evaluator {
       bool bad = missing;
       std::string_view long_text; // a string argument, printed without copying into tmp
       bool use_long = false;
-      if (!missing) {
+      std::size_t runes = std::string::npos; // a string body's width in runes (npos: its bytes)
+      if (!missing && (is_array(v) || v.is_object()) && (verb == 's' || verb == 'd' || verb == 't' || verb == 'f')) {
+        // Go applies the verb to each element: for elements that fit it, that is the %v form.
+        value sv;
+        if (to_string_value(v, sv) != ee::none) {
+          bad = true;
+        } else {
+          long_text = sv.as_string();
+          use_long = true;
+        }
+      } else if (!missing) {
         switch (verb) {
           case 'd':
-            if (v.kind == vk::integer) {
-              tl = static_cast<std::size_t>(std::to_chars(tmp, tmp + sizeof tmp, v.as_int()).ptr - tmp);
-              numeric = true;
-            } else {
-              bad = true;
-            }
-            break;
           case 'x':
+          case 'X':
             if (v.kind == vk::integer) {
-              tl = static_cast<std::size_t>(std::to_chars(tmp, tmp + sizeof tmp, v.as_int(), 16).ptr - tmp);
-              numeric = true;
-            } else if (v.kind == vk::string) {
-              static const char* hex = "0123456789abcdef";
-              for (unsigned char c : v.as_string().substr(0, sizeof tmp / 2)) {
-                tmp[tl++] = hex[c >> 4];
-                tmp[tl++] = hex[c & 15];
+              // Digits, at least `precision` of them (none for 0 at precision 0), then Go's 0x
+              // prefix for %#x after the sign.
+              const int64_t x = v.as_int();
+              const uint64_t mag = x < 0 ? 0 - static_cast<uint64_t>(x) : static_cast<uint64_t>(x);
+              char digits[32];
+              std::size_t dl = static_cast<std::size_t>(
+                  std::to_chars(digits, digits + sizeof digits, mag, verb == 'd' ? 10 : 16).ptr - digits);
+              if (precision == 0 && mag == 0) {
+                dl = 0;
               }
+              if (verb == 'X') {
+                for (std::size_t k = 0; k < dl; ++k) {
+                  digits[k] = static_cast<char>(std::toupper(static_cast<unsigned char>(digits[k])));
+                }
+              }
+              if (x < 0) {
+                tmp[tl++] = '-';
+              }
+              if (sharp && verb != 'd') {
+                tmp[tl++] = '0';
+                tmp[tl++] = verb == 'X' ? 'X' : 'x';
+              }
+              for (std::size_t k = dl; precision > 0 && k < static_cast<std::size_t>(precision); ++k) {
+                tmp[tl++] = '0';
+              }
+              std::memcpy(tmp + tl, digits, dl);
+              tl += dl;
+              numeric = true;
+              zero = zero && precision < 0; // Go: a precision turns the 0 flag off for integers
+            } else if (v.kind == vk::string && verb != 'd') {
+              // Bytes in hex; the precision counts input bytes, % x spaces them, %#x prefixes.
+              const char* hex = verb == 'X' ? "0123456789ABCDEF" : "0123456789abcdef";
+              std::string_view in = v.as_string();
+              if (precision >= 0 && in.size() > static_cast<std::size_t>(precision)) {
+                in = in.substr(0, static_cast<std::size_t>(precision));
+              }
+              if (in.size() * 5 > sizeof quoted) {
+                return ee::limit;
+              }
+              std::size_t ql = 0;
+              for (std::size_t k = 0; k < in.size(); ++k) {
+                if (space && k > 0) {
+                  quoted[ql++] = ' ';
+                }
+                if (sharp && (space || k == 0)) {
+                  quoted[ql++] = '0';
+                  quoted[ql++] = verb == 'X' ? 'X' : 'x';
+                }
+                const auto c = static_cast<unsigned char>(in[k]);
+                quoted[ql++] = hex[c >> 4];
+                quoted[ql++] = hex[c & 15];
+              }
+              long_text = std::string_view(quoted, ql);
+              use_long = true;
             } else {
               bad = true;
             }
@@ -1661,41 +1786,20 @@ class evaluator {
           case 'v':
           case 'q':
             if (v.kind == vk::string) {
+              // The precision counts runes, as Go's does.
               long_text = v.as_string();
-              if (precision >= 0 && long_text.size() > static_cast<std::size_t>(precision)) {
-                long_text = long_text.substr(0, static_cast<std::size_t>(precision));
+              if (precision >= 0) {
+                long_text = long_text.substr(0, rune_prefix(long_text, static_cast<std::size_t>(precision)));
               }
               use_long = true;
               if (verb == 'q') {
-                // strconv.Quote: control characters escaped (\n, \x01...); other bytes as they are.
-                if (long_text.size() > (sizeof quoted - 2) / 4) {
+                const std::size_t ql = go_quote(long_text, quoted, sizeof quoted);
+                if (ql == 0) {
                   return ee::limit;
                 }
-                static const char* hex = "0123456789abcdef";
-                std::size_t ql = 0;
-                quoted[ql++] = '"';
-                for (const char c : long_text) {
-                  const auto u = static_cast<unsigned char>(c);
-                  const char* named = c == '\a' ? "a" : c == '\b' ? "b" : c == '\f' ? "f" : c == '\n' ? "n"
-                                    : c == '\r' ? "r" : c == '\t' ? "t" : c == '\v' ? "v" : nullptr;
-                  if (c == '"' || c == '\\') {
-                    quoted[ql++] = '\\';
-                    quoted[ql++] = c;
-                  } else if (named != nullptr) {
-                    quoted[ql++] = '\\';
-                    quoted[ql++] = *named;
-                  } else if (u < 0x20 || u == 0x7f) {
-                    quoted[ql++] = '\\';
-                    quoted[ql++] = 'x';
-                    quoted[ql++] = hex[u >> 4];
-                    quoted[ql++] = hex[u & 15];
-                  } else {
-                    quoted[ql++] = c;
-                  }
-                }
-                quoted[ql++] = '"';
                 long_text = std::string_view(quoted, ql);
               }
+              runes = utf8_length(long_text);
             } else if (verb == 'v') {
               value sv;
               if (to_string_value(v, sv) != ee::none) {
@@ -1747,7 +1851,7 @@ class evaluator {
       if (numeric && (plus || space) && !body.empty() && body[0] != '-') {
         sign = plus ? "+" : " ";
       }
-      const std::size_t shown = body.size() + sign.size();
+      const std::size_t shown = (runes != std::string::npos ? runes : body.size()) + sign.size();
       const std::size_t pad = width > 0 && static_cast<std::size_t>(width) > shown ? static_cast<std::size_t>(width) - shown : 0;
       bool ok = true;
       if (!minus && !(zero && numeric)) {

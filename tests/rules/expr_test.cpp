@@ -595,6 +595,15 @@ TEST(ExprOperators, PredicatesAndBuiltins) {
           {"Sprintf('%f', 3)", "str:%!f(int=3)"},
           {"Sprintf('%q', 'a\\nb\\x01')", "str:\"a\\nb\\x01\""},
           {"Sprintf('a', 1, 'x', nil)", "str:a%!(EXTRA int=1, string=x, <nil>)"},
+          {"Sprintf('x', [1, 2])", "str:x%!(EXTRA []interface {}=[1 2])"},
+          {"Sprintf('%d|%s|%t', [1, 2], ['a', 'b'], [true])", "str:[1 2]|[a b]|[true]"},
+          // Widths and precisions count runes in strings; integers take a precision; %x %X %#x.
+          {"Sprintf('[%3s]|[%.1s]|[%-3s]', 'é', 'éa', 'é')", "str:[  é]|[é]|[é  ]"},
+          {"Sprintf('%.3d|[%.0d]|%05.3d|%x|%X|%#x|%#X|%.1x|% x|%#x', 7, 0, 7, 255, 255, -255, 255, 'ab', 'hi', 'hi')",
+           "str:007|[]|  007|ff|FF|-0xff|0XFF|61|68 69|0x6869"},
+          // %q as strconv.Quote: non-printing runes and bytes that are not UTF-8 escaped.
+          {"Sprintf('%q', 'a\\u00a0b\\u0085\\u200b')", "str:\"a\\u00a0b\\u0085\\u200b\""},
+          {"Sprintf('%q|%.1q', B64Decode('/w=='), 'éa')", "str:\"\\xff\"|\"é\""},
           {"GetDecisionsSinceCount('1.2.3.4', '1h')", "int:0"}, // a host without a store
           {"TimeNow()", "load:function TimeNow is not supported by vigil"},
           {"# > 1", "load:cannot use pointer accessor outside predicate"},
