@@ -322,6 +322,7 @@ void make_alert(alert& a, const alert_origin& origin, std::uint64_t events_count
   a.leakspeed.assign(origin.leakspeed);
   a.remediation = origin.remediation;
   a.reprocess = origin.reprocess;
+  a.further_source = false;
   a.labels_json.assign(origin.labels_json);
   a.events.resize(n_events);
   for (std::size_t i = 0; i < n_events; ++i) {
@@ -403,6 +404,18 @@ std::size_t split_sources(alert& a, std::vector<std::string>& sources) {
   const char* end = std::to_chars(many, many + sizeof many, sources.size()).ptr;
   write_message(a, std::string(many, static_cast<std::size_t>(end - many)) + " sources");
   return sources.size();
+}
+
+void share_events(std::vector<event_payload>& events, alert& first, std::span<alert* const> others,
+                  const std::vector<std::string>& sources) {
+  for (event_payload& e : events) {
+    const std::string_view ip = e.get(meta_key::source_ip);
+    const auto at = std::find(sources.begin(), sources.end(), ip);
+    const auto k = static_cast<std::size_t>(at - sources.begin());
+    alert& to = k == 0 || k > others.size() ? first : *others[k - 1];
+    to.events.push_back(std::move(e));
+  }
+  events.clear();
 }
 
 alert make_alert(const alert_origin& origin, std::uint64_t events_count, unix_nanos first, unix_nanos last,

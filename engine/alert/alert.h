@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -58,6 +59,9 @@ struct alert {
   std::string leakspeed;
   bool remediation = false;
   bool reprocess = false;
+  /// One more alert of an overflow with several sources (one per source): the overflow's message
+  /// was logged with the first, as CrowdSec logs it once per overflow.
+  bool further_source = false;
   std::string labels_json;
   std::vector<event_payload> events; ///< the bucket's queued events, oldest first
   std::vector<decision> decisions;   ///< filled by the profiles on the emitter thread
@@ -83,6 +87,12 @@ void write_message(alert& a, std::string_view value);
 /// had no address). With more: `sources` gets them, in order of first appearance, and `a` is
 /// made the first one's (value, source_ip, message); the caller copies it for the others.
 std::size_t split_sources(alert& a, std::vector<std::string>& sources);
+
+/// Shares `events` (an overflow's, taken out of `first`) among the alerts split_sources made:
+/// `first` gets those of sources[0] and those with no address, others[k] those of sources[k + 1].
+/// Each alert holds its own source's events, not every event of the overflow.
+void share_events(std::vector<event_payload>& events, alert& first, std::span<alert* const> others,
+                  const std::vector<std::string>& sources);
 
 /// Builds a new alert from an overflow (as above).
 alert make_alert(const alert_origin& origin, std::uint64_t events_count, unix_nanos first, unix_nanos last,

@@ -600,6 +600,12 @@ void bucket_set::flush(overflow_sink& sink) noexcept {
   // Every table entry had a valid timer; sweep anyway so nothing survives a flush.
   for (std::uint32_t i = 0; i < entries_.size(); ++i) {
     if (entries_[i].in_table) {
+      entry& e = entries_[i];
+      if (e.live && specs_[e.scenario].type == bucket_type::counter) {
+        // A counter whose end lies past the clock's range (first + duration over 2262) never had
+        // a timer: the flush still ends it with its alert, as it ends the others.
+        emit(e, sat_add(e.first, specs_[e.scenario].duration), sink);
+      }
       if (entries_[i].live) {
         entries_[i].live = false;
         set_live(entries_[i].scenario, -1);

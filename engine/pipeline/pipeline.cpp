@@ -919,21 +919,32 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
     if (a->value.empty()) {
       counters::add(pipeline_counters::get().no_source);
     }
-    const engine::alert* first = a.get();
+    engine::alert* first = a.get();
     pending_.push_back(emit_item{std::move(a), {}, false, ov.scenario});
-    // Several sources: one alert each, in their order (CrowdSec makes one per source too).
-    for (std::size_t i = 1; i < sources; ++i) {
-      std::unique_ptr<engine::alert> other = p_.spare_alerts.take();
-      *other = *first;
-      other->value.assign(alert_sources_[i]);
-      other->source_ip.assign(alert_sources_[i]);
-      pending_.push_back(emit_item{std::move(other), {}, false, ov.scenario});
+    if (sources > 1) {
+      // One alert per source, in their order (CrowdSec makes one per source too), each with its
+      // own source's events: copies with every event would make N sources N x N events.
+      split_events_.clear();
+      split_events_.swap(first->events);
+      split_alerts_.clear();
+      for (std::size_t i = 1; i < sources; ++i) {
+        std::unique_ptr<engine::alert> other = p_.spare_alerts.take();
+        *other = *first; // events left out: first has none now
+        other->value.assign(alert_sources_[i]);
+        other->source_ip.assign(alert_sources_[i]);
+        other->further_source = true;
+        split_alerts_.push_back(other.get());
+        pending_.push_back(emit_item{std::move(other), {}, false, ov.scenario});
+      }
+      engine::share_events(split_events_, *first, split_alerts_, alert_sources_);
     }
   }
 
   // A Range or custom scope's value: the scenario's scope expression on the last queued event's
   // meta (the loader allows it nothing else). "" and counted if it fails or is not a string.
-  std::vector<std::string> alert_sources_; // split_sources' output, reused
+  std::vector<std::string> alert_sources_;     // split_sources' output, reused
+  std::vector<engine::event_payload> split_events_; // an overflow's events, being shared out
+  std::vector<engine::alert*> split_alerts_;       // the further alerts they are shared with
 
   std::string_view scope_value(const engine::overflow& ov) {
     const rules::scenario& sc = gen_->rules->scenarios[ov.scenario];

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <limits>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -519,6 +520,24 @@ TEST(bucket_counter, overflows_after_duration_with_all_events) {
 
 // A pour past a counter's window fires it first (same result as if advance() had run), then
 // starts a new counter with this event.
+// A counter whose end lies past what 64-bit nanoseconds reach (first + duration after 2262)
+// has no timer; the end of the input still ends it with its alert, as it ends the others.
+TEST(bucket_counter, an_end_past_the_clock_still_alerts_at_flush) {
+  const std::string name = "t/counter-far";
+  bucket_set b({counter(name, std::numeric_limits<unix_nanos>::max() - sec)});
+  recording_sink sink;
+  const unix_nanos t0 = at("2026-01-01T00:00:00Z");
+  pour_n(b, sink, 1, t0);
+  pour_n(b, sink, 2, t0 + sec);
+  b.advance(t0 + 365 * 24 * 3600 * sec, sink);
+  EXPECT_TRUE(sink.got.empty());
+  b.flush(sink);
+  ASSERT_EQ(sink.got.size(), 1u);
+  EXPECT_EQ(sink.got[0].events_count, 2u);
+  EXPECT_EQ(b.live(), 0u);
+  EXPECT_EQ(metric("cs_buckets", name), 0u);
+}
+
 TEST(bucket_counter, lazy_fire_on_pour) {
   bucket_set b({counter("t/counter-lazy", minute)});
   recording_sink sink;

@@ -54,7 +54,7 @@ class printer final : public pipeline::output_handler {
   void on_alert(const engine::alert& a) override {
     if (json_) {
       engine::write_json_line(stdout, line_, a);
-    } else {
+    } else if (!a.further_source) { // an overflow's message once, whatever its sources
       std::fprintf(stdout, "%s\n", a.message.c_str());
     }
   }

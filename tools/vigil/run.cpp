@@ -117,7 +117,9 @@ class alert_log final : public pipeline::output_handler {
     if (json_) {
       engine::write_json_line(stdout, line_, a);
     } else {
-      log_line("info", a.message);
+      if (!a.further_source) { // CrowdSec logs an overflow's message once, whatever its sources
+        log_line("info", a.message);
+      }
       // The local API's line for the stored alert, as CrowdSec's LAPI logs it (machine "vigil").
       if (a.decisions.empty()) {
         log_line("info", "(vigil) alert : " + a.scenario + " by ip " + a.value);
