@@ -3,7 +3,7 @@
 // (or at a fixed rate), retrying 429s, and reports events/s, requests/s, latency percentiles and
 // non-2xx answers, and what became of every event sent (accepted, duplicate, rejected, or in a
 // batch never answered 200; exit status 1 if any was not taken). A connection the server closes
-// (after a 413, say) is replaced; a batch whose connection is lost is sent again, at most 3 times.
+// (after a 413, say) is replaced; a batch whose connection is lost is sent at most 3 times in all.
 //
 //   loadgen --port 9876 --file events.jsonl [--batch 400] [--connections 4] [--rate EPS] [--token T]
 //           [--tls [--cacert CA.pem]] [--metrics-port 6060]
@@ -95,13 +95,14 @@ class connection {
     return ssl_ != nullptr ? SSL_read(ssl_, p, static_cast<int>(n)) : recv(fd_, p, n, 0);
   }
 
-  // Sends a request, returns the status (0 on failure) and the body.
+  // Sends a request, returns the status (0 on failure) and the body. A server may answer before
+  // the body is all sent (a 413) and close: the answer is read even when the write then fails.
   int post(const std::string& request, std::string& body) {
     std::size_t sent = 0;
     while (sent < request.size()) {
       const ssize_t n = write_some(request.data() + sent, request.size() - sent);
       if (n <= 0) {
-        return 0;
+        break;
       }
       sent += static_cast<std::size_t>(n);
     }
@@ -247,7 +248,7 @@ int main(int argc, char** argv) {
   std::atomic<std::size_t> next{0};
   // What became of the events: a 200 answer says how many it accepted and how many were
   // duplicates (the rest of its batch it rejected); a batch finally answered otherwise (after
-  // 429s, which are retried, and after reconnecting on a lost connection, at most 3 times) is
+  // 429s, which are retried, and after sending it at most 3 times over lost connections) is
   // counted as not accepted.
   struct tally {
     long long sent = 0, accepted = 0, duplicates = 0, rejected = 0, not_accepted = 0;
@@ -281,11 +282,11 @@ int main(int argc, char** argv) {
   std::vector<std::thread> threads;
   for (unsigned t = 0; t < connections; ++t) {
     threads.emplace_back([&, t] {
-      auto c = std::make_unique<connection>(port);
+      std::unique_ptr<connection> c;
       std::vector<double> lat;
       std::map<int, long> st;
       tally mine;
-      long again = 0;
+      long made = 0; // connections opened: all but the first are reconnects
       // At a fixed rate the connections take turns: connection t starts t/connections of an
       // interval late, so requests arrive evenly spaced rather than in bursts of `connections`.
       auto due = clock_type::now() + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(
@@ -303,9 +304,9 @@ int main(int argc, char** argv) {
         mine.sent += static_cast<long long>(events_in[i]);
         int lost = 0;
         while (true) {
-          if (!c->ok() || c->closed_by_server()) {
+          if (c == nullptr || !c->ok() || c->closed_by_server()) {
             c = std::make_unique<connection>(port);
-            ++again;
+            ++made;
           }
           const auto t0 = clock_type::now();
           const int status = c->ok() ? c->post(requests[i], body) : 0;
@@ -316,8 +317,7 @@ int main(int argc, char** argv) {
             continue;
           }
           if (status == 0) {
-            c = std::make_unique<connection>(port); // lost: the next try is on a new connection
-            ++again;
+            c.reset(); // lost: a try after it is on a new connection
             if (++lost < 3) {
               continue;
             }
@@ -340,7 +340,7 @@ int main(int argc, char** argv) {
         statuses[k] += v;
       }
       total.add(mine);
-      reconnects += again;
+      reconnects += made > 0 ? made - 1 : 0;
     });
   }
   for (auto& t : threads) {
