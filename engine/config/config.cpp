@@ -89,6 +89,9 @@ struct loader {
             continue;
           }
           (k == "name" ? w.name : k == "path" ? w.path : w.cluster) = v.as<std::string>();
+          if (k == "path" && w.path.empty()) {
+            fail(v.Mark(), "path: cannot be empty (the webhook's URL path, e.g. /audit/webhook/event)");
+          }
         } else if (k == "listen") {
           if (!v.IsScalar() || !parse_listen(v.as<std::string>(), w.host, w.port)) {
             fail(v.Mark(), "listen: expected ADDRESS:PORT");

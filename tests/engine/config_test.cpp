@@ -143,6 +143,11 @@ TEST(config, source_errors_are_located) {
   }
   EXPECT_TRUE(tail);
   EXPECT_TRUE(kafka);
+  // An empty path would serve "/" and take every path for a cluster's: refused.
+  const auto empty_path = errors_of("sources:\n  - type: webhook\n    path: \"\"\n");
+  ASSERT_EQ(empty_path.size(), 1u);
+  EXPECT_EQ(empty_path[0].line, 3u);
+  EXPECT_NE(empty_path[0].message.find("path: cannot be empty"), std::string::npos) << empty_path[0].to_string();
 }
 
 // The tutorial's acquisition entries, as written (webhook with the old `k8s_audit` spelling and a

@@ -179,11 +179,24 @@ TEST(metrics_cmd, tables_and_json_of_a_saved_scrape) {
 // What is not Prometheus text (an HTML page, a value that is no number, a label left open) is an
 // error naming the line, exit status 2: not a crash.
 TEST(metrics_cmd, text_that_is_not_prometheus_is_an_error) {
-  for (const char* text : {"<html>\n<body>x</body>\n", "ok_metric 1\nfoo bar\n", "m{a=\"b} 1\n", "m{a=\"b\"}\n"}) {
+  for (const char* text : {"<html>\n<body>x</body>\n", "ok_metric 1\nfoo bar\n", "m{a=\"b} 1\n", "m{a=\"b\"}\n",
+                           "m 1 garbage\n", "m 1 17 x\n", "m 1e999\n"}) {
     child c({vigil_bin, "metrics", "--url", scrape_file("vigil_bad.prom", text)});
     EXPECT_EQ(c.stop(0), 2) << text;
     EXPECT_NE(c.stderr_text.find("is not Prometheus text format: line "), std::string::npos) << c.stderr_text;
   }
+  child empty({vigil_bin, "metrics", "--url", scrape_file("vigil_empty.prom", "\n")});
+  EXPECT_EQ(empty.stop(0), 2);
+  EXPECT_NE(empty.stderr_text.find("empty reply"), std::string::npos) << empty.stderr_text;
+  // What the format allows: blanks around labels, a trailing comma, a timestamp, leading blanks.
+  child lenient({vigil_bin, "metrics", "--url",
+                 scrape_file("vigil_lenient.prom", "  cs_alerts{ reason=\"a\" , } 3 1700000000000\ncs_alerts{reason=\"b\"} 1e-400\n"),
+                 "-o", "json"});
+  ASSERT_EQ(lenient.stop(0), 0) << lenient.stderr_text;
+  EXPECT_NE(lenient.stdout_text.find(R"({"name":"cs_alerts","labels":{"reason":"a"},"value":3})"), std::string::npos)
+      << lenient.stdout_text;
+  EXPECT_NE(lenient.stdout_text.find(R"({"name":"cs_alerts","labels":{"reason":"b"},"value":0})"), std::string::npos)
+      << lenient.stdout_text;
 }
 
 } // namespace

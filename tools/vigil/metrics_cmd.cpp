@@ -48,7 +48,8 @@ bool parse_value(const std::string& text, double& out) {
   errno = 0;
   char* end = nullptr;
   out = std::strtod(text.c_str(), &end);
-  return end == text.c_str() + text.size() && errno != ERANGE;
+  // Too small to hold is 0, as Go reads it; too large is not a value.
+  return end == text.c_str() + text.size() && !(errno == ERANGE && std::isinf(out));
 }
 
 // Prometheus text format: `name{k="v",...} value [timestamp]` lines; comments and blank lines
@@ -67,6 +68,7 @@ bool parse(const std::string& text, std::vector<metric>& out, std::string& error
     if (!line.empty() && line.back() == '\r') {
       line.pop_back();
     }
+    line.erase(0, line.find_first_not_of(" \t") == std::string::npos ? line.size() : line.find_first_not_of(" \t"));
     if (line.empty() || line[0] == '#') {
       continue;
     }
@@ -83,6 +85,12 @@ bool parse(const std::string& text, std::vector<metric>& out, std::string& error
     if (i != std::string::npos && line[i] == '{') {
       ++i;
       while (i < line.size() && line[i] != '}') {
+        while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) {
+          ++i; // blanks may come before a label name
+        }
+        if (i < line.size() && line[i] == '}') {
+          break; // a trailing comma: {a="b",}
+        }
         const std::size_t eq = line.find('=', i);
         if (eq == std::string::npos || eq + 1 >= line.size() || line[eq + 1] != '"') {
           return bad("malformed label");
@@ -104,6 +112,9 @@ bool parse(const std::string& text, std::vector<metric>& out, std::string& error
         }
         m.labels[key] = std::move(value);
         i = j + 1;
+        while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) {
+          ++i;
+        }
         if (i < line.size() && line[i] == ',') {
           ++i;
         }
@@ -120,6 +131,17 @@ bool parse(const std::string& text, std::vector<metric>& out, std::string& error
     std::size_t end = line.find_first_of(" \t", i);
     if (i >= line.size() || !parse_value(line.substr(i, end == std::string::npos ? end : end - i), m.value)) {
       return bad("no number as the value");
+    }
+    // Then at most a timestamp: an integer of milliseconds.
+    const std::size_t ts = end == std::string::npos ? end : line.find_first_not_of(" \t", end);
+    if (ts != std::string::npos) {
+      const std::size_t ts_end = line.find_first_of(" \t", ts);
+      const std::string stamp = line.substr(ts, ts_end == std::string::npos ? ts_end : ts_end - ts);
+      const bool integer = stamp.find_first_not_of("0123456789", stamp[0] == '-' ? 1 : 0) == std::string::npos &&
+                           stamp.size() > (stamp[0] == '-' ? 1u : 0u);
+      if (!integer || (ts_end != std::string::npos && line.find_first_not_of(" \t", ts_end) != std::string::npos)) {
+        return bad("text after the value that is no timestamp");
+      }
     }
     out.push_back(std::move(m));
   }
@@ -241,6 +263,10 @@ int run_metrics(const metrics_options& o) {
   }
   std::vector<metric> ms;
   std::string error;
+  if (body.find_first_not_of(" \t\r\n") == std::string::npos) {
+    std::fprintf(stderr, "vigil metrics: %s: empty reply (no metrics at all)\n", o.url.c_str());
+    return 2;
+  }
   if (!parse(body, ms, error)) {
     std::fprintf(stderr, "vigil metrics: %s is not Prometheus text format: %s\n", o.url.c_str(), error.c_str());
     return 2;

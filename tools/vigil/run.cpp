@@ -821,7 +821,11 @@ command add_run(CLI::App& app) {
                   "A CrowdSec configuration directory (acquis.yaml, acquis.d/, profiles.yaml, notifications/, scenarios/)");
   sub->add_option("--notifications", o->notifications, "Notification file or directory (repeatable)");
   sub->add_option("--listen", o->listen, "Webhook address:port (port 0: chosen by the OS)")->capture_default_str();
-  sub->add_option("--webhook-path", o->path, "Webhook URL path (also serves PATH/<cluster>)")->capture_default_str();
+  sub->add_option("--webhook-path", o->path, "Webhook URL path (also serves PATH/<cluster>)")
+      ->capture_default_str()
+      ->check([](const std::string& v) {
+        return v.empty() ? std::string("an empty path: give the webhook's URL path, e.g. /audit/webhook/event") : std::string();
+      });
   sub->add_option("--token", o->tokens, "Accepted bearer token (repeatable); none: no authentication");
   sub->add_option("--rules", o->rules, "Scenario file or directory (repeatable); default: the shipped rules");
   sub->add_option("--profiles", o->profiles, "profiles.yaml (default: CrowdSec's defaults + the k8s-audit notification profile)");
