@@ -161,30 +161,6 @@ std::size_t utf8_length(std::string_view s) noexcept {
   return n;
 }
 
-// Length of the valid UTF-8 sequence starting at s[i] (1-4), or 0 if the bytes there are not one
-// (Go's utf8.DecodeRuneInString returns RuneError, width 1, for those).
-std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept {
-  const auto b = [&](std::size_t k) { return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0u; };
-  const unsigned c = b(0);
-  if (c < 0x80) {
-    return 1;
-  }
-  const auto cont = [&](std::size_t k) { return (b(k) & 0xC0u) == 0x80u; };
-  if (c >= 0xC2 && c <= 0xDF) {
-    return cont(1) ? 2 : 0;
-  }
-  if (c >= 0xE0 && c <= 0xEF) {
-    const unsigned c1 = b(1);
-    const bool ok1 = c == 0xE0 ? (c1 >= 0xA0 && c1 <= 0xBF) : c == 0xED ? (c1 >= 0x80 && c1 <= 0x9F) : cont(1);
-    return ok1 && cont(2) ? 3 : 0;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    const unsigned c1 = b(1);
-    const bool ok1 = c == 0xF0 ? (c1 >= 0x90 && c1 <= 0xBF) : c == 0xF4 ? (c1 >= 0x80 && c1 <= 0x8F) : cont(1);
-    return ok1 && cont(2) && cont(3) ? 4 : 0;
-  }
-  return 0;
-}
 
 // The bytes of the first `n` runes of s (an invalid byte is one rune, as Go counts it).
 std::size_t rune_prefix(std::string_view s, std::size_t n) noexcept {
@@ -221,8 +197,35 @@ bool go_escapes(uint32_t r) noexcept {
          (r >= 0xE000 && r <= 0xF8FF) || r == 0xFFFE || r == 0xFFFF || r >= 0xF0000;
 }
 
-// strconv.Quote of s into out (room for cap bytes): its length, or 0 if it does not fit.
-std::size_t go_quote(std::string_view s, char* out, std::size_t cap) noexcept {
+// The runes of s, a byte that is not UTF-8 counting as one (as Go counts it).
+std::size_t rune_count(std::string_view s) noexcept {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < s.size(); ++n) {
+    const std::size_t w = utf8_sequence(s, i);
+    i += w == 0 ? 1 : w;
+  }
+  return n;
+}
+
+// strconv.CanBackquote: one line, no control character but tab, no backquote, valid UTF-8.
+bool can_backquote(std::string_view s) noexcept {
+  for (std::size_t i = 0; i < s.size();) {
+    const std::size_t w = utf8_sequence(s, i);
+    if (w == 0) {
+      return false;
+    }
+    const uint32_t r = decode_rune(s, i, w);
+    if ((r < ' ' && r != '\t') || r == '`' || r == 0x7F || r == 0xFEFF) {
+      return false;
+    }
+    i += w;
+  }
+  return true;
+}
+
+// strconv.Quote (with `ascii`, QuoteToASCII) of s into out (room for cap bytes): its length, or
+// 0 if it does not fit.
+std::size_t go_quote(std::string_view s, char* out, std::size_t cap, bool ascii) noexcept {
   static const char* hex = "0123456789abcdef";
   std::size_t n = 0;
   auto put = [&](char c) {
@@ -259,7 +262,7 @@ std::size_t go_quote(std::string_view s, char* out, std::size_t cap) noexcept {
       put('\\');
       put('x');
       put_hex(r, 2);
-    } else if (go_escapes(r)) {
+    } else if (go_escapes(r) || (ascii && r >= 0x80)) {
       put('\\');
       put(r < 0x10000 ? 'u' : 'U');
       put_hex(r, r < 0x10000 ? 4 : 8);
@@ -1656,7 +1659,7 @@ class evaluator {
       if (j < fmt.size() && fmt[j] == '.') {
         precision = 0;
         for (++j; j < fmt.size() && fmt[j] >= '0' && fmt[j] <= '9'; ++j) {
-          precision = std::min(precision * 10 + (fmt[j] - '0'), 128);
+          precision = std::min(precision * 10 + (fmt[j] - '0'), static_cast<int>(sizeof buf));
         }
       }
       if (j >= fmt.size()) {
@@ -1673,21 +1676,13 @@ class evaluator {
         }
         continue;
       }
-      char tmp[512]; // the longest %f: 309 integer digits, 128 decimals
-      char quoted[sizeof buf]; // %q, or %x of a string
-      std::size_t tl = 0;
+      char quoted[sizeof buf + 16]; // %q, %x of a string, an integer, %f: at most the result's size
       const bool missing = next >= n;
       const value v = missing ? value::nil() : a[next++];
-      auto text = [&](std::string_view s) {
-        tl = std::min(s.size(), sizeof tmp);
-        if (tl > 0) {
-          std::memcpy(tmp, s.data(), tl);
-        }
-      };
       bool numeric = false;
       bool bad = missing;
-      std::string_view long_text; // a string argument, printed without copying into tmp
-      bool use_long = false;
+      std::string_view long_text; // what the directive prints, before padding
+      auto text = [&](std::string_view s) { long_text = s; };
       std::size_t runes = std::string::npos; // a string body's width in runes (npos: its bytes)
       if (!missing && (is_array(v) || v.is_object()) && (verb == 's' || verb == 'd' || verb == 't' || verb == 'f')) {
         // Go applies the verb to each element: for elements that fit it, that is the %v form.
@@ -1696,7 +1691,6 @@ class evaluator {
           bad = true;
         } else {
           long_text = sv.as_string();
-          use_long = true;
         }
       } else if (!missing) {
         switch (verb) {
@@ -1712,27 +1706,34 @@ class evaluator {
               std::size_t dl = static_cast<std::size_t>(
                   std::to_chars(digits, digits + sizeof digits, mag, verb == 'd' ? 10 : 16).ptr - digits);
               if (precision == 0 && mag == 0) {
-                dl = 0;
+                dl = 0; // and no prefix either
+              }
+              // Go: zero padding to a width is a precision (a sign keeps its place), so the zeros
+              // come after a sign and a 0x.
+              if (precision < 0 && zero && !minus && width > 0) {
+                precision = width - (x < 0 || plus || space ? 1 : 0);
               }
               if (verb == 'X') {
                 for (std::size_t k = 0; k < dl; ++k) {
                   digits[k] = static_cast<char>(std::toupper(static_cast<unsigned char>(digits[k])));
                 }
               }
+              std::size_t ql = 0;
               if (x < 0) {
-                tmp[tl++] = '-';
+                quoted[ql++] = '-';
               }
-              if (sharp && verb != 'd') {
-                tmp[tl++] = '0';
-                tmp[tl++] = verb == 'X' ? 'X' : 'x';
+              if (sharp && verb != 'd' && dl > 0) {
+                quoted[ql++] = '0';
+                quoted[ql++] = verb == 'X' ? 'X' : 'x';
               }
               for (std::size_t k = dl; precision > 0 && k < static_cast<std::size_t>(precision); ++k) {
-                tmp[tl++] = '0';
+                quoted[ql++] = '0';
               }
-              std::memcpy(tmp + tl, digits, dl);
-              tl += dl;
+              std::memcpy(quoted + ql, digits, dl);
+              ql += dl;
+              long_text = std::string_view(quoted, ql);
               numeric = true;
-              zero = zero && precision < 0; // Go: a precision turns the 0 flag off for integers
+              zero = false; // the zeros are in (a precision turns the 0 flag off in Go too)
             } else if (v.kind == vk::string && verb != 'd') {
               // Bytes in hex; the precision counts input bytes, % x spaces them, %#x prefixes.
               const char* hex = verb == 'X' ? "0123456789ABCDEF" : "0123456789abcdef";
@@ -1757,7 +1758,6 @@ class evaluator {
                 quoted[ql++] = hex[c & 15];
               }
               long_text = std::string_view(quoted, ql);
-              use_long = true;
             } else {
               bad = true;
             }
@@ -1766,10 +1766,12 @@ class evaluator {
           case 'F':
             // A float, or a number read from JSON (a float64 to Go whatever its digits).
             if (v.kind == vk::floating || v.json_number()) {
-              tl = static_cast<std::size_t>(std::to_chars(tmp, tmp + sizeof tmp, v.as_number(), std::chars_format::fixed,
-                                                          precision < 0 ? 6 : precision)
-                                                .ptr -
-                                            tmp);
+              const auto r = std::to_chars(quoted, quoted + sizeof quoted, v.as_number(), std::chars_format::fixed,
+                                           precision < 0 ? 6 : precision);
+              if (r.ec != std::errc()) {
+                return ee::limit; // longer than a result may be
+              }
+              long_text = std::string_view(quoted, static_cast<std::size_t>(r.ptr - quoted));
               numeric = true;
             } else {
               bad = true;
@@ -1791,15 +1793,22 @@ class evaluator {
               if (precision >= 0) {
                 long_text = long_text.substr(0, rune_prefix(long_text, static_cast<std::size_t>(precision)));
               }
-              use_long = true;
-              if (verb == 'q') {
-                const std::size_t ql = go_quote(long_text, quoted, sizeof quoted);
+              if (verb == 'q' && sharp && can_backquote(long_text)) { // %#q: `raw` when it can be
+                if (long_text.size() + 2 > sizeof quoted) {
+                  return ee::limit;
+                }
+                quoted[0] = '`';
+                std::memcpy(quoted + 1, long_text.data(), long_text.size());
+                quoted[long_text.size() + 1] = '`';
+                long_text = std::string_view(quoted, long_text.size() + 2);
+              } else if (verb == 'q') { // %+q: ASCII only
+                const std::size_t ql = go_quote(long_text, quoted, sizeof quoted, plus);
                 if (ql == 0) {
                   return ee::limit;
                 }
                 long_text = std::string_view(quoted, ql);
               }
-              runes = utf8_length(long_text);
+              runes = rune_count(long_text);
             } else if (verb == 'v') {
               value sv;
               if (to_string_value(v, sv) != ee::none) {
@@ -1846,7 +1855,7 @@ class evaluator {
         }
         continue;
       }
-      std::string_view body = use_long ? long_text : std::string_view(tmp, tl);
+      std::string_view body = long_text;
       std::string_view sign;
       if (numeric && (plus || space) && !body.empty() && body[0] != '-') {
         sign = plus ? "+" : " ";

@@ -52,6 +52,16 @@ std::string backreference_error(std::string_view p) {
   return {};
 }
 
+// Whether the pattern uses \C, which RE2 has and Go's regexp refuses.
+bool has_any_byte_escape(std::string_view p) noexcept {
+  for (std::size_t i = 0; i + 1 < p.size(); ++i) {
+    if (p[i] == '\\' && p[++i] == 'C') {
+      return true;
+    }
+  }
+  return false;
+}
+
 // RE2's verdict on a pattern, as Go's regexp words it ("invalid repeat count: `{1001}`"), or
 // "" when it is a pattern.
 std::string re2_error(std::string_view p) {
@@ -213,6 +223,49 @@ std::string translate(std::string_view p) {
 
 }  // namespace
 
+// Length of the valid UTF-8 sequence starting at s[i] (1-4), or 0 if the bytes there are not one
+// (Go's utf8.DecodeRuneInString returns RuneError, width 1, for those).
+std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept {
+  const auto b = [&](std::size_t k) { return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0u; };
+  const unsigned c = b(0);
+  if (c < 0x80) {
+    return 1;
+  }
+  const auto cont = [&](std::size_t k) { return (b(k) & 0xC0u) == 0x80u; };
+  if (c >= 0xC2 && c <= 0xDF) {
+    return cont(1) ? 2 : 0;
+  }
+  if (c >= 0xE0 && c <= 0xEF) {
+    const unsigned c1 = b(1);
+    const bool ok1 = c == 0xE0 ? (c1 >= 0xA0 && c1 <= 0xBF) : c == 0xED ? (c1 >= 0x80 && c1 <= 0x9F) : cont(1);
+    return ok1 && cont(2) ? 3 : 0;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    const unsigned c1 = b(1);
+    const bool ok1 = c == 0xF0 ? (c1 >= 0x90 && c1 <= 0xBF) : c == 0xF4 ? (c1 >= 0x80 && c1 <= 0x8F) : cont(1);
+    return ok1 && cont(2) && cont(3) ? 4 : 0;
+  }
+  return 0;
+}
+
+std::string_view as_go_reads(std::string_view text, std::string& buf) {
+  if (simdjson::validate_utf8(text.data(), text.size())) {
+    return text;
+  }
+  buf.clear();
+  for (std::size_t i = 0; i < text.size();) {
+    const std::size_t w = utf8_sequence(text, i);
+    if (w == 0) {
+      buf += "\xEF\xBF\xBD"; // U+FFFD, one rune for the byte, as Go decodes it
+      ++i;
+    } else {
+      buf.append(text.substr(i, w));
+      i += w;
+    }
+  }
+  return buf;
+}
+
 std::string hyperscan_expression(std::string_view re2_pattern) { return translate(re2_pattern); }
 
 unsigned hyperscan_flags() noexcept { return HS_FLAG_SINGLEMATCH | HS_FLAG_UTF8 | HS_FLAG_ALLOWEMPTY; }
@@ -221,12 +274,8 @@ std::variant<regex_db, std::string> regex_db::compile(std::string_view pattern) 
   // RE2 (Go's regexp syntax and semantics) decides what is a pattern: what it refuses is an
   // error worded as Go words it, what it takes is never refused.
   // Go's regexp has no \C (any byte), which RE2 takes: refused as Go refuses it.
-  for (std::size_t i = 0; i + 1 < pattern.size(); ++i) {
-    if (pattern[i] == '\\') {
-      if (pattern[++i] == 'C') {
-        return std::string("invalid escape sequence: `\\C`");
-      }
-    }
+  if (has_any_byte_escape(pattern)) {
+    return std::string("invalid escape sequence: `\\C`");
   }
   if (std::string err = re2_error(pattern); !err.empty()) {
     std::string ours = backreference_error(pattern);
@@ -278,11 +327,10 @@ int regex_db::search(std::string_view text) const noexcept {
     }
     tls.gen = proto_gen.load(std::memory_order_relaxed);
   }
-  // HS_FLAG_UTF8 databases have undefined results on invalid UTF-8: RE2 takes such text, as
-  // Go's regexp does.
-  if (!simdjson::validate_utf8(text.data(), text.size())) {
-    return dynamic_search(text, pattern_);
-  }
+  // HS_FLAG_UTF8 databases have undefined results on invalid UTF-8: such text is matched as Go
+  // reads it, each bad byte a U+FFFD.
+  thread_local std::string go_text;
+  text = as_go_reads(text, go_text);
   bool matched = false;
   const char* data = text.empty() ? "" : text.data();
   hs_error_t rc = hs_scan(db_, data, static_cast<unsigned>(text.size()), 0, tls.s, on_match, &matched);
@@ -316,7 +364,7 @@ int dynamic_search(std::string_view text, std::string_view pattern) noexcept {
     re2::RE2::Options options; // RE2's defaults are Go's: UTF-8, `.` without \n, ^ $ at the ends
     options.set_log_errors(false);
     e.re = std::make_unique<re2::RE2>(re2::StringPiece(pattern.data(), pattern.size()), options);
-    if (!e.re->ok()) {
+    if (!e.re->ok() || has_any_byte_escape(pattern)) { // Go has no \C: an invalid pattern there
       e.re.reset();
     }
     hit = &e;
@@ -324,6 +372,8 @@ int dynamic_search(std::string_view text, std::string_view pattern) noexcept {
   if (hit->re == nullptr) {
     return -1;
   }
+  thread_local std::string go_text;
+  text = as_go_reads(text, go_text);
   return re2::RE2::PartialMatch(re2::StringPiece(text.data(), text.size()), *hit->re) ? 1 : 0;
 }
 

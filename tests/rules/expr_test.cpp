@@ -604,6 +604,12 @@ TEST(ExprOperators, PredicatesAndBuiltins) {
           // %q as strconv.Quote: non-printing runes and bytes that are not UTF-8 escaped.
           {"Sprintf('%q', 'a\\u00a0b\\u0085\\u200b')", "str:\"a\\u00a0b\\u0085\\u200b\""},
           {"Sprintf('%q|%.1q', B64Decode('/w=='), 'éa')", "str:\"\\xff\"|\"é\""},
+          // Zero padding to a width goes after the sign and 0x; %#.0x of 0 is empty; %#q and %+q.
+          {"Sprintf('%#08x|%#08X|[%#.0x]|%05d|%+05d', 255, -255, 0, -42, 42)", "str:0x000000ff|-0X00000FF|[]|-0042|+0042"},
+          {"Sprintf('%#q|%#q|%+q', 'a', 'a`b', 'é')", "str:`a`|\"a`b\"|\"\\u00e9\""},
+          // Widths count a byte that is not UTF-8 as one rune; long precisions are honoured.
+          {"Sprintf('%5s|', B64Decode('gIA='))", "str:   \x80\x80|"},
+          {"len(Sprintf('%.300d|%.200f', 5, 1.5))", "int:503"},
           {"GetDecisionsSinceCount('1.2.3.4', '1h')", "int:0"}, // a host without a store
           {"TimeNow()", "load:function TimeNow is not supported by vigil"},
           {"# > 1", "load:cannot use pointer accessor outside predicate"},
@@ -1239,9 +1245,14 @@ TEST(ExprRegex, ConstantPatternsAgreeWithRe2AndWithComputedOnes) {
           {"'a' matches `a{1001}`", "load:invalid repeat count: `{1001}`"},
           {"'a' matches `a**`", "load:invalid nested repetition operator: `**`"},
           {"'a' matches `\\C`", "load:invalid escape sequence: `\\C`"}, // RE2 has it, Go does not
-          // Text that is not UTF-8 (0xFF 'x'): hyperscan cannot scan it, RE2 answers as Go does.
+          // Text that is not UTF-8 (0xFF 'x') is matched as Go reads it: the bad byte a U+FFFD.
           {"B64Decode('/3g=') matches 'x'", "true"},
           {"B64Decode('/3g=') matches ('' + 'x')", "true"},
+          {"B64Decode('/3g=') matches '^.x$'", "true"},
+          {"B64Decode('/3g=') matches ('' + '^.x$')", "true"},
+          {"B64Decode('/3g=') matches `^\\x{FFFD}x$`", "true"},
+          {"B64Decode('/3g=') matches '^[^a]x'", "true"},
+          {"'a' matches ('' + `\\C`)", "err:regex"}, // \\C computed is refused too
       },
       e);
 }
