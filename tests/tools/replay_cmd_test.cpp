@@ -152,6 +152,8 @@ TEST(metrics_cmd, tables_and_json_of_a_saved_scrape) {
                                       "cs_parser_hits_ok_total{source=\"/var/log/a\\nb\",type=\"file\"} 22000 1700000000000\n"
                                       "cs_active_decisions{reason=\"r\",origin=\"crowdsec\",action=\"ban\"} 2\n"
                                       "cs_active_decisions{reason=\"r\",origin=\"cscli\",action=\"ban\"} 1\n"
+                                      "cs_alerts{reason=\"inf\"} +Inf\n"
+                                      "cs_alerts{reason=\"huge\"} 1e30\n"
                                       "odd_value NaN\n"
                                       "big_value +Inf\n");
   child units({vigil_bin, "metrics", "--url", url});
@@ -161,6 +163,8 @@ TEST(metrics_cmd, tables_and_json_of_a_saved_scrape) {
       << units.stdout_text;
   EXPECT_EQ(row(units.stdout_text, "r:crowdsec:ban"), (std::vector<std::string>{"r:crowdsec:ban", "2"}));
   EXPECT_EQ(row(units.stdout_text, "r:cscli:ban"), (std::vector<std::string>{"r:cscli:ban", "1"}));
+  EXPECT_EQ(row(units.stdout_text, "inf"), (std::vector<std::string>{"inf", "+Inf"})) << units.stdout_text;
+  EXPECT_EQ(row(units.stdout_text, "huge"), (std::vector<std::string>{"huge", "1e+30"})) << units.stdout_text;
   child whole({vigil_bin, "metrics", "--url", url, "--no-unit"});
   ASSERT_EQ(whole.stop(0), 0) << whole.stderr_text;
   EXPECT_EQ(row(whole.stdout_text, "file:/var/log/a\\nb"),

@@ -152,6 +152,13 @@ bool parse(const std::string& text, std::vector<metric>& out, std::string& error
 // largest power of 1,000 reached (1.79k, 22.00k, 1.50M); --no-unit prints every count whole.
 std::string human(double v, bool units) {
   char buf[48];
+  if (!std::isfinite(v)) {
+    return std::isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf";
+  }
+  if (std::fabs(v) >= 1e21) { // past any unit, and past what %.0f shows readably
+    std::snprintf(buf, sizeof buf, "%.3g", v);
+    return buf;
+  }
   static constexpr std::pair<double, const char*> ranges[] = {
       {1e18, "E"}, {1e15, "P"}, {1e12, "T"}, {1e9, "G"}, {1e6, "M"}, {1e3, "k"}};
   if (units) {
