@@ -192,7 +192,9 @@ uint32_t decode_rune(std::string_view s, std::size_t i, std::size_t len) noexcep
 // ones text meets (no-break and other spaces, format characters, private use, non-characters);
 // an approximation of Go's tables, which also reject unassigned code points.
 bool go_escapes(uint32_t r) noexcept {
-  return (r >= 0x80 && r <= 0xA0) || r == 0xAD || (r >= 0x2000 && r <= 0x200F) || (r >= 0x2028 && r <= 0x202F) ||
+  return (r >= 0x80 && r <= 0xA0) || r == 0xAD || r == 0x061C || r == 0x180E || (r >= 0x0600 && r <= 0x0605) ||
+         r == 0x06DD || r == 0x070F || (r >= 0x2000 && r <= 0x200F) || (r >= 0x2028 && r <= 0x202F) ||
+         (r >= 0xE0000 && r <= 0xE007F) ||
          (r >= 0x205F && r <= 0x206F) || r == 0x3000 || r == 0xFEFF || (r >= 0xFFF9 && r <= 0xFFFB) ||
          (r >= 0xE000 && r <= 0xF8FF) || r == 0xFFFE || r == 0xFFFF || r >= 0xF0000;
 }

@@ -607,6 +607,7 @@ TEST(ExprOperators, PredicatesAndBuiltins) {
           // Zero padding to a width goes after the sign and 0x; %#.0x of 0 is empty; %#q and %+q.
           {"Sprintf('%#08x|%#08X|[%#.0x]|%05d|%+05d', 255, -255, 0, -42, 42)", "str:0x000000ff|-0X00000FF|[]|-0042|+0042"},
           {"Sprintf('%#q|%#q|%+q', 'a', 'a`b', 'é')", "str:`a`|\"a`b\"|\"\\u00e9\""},
+          {"Sprintf('%q', '\\u061c\\U000E0001')", "str:\"\\u061c\\U000e0001\""},
           // Widths count a byte that is not UTF-8 as one rune; long precisions are honoured.
           {"Sprintf('%5s|', B64Decode('gIA='))", "str:   \x80\x80|"},
           {"len(Sprintf('%.300d|%.200f', 5, 1.5))", "int:503"},
