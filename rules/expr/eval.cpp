@@ -193,7 +193,9 @@ uint32_t decode_rune(std::string_view s, std::size_t i, std::size_t len) noexcep
 // an approximation of Go's tables, which also reject unassigned code points.
 bool go_escapes(uint32_t r) noexcept {
   return (r >= 0x80 && r <= 0xA0) || r == 0xAD || r == 0x061C || r == 0x180E || (r >= 0x0600 && r <= 0x0605) ||
-         r == 0x06DD || r == 0x070F || (r >= 0x2000 && r <= 0x200F) || (r >= 0x2028 && r <= 0x202F) ||
+         r == 0x06DD || r == 0x070F || r == 0x08E2 || r == 0x1680 || r == 0x110BD || r == 0x110CD ||
+         (r >= 0x13430 && r <= 0x13438) || (r >= 0x1BCA0 && r <= 0x1BCA3) || (r >= 0x1D173 && r <= 0x1D17A) ||
+         (r >= 0x2000 && r <= 0x200F) || (r >= 0x2028 && r <= 0x202F) ||
          (r >= 0xE0000 && r <= 0xE007F) ||
          (r >= 0x205F && r <= 0x206F) || r == 0x3000 || r == 0xFEFF || (r >= 0xFFF9 && r <= 0xFFFB) ||
          (r >= 0xE000 && r <= 0xF8FF) || r == 0xFFFE || r == 0xFFFF || r >= 0xF0000;
@@ -1656,12 +1658,12 @@ class evaluator {
       }
       int width = 0, precision = -1;
       while (j < fmt.size() && fmt[j] >= '0' && fmt[j] <= '9') {
-        width = std::min(width * 10 + (fmt[j++] - '0'), static_cast<int>(sizeof buf));
+        width = std::min(width * 10 + (fmt[j++] - '0'), static_cast<int>(sizeof buf) + 1); // past it: too long
       }
       if (j < fmt.size() && fmt[j] == '.') {
         precision = 0;
         for (++j; j < fmt.size() && fmt[j] >= '0' && fmt[j] <= '9'; ++j) {
-          precision = std::min(precision * 10 + (fmt[j] - '0'), static_cast<int>(sizeof buf));
+          precision = std::min(precision * 10 + (fmt[j] - '0'), static_cast<int>(sizeof buf) + 1);
         }
       }
       if (j >= fmt.size()) {
@@ -1672,6 +1674,9 @@ class evaluator {
       }
       const char verb = fmt[j];
       i = j;
+      if (verb == 'v') {
+        plus = false; // Go: %+v is another form of %v (field names), not a sign
+      }
       if (verb == '%') {
         if (!put("%")) {
           return ee::limit;
@@ -1743,7 +1748,11 @@ class evaluator {
               if (precision >= 0 && in.size() > static_cast<std::size_t>(precision)) {
                 in = in.substr(0, static_cast<std::size_t>(precision));
               }
-              if (in.size() * 5 > sizeof quoted) {
+              // 2 digits a byte, a space between bytes, 0x before the first (or each, with a space).
+              const std::size_t bytes = in.size();
+              const std::size_t need = 2 * bytes + (space && bytes > 0 ? bytes - 1 : 0) +
+                                       (sharp ? 2 * (space ? bytes : std::min<std::size_t>(bytes, 1)) : 0);
+              if (need > sizeof quoted) {
                 return ee::limit;
               }
               std::size_t ql = 0;
@@ -1773,7 +1782,11 @@ class evaluator {
               if (r.ec != std::errc()) {
                 return ee::limit; // longer than a result may be
               }
-              long_text = std::string_view(quoted, static_cast<std::size_t>(r.ptr - quoted));
+              std::size_t fl = static_cast<std::size_t>(r.ptr - quoted);
+              if (sharp && std::string_view(quoted, fl).find('.') == std::string_view::npos && fl < sizeof quoted) {
+                quoted[fl++] = '.'; // %#f keeps its decimal point
+              }
+              long_text = std::string_view(quoted, fl);
               numeric = true;
             } else {
               bad = true;
@@ -1803,7 +1816,7 @@ class evaluator {
                 std::memcpy(quoted + 1, long_text.data(), long_text.size());
                 quoted[long_text.size() + 1] = '`';
                 long_text = std::string_view(quoted, long_text.size() + 2);
-              } else if (verb == 'q') { // %+q: ASCII only
+              } else if (verb == 'q' || (verb == 'v' && sharp)) { // %+q: ASCII only; %#v: Go syntax
                 const std::size_t ql = go_quote(long_text, quoted, sizeof quoted, plus);
                 if (ql == 0) {
                   return ee::limit;

@@ -55,8 +55,19 @@ std::string backreference_error(std::string_view p) {
 // Whether the pattern uses \C, which RE2 has and Go's regexp refuses.
 bool has_any_byte_escape(std::string_view p) noexcept {
   for (std::size_t i = 0; i + 1 < p.size(); ++i) {
-    if (p[i] == '\\' && p[++i] == 'C') {
+    if (p[i] != '\\') {
+      continue;
+    }
+    const char e = p[++i];
+    if (e == 'C') {
       return true;
+    }
+    if (e == 'Q') { // \Q...\E is literal text: a \C there is two characters
+      const std::size_t end = p.find("\\E", i + 1);
+      if (end == std::string_view::npos) {
+        return false;
+      }
+      i = end + 1;
     }
   }
   return false;

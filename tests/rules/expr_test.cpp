@@ -611,6 +611,12 @@ TEST(ExprOperators, PredicatesAndBuiltins) {
           // Widths count a byte that is not UTF-8 as one rune; long precisions are honoured.
           {"Sprintf('%5s|', B64Decode('gIA='))", "str:   \x80\x80|"},
           {"len(Sprintf('%.300d|%.200f', 5, 1.5))", "int:503"},
+          // Past 8 KiB by width or precision is an evaluation error, not a cut result.
+          {"Sprintf('%9000s', 'x')", "err:limit"},
+          {"Sprintf('%.9000d', 1)", "err:limit"},
+          {"len(Sprintf('%x', Sprintf('%4096s', '')))", "int:8192"},
+          {"Sprintf('%+v|%+d|%#v|%#.0f|%#.1f', 4, 4, 'ab', 3.0, 3.0)", "str:4|+4|\"ab\"|3.|3.0"},
+          {"Sprintf('%q', '\\u1680\\u08e2')", "str:\"\\u1680\\u08e2\""},
           {"GetDecisionsSinceCount('1.2.3.4', '1h')", "int:0"}, // a host without a store
           {"TimeNow()", "load:function TimeNow is not supported by vigil"},
           {"# > 1", "load:cannot use pointer accessor outside predicate"},
@@ -1254,6 +1260,8 @@ TEST(ExprRegex, ConstantPatternsAgreeWithRe2AndWithComputedOnes) {
           {"B64Decode('/3g=') matches `^\\x{FFFD}x$`", "true"},
           {"B64Decode('/3g=') matches '^[^a]x'", "true"},
           {"'a' matches ('' + `\\C`)", "err:regex"}, // \\C computed is refused too
+          {"'a\\\\Cb' matches `a\\Q\\C\\Eb`", "true"}, // inside \\Q...\\E it is text
+          {"'a\\\\Cb' matches ('' + `a\\Q\\C\\Eb`)", "true"},
       },
       e);
 }
