@@ -205,3 +205,22 @@ TEST(metrics_cmd, text_that_is_not_prometheus_is_an_error) {
 
 } // namespace
 } // namespace vigil
+
+namespace vigil {
+namespace {
+
+// A usage error exits 2, as every error vigil reports before it starts; --help and --version 0.
+TEST(cli, usage_errors_exit_2) {
+  child empty_listen({vigil_bin, "run", "--metrics-listen", ""});
+  EXPECT_EQ(empty_listen.stop(0), 2);
+  EXPECT_NE(empty_listen.stderr_text.find("an empty address"), std::string::npos) << empty_listen.stderr_text;
+  child unknown({vigil_bin, "replay", "--no-such-option"});
+  EXPECT_EQ(unknown.stop(0), 2);
+  child none({vigil_bin});
+  EXPECT_EQ(none.stop(0), 2);
+  child version({vigil_bin, "--version"});
+  EXPECT_EQ(version.stop(0), 0);
+}
+
+} // namespace
+} // namespace vigil

@@ -22,7 +22,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; a usage error exits 2, as every other error vigil reports
+    // before it starts (CLI11's own codes, 105 and up, say nothing a script can rely on).
+    return app.exit(e) == 0 ? 0 : 2;
   }
   for (const CLI::App* sub : app.get_subcommands()) {
     if (sub->get_name() == "replay") {
