@@ -1,4 +1,5 @@
 #include "engine/counters/counters.h"
+#include "engine/util/warn.h"
 
 #include <cstdio>
 
@@ -116,10 +117,8 @@ id registry::define(std::string_view name, std::string_view help, const std::vec
     // grow without bound): the last slot counts everything defined past the limit, and the
     // process keeps running. Said once.
     if (impl_->defs.size() == max_counters - 1) {
-      std::fprintf(stderr,
-                   "vigil: more than %u counter label sets; %s{%s} and any later new ones are counted together "
-                   "in vigil_counters_overflowed_total\n",
-                   max_counters - 1, std::string(name).c_str(), rendered.c_str());
+      util::warn("more than " + std::to_string(max_counters - 1) + " counter label sets; " + std::string(name) + "{" +
+                 rendered + "} and any later new ones are counted together in vigil_counters_overflowed_total");
       impl_->defs.push_back(sample{"vigil_counters_overflowed_total", "",
                                    "Counts of label sets defined past the registry's limit, added together", kind::counter,
                                    0});

@@ -1,4 +1,5 @@
 #include "engine/pipeline/pipeline.h"
+#include "engine/util/warn.h"
 
 #include <algorithm>
 #include <cassert>
@@ -301,8 +302,8 @@ class source_labels {
     }
     if (!folded_) {
       folded_ = true;
-      std::fprintf(stderr, "vigil: more than %zu sources: the metrics of new ones are labelled source=\"%.*s\"\n",
-                   max_source_labels, static_cast<int>(other_source_label.size()), other_source_label.data());
+      util::warn("more than " + std::to_string(max_source_labels) + " sources: the metrics of new ones are labelled source=\"" +
+                 std::string(other_source_label) + "\"");
     }
     return other_source_label;
   }
@@ -473,7 +474,7 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
   // owner at its number for good, so that is fatal, like any other allocation failure.
   void enqueue(work_item&& item) {
     if (!inbox_.enqueue(std::move(item))) {
-      std::fprintf(stderr, "vigil: out of memory queueing work for worker %u\n", index_);
+      std::fprintf(stderr, "vigil: out of memory queueing work for worker %u\n", index_); // no allocation here
       std::abort();
     }
   }

@@ -21,6 +21,7 @@
 #include "engine/counters/counters.h"
 #include "engine/event/timestamp.h"
 #include "engine/pipeline/pipeline.h"
+#include "engine/util/warn.h"
 #include "io/file/replay_source.h"
 #include "rules/matcher/ruleset.h"
 #include "tests/support/count_allocations.h"
@@ -939,6 +940,10 @@ TEST(pipeline, sources_past_the_label_limit_are_counted_together) {
   // The registry is the process's: earlier tests in this binary count into it too.
   const std::uint64_t hits_before = r.read_all("cs_parser_hits_total");
   const std::uint64_t poured_before = r.read_all("cs_bucket_poured_total");
+  // The limit is said once, where the program sends the engine's warnings.
+  static std::vector<std::string> warnings;
+  warnings.clear();
+  util::set_warning_sink([](const std::string& m) { warnings.push_back(m); });
   pipeline::pipeline pl(load({}), o, out);
   const std::string event = burst("10.7.0.1", 401, 1, "2026-01-01T00:00:00Z", 10);
   for (int i = 0; i < 1005; ++i) {
@@ -959,6 +964,9 @@ TEST(pipeline, sources_past_the_label_limit_are_counted_together) {
   EXPECT_EQ(r.read("cs_bucket_poured_total", {{"source", "(other)"}, {"type", "file"}, {"name", bf}}), 5u);
   EXPECT_EQ(r.read_all("cs_parser_hits_total") - hits_before, 1005u);
   EXPECT_EQ(r.read_all("cs_bucket_poured_total") - poured_before, 1005u);
+  util::set_warning_sink(nullptr);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_EQ(warnings[0], "more than 1000 sources: the metrics of new ones are labelled source=\"(other)\"");
 }
 
 // The totals of a replay of `text` with the counts by verb and resource on, as `vigil replay` runs.

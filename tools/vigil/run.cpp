@@ -21,6 +21,7 @@
 #include "engine/config/config.h"
 #include "engine/counters/counters.h"
 #include "engine/pipeline/pipeline.h"
+#include "engine/util/warn.h"
 #include "io/file/replay_source.h"
 #include "io/file/tailer.h"
 #include "io/http/server.h"
@@ -499,6 +500,8 @@ std::vector<config::webhook_source> webhooks_of(const run_options& o, const conf
 }
 
 int run_daemon(const run_options& o, bool listen_flag) {
+  // The engine's own warnings (a metrics limit reached) go into the same log as the rest.
+  util::set_warning_sink([](const std::string& message) { log_line("warning", message); });
   config::settings cfg;
   if (!load_settings_or_report(o.config, o.crowdsec_dir, cfg)) {
     return 2;
