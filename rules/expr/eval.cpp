@@ -11,6 +11,7 @@
 
 #include "rules/expr/program_data.h"
 #include "rules/unicode_case.h"
+#include "rules/unicode_print.h"
 
 namespace vigil::expr {
 namespace detail {
@@ -188,19 +189,6 @@ uint32_t decode_rune(std::string_view s, std::size_t i, std::size_t len) noexcep
   }
 }
 
-// Runes Go's strconv.Quote escapes besides the controls: those unicode.IsPrint rejects among the
-// ones text meets (no-break and other spaces, format characters, private use, non-characters);
-// an approximation of Go's tables, which also reject unassigned code points.
-bool go_escapes(uint32_t r) noexcept {
-  return (r >= 0x80 && r <= 0xA0) || r == 0xAD || r == 0x061C || r == 0x180E || (r >= 0x0600 && r <= 0x0605) ||
-         r == 0x06DD || r == 0x070F || r == 0x08E2 || r == 0x1680 || r == 0x110BD || r == 0x110CD ||
-         (r >= 0x13430 && r <= 0x13438) || (r >= 0x1BCA0 && r <= 0x1BCA3) || (r >= 0x1D173 && r <= 0x1D17A) ||
-         (r >= 0x2000 && r <= 0x200F) || (r >= 0x2028 && r <= 0x202F) ||
-         (r >= 0xE0000 && r <= 0xE007F) ||
-         (r >= 0x205F && r <= 0x206F) || r == 0x3000 || r == 0xFEFF || (r >= 0xFFF9 && r <= 0xFFFB) ||
-         (r >= 0xE000 && r <= 0xF8FF) || r == 0xFFFE || r == 0xFFFF || r >= 0xF0000;
-}
-
 // The runes of s, a byte that is not UTF-8 counting as one (as Go counts it).
 std::size_t rune_count(std::string_view s) noexcept {
   std::size_t n = 0;
@@ -266,7 +254,7 @@ std::size_t go_quote(std::string_view s, char* out, std::size_t cap, bool ascii)
       put('\\');
       put('x');
       put_hex(r, 2);
-    } else if (go_escapes(r) || (ascii && r >= 0x80)) {
+    } else if (!rules::is_print(r) || (ascii && r >= 0x80)) { // rules/unicode_print.h, as the templates
       put('\\');
       put(r < 0x10000 ? 'u' : 'U');
       put_hex(r, r < 0x10000 ? 4 : 8);

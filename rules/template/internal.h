@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "rules/template/value.h"
+#include "rules/unicode_print.h"
 
 namespace vigil::rules::tmpl {
 /// strconv.Quote (declared in template.h as well, for users outside the template code).
@@ -22,9 +23,8 @@ namespace vigil::rules::tmpl::detail {
 /// Decodes the UTF-8 rune at s[i]; returns its width. An invalid byte gives U+FFFD, width 1.
 std::size_t decode_rune(std::string_view s, std::size_t i, char32_t& r) noexcept;
 void append_rune(std::string& out, char32_t r);
-/// Go's unicode.IsPrint (letters, marks, numbers, punctuation, symbols and ASCII space);
-/// approximated outside the ranges templates meet (see text.cpp).
-bool is_print(char32_t r) noexcept;
+/// Go's unicode.IsPrint (rules/unicode_print.h, shared with the filter language).
+using rules::is_print;
 /// Go's unicode.IsSpace.
 bool is_space(char32_t r) noexcept;
 /// Go's unicode.IsLetter || unicode.IsDigit, approximated for non-ASCII runes.
