@@ -91,7 +91,7 @@ std::variant<binding, std::string> event_schema::bind(std::span<const path_segme
   }
   if (f == "Meta") {
     if (path.size() == 2) {
-      return bound(slot_meta_map, 2, value_hint::any); // 'user' in evt.Meta, len(evt.Meta)
+      return bound(slot_meta_map, 2, value_hint::map); // 'user' in evt.Meta, len(evt.Meta)
     }
     if (path[2].call) {
       return std::string("evt.Meta is a map: read it by key (evt.Meta.user, evt.Meta[\"user\"])");

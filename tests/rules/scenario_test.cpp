@@ -170,9 +170,18 @@ filter: "true"
 groupby: evt.Meta.user == 'x'
 capacity: 1
 leakspeed: 1s
+---
+type: leaky
+name: a/groupby-map
+description: d
+filter: "true"
+groupby: evt.Meta
+capacity: 1
+leakspeed: 1s
 )");
   EXPECT_TRUE(has_error(r, 6, "leakspeed: (capacity + 1) x leakspeed is over 292 years")) << dump(r);
   EXPECT_TRUE(has_error(r, 12, "groupby: must give a string, not bool")) << dump(r);
+  EXPECT_TRUE(has_error(r, 20, "groupby: must give a string, not map")) << dump(r);
   const load_result ok = load_text(R"(type: leaky
 name: a/fits
 description: d
