@@ -72,7 +72,8 @@ struct plugin_state {
   notification cfg;
   std::vector<std::shared_ptr<const queued>> pending;
   clock::time_point next_tick, next_wait;
-  counters::id alerts, sent, empty, failed_tries, gave_up, template_errors, dropped, abandoned, queue_depth;
+  counters::id alerts, sent, empty, failed_tries, gave_up, template_errors, dropped, abandoned, queue_depth,
+      unfinished;
   std::uint64_t unlogged_drops = 0; // dropped since the last line about drops
   clock::time_point next_drop_log;  // no line about drops before this
   bool backlog = false;             // a flush stopped at max_deliveries: flush again when there is room
@@ -164,6 +165,7 @@ struct notifier::impl {
   CURLM* multi = nullptr;
   std::list<delivery> jobs; // the notifier thread's own
   std::vector<std::uint8_t> busy; // per plugin, while scheduling
+  std::vector<std::size_t> unfinished_alerts; // per plugin, in count_unfinished
   std::thread thread;
   bool stopped = false;
 
@@ -219,6 +221,19 @@ struct notifier::impl {
       n += j.plugin == pi ? 1 : 0;
     }
     return n;
+  }
+
+  // The alerts of each plugin's deliveries not finished, after the jobs changed.
+  void count_unfinished() {
+    unfinished_alerts.assign(plugins.size(), 0);
+    for (const delivery& j : jobs) {
+      if (j.plugin < plugins.size()) {
+        unfinished_alerts[j.plugin] += j.alerts;
+      }
+    }
+    for (std::size_t i = 0; i < plugins.size(); ++i) {
+      counters::set(plugins[i].unfinished, unfinished_alerts[i]);
+    }
   }
 
   // Room for more deliveries of plugin `pi`. The limit is each plugin's: an endpoint that is
@@ -446,6 +461,7 @@ struct notifier::impl {
         finish(*j, error);
       }
       jobs.remove_if([this](const delivery& j) { return j.plugin >= plugins.size(); });
+      count_unfinished();
       now = clock::now();
       bool idle = jobs.empty();
       for (const auto& p : plugins) {
@@ -462,6 +478,7 @@ struct notifier::impl {
           release(j);
         }
         jobs.clear();
+        count_unfinished();
         for (auto& p : plugins) {
           if (!p.pending.empty()) {
             // Still waiting behind max_deliveries unfinished sends.
@@ -530,6 +547,9 @@ notifier::notifier(std::vector<notification> configs, notifier_options o) : impl
                            {{"name", name}, {"type", type}, {"reason", "abandoned"}});
     p.queue_depth = r.define("vigil_notification_pending", "Alerts waiting for their notification group",
                              {{"name", name}, {"type", type}}, counters::kind::gauge);
+    p.unfinished = r.define("vigil_notification_unfinished",
+                            "Alerts in deliveries not finished: waiting their turn, being sent, or waiting for a retry",
+                            {{"name", name}, {"type", type}}, counters::kind::gauge);
     p.next_tick = now + tick;
     p.next_wait = now + std::chrono::nanoseconds(c.group_wait);
     p.cfg = std::move(c);

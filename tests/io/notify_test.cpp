@@ -289,6 +289,35 @@ TEST(notify, a_dead_endpoint_is_counted_never_waited_for) {
   EXPECT_EQ(counter("vigil_notification_sent_total", "dead", "slack"), 0u);
 }
 
+// Alerts handed to a delivery leave vigil_notification_pending (alerts not yet in a group) for
+// vigil_notification_unfinished, which holds them while the delivery waits its turn, is sent,
+// or waits for a retry; an abandoned delivery leaves it too.
+TEST(notify, unfinished_deliveries_are_a_gauge) {
+  receiver hook({500});
+  auto n = load_one("type: http\nname: retrying\nmax_retry: 5\nformat: '{{len .}}'\nurl: " + hook.url() + "\n");
+  notifier_options o;
+  o.first_backoff = std::chrono::seconds(60);
+  {
+    notifier sender(n, o);
+    sender.submit(exec_alert("10.0.4.1"), 1, {"retrying"});
+    sender.submit(exec_alert("10.0.4.2"), 2, {"retrying"});
+    ASSERT_EQ(hook.wait_for(1).size(), 1u);
+    // The first send failed and waits a minute for its retry; the second waits behind it.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (counter("vigil_notification_failures_total", "retrying", "http", "attempt") == 0 &&
+           std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    EXPECT_EQ(counter("vigil_notification_failures_total", "retrying", "http", "attempt"), 1u);
+    EXPECT_EQ(counter("vigil_notification_unfinished", "retrying", "http"), 2u);
+    EXPECT_EQ(counter("vigil_notification_pending", "retrying", "http"), 0u);
+    sender.stop(std::chrono::milliseconds(200));
+  }
+  EXPECT_EQ(hook.all().size(), 1u);
+  EXPECT_EQ(counter("vigil_notification_failures_total", "retrying", "http", "abandoned"), 2u);
+  EXPECT_EQ(counter("vigil_notification_unfinished", "retrying", "http"), 0u);
+}
+
 TEST(notify, template_errors_are_counted_and_nothing_is_sent) {
   receiver hook;
   auto n = load_one("type: http\nname: broken_tpl\nformat: '{{index (GetMeta (index . 0) \"kind\") 0}}'\nurl: " +

@@ -338,7 +338,7 @@ int run_metrics(const metrics_options& o) {
          {"vigil_notification_failures_total{reason=gave_up}", "Gave up"},
          {"vigil_notification_failures_total{reason=template}", "Template err"},
          {"vigil_notification_failures_total{reason=dropped}", "Dropped"},
-         {"vigil_notification_pending", "Pending"}}, units);
+         {"vigil_notification_pending", "Pending"}, {"vigil_notification_unfinished", "Unfinished"}}, units);
   return 0;
 }
 
