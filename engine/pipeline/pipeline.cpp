@@ -282,6 +282,21 @@ void admission::release(std::int64_t n) noexcept {
 
 class worker;
 
+// CrowdSec's parser counters for one source label and type.
+struct parser_ids {
+  counters::id hits, ok, ko;
+};
+parser_ids parser_counters(std::string_view label, std::string_view type) {
+  auto& r = counters::registry::global();
+  const counters::label src{"source", label}, t{"type", type};
+  const counters::label acquis{"acquis_type", "k8s-audit"};
+  return parser_ids{
+      r.define("cs_parser_hits_total", "Total events entered the parser.", {src, t}),
+      r.define("cs_parser_hits_ok_total", "Total events were successfully parsed.", {src, t, acquis}),
+      r.define("cs_parser_hits_ko_total", "Total events were unsuccessfully parsed.", {src, t, acquis}),
+  };
+}
+
 // The `source` label of the per-source counters (cs_parser_hits_*, cs_bucket_poured_total): a
 // file path or a webhook client's address. The first max_source_labels distinct sources keep
 // their own; later ones share other_source_label, so a webhook open to many clients cannot grow
@@ -608,9 +623,6 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
   // type: CrowdSec's parser counters, and cs_bucket_poured_total{source,type,name} with one id
   // per scenario, defined on the source's first pour into it. Looked up when a chunk comes from
   // another source than the last, not per event; a reload starts over (scenario indexes change).
-  struct parser_ids {
-    counters::id hits, ok, ko;
-  };
   struct source_ids {
     std::string_view label;
     parser_ids parser;
@@ -627,14 +639,7 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
     sources_key_.append(chunk.source_type);
     auto it = sources_.find(sources_key_);
     if (it == sources_.end()) {
-      auto& r = counters::registry::global();
-      const counters::label src{"source", label}, type{"type", chunk.source_type};
-      const counters::label acquis{"acquis_type", "k8s-audit"};
-      const parser_ids ids{
-          r.define("cs_parser_hits_total", "Total events entered the parser.", {src, type}),
-          r.define("cs_parser_hits_ok_total", "Total events were successfully parsed.", {src, type, acquis}),
-          r.define("cs_parser_hits_ko_total", "Total events were unsuccessfully parsed.", {src, type, acquis}),
-      };
+      const parser_ids ids = parser_counters(label, chunk.source_type);
       it = sources_.emplace(sources_key_, source_ids{label, ids, std::vector<counters::id>(gen_->rules->scenarios.size(), no_id)})
                .first;
     }
@@ -1109,6 +1114,15 @@ void pipeline::reload(std::shared_ptr<const rules::ruleset> rules) {
 }
 
 std::shared_ptr<const rules::ruleset> pipeline::rules() const { return impl_->rules; }
+
+void pipeline::count_unparsed(const input_chunk& chunk, std::uint64_t n) {
+  if (n == 0) {
+    return;
+  }
+  const parser_ids ids = parser_counters(impl_->sources.label(chunk.source_path), chunk.source_type);
+  counters::add(ids.hits, n);
+  counters::add(ids.ko, n);
+}
 
 std::int64_t pipeline::in_flight() const noexcept { return impl_->admit.in_flight(); }
 

@@ -206,6 +206,12 @@ class pipeline {
   /// blocks.
   bool try_submit(const std::shared_ptr<input_chunk>& chunk, std::vector<document>& docs);
 
+  /// Counts `n` items of `chunk` that a producer refused before the workers (the webhook's
+  /// rejected items) in CrowdSec's parser counters of the chunk's source, as entered and not
+  /// parsed: a worker counts a malformed line of a file there too. Takes locks (the source
+  /// labels, the counter registry): once per batch with such items, not per event.
+  void count_unparsed(const input_chunk& chunk, std::uint64_t n);
+
   /// Takes a new rule set into use: each worker switches between two batches (in-band), with
   /// fresh buckets; the old set serves until then. Call from the thread that owns the pipeline.
   void reload(std::shared_ptr<const rules::ruleset> rules);

@@ -470,6 +470,7 @@ void webhook::handle(http::request& req, http::response& res) {
   w.batch_events.observe(static_cast<double>(n_accepted + n_rejected + w.n_duplicates));
   counters::add(w.accepted, n_accepted);
   counters::add(w.rejected, n_rejected);
+  w.pl.count_unparsed(*chunk, n_rejected);
   counters::add(w.duplicates, w.n_duplicates);
   res.body = "{\"accepted\":" + std::to_string(n_accepted) + ",\"duplicates\":" + std::to_string(w.n_duplicates) +
              ",\"rejected\":[" + rejects + "]";

@@ -1075,6 +1075,12 @@ TEST(metrics, prometheus_text_with_crowdsec_and_vigil_names) {
   EXPECT_NE(r.body.find("cs_parser_hits_ok_total{source=\"127.0.0.1\",type=\"k8s-audit\",acquis_type=\"k8s-audit\"} 1"),
             std::string::npos)
       << r.body;
+  // The rejected item entered the parser and failed there, as a malformed line of a file does.
+  EXPECT_NE(r.body.find("cs_parser_hits_total{source=\"127.0.0.1\",type=\"k8s-audit\"} 2"), std::string::npos)
+      << r.body;
+  EXPECT_NE(r.body.find("cs_parser_hits_ko_total{source=\"127.0.0.1\",type=\"k8s-audit\",acquis_type=\"k8s-audit\"} 1"),
+            std::string::npos)
+      << r.body;
   EXPECT_NE(r.body.find("cs_info{version=\"vigil-0.1.0\"} 1"), std::string::npos);
   // A 401 is poured into the bruteforce bucket, counted with its source and type as CrowdSec does.
   EXPECT_NE(r.body.find(poured), std::string::npos) << r.body;
@@ -1127,14 +1133,13 @@ TEST(metrics, prometheus_text_with_crowdsec_and_vigil_names) {
   ASSERT_EQ(tables.stop(0), 0) << tables.stderr_text;
   EXPECT_NE(tables.stdout_text.find("Acquisition Metrics:"), std::string::npos) << tables.stdout_text;
   EXPECT_NE(tables.stdout_text.find("Scenario Metrics:"), std::string::npos);
-  // cscli's acquisition row: "<type>:<source>", read 1 and parsed 1 (the webhook rejected the
-  // other item before the parser), poured 1; unparsed and whitelisted zero, printed "-" as cscli
-  // prints a zero.
+  // cscli's acquisition row: "<type>:<source>", read 2, parsed 1, unparsed 1 (the item the
+  // webhook rejected), poured 1; whitelisted zero, printed "-" as cscli prints a zero.
   EXPECT_NE(tables.stdout_text.find("  k8s-audit:127.0.0.1 "), std::string::npos) << tables.stdout_text;
   const std::size_t acq = tables.stdout_text.find("  k8s-audit:127.0.0.1 ");
   std::istringstream acq_row(tables.stdout_text.substr(acq, tables.stdout_text.find('\n', acq) - acq));
   std::vector<std::string> cells{std::istream_iterator<std::string>(acq_row), std::istream_iterator<std::string>()};
-  EXPECT_EQ(cells, (std::vector<std::string>{"k8s-audit:127.0.0.1", "1", "1", "-", "1", "-"})) << tables.stdout_text;
+  EXPECT_EQ(cells, (std::vector<std::string>{"k8s-audit:127.0.0.1", "2", "1", "1", "1", "-"})) << tables.stdout_text;
   child json({vigil_bin, "metrics", "--url", url, "-o", "json"});
   ASSERT_EQ(json.stop(0), 0);
   EXPECT_NE(json.stdout_text.find("{\"name\":\"cs_info\",\"labels\":{\"version\":\"vigil-0.1.0\"},\"value\":1}"),
