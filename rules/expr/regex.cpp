@@ -73,6 +73,61 @@ bool has_any_byte_escape(std::string_view p) noexcept {
   return false;
 }
 
+// Go's regexp (since Go 1.22) takes `(?<name>re)` for `(?P<name>re)`; Debian's RE2 takes only
+// the second. The pattern to compile: `p`, or in `out` with each `(?<` that opens a group (not
+// one inside a class or \Q...\E; `(?<=` and `(?<!` stay, refused as Go refuses them) spelled
+// `(?P<`.
+std::string_view with_go_named_groups(std::string_view p, std::string& out) {
+  if (p.find("(?<") == std::string_view::npos) {
+    return p;
+  }
+  out.clear();
+  bool in_class = false;
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    const char c = p[i];
+    if (c == '\\' && i + 1 < p.size()) {
+      std::size_t end = i + 2;
+      if (p[i + 1] == 'Q') { // literal text up to \E (or the end)
+        end = p.find("\\E", i + 2);
+        end = end == std::string_view::npos ? p.size() : end + 2;
+      }
+      out.append(p.substr(i, end - i));
+      i = end - 1;
+      continue;
+    }
+    if (in_class) {
+      if (c == '[' && i + 1 < p.size() && p[i + 1] == ':') { // [:alpha:] does not end the class
+        const std::size_t end = p.find(":]", i + 2);
+        if (end != std::string_view::npos) {
+          out.append(p.substr(i, end + 2 - i));
+          i = end + 1;
+          continue;
+        }
+      }
+      in_class = c != ']';
+      out.push_back(c);
+      continue;
+    }
+    if (c == '[') {
+      in_class = true;
+      out.push_back(c);
+      for (const char lead : {'^', ']'}) { // `[^`, then a leading ']' is literal
+        if (i + 1 < p.size() && p[i + 1] == lead) {
+          out.push_back(p[++i]);
+        }
+      }
+      continue;
+    }
+    if (p.substr(i, 3) == "(?<" && i + 3 < p.size() && p[i + 3] != '=' && p[i + 3] != '!') {
+      out.append("(?P<");
+      i += 2;
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
 // RE2's verdict on a pattern, as Go's regexp words it ("invalid repeat count: `{1001}`"), or
 // "" when it is a pattern.
 std::string re2_error(std::string_view p) {
@@ -281,16 +336,25 @@ std::string hyperscan_expression(std::string_view re2_pattern) { return translat
 
 unsigned hyperscan_flags() noexcept { return HS_FLAG_SINGLEMATCH | HS_FLAG_UTF8 | HS_FLAG_ALLOWEMPTY; }
 
-std::variant<regex_db, std::string> regex_db::compile(std::string_view pattern) {
+std::variant<regex_db, std::string> regex_db::compile(std::string_view written) {
   // RE2 (Go's regexp syntax and semantics) decides what is a pattern: what it refuses is an
   // error worded as Go words it, what it takes is never refused.
   // Go's regexp has no \C (any byte), which RE2 takes: refused as Go refuses it.
-  if (has_any_byte_escape(pattern)) {
+  if (has_any_byte_escape(written)) {
     return std::string("invalid escape sequence: `\\C`");
   }
+  std::string respelled;
+  const std::string_view pattern = with_go_named_groups(written, respelled);
   if (std::string err = re2_error(pattern); !err.empty()) {
     std::string ours = backreference_error(pattern);
-    return ours.empty() ? err : ours;
+    if (!ours.empty()) {
+      return ours;
+    }
+    // A bad name is quoted as written: `(?<a-b>`, not the `(?P<a-b>` RE2 was given.
+    if (const std::size_t at = err.find("(?P<"); at != std::string::npos && pattern.data() != written.data()) {
+      err.erase(at + 2, 1);
+    }
+    return err;
   }
   if (!hyperscan_exact(pattern)) {
     return regex_db(nullptr, std::string(pattern));
@@ -374,7 +438,9 @@ int dynamic_search(std::string_view text, std::string_view pattern) noexcept {
     e.pattern.assign(pattern);
     re2::RE2::Options options; // RE2's defaults are Go's: UTF-8, `.` without \n, ^ $ at the ends
     options.set_log_errors(false);
-    e.re = std::make_unique<re2::RE2>(re2::StringPiece(pattern.data(), pattern.size()), options);
+    std::string respelled;
+    const std::string_view go = with_go_named_groups(pattern, respelled);
+    e.re = std::make_unique<re2::RE2>(re2::StringPiece(go.data(), go.size()), options);
     if (!e.re->ok() || has_any_byte_escape(pattern)) { // Go has no \C: an invalid pattern there
       e.re.reset();
     }

@@ -1226,6 +1226,7 @@ TEST(ExprRegex, ConstantPatternsAgreeWithRe2AndWithComputedOnes) {
       {R"("a\n")", "a\n", "(?m)^$", false},
       {R"("a\n")", "a\n", "(?m)^\\s*$", false},
       {R"("a\nb")", "a\nb", "(?m)a$", false},
+      {R"("ab")", "ab", "(?P<x>a)b", true},
   };
   test_event e;
   for (const regex_case& c : cases) {
@@ -1262,6 +1263,16 @@ TEST(ExprRegex, ConstantPatternsAgreeWithRe2AndWithComputedOnes) {
           {"'a' matches ('' + `\\C`)", "err:regex"}, // \\C computed is refused too
           {"'a\\\\Cb' matches `a\\Q\\C\\Eb`", "true"}, // inside \\Q...\\E it is text
           {"'a\\\\Cb' matches ('' + `a\\Q\\C\\Eb`)", "true"},
+          // Go 1.22's `(?<name>re)`, as `(?P<name>re)`; not inside a class or \\Q...\\E, and a
+          // lookbehind stays refused.
+          {"'ab' matches `^(?<first>a)b$`", "true"},
+          {"'ab' matches ('' + `^(?<first>a)b$`)", "true"},
+          {"'b' matches `^(?<x>a)?b`", "true"},
+          {"'<' matches `^[(?<]+$`", "true"},
+          {"'(?<x>' matches `^\\Q(?<x>\\E$`", "true"},
+          {"'(?<x>' matches ('' + `^\\Q(?<x>\\E$`)", "true"},
+          {"'a' matches `(?<a-b>a)`", "load:invalid named capture: `(?<a-b>`"},
+          {"'a' matches `(?<=b)a`", "load:invalid or unsupported Perl syntax: `(?<`"},
       },
       e);
 }
