@@ -19,19 +19,20 @@ namespace vigil::io {
 
 namespace {
 
-// The dedupe key of (auditID, stage). The standard library's string hash reads 8 bytes at a
-// time; the key only has to be stable within one process.
-std::uint64_t dedupe_key(std::string_view audit_id, std::string_view stage) noexcept {
+// The dedupe key of a batch: its body's bytes and its cluster. kube-apiserver resends a batch
+// whose answer it did not get as the same bytes; a resend is recognized whole, never an event
+// by its auditID, which a client of the apiserver chooses (its Audit-ID header): an auditID seen
+// before must not hide a new event. The standard library's string hash reads 8 bytes at a time;
+// the key only has to be stable within one process.
+std::uint64_t dedupe_key(std::string_view body, std::string_view cluster) noexcept {
   const std::hash<std::string_view> h;
-  const std::uint64_t k = (h(audit_id) * 0x9E3779B97F4A7C15ULL) ^ h(stage);
+  const std::uint64_t k = (h(body) * 0x9E3779B97F4A7C15ULL) ^ h(cluster) ^ body.size();
   return k == 0 ? 1 : k; // 0 marks an empty slot
 }
 
 // Remembers recent 64-bit keys in two generations of a flat hash table: lookups check both,
 // inserts go to the young one, and when it is half full the old one is wiped and they swap.
-// Memory is fixed at construction; nothing is allocated per event. The table is far larger than
-// the caches and every lookup lands on a random page, so it asks for transparent huge pages: with
-// 4 KiB pages most lookups also missed the TLB.
+// Memory is fixed at construction; nothing is allocated per batch.
 class recent_keys {
  public:
   explicit recent_keys(std::size_t entries) {
@@ -40,29 +41,14 @@ class recent_keys {
       cap <<= 1;
     }
     mask_ = cap - 1;
-    const std::size_t bytes = 2 * cap * sizeof(std::uint64_t);
-    constexpr std::size_t huge = 2u << 20;
-    void* p = nullptr;
-    if (posix_memalign(&p, huge, bytes) != 0) {
-      throw std::bad_alloc(); // start-up only
-    }
-    madvise(p, bytes, MADV_HUGEPAGE); // advice: without it the table still works
-    std::memset(p, 0, bytes);         // touched now, not on the first lookups
-    table_ = static_cast<std::uint64_t*>(p);
-    gen_[0] = table_;
-    gen_[1] = table_ + cap;
+    table_ = std::make_unique<std::uint64_t[]>(2 * cap); // zeroed: every slot empty
+    gen_[0] = table_.get();
+    gen_[1] = table_.get() + cap;
   }
-  ~recent_keys() { std::free(table_); }
   recent_keys(const recent_keys&) = delete;
   recent_keys& operator=(const recent_keys&) = delete;
 
   [[nodiscard]] bool contains(std::uint64_t k) const noexcept { return find(gen_[0], k) || find(gen_[1], k); }
-
-  /// Starts loading the slots `k` hashes to: a batch prefetches all its keys, then looks them up.
-  void prefetch(std::uint64_t k) const noexcept {
-    __builtin_prefetch(gen_[0] + (k & mask_));
-    __builtin_prefetch(gen_[1] + (k & mask_));
-  }
 
   void insert(std::uint64_t k) noexcept {
     if (contains(k)) {
@@ -94,7 +80,7 @@ class recent_keys {
     return false;
   }
 
-  std::uint64_t* table_ = nullptr;
+  std::unique_ptr<std::uint64_t[]> table_;
   std::uint64_t* gen_[2] = {nullptr, nullptr};
   std::size_t mask_ = 0;
   std::size_t used_ = 0;
@@ -165,7 +151,6 @@ struct webhook::impl {
   engine::audit_event scratch; // the fallback path decodes items one at a time into it
   std::vector<engine::item_span> spans;
   std::vector<pipeline::document> docs; // the batch's accepted documents, in order
-  std::vector<std::uint64_t> keys;
   counters::id requests, hits, accepted, rejected, duplicates, refused, bad_bodies;
   counters::histogram batch_events;
 
@@ -201,37 +186,24 @@ struct webhook::impl {
     return false;
   }
 
-  // One decoded item: rejected now, or kept for route() with its dedupe key. The
-  // dedupe table is much larger than the caches, so its slots are prefetched here and looked up
-  // in route(), once the whole batch is classified.
-  void classify(const engine::decode_status& st, const engine::audit_event& event, std::size_t index,
-                const pipeline::document& doc, std::string& rejects,
-                std::size_t& n_rejected, std::string_view reason_if_bad) {
+  // One decoded item: rejected now, or kept for route().
+  void classify(const engine::decode_status& st, std::size_t index, const pipeline::document& doc,
+                std::string& rejects, std::size_t& n_rejected, std::string_view reason_if_bad) {
     if (!st.ok() || !reason_if_bad.empty()) {
       engine::failure f;
       f.status = st;
       reject(index, reason_if_bad.empty() ? engine::describe(f) : std::string(reason_if_bad), rejects, n_rejected);
       return;
     }
-    const std::uint64_t k = event.audit_id.empty() ? 0 : dedupe_key(event.audit_id, event.stage);
-    if (k != 0) {
-      seen.prefetch(k);
-    }
-    kept.push_back(kept_item{doc, k});
+    kept.push_back(doc);
   }
 
-  // The classified items: duplicates of earlier batches are counted and dropped, the others are
-  // accepted, in order.
-  void route() {
-    for (const kept_item& it : kept) {
-      if (it.key != 0) {
-        if (seen.contains(it.key)) {
-          ++n_duplicates;
-          continue;
-        }
-        keys.push_back(it.key);
-      }
-      docs.push_back(it.doc);
+  // The classified items: all duplicates if the batch is a resend, else all accepted, in order.
+  void route(bool resent) {
+    if (resent) {
+      n_duplicates = kept.size();
+    } else {
+      docs.insert(docs.end(), kept.begin(), kept.end());
     }
     kept.clear();
   }
@@ -249,11 +221,7 @@ struct webhook::impl {
   }
 
   std::size_t n_duplicates = 0;
-  struct kept_item {
-    pipeline::document doc;
-    std::uint64_t key; // 0: no auditID, not deduplicated
-  };
-  std::vector<kept_item> kept;
+  std::vector<pipeline::document> kept;
 };
 
 webhook::webhook(pipeline::pipeline& pl, webhook_options opts) : impl_(std::make_unique<impl>(pl, std::move(opts))) {}
@@ -332,7 +300,6 @@ void webhook::handle(http::request& req, http::response& res) {
   const char* data = chunk->data.data();
 
   w.spans.clear();
-  w.keys.clear();
   w.kept.clear();
   w.n_duplicates = 0;
   w.docs.clear();
@@ -401,7 +368,7 @@ void webhook::handle(http::request& req, http::response& res) {
       const engine::decode_status st = engine::decode_event(item, ev);
       pipeline::document doc;
       doc.item = static_cast<std::uint32_t>(i);
-      w.classify(st, ev, i, doc, rejects, n_rejected, {});
+      w.classify(st, i, doc, rejects, n_rejected, {});
     };
     if (is_list) {
       for (simdjson::dom::element item : items) {
@@ -425,7 +392,7 @@ void webhook::handle(http::request& req, http::response& res) {
       const auto item_err = span.complete ? w.parser.parse(data + span.offset, span.size, false).get(item)
                                           : simdjson::TAPE_ERROR;
       if (item_err != simdjson::SUCCESS) {
-        w.classify(engine::decode_status{}, w.scratch, i, raw_document(span), rejects, n_rejected,
+        w.classify(engine::decode_status{}, i, raw_document(span), rejects, n_rejected,
                std::string("invalid JSON: ") + simdjson::error_message(item_err));
         // Where a malformed item ends can be a guess: a string left open turns every later quote
         // inside out, and read that way a string's contents could pass for events. Then what
@@ -441,7 +408,7 @@ void webhook::handle(http::request& req, http::response& res) {
         break;
       }
       const engine::decode_status st = engine::decode_event(item, w.scratch);
-      w.classify(st, w.scratch, i, raw_document(span), rejects, n_rejected, {});
+      w.classify(st, i, raw_document(span), rejects, n_rejected, {});
     }
     if (w.kept.empty()) {
       // Nothing usable: the same answer as a body with no list at all.
@@ -454,7 +421,8 @@ void webhook::handle(http::request& req, http::response& res) {
     }
   }
 
-  w.route();
+  const std::uint64_t key = dedupe_key(std::string_view(data, size), cluster);
+  w.route(w.seen.contains(key));
   const std::size_t n_accepted = w.docs.size();
   if (!w.pl.try_submit(chunk, w.docs)) {
     counters::add(w.refused);
@@ -463,9 +431,7 @@ void webhook::handle(http::request& req, http::response& res) {
     res.body = json_error("too many events in flight: retry later; nothing of this batch was taken");
     return;
   }
-  for (const std::uint64_t k : w.keys) {
-    w.seen.insert(k);
-  }
+  w.seen.insert(key);
   counters::add(w.hits, n_accepted + n_rejected + w.n_duplicates);
   w.batch_events.observe(static_cast<double>(n_accepted + n_rejected + w.n_duplicates));
   counters::add(w.accepted, n_accepted);
