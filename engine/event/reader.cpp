@@ -172,7 +172,8 @@ const char* locate_list(const char* begin, const char* end, std::size_t max_byte
 
 } // namespace
 
-bool split_items(const char* begin, const char* end, std::size_t max_bytes, std::vector<item_span>& out) {
+bool split_items(const char* begin, const char* end, std::size_t max_bytes, std::size_t max_items,
+                 std::vector<item_span>& out) {
   const char* p = locate_list(begin, end, max_bytes);
   if (p == nullptr) {
     return false;
@@ -180,7 +181,7 @@ bool split_items(const char* begin, const char* end, std::size_t max_bytes, std:
   ++p;
   while (true) {
     p = skip_space(p, end);
-    if (p >= end || *p == ']') {
+    if (p >= end || *p == ']' || out.size() > max_items) {
       return true;
     }
     const char* item_end = nullptr;

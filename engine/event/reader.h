@@ -105,9 +105,11 @@ struct item_span {
 };
 
 /// Splits the items of a JSON array, or of the "items" array of an object (an EventList),
-/// without parsing them. False when there is no such list. Used by the webhook to hand each
-/// item of a batch to the worker that owns it.
-bool split_items(const char* begin, const char* end, std::size_t max_bytes, std::vector<item_span>& out);
+/// without parsing them. False when there is no such list. Stops once `out` holds more than
+/// `max_items`. Used by the webhook for a body that is not valid JSON as a whole, to read its
+/// items one by one.
+bool split_items(const char* begin, const char* end, std::size_t max_bytes, std::size_t max_items,
+                 std::vector<item_span>& out);
 
 /// False when the strings of the JSON value [begin, end) are not where strings can be (one
 /// followed by a bare word): a string left open earlier has turned the quotes inside out, so

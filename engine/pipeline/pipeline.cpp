@@ -238,6 +238,9 @@ std::shared_ptr<input_chunk> chunk_pool::get(std::size_t capacity) {
       if (chunk->parsed && chunk->parsed->doc.capacity() > keep_bytes) {
         chunk->parsed.reset();
       }
+      if (chunk->events.capacity() * sizeof(engine::audit_event) > keep_bytes) {
+        std::vector<engine::audit_event>().swap(chunk->events);
+      }
       st->returned.enqueue(chunk);
     } else {
       if (st) {

@@ -138,6 +138,15 @@ std::string json_error(std::string_view message) {
   return out;
 }
 
+// More items than kube-apiserver ever batches (400 by default, --audit-webhook-batch-max-size):
+// a body of millions of tiny items is refused before it is decoded, which would hold about
+// 700 bytes and take microseconds of the loop thread per item.
+constexpr std::size_t max_batch_items = 1u << 17;
+
+std::string too_many_items() {
+  return "more than " + std::to_string(max_batch_items) + " items in one request";
+}
+
 } // namespace
 
 struct webhook::impl {
@@ -166,7 +175,8 @@ struct webhook::impl {
     rejected = r.define("vigil_webhook_events_total", help, {src, {"result", "rejected"}});
     duplicates = r.define("vigil_webhook_events_total", help, {src, {"result", "duplicate"}});
     refused = r.define("vigil_webhook_batches_refused_total", "Batches answered 429 (in-flight limit)", {src});
-    bad_bodies = r.define("vigil_webhook_bad_bodies_total", "Batches answered 400 (nothing usable)", {src});
+    bad_bodies = r.define("vigil_webhook_bad_bodies_total",
+                          "Batches answered 400 (nothing usable) or 413 (too many items)", {src});
     batch_events = counters::histogram("vigil_webhook_batch_events", "Audit events per accepted batch",
                                        {1, 10, 50, 100, 200, 400, 800, 1600, 5000}, {src});
   }
@@ -186,16 +196,21 @@ struct webhook::impl {
     return false;
   }
 
-  // One decoded item: rejected now, or kept for route().
-  void classify(const engine::decode_status& st, std::size_t index, const pipeline::document& doc,
+  // One decoded item: rejected now (false), or kept for route().
+  bool classify(const engine::decode_status& st, std::size_t index, const pipeline::document& doc,
                 std::string& rejects, std::size_t& n_rejected, std::string_view reason_if_bad) {
     if (!st.ok() || !reason_if_bad.empty()) {
-      engine::failure f;
-      f.status = st;
-      reject(index, reason_if_bad.empty() ? engine::describe(f) : std::string(reason_if_bad), rejects, n_rejected);
-      return;
+      if (n_rejected < named_rejects) {
+        engine::failure f;
+        f.status = st;
+        reject(index, reason_if_bad.empty() ? engine::describe(f) : std::string(reason_if_bad), rejects, n_rejected);
+      } else {
+        ++n_rejected; // counted, not described: a body of a million bad items costs no strings
+      }
+      return false;
     }
     kept.push_back(doc);
+    return true;
   }
 
   // The classified items: all duplicates if the batch is a resend, else all accepted, in order.
@@ -208,8 +223,10 @@ struct webhook::impl {
     kept.clear();
   }
 
+  static constexpr std::size_t named_rejects = 100; // the answer names the first 100; all are counted
+
   void reject(std::size_t index, const std::string& reason, std::string& rejects, std::size_t& n_rejected) {
-    if (n_rejected < 100) { // the answer names the first 100; all are counted
+    if (n_rejected < named_rejects) {
       if (!rejects.empty()) {
         rejects += ',';
       }
@@ -357,18 +374,28 @@ void webhook::handle(http::request& req, http::response& res) {
       res.body = json_error("not an audit Event, EventList or array of Events");
       return;
     }
+    if (is_list && items.size() > max_batch_items) {
+      counters::add(w.bad_bodies);
+      res.status = 413;
+      res.body = json_error(too_many_items());
+      return;
+    }
     // The document list moves into a worker's inbox with each batch, so it starts empty: sized
     // once here rather than regrown (and reallocated) item by item. Capped: a body of millions
     // of tiny non-events must not reserve for all of them.
     w.docs.reserve(std::min<std::size_t>(is_list ? items.size() : 1, 8192));
-    // Decoded once, here: the workers take these events as they are (document::item).
+    // Decoded once, here: the workers take these events as they are (document::item). A
+    // rejected item gives its slot back.
+    std::size_t index = 0;
     auto decode = [&](simdjson::dom::element item) {
-      const std::size_t i = chunk->events.size();
+      const std::size_t slot = chunk->events.size();
       engine::audit_event& ev = chunk->events.emplace_back();
       const engine::decode_status st = engine::decode_event(item, ev);
       pipeline::document doc;
-      doc.item = static_cast<std::uint32_t>(i);
-      w.classify(st, i, doc, rejects, n_rejected, {});
+      doc.item = static_cast<std::uint32_t>(slot);
+      if (!w.classify(st, index++, doc, rejects, n_rejected, {})) {
+        chunk->events.pop_back();
+      }
     };
     if (is_list) {
       for (simdjson::dom::element item : items) {
@@ -380,7 +407,14 @@ void webhook::handle(http::request& req, http::response& res) {
     engine::count_parsed_batch(size);
   } else {
     // Not valid JSON as a whole: keep what can be read item by item.
-    if (!engine::split_items(data, data + size, w.opts.max_document_bytes, w.spans) || w.spans.empty()) {
+    const bool split = engine::split_items(data, data + size, w.opts.max_document_bytes, max_batch_items, w.spans);
+    if (w.spans.size() > max_batch_items) {
+      counters::add(w.bad_bodies);
+      res.status = 413;
+      res.body = json_error(too_many_items());
+      return;
+    }
+    if (!split || w.spans.empty()) {
       counters::add(w.bad_bodies);
       res.status = 400;
       res.body = json_error(std::string("body is not a usable audit batch: ") + simdjson::error_message(err));

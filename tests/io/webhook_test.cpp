@@ -367,6 +367,43 @@ TEST(webhook, every_error_status_with_its_body) {
   EXPECT_NE(daemon.stdout_text.find("crowdsecurity/k8s-audit-pod-exec"), std::string::npos);
 }
 
+// A body of countless tiny items (a few bytes each, about 700 bytes and microseconds of the loop
+// thread each once decoded) is refused before it is decoded, whether it is valid JSON or not;
+// bad items past the 100 the answer names are counted without being described.
+TEST(webhook, countless_tiny_items_are_refused_before_decoding) {
+  child daemon({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "off", "--listen", "127.0.0.1:0", "-o", "json",
+                "--workers", "1"});
+  const int port = test::start_daemon(daemon);
+  ASSERT_NE(port, 0) << daemon.stderr_text;
+  const std::string path = "/audit/webhook/event";
+  const std::string json = "Content-Type: application/json";
+  auto list = [](std::size_t n, const std::string& last) {
+    std::string body = R"({"kind":"EventList","items":[)";
+    for (std::size_t i = 0; i < n; ++i) {
+      body += i == 0 ? "{}" : ",{}";
+    }
+    return body + last + "]}";
+  };
+  http_client c(port);
+  const std::string too_many = R"({"error":"more than 131072 items in one request"})";
+  const auto valid = c.request("POST", path, list(131073, ""), {json});
+  EXPECT_EQ(valid.status, 413);
+  EXPECT_EQ(valid.body, too_many);
+  http_client c2(port);
+  const auto broken = c2.request("POST", path, list(131073, R"(,{"verb":tru})"), {json});
+  EXPECT_EQ(broken.status, 413);
+  EXPECT_EQ(broken.body, too_many);
+  http_client c3(port);
+  const auto many = c3.request("POST", path, list(5000, R"(,{"verb":"get"})"), {json});
+  EXPECT_EQ(many.status, 200);
+  EXPECT_EQ(many.body.rfind(R"({"accepted":1,"duplicates":0,"rejected":[{"index":0,"reason":"not an audit event)", 0), 0u)
+      << many.body.substr(0, 200);
+  EXPECT_EQ(std::count(many.body.begin(), many.body.end(), '{'), 1 + 100) << "the first 100 named";
+  EXPECT_NE(many.body.find(R"(,"rejected_total":5000})"), std::string::npos) << many.body.substr(many.body.size() - 100);
+  ASSERT_EQ(daemon.stop(), 0);
+  EXPECT_NE(daemon.stderr_text.find("stopped: 1 events processed"), std::string::npos) << daemon.stderr_text;
+}
+
 TEST(webhook, odd_requests_get_one_clear_answer_each) {
   child daemon({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "off", "--listen", "127.0.0.1:0", "-o", "json",
                 "--workers", "1", "--max-body-size", "100000"});
