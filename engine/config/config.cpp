@@ -159,6 +159,10 @@ struct loader {
           strings(kv.second, "paths", ps);
           for (const auto& p : ps) {
             f.paths.push_back(fs::path(p).is_relative() && !base.empty() ? (base / p).string() : p);
+            std::error_code ec;
+            if (fs::is_directory(f.paths.back(), ec)) {
+              fail(kv.second.Mark(), "paths: " + f.paths.back() + " is a directory, not a file");
+            }
           }
         } else if (k == "cluster") {
           f.cluster = kv.second.as<std::string>();
@@ -176,6 +180,10 @@ struct loader {
           f.from_beginning = start == "beginning";
         } else if (k == "position_dir") {
           f.position_dir = path_of(kv.second, base);
+          std::error_code ec;
+          if (!fs::is_directory(f.position_dir, ec)) {
+            fail(kv.second.Mark(), "position_dir: " + f.position_dir + " is not a directory (positions could not be saved)");
+          }
         } else {
           fail(kv.first.Mark(), "file source: unknown key '" + k + "'");
         }

@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/util/warn.h"
+
 namespace vigil::io {
 
 namespace {
@@ -132,7 +134,7 @@ bool replay_file(const replay_source& src, pipeline::pipeline& pl) {
   const bool is_stdin = src.path == "-";
   const int fd = is_stdin ? STDIN_FILENO : ::open(src.path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    std::fprintf(stderr, "vigil: %s: %s\n", src.path.c_str(), std::strerror(errno));
+    util::warn(src.path + ": " + std::strerror(errno));
     return false;
   }
   // A pipe or terminal may be a live stream: waiting for a whole chunk would hold its events
@@ -148,7 +150,7 @@ bool replay_file(const replay_source& src, pipeline::pipeline& pl) {
             continue;
           }
           if (r < 0) {
-            std::fprintf(stderr, "vigil: %s: %s\n", src.path.c_str(), std::strerror(errno));
+            util::warn(src.path + ": " + std::strerror(errno));
           }
           return static_cast<long>(r);
         }

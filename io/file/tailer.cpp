@@ -5,15 +5,20 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <functional>
+#include <string_view>
 #include <vector>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "engine/counters/counters.h"
+#include "engine/util/warn.h"
 
 namespace vigil::io {
 
@@ -22,36 +27,88 @@ namespace {
 constexpr std::size_t read_bytes = 4u << 20;
 constexpr std::size_t max_document = 64u << 20;
 
+// Where a file was left: its inode, the offset reached, and a hash of its first bytes (up to
+// head_bytes), which tells a file rewritten in place (truncated and written again past the
+// offset) from the same file grown.
 struct saved_position {
   std::uint64_t inode = 0;
   std::uint64_t offset = 0;
+  std::uint64_t head_size = 0;
+  std::uint64_t head_hash = 0;
 };
+
+constexpr std::size_t head_bytes = 256;
 
 saved_position load_position(const std::string& file) {
   saved_position p;
   std::ifstream in(file);
   if (in) {
     in >> p.inode >> p.offset;
+    if (!(in >> p.head_size >> p.head_hash)) { // a position written before the head was kept
+      p.head_size = p.head_hash = 0;
+    }
   }
   return p;
 }
 
 // Written to a temporary file and renamed, so a crash never leaves a half-written position.
-void save_position(const std::string& file, std::uint64_t inode, std::uint64_t offset) {
+// False (errno set) when it could not be written.
+bool save_position(const std::string& file, const saved_position& p) {
   if (file.empty()) {
-    return;
+    return true;
   }
   const std::string tmp = file + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
-    out << inode << ' ' << offset << '\n';
+    out << p.inode << ' ' << p.offset << ' ' << p.head_size << ' ' << p.head_hash << '\n';
+    out.flush();
+    if (!out) {
+      return false;
+    }
   }
-  std::rename(tmp.c_str(), file.c_str());
+  return std::rename(tmp.c_str(), file.c_str()) == 0;
+}
+
+// The first bytes of the open file, up to head_bytes.
+std::string read_head(int fd) {
+  std::string head(head_bytes, '\0');
+  const ssize_t n = ::pread(fd, head.data(), head.size(), 0);
+  head.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  return head;
+}
+
+std::uint64_t hash_of(std::string_view bytes) { return std::hash<std::string_view>{}(bytes); }
+
+// The file with inode `inode` in `dir` (where a rotation renamed it), opened; -1 if none.
+int open_by_inode(const std::string& dir, std::uint64_t inode) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) {
+    return -1;
+  }
+  int fd = -1;
+  while (const dirent* e = ::readdir(d)) {
+    if (static_cast<std::uint64_t>(e->d_ino) != inode) {
+      continue;
+    }
+    const int f = ::openat(::dirfd(d), e->d_name, O_RDONLY | O_CLOEXEC);
+    struct stat st {};
+    if (f >= 0 && ::fstat(f, &st) == 0 && S_ISREG(st.st_mode) && static_cast<std::uint64_t>(st.st_ino) == inode) {
+      fd = f;
+      break;
+    }
+    if (f >= 0) {
+      ::close(f);
+    }
+  }
+  ::closedir(d);
+  return fd;
 }
 
 } // namespace
 
 tailer::tailer(pipeline::pipeline& pl, tail_options opts) : pl_(pl), opts_(std::move(opts)) {
+  struct stat st {};
+  existed_at_start_ = ::stat(opts_.path.c_str(), &st) == 0;
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "vigil-tail"); // per-thread CPU in top, perf, /proc
     run();
@@ -71,6 +128,8 @@ void tailer::run() {
   auto& reg = counters::registry::global();
   const counters::id rotations_id =
       reg.define("vigil_file_rotations_total", "Log rotations followed by file tailers", {{"path", opts_.path}});
+  const counters::id position_errors =
+      reg.define("vigil_file_position_errors_total", "Positions a file tailer could not save", {{"path", opts_.path}});
   pipeline::chunk_pool pool;
 
   int fd = -1;
@@ -78,7 +137,20 @@ void tailer::run() {
   std::uint64_t offset = 0;   // of the first byte not yet consumed (start of `carry`)
   std::uint64_t line = 1;
   std::string carry;
+  std::string head; // the file's first bytes as last read (up to head_bytes)
   bool first_open = true;
+  bool position_warned = false;
+
+  auto save = [&] {
+    if (!save_position(opts_.position_file, saved_position{inode, offset, head.size(), hash_of(head)})) {
+      counters::add(position_errors);
+      if (!position_warned) {
+        position_warned = true;
+        util::warn("cannot save the position in " + opts_.path + " to " + opts_.position_file + ": " +
+                   std::strerror(errno) + " (a restart would not know where it stopped)");
+      }
+    }
+  };
 
   auto open_file = [&](bool resume) {
     fd = ::open(opts_.path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -86,20 +158,46 @@ void tailer::run() {
       return false;
     }
     struct stat st {};
-    fstat(fd, &st);
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(fd); // a directory or a device under the name: waited out like a missing file
+      fd = -1;
+      return false;
+    }
     inode = static_cast<std::uint64_t>(st.st_ino);
     offset = 0;
     line = 1;
     carry.clear();
+    head = read_head(fd);
     if (resume) {
       const saved_position saved = opts_.position_file.empty() ? saved_position{} : load_position(opts_.position_file);
-      if (saved.inode == inode && saved.offset <= static_cast<std::uint64_t>(st.st_size)) {
+      const bool same_head = saved.head_size == 0 ||
+                             (head.size() >= saved.head_size && hash_of(std::string_view(head).substr(0, saved.head_size)) == saved.head_hash);
+      if (saved.inode == 0) {
+        // Never followed: at its end (`start: end`, as tail -f and CrowdSec) if it was there
+        // when vigil started, else from its beginning.
+        offset = opts_.from_beginning || !existed_at_start_ ? 0 : static_cast<std::uint64_t>(st.st_size);
+      } else if (saved.inode == inode && saved.offset <= static_cast<std::uint64_t>(st.st_size) && same_head) {
         offset = saved.offset; // the same file as before the restart: go on where we stopped
-      } else if (!opts_.from_beginning) {
-        offset = static_cast<std::uint64_t>(st.st_size);
+      } else if (saved.inode != inode) {
+        // Rotated while vigil was down. The rest of the old file comes first if the rotation
+        // left it beside (renamed): the rotation check then moves on to this file, from its
+        // beginning. Without it, this file is read from its beginning.
+        const std::string dir = std::filesystem::path(opts_.path).parent_path().string();
+        const int old = open_by_inode(dir.empty() ? "." : dir, saved.inode);
+        struct stat old_st {};
+        if (old >= 0 && ::fstat(old, &old_st) == 0 && saved.offset <= static_cast<std::uint64_t>(old_st.st_size)) {
+          ::close(fd);
+          fd = old;
+          inode = saved.inode;
+          head = read_head(fd);
+          offset = saved.offset;
+        } else if (old >= 0) {
+          ::close(old);
+        }
       }
+      // Otherwise the same inode rewritten in place while vigil was down (shorter, or other
+      // first bytes): from its beginning.
       // Line numbers of what follows: count the lines before the resume point.
-      line = 1;
       std::vector<char> buf(1u << 20);
       std::uint64_t left = offset;
       while (left > 0) {
@@ -144,7 +242,7 @@ void tailer::run() {
       offset += carry.size(); // a line longer than any document: skipped (the worker never sees it)
       carry.clear();
     }
-    save_position(opts_.position_file, inode, offset);
+    save();
     return static_cast<std::size_t>(n);
   };
 
@@ -165,7 +263,7 @@ void tailer::run() {
     documents_ += documents;
     offset += used;
     carry.erase(0, used);
-    save_position(opts_.position_file, inode, offset);
+    save();
   };
   // The file is finished (rotated, truncated): all it holds, its last line even without a line
   // break.
@@ -193,6 +291,30 @@ void tailer::run() {
     }
   };
 
+  // Truncated in place (copytruncate): what was read of the old contents is finished, then
+  // start over at the beginning.
+  auto start_over = [&] {
+    flush_carry();
+    ::lseek(fd, 0, SEEK_SET);
+    offset = 0;
+    line = 1;
+    carry.clear();
+    head = read_head(fd);
+    ++rotations_;
+    counters::add(rotations_id);
+  };
+  // Truncated and written again past the offset between two looks (copytruncate under a busy
+  // writer), which the size alone does not show: the first bytes changed. Looked at before each
+  // read, so the middle of the new contents is not read as the rest of the old.
+  auto rewritten = [&] {
+    std::string now = read_head(fd);
+    if (now.size() < head.size() || now.compare(0, head.size(), head) != 0) {
+      return true;
+    }
+    head = std::move(now);
+    return false;
+  };
+
   while (!stop_) {
     if (fd < 0) {
       if (!open_file(first_open)) {
@@ -200,6 +322,9 @@ void tailer::run() {
         continue;
       }
       first_open = false;
+    }
+    if (rewritten()) {
+      start_over();
     }
     const bool got = pump() > 0;
     give_up_on_pending();
@@ -222,19 +347,11 @@ void tailer::run() {
       if (!open_file(false)) {
         continue;
       }
-      save_position(opts_.position_file, inode, 0);
+      save();
       continue;
     }
     if (static_cast<std::uint64_t>(by_fd.st_size) < offset + carry.size()) {
-      // Truncated in place (copytruncate): what was read of the old contents is finished, then
-      // start over at the beginning.
-      flush_carry();
-      ::lseek(fd, 0, SEEK_SET);
-      offset = 0;
-      line = 1;
-      carry.clear();
-      ++rotations_;
-      counters::add(rotations_id);
+      start_over(); // truncated in place (copytruncate)
       continue;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(opts_.poll_ms));

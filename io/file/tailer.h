@@ -22,8 +22,9 @@ struct tail_options {
   std::string cluster;
   /// Where the position is kept across restarts ("" = not kept). One line: inode, offset.
   std::string position_file;
-  /// Where to start a file with no saved position: at its end (as `tail -f` and CrowdSec do) or
-  /// at its beginning.
+  /// Where to start a file with no saved position that is there when the tailer starts: at its
+  /// end (as `tail -f` and CrowdSec do) or at its beginning. One that appears later is read from
+  /// its beginning.
   bool from_beginning = false;
   std::uint32_t poll_ms = 100;
 };
@@ -47,6 +48,9 @@ class tailer {
 
   pipeline::pipeline& pl_;
   tail_options opts_;
+  // `start: end` skips what a file held when vigil started following its path; a file that
+  // appears later was written since, and is read from its beginning.
+  bool existed_at_start_ = false;
   std::atomic<bool> stop_{false};
   std::atomic<std::uint64_t> documents_{0};
   std::atomic<std::uint64_t> rotations_{0};

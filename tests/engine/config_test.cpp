@@ -66,6 +66,18 @@ TEST(config, every_error_is_reported_with_its_position) {
   EXPECT_EQ(errs[0].to_string().rfind("vigil.yaml:1:", 0), 0u);
 }
 
+// A tail position directory that is not there would lose every position silently; a path that
+// is a directory would be followed forever without a line.
+TEST(config, file_sources_need_a_position_directory_and_file_paths) {
+  const auto errs = errors_of("sources:\n  - type: file\n    paths: [/tmp]\n    position_dir: /does/not/exist\n");
+  ASSERT_EQ(errs.size(), 2u);
+  EXPECT_EQ(errs[0].line, 3u);
+  EXPECT_EQ(errs[0].message, "paths: /tmp is a directory, not a file");
+  EXPECT_EQ(errs[1].line, 4u);
+  EXPECT_EQ(errs[1].message, "position_dir: /does/not/exist is not a directory (positions could not be saved)");
+  EXPECT_TRUE(errors_of("sources:\n  - type: file\n    paths: [/no/such.log]\n    position_dir: /tmp\n").empty());
+}
+
 TEST(config, invalid_yaml_and_missing_file) {
   const auto errs = errors_of("workers: [1\n");
   ASSERT_EQ(errs.size(), 1u);

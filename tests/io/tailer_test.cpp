@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include "engine/counters/counters.h"
 #include "rules/matcher/ruleset.h"
 
 namespace vigil::io {
@@ -241,6 +242,119 @@ TEST(tailer, a_new_file_without_position_starts_at_its_end) {
   const auto seen = out.snapshot();
   EXPECT_EQ(seen.size(), 1u);
   EXPECT_EQ(seen.count("new1"), 1u);
+}
+
+// A file that appears after vigil started following its path was written since: with `start:
+// end` too, it is read from its beginning.
+TEST(tailer, a_file_that_appears_later_is_read_from_its_beginning) {
+  const fs::path dir = fresh_dir("vigil_tail_later");
+  const fs::path log = dir / "audit.log";
+  counting_output out;
+  pipeline::pipeline pl(shipped(), pipeline::options{}, out);
+  tail_options t;
+  t.path = log.string();
+  t.position_file = (dir / "pos").string();
+  t.poll_ms = 20;
+  tailer tail(pl, t);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  append(log, exec_line("born1") + exec_line("born2"));
+  ASSERT_TRUE(wait_for(out, 2));
+  append(log, exec_line("born3"));
+  ASSERT_TRUE(wait_for(out, 3));
+  tail.stop();
+  pl.finish();
+  const auto seen = out.snapshot();
+  EXPECT_EQ(seen.size(), 3u);
+  for (const char* pod : {"born1", "born2", "born3"}) {
+    EXPECT_EQ(seen.count(pod) ? seen.at(pod) : 0, 1) << pod;
+  }
+}
+
+// Rotated while vigil was down: the rest of the old file (found renamed beside it by its inode),
+// then the new file from its beginning; rewritten in place while down (the same inode, longer,
+// other first bytes): from its beginning.
+TEST(tailer, rotation_while_stopped_loses_nothing) {
+  const fs::path dir = fresh_dir("vigil_tail_down");
+  const fs::path log = dir / "audit.log";
+  append(log, exec_line("r1") + exec_line("r2"));
+  tail_options t;
+  t.path = log.string();
+  t.position_file = (dir / "pos").string();
+  t.poll_ms = 20;
+  t.from_beginning = true;
+  auto run_until = [&](std::size_t n, const std::vector<std::string>& want) {
+    counting_output out;
+    pipeline::pipeline pl(shipped(), pipeline::options{}, out);
+    tailer tail(pl, t);
+    EXPECT_TRUE(wait_for(out, n));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200)); // nothing more may come
+    tail.stop();
+    pl.finish();
+    const auto seen = out.snapshot();
+    EXPECT_EQ(seen.size(), want.size());
+    for (const auto& pod : want) {
+      EXPECT_EQ(seen.count(pod) ? seen.at(pod) : 0, 1) << pod;
+    }
+  };
+  run_until(2, {"r1", "r2"});
+  t.from_beginning = false; // what follows is settled by the saved position
+  append(log, exec_line("s1"));                  // after the position, in the old file
+  fs::rename(log, dir / "audit.log.1");          // rotated while vigil is down
+  append(log, exec_line("t1") + exec_line("t2")); // the new file
+  run_until(3, {"s1", "t1", "t2"});
+  // The same file emptied and written again, longer than before, while vigil is down.
+  fs::resize_file(log, 0);
+  append(log, exec_line("u1-longer-name") + exec_line("u2-longer-name") + exec_line("u3"));
+  run_until(3, {"u1-longer-name", "u2-longer-name", "u3"});
+}
+
+// copytruncate under a busy writer: emptied and written again past the old offset between two
+// reads. The size does not show it; the first bytes do, and the new contents are read whole.
+TEST(tailer, truncation_then_a_longer_rewrite_between_two_reads_is_seen) {
+  const fs::path dir = fresh_dir("vigil_tail_rewrite");
+  const fs::path log = dir / "audit.log";
+  append(log, exec_line("v1"));
+  counting_output out;
+  pipeline::pipeline pl(shipped(), pipeline::options{}, out);
+  tail_options t;
+  t.path = log.string();
+  t.from_beginning = true;
+  t.poll_ms = 300;
+  tailer tail(pl, t);
+  ASSERT_TRUE(wait_for(out, 1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50)); // the tailer is asleep until its next look
+  fs::resize_file(log, 0);
+  append(log, exec_line("w1") + exec_line("w2") + exec_line("w3"));
+  ASSERT_TRUE(wait_for(out, 4));
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  tail.stop();
+  pl.finish();
+  const auto seen = out.snapshot();
+  EXPECT_EQ(seen.size(), 4u);
+  for (const char* pod : {"v1", "w1", "w2", "w3"}) {
+    EXPECT_EQ(seen.count(pod) ? seen.at(pod) : 0, 1) << pod;
+  }
+  EXPECT_TRUE(out.errors().empty()) << out.errors()[0];
+  EXPECT_EQ(tail.rotations(), 1u);
+}
+
+// A position that cannot be saved (its directory is gone) is counted and said once; the file is
+// still followed.
+TEST(tailer, a_position_that_cannot_be_saved_is_counted) {
+  const fs::path dir = fresh_dir("vigil_tail_nopos");
+  const fs::path log = dir / "audit.log";
+  counting_output out;
+  pipeline::pipeline pl(shipped(), pipeline::options{}, out);
+  tail_options t;
+  t.path = log.string();
+  t.position_file = (dir / "missing" / "pos").string();
+  t.poll_ms = 20;
+  tailer tail(pl, t);
+  append(log, exec_line("x1"));
+  ASSERT_TRUE(wait_for(out, 1));
+  tail.stop();
+  pl.finish();
+  EXPECT_GT(counters::registry::global().read("vigil_file_position_errors_total", {{"path", log.string()}}), 0u);
 }
 
 } // namespace

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -720,8 +721,16 @@ int run_daemon(const run_options& o, bool listen_flag) {
         continue;
       }
       for (const auto& path : f.paths) {
-        io::replay_file(io::replay_source{path, path, f.cluster.empty() ? cfg.cluster : f.cluster}, pl);
-        log_line("info", "read " + path);
+        std::error_code ec;
+        if (!std::filesystem::exists(path, ec)) {
+          log_line("error", path + " does not exist: not read");
+          continue;
+        }
+        if (io::replay_file(io::replay_source{path, path, f.cluster.empty() ? cfg.cluster : f.cluster}, pl)) {
+          log_line("info", "read " + path);
+        } else {
+          log_line("error", "could not read all of " + path);
+        }
       }
     }
   });
@@ -740,6 +749,10 @@ int run_daemon(const run_options& o, bool listen_flag) {
       t.from_beginning = f.from_beginning;
       tailers.push_back(std::make_unique<io::tailer>(pl, t));
       log_line("info", "following " + path + " (position in " + t.position_file + ")");
+      std::error_code ec;
+      if (!std::filesystem::exists(path, ec)) {
+        log_line("warning", path + " does not exist yet: it will be read from its beginning when it appears");
+      }
     }
   }
   // SIGHUP: reload the rules from the same files. The old set serves until the new one is
