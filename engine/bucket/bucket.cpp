@@ -595,6 +595,55 @@ void bucket_set::advance(unix_nanos now, overflow_sink& sink) noexcept {
   run_timers(now, false, sink);
 }
 
+void bucket_set::adopt(bucket_set& old) {
+  const auto same = [](const bucket_spec& a, const bucket_spec& b) {
+    return a.name == b.name && a.type == b.type && a.capacity == b.capacity && a.leakspeed == b.leakspeed &&
+           a.duration == b.duration && a.blackhole == b.blackhole && a.cache_size == b.cache_size &&
+           a.has_distinct == b.has_distinct;
+  };
+  std::vector<std::uint32_t> to(old.specs_.size(), npos);
+  for (std::uint32_t i = 0; i < old.specs_.size(); ++i) {
+    for (std::uint32_t j = 0; j < specs_.size(); ++j) {
+      if (same(old.specs_[i], specs_[j])) {
+        to[i] = j;
+        break;
+      }
+    }
+  }
+  watermark_ = std::max(watermark_, old.watermark_);
+  for (entry& e : old.entries_) {
+    if (!e.in_table || to[e.scenario] == npos) {
+      continue;
+    }
+    const std::uint32_t s = to[e.scenario];
+    const std::uint32_t index = insert(s, e.key, hash_bytes(e.key, s));
+    entry& n = entries_[index];
+    n.live = e.live;
+    n.has_blackhole = e.has_blackhole;
+    n.blackhole_until = e.blackhole_until;
+    n.first = e.first;
+    n.last = e.last;
+    n.tokens = e.tokens;
+    n.tokens_at = e.tokens_at;
+    n.count = e.count;
+    n.ring.swap(e.ring);
+    n.head = e.head;
+    n.size = e.size;
+    n.limit = e.limit;
+    std::swap(n.distinct, e.distinct);
+    if (n.live) {
+      set_live(s, +1);
+    }
+    schedule(index);
+  }
+  // What moved is this set's share of cs_buckets now: `old` must not zero it when it goes.
+  for (std::uint32_t i = 0; i < old.specs_.size(); ++i) {
+    if (to[i] != npos) {
+      old.rt_[i].live = 0;
+    }
+  }
+}
+
 void bucket_set::flush(overflow_sink& sink) noexcept {
   run_timers(never, true, sink);
   // Every table entry had a valid timer; sweep anyway so nothing survives a flush.

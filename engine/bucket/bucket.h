@@ -134,6 +134,13 @@ class bucket_set {
   /// instance without overflow or underflow, and clears all state including blackholes.
   void flush(overflow_sink& sink) noexcept;
 
+  /// A rule reload: the instances and blackhole windows of every scenario of `old` that this
+  /// set's specs keep unchanged (the same name and bucket parameters) move into this set, which
+  /// has none yet, with `old`'s clock; those of scenarios that changed or went stay in `old`, to
+  /// go with it. As CrowdSec keeps its buckets across a reload, a brute force half counted is
+  /// not forgotten, nor a blackhole lifted. Control plane: allocates.
+  void adopt(bucket_set& old);
+
   /// Live bucket instances (all scenarios).
   [[nodiscard]] std::size_t live() const noexcept { return live_; }
 

@@ -527,7 +527,11 @@ class worker final : public engine::event_sink, public engine::overflow_sink {
       contexts_.push_back(std::make_unique<rules::matcher::context>(gen_->rules->matcher_at(i)));
     }
     use_matcher(0);
-    buckets_ = std::make_unique<engine::bucket_set>(specs(*gen_->rules));
+    auto next = std::make_unique<engine::bucket_set>(specs(*gen_->rules));
+    if (buckets_) {
+      next->adopt(*buckets_); // the buckets of scenarios the reload left as they were
+    }
+    buckets_ = std::move(next);
     matched_.reserve(gen_->rules->scenarios.size());
   }
 

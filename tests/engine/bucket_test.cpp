@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <limits>
+#include <memory>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -143,6 +144,51 @@ TEST(bucket_leaky, destroyed_set_leaves_no_live_buckets_in_the_gauge) {
   }
   EXPECT_EQ(metric("cs_buckets", name), 0u);
   EXPECT_EQ(metric("cs_bucket_instantiation_total", name), 2u);
+}
+
+// A rule reload keeps the buckets of the scenarios it leaves as they were: three 401s before it
+// and three after overflow, and the blackhole opened before it still holds after it. A scenario
+// whose parameters changed starts afresh; the gauge counts what moved, once.
+TEST(bucket_leaky, a_reload_keeps_the_buckets_of_unchanged_scenarios) {
+  const std::string kept = "t/reload-kept", changed = "t/reload-changed";
+  bucket_spec k = leaky(kept, 5, 10 * sec);
+  k.blackhole = minute;
+  recording_sink sink;
+  const unix_nanos t0 = at("2023-05-17T15:00:00Z");
+  auto before = std::make_unique<bucket_set>(std::vector<bucket_spec>{k, leaky(changed, 5, 10 * sec)});
+  for (int i = 1; i <= 3; ++i) {
+    pour_n(*before, sink, i, t0 + i * sec);
+    ASSERT_TRUE(before->pour(1, "c/1.2.3.4", {}, t0 + i * sec, payload(t0, "x"), sink));
+  }
+  pour_n(*before, sink, 1, t0, "c/9.9.9.9");
+  for (int i = 1; i <= 6; ++i) { // another key overflows: its blackhole runs to t0 + 1m
+    pour_n(*before, sink, i, t0 + i * 100 * ms, "c/6.6.6.6");
+  }
+  ASSERT_EQ(sink.kept(), 1u);
+  // The reload: scenario order changes, the second scenario's capacity too.
+  auto after = std::make_unique<bucket_set>(std::vector<bucket_spec>{leaky(changed, 6, 10 * sec), k});
+  after->adopt(*before);
+  before.reset();
+  EXPECT_EQ(after->live(), 2u); // 1.2.3.4 and 9.9.9.9 of the kept scenario
+  EXPECT_EQ(metric("cs_buckets", kept), 2u);
+  EXPECT_EQ(metric("cs_buckets", changed), 0u);
+  for (int i = 4; i <= 6; ++i) {
+    EXPECT_TRUE(after->pour(1, "c/1.2.3.4", {}, t0 + i * sec, payload(t0 + i * sec, std::to_string(i)), sink));
+    EXPECT_TRUE(after->pour(0, "c/1.2.3.4", {}, t0 + i * sec, payload(t0, "x"), sink));
+  }
+  ASSERT_EQ(sink.got.size(), 2u);
+  const recorded& r = sink.got[1];
+  EXPECT_EQ(r.scenario, 1u); // the kept scenario's index in the new rules
+  EXPECT_EQ(r.events_count, 6u);
+  EXPECT_EQ(r.entries, (std::vector<std::string>{"1", "2", "3", "4", "5", "6"}));
+  EXPECT_FALSE(r.blackholed);
+  for (int i = 1; i <= 6; ++i) { // still inside the blackhole opened before the reload
+    after->pour(1, "c/6.6.6.6", {}, t0 + 20 * sec + i * 100 * ms, payload(t0, "y"), sink);
+  }
+  ASSERT_EQ(sink.got.size(), 3u);
+  EXPECT_TRUE(sink.got[2].blackholed);
+  // The changed scenario started afresh: 3 events, far from its new capacity of 6.
+  EXPECT_EQ(metric("cs_buckets", changed), 1u);
 }
 
 // Six events within 10 s overflow on the sixth with events_count 6 and all six payloads in order.
