@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -265,6 +266,7 @@ std::variant<settings, std::vector<error>> load_text(const std::string& text, co
     return l.errors;
   }
   const fs::path base = fs::path(file).parent_path();
+  std::optional<YAML::Mark> api_listen_at; // api.listen set to an address
   static const std::set<std::string> known = {"workers", "max_in_flight", "rules",   "cluster",
                                               "sources", "acquis",        "profiles", "store", "api", "metrics",
                                               "notifications"};
@@ -345,6 +347,9 @@ std::variant<settings, std::vector<error>> load_text(const std::string& text, co
             }
             (tk == "cert" ? out.api_tls_cert : out.api_tls_key) = p;
           }
+          if (out.api_tls_cert.empty() != out.api_tls_key.empty()) {
+            l.fail(kv2.second.Mark(), "api.tls: cert and key are both required");
+          }
           continue;
         }
         if (k != "listen") {
@@ -358,6 +363,9 @@ std::variant<settings, std::vector<error>> load_text(const std::string& text, co
           l.fail(kv2.second.Mark(), key + ".listen: expected ADDRESS:PORT (or empty to turn it off)");
         } else {
           (key == "api" ? out.api_listen : out.metrics_listen) = text;
+          if (key == "api" && !text.empty()) {
+            api_listen_at = kv2.second.Mark();
+          }
         }
       }
     } else if (key == "profiles") {
@@ -427,6 +435,12 @@ std::variant<settings, std::vector<error>> load_text(const std::string& text, co
         target.push_back(p.string());
       }
     }
+  }
+  if (api_listen_at && out.store_path.empty()) {
+    // The local API serves the store's decisions: asked for without one, it would be off without
+    // a word, and bouncers would only fail to connect.
+    l.fail(*api_listen_at, "api.listen: the local API serves the store's decisions, and store.path turns the store "
+                           "off: set a store path, or turn the API off with an empty listen");
   }
   if (!l.errors.empty()) {
     return l.errors;

@@ -78,6 +78,20 @@ TEST(config, file_sources_need_a_position_directory_and_file_paths) {
   EXPECT_TRUE(errors_of("sources:\n  - type: file\n    paths: [/no/such.log]\n    position_dir: /tmp\n").empty());
 }
 
+// The local API asked for without a store would be off without a word; half a TLS pair is refused
+// at load, as the webhook's is, not when `vigil run` starts.
+TEST(config, api_needs_a_store_and_a_whole_tls_pair) {
+  auto errs = errors_of("store:\n  path: \"\"\napi:\n  listen: 127.0.0.1:8081\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].line, 4u);
+  EXPECT_EQ(errs[0].message.rfind("api.listen: the local API serves the store's decisions", 0), 0u) << errs[0].message;
+  EXPECT_TRUE(errors_of("store:\n  path: \"\"\napi:\n  listen: \"\"\n").empty());
+  errs = errors_of("api:\n  tls:\n    cert: /etc/hostname\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].line, 3u);
+  EXPECT_EQ(errs[0].message, "api.tls: cert and key are both required");
+}
+
 TEST(config, invalid_yaml_and_missing_file) {
   const auto errs = errors_of("workers: [1\n");
   ASSERT_EQ(errs.size(), 1u);

@@ -1,4 +1,5 @@
 // `vigil replay` as a user runs it: the real binary, its stdin a pipe the test writes.
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <fstream>
@@ -220,6 +221,31 @@ TEST(cli, usage_errors_exit_2) {
   EXPECT_EQ(none.stop(0), 2);
   child version({vigil_bin, "--version"});
   EXPECT_EQ(version.stop(0), 0);
+  // Flags are held to the ranges vigil.yaml enforces for the same settings.
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{vigil_bin, "run", "--workers", "999"},
+        std::vector<std::string>{vigil_bin, "run", "--max-body-size", "10"},
+        std::vector<std::string>{vigil_bin, "run", "--max-in-flight", "0"},
+        std::vector<std::string>{vigil_bin, "replay", "--workers", "257", "-"}}) {
+    child c(args);
+    EXPECT_EQ(c.stop(0), 2) << args[2];
+    EXPECT_NE(c.stderr_text.find("not in range"), std::string::npos) << c.stderr_text;
+  }
+}
+
+// A repeatable flag takes one value each time: the files after `--rules DIR` are replayed, not
+// read as more rules (CLI11's default for a list).
+TEST(cli, a_repeatable_flag_takes_one_value) {
+  const std::string exec = R"({"auditID":"x","stage":"ResponseComplete","verb":"create","user":{"username":"u"},)"
+                           R"("sourceIPs":["192.0.2.5"],"objectRef":{"resource":"pods","subresource":"exec","name":"p"},)"
+                           R"("requestReceivedTimestamp":"2026-02-01T10:00:00Z"})";
+  const std::string a = testing::TempDir() + "vigil_flag_a.json";
+  const std::string b = testing::TempDir() + "vigil_flag_b.json";
+  std::ofstream(a) << exec << "\n";
+  std::ofstream(b) << exec << "\n";
+  child c({vigil_bin, "replay", "-o", "json", "--rules", "rules/crowdsecurity", a, b});
+  ASSERT_EQ(c.stop(0), 0) << c.stderr_text;
+  EXPECT_EQ(std::count(c.stdout_text.begin(), c.stdout_text.end(), '\n'), 2) << c.stdout_text;
 }
 
 } // namespace

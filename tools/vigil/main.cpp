@@ -7,6 +7,27 @@
 #define VIGIL_VERSION "0.1.0"
 #endif
 
+namespace {
+
+// A repeatable flag takes one value each time it is given (`--rules A --rules B`), never the
+// words after it: `vigil replay --rules DIR a.json b.json` replays both files, where CLI11's
+// default read every file but the last as a rules path.
+void one_value_per_flag(CLI::App& app) {
+  for (CLI::Option* o : app.get_options()) {
+    if (o->get_positional()) {
+      continue;
+    }
+    if (o->get_items_expected_max() > 1) {
+      o->allow_extra_args(false);
+    }
+  }
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+    one_value_per_flag(*sub);
+  }
+}
+
+} // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{"vigil: Kubernetes audit-log security engine"};
   app.require_subcommand(1);
@@ -19,6 +40,7 @@ int main(int argc, char** argv) {
   const vigil::cli::command store = vigil::cli::add_store_commands(app);
   const vigil::cli::command metrics = vigil::cli::add_metrics(app);
   const vigil::cli::command notifications = vigil::cli::add_notifications(app);
+  one_value_per_flag(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

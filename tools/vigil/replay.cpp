@@ -222,7 +222,7 @@ command add_replay(CLI::App& app) {
   sub->add_option("--rules", opts->rules,
                   "Scenario file or directory (repeatable); default: the shipped crowdsecurity rules");
   sub->add_option("-o,--output", opts->output, "Alert format on stdout: text or json")->capture_default_str();
-  sub->add_option("--workers", opts->workers, "Worker threads (default: one per core)");
+  sub->add_option("--workers", opts->workers, "Worker threads (default: one per core)")->check(CLI::Range(0, 256));
   sub->add_option("--profiles", opts->profiles, "profiles.yaml (default: CrowdSec's defaults + the k8s-audit notification profile)");
   sub->add_option("--cluster", opts->cluster, "Cluster name stamped on the events");
   sub->add_flag("--no-counts", opts->no_counts, "Do not count events by verb and resource in the summary");

@@ -649,6 +649,10 @@ int run_daemon(const run_options& o, bool listen_flag) {
   // The local API for bouncers, on the same loop, with its own store connection.
   std::unique_ptr<io::lapi> api;
   const std::string api_listen = o.api_listen.empty() ? cfg.api_listen : (o.api_listen == "off" ? "" : o.api_listen);
+  if (!api_listen.empty() && cfg.store_path.empty()) {
+    log_line("warning", "no local API on " + api_listen + ": it serves the store's decisions, and the store is off "
+                        "(store.path empty)");
+  }
   if (!api_listen.empty() && !cfg.store_path.empty()) {
     std::string error;
     // The local API runs on the loop that serves the webhook: its store connection waits at
@@ -848,9 +852,13 @@ command add_run(CLI::App& app) {
   sub->add_option("--cluster", o->cluster, "Cluster name stamped on the events");
   sub->add_option("-o,--output", o->output, "Alerts: text (log lines on stderr) or json (stdout)")
       ->capture_default_str();
-  sub->add_option("--workers", o->workers, "Worker threads (default: one per core)");
-  sub->add_option("--max-body-size", o->max_body_size, "Largest request body in bytes")->capture_default_str();
-  sub->add_option("--max-in-flight", o->max_in_flight, "Events admitted but not processed before 429");
+  // The ranges vigil.yaml enforces for the same settings (docs/configuration.md).
+  sub->add_option("--workers", o->workers, "Worker threads (default: one per core)")->check(CLI::Range(0, 256));
+  sub->add_option("--max-body-size", o->max_body_size, "Largest request body in bytes")
+      ->capture_default_str()
+      ->check(CLI::Range(std::int64_t{1024}, std::int64_t{1} << 31));
+  sub->add_option("--max-in-flight", o->max_in_flight, "Events admitted but not processed before 429")
+      ->check(CLI::Range(1, 1 << 24));
   // An empty value would silently mean "as configured": ask for an address or `off`.
   const auto address_or_off = [](const std::string& v) {
     return v.empty() ? std::string("an empty address: give ADDR:PORT, or off") : std::string();
