@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "engine/counters/counters.h"
+#include "engine/util/utf8.h"
 
 namespace vigil::engine {
 
@@ -14,7 +15,7 @@ using simdjson::dom::element;
 using simdjson::dom::element_type;
 
 struct decoder_counters {
-  counters::id read, decoded, bytes, documents;
+  counters::id read, decoded, bytes, documents, as_go;
   counters::id errors_syntax, errors_truncated, errors_too_large, errors_not_object, errors_not_event,
       errors_wrong_type, errors_bad_timestamp, errors_no_audit_fields;
 
@@ -28,6 +29,9 @@ struct decoder_counters {
           r.define("vigil_decoder_events_decoded_total", "Audit events decoded successfully"),
           r.define("vigil_decoder_bytes_total", "Bytes consumed by the decoder"),
           r.define("vigil_decoder_documents_total", "JSON documents parsed (lines, objects, lists)"),
+          r.define("vigil_decoder_read_as_go_total",
+                   "Documents simdjson refused and read as Go's encoding/json reads them (bytes that are not "
+                   "UTF-8, lone surrogates, integers past 64 bits)"),
           err("syntax"),
           err("truncated"),
           err("too_large"),
@@ -415,6 +419,136 @@ void reader::dispatch(element root, const position& where, event_sink& sink) {
   dispatch_item(root, where, sink);
 }
 
+namespace {
+
+int hex_value(char c) noexcept {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') {
+    return (c | 0x20) - 'a' + 10;
+  }
+  return -1;
+}
+
+// The code unit of the \uXXXX escape at s[i] (s[i] == '\\'), or -1.
+int escaped_unit(std::string_view s, std::size_t i) noexcept {
+  if (i + 6 > s.size() || s[i] != '\\' || s[i + 1] != 'u') {
+    return -1;
+  }
+  int v = 0;
+  for (std::size_t k = i + 2; k < i + 6; ++k) {
+    const int h = hex_value(s[k]);
+    if (h < 0) {
+      return -1;
+    }
+    v = v * 16 + h;
+  }
+  return v;
+}
+
+} // namespace
+
+bool rewrite_as_go_reads(std::string_view in, std::string& out) {
+  out.clear();
+  bool changed = false;
+  bool in_string = false;
+  for (std::size_t i = 0; i < in.size();) {
+    const char c = in[i];
+    if (in_string) {
+      if (c == '"') {
+        in_string = false;
+        out += c;
+        ++i;
+      } else if (c == '\\') {
+        const int unit = escaped_unit(in, i);
+        if (unit >= 0xD800 && unit <= 0xDBFF) {
+          const int low = escaped_unit(in, i + 6);
+          if (low >= 0xDC00 && low <= 0xDFFF) {
+            out.append(in.substr(i, 12)); // a surrogate pair
+            i += 12;
+          } else {
+            out += "\\ufffd"; // Go: U+FFFD, then the next escape read on its own
+            changed = true;
+            i += 6;
+          }
+        } else if (unit >= 0xDC00 && unit <= 0xDFFF) {
+          out += "\\ufffd";
+          changed = true;
+          i += 6;
+        } else {
+          const std::size_t n = std::min<std::size_t>(unit >= 0 ? 6 : 2, in.size() - i);
+          out.append(in.substr(i, n));
+          i += n;
+        }
+      } else {
+        const std::size_t w = util::utf8_sequence(in, i);
+        if (w == 0) {
+          out += "\xEF\xBF\xBD";
+          changed = true;
+          ++i;
+        } else {
+          out.append(in.substr(i, w));
+          i += w;
+        }
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+      out += c;
+      ++i;
+      continue;
+    }
+    if (c == '-' || (c >= '0' && c <= '9')) {
+      std::size_t end = i + 1;
+      bool integer = true;
+      std::size_t digits = c == '-' ? 0 : 1;
+      for (; end < in.size(); ++end) {
+        const char d = in[end];
+        if (d >= '0' && d <= '9') {
+          ++digits;
+        } else if (d == '.' || d == 'e' || d == 'E' || d == '+' || d == '-') {
+          integer = false;
+        } else {
+          break;
+        }
+      }
+      out.append(in.substr(i, end - i));
+      if (integer && digits > 18) { // past 64 bits or near: a float64, as Go reads every number here
+        out += ".0";
+        changed = true;
+      }
+      i = end;
+      continue;
+    }
+    out += c; // anything else as it is: what is wrong there is wrong for Go too
+    ++i;
+  }
+  return changed;
+}
+
+simdjson::error_code reader::parse(const char* p, std::size_t len, element& out) {
+  simdjson::error_code err = len > parser_.capacity() ? parser_.allocate(len, options_.max_depth) : simdjson::SUCCESS;
+  if (err == simdjson::SUCCESS) {
+    err = parser_.parse(p, len, false).get(out);
+  }
+  if (!go_readable_error(err) || !rewrite_as_go_reads(std::string_view(p, len), as_go_)) {
+    return err;
+  }
+  const std::size_t n = as_go_.size();
+  as_go_.append(simdjson::SIMDJSON_PADDING, '\0');
+  simdjson::error_code again = n > parser_.capacity() ? parser_.allocate(n, options_.max_depth) : simdjson::SUCCESS;
+  if (again == simdjson::SUCCESS) {
+    again = parser_.parse(as_go_.data(), n, false).get(out);
+  }
+  if (again != simdjson::SUCCESS) {
+    return err; // still refused: the first reason is the one to give
+  }
+  count_read_as_go();
+  return again;
+}
+
 bool item_bounds_trusted(const char* p, const char* end) noexcept {
   // Each string must be followed by what may follow a string in JSON. A string left open turns
   // the quotes after it inside out: the first "string" it then closes is followed by a bare word.
@@ -472,11 +606,7 @@ bool reader::recover_items(const char* begin, const char* end, const position& w
     }
     const char* const item_start = p;
     element item;
-    const auto len = static_cast<std::size_t>(item_end - p);
-    auto err = len > parser_.capacity() ? parser_.allocate(len, options_.max_depth) : simdjson::SUCCESS;
-    if (err == simdjson::SUCCESS) {
-      err = parser_.parse(p, len, false).get(item);
-    }
+    const auto err = parse(p, static_cast<std::size_t>(item_end - p), item);
     if (err != simdjson::SUCCESS) {
       failure f;
       f.json = err;
@@ -618,6 +748,8 @@ void reader::feed_decoded(const audit_event& event, std::uint64_t line, std::str
   sink.on_event(event, position{origin, line, -1});
 }
 
+void count_read_as_go() noexcept { counters::add(decoder_counters::get().as_go); }
+
 void count_parsed_batch(std::size_t bytes) noexcept {
   const auto& c = decoder_counters::get();
   counters::add(c.documents);
@@ -656,13 +788,7 @@ std::size_t reader::feed(const char* data, std::size_t size, bool final, std::st
     }
     // Fast path: the line is a whole document.
     element root;
-    auto err = parser_.parse(p, static_cast<std::size_t>(line_end - p), false).get(root);
-    if (err == simdjson::CAPACITY) {
-      err = parser_.allocate(static_cast<std::size_t>(line_end - p), options_.max_depth);
-      if (err == simdjson::SUCCESS) {
-        err = parser_.parse(p, static_cast<std::size_t>(line_end - p), false).get(root);
-      }
-    }
+    auto err = parse(p, static_cast<std::size_t>(line_end - p), root);
     if (err == simdjson::SUCCESS) {
       dispatch(root, where, sink);
       p = eol;
@@ -679,10 +805,7 @@ std::size_t reader::feed(const char* data, std::size_t size, bool final, std::st
       if (r == scan_result::complete && doc_end > line_end) {
         const std::size_t len = static_cast<std::size_t>(doc_end - p);
         const std::uint64_t lines = count_lines(p, doc_end);
-        err = len > parser_.capacity() ? parser_.allocate(len, options_.max_depth) : simdjson::SUCCESS;
-        if (err == simdjson::SUCCESS) {
-          err = parser_.parse(p, len, false).get(root);
-        }
+        err = parse(p, len, root);
         if (err == simdjson::SUCCESS) {
           dispatch(root, where, sink);
         } else if (!recover_items(p, doc_end, where, sink)) {

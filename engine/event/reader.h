@@ -121,6 +121,23 @@ bool item_bounds_trusted(const char* begin, const char* end) noexcept;
 /// _bytes_total), whose events then go through reader::feed_decoded.
 void count_parsed_batch(std::size_t bytes) noexcept;
 
+/// Counts a document read as Go reads it (rewrite_as_go_reads) by a parser of its own.
+void count_read_as_go() noexcept;
+
+/// Go's encoding/json (CrowdSec's) reads some JSON simdjson refuses: text that is not UTF-8 in a
+/// string (each bad byte a U+FFFD), a \u escape of a lone UTF-16 surrogate (a U+FFFD), an
+/// integer past 64 bits (the nearest float64). kube-apiserver logs a patch's bytes as the client
+/// sent them, so an audit event can hold any of these, and refusing the event would hide it.
+/// Writes into `out` what Go reads in `in`, in a form simdjson takes (EF BF BD, \ufffd, the
+/// integer with ".0"); false when there is nothing to rewrite. Run only on a document simdjson
+/// refused with one of go_readable_error's errors.
+bool rewrite_as_go_reads(std::string_view in, std::string& out);
+
+/// The simdjson errors rewrite_as_go_reads may cure.
+[[nodiscard]] inline bool go_readable_error(simdjson::error_code e) noexcept {
+  return e == simdjson::UTF8_ERROR || e == simdjson::STRING_ERROR || e == simdjson::NUMBER_ERROR;
+}
+
 class reader {
  public:
   explicit reader(reader_options options = {});
@@ -178,11 +195,15 @@ class reader {
   bool recover_items(const char* begin, const char* end, const position& where, event_sink& sink);
   void report(const position& where, const failure& why, event_sink& sink);
   void feed_run(const char* base, std::span<const framed_document> run, std::string_view origin, event_sink& sink);
+  // [p, p + len) parsed into `out`; a document simdjson refuses but Go reads is parsed as Go
+  // reads it (rewrite_as_go_reads).
+  simdjson::error_code parse(const char* p, std::size_t len, simdjson::dom::element& out);
 
   reader_options options_;
   simdjson::dom::parser parser_;
   std::string gathered_;                        // feed_documents: documents copied into one run
   std::vector<framed_document> gathered_docs_; // and where they are in it
+  std::string as_go_;                           // parse: a document rewritten as Go reads it
   audit_event event_;
   reader_stats stats_;
   std::uint64_t line_ = 1;

@@ -159,6 +159,7 @@ struct webhook::impl {
   recent_keys seen;
   engine::audit_event scratch; // the fallback path decodes items one at a time into it
   std::vector<engine::item_span> spans;
+  std::string as_go; // a body or item rewritten as Go reads it (engine::rewrite_as_go_reads)
   std::vector<pipeline::document> docs; // the batch's accepted documents, in order
   counters::id requests, hits, accepted, rejected, duplicates, refused, bad_bodies;
   counters::histogram batch_events;
@@ -194,6 +195,22 @@ struct webhook::impl {
       return true;
     }
     return false;
+  }
+
+  // One item of a body that is not valid JSON as a whole, parsed on its own (as Go reads it if
+  // simdjson refuses it only for what Go reads).
+  simdjson::error_code parse_item(const char* p, std::size_t len, simdjson::dom::element& item) {
+    const simdjson::error_code err = parser.parse(p, len, false).get(item);
+    if (!engine::go_readable_error(err) || !engine::rewrite_as_go_reads(std::string_view(p, len), as_go)) {
+      return err;
+    }
+    const std::size_t n = as_go.size();
+    as_go.append(simdjson::SIMDJSON_PADDING, '\0');
+    if (parser.parse(as_go.data(), n, false).get(item) != simdjson::SUCCESS) {
+      return err;
+    }
+    engine::count_read_as_go();
+    return simdjson::SUCCESS;
   }
 
   // One decoded item: rejected now (false), or kept for route().
@@ -345,6 +362,21 @@ void webhook::handle(http::request& req, http::response& res) {
   if (err == simdjson::SUCCESS) {
     err = parser.parse_into_document(parsed, data, size, false).get(root);
   }
+  if (engine::go_readable_error(err) && engine::rewrite_as_go_reads(std::string_view(data, size), w.as_go)) {
+    // JSON Go reads and simdjson refuses (bytes that are not UTF-8, a lone surrogate, a long
+    // integer): parsed as CrowdSec's Go code reads it. The parse does not point into its input.
+    const std::size_t n = w.as_go.size();
+    w.as_go.append(simdjson::SIMDJSON_PADDING, '\0');
+    simdjson::error_code again = n > parser.capacity() ? parser.allocate(std::bit_ceil(n), engine::reader_options{}.max_depth)
+                                                       : simdjson::SUCCESS;
+    if (again == simdjson::SUCCESS && n > parsed.capacity()) {
+      again = parsed.allocate(std::bit_ceil(n));
+    }
+    if (again == simdjson::SUCCESS && parser.parse_into_document(parsed, w.as_go.data(), n, false).get(root) == simdjson::SUCCESS) {
+      err = simdjson::SUCCESS;
+      engine::count_read_as_go();
+    }
+  }
   if (err == simdjson::SUCCESS) {
     // Valid JSON: find the items (an EventList, an array, or one Event).
     simdjson::dom::array items;
@@ -423,8 +455,7 @@ void webhook::handle(http::request& req, http::response& res) {
     for (std::size_t i = 0; i < w.spans.size(); ++i) {
       const engine::item_span& span = w.spans[i];
       simdjson::dom::element item;
-      const auto item_err = span.complete ? w.parser.parse(data + span.offset, span.size, false).get(item)
-                                          : simdjson::TAPE_ERROR;
+      const auto item_err = span.complete ? w.parse_item(data + span.offset, span.size, item) : simdjson::TAPE_ERROR;
       if (item_err != simdjson::SUCCESS) {
         w.classify(engine::decode_status{}, i, raw_document(span), rejects, n_rejected,
                std::string("invalid JSON: ") + simdjson::error_message(item_err));

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <memory>
 
+#include "engine/util/utf8.h"
 #include "rules/expr/program_data.h"
 #include "rules/unicode_case.h"
 #include "rules/unicode_print.h"
@@ -167,7 +168,7 @@ std::size_t utf8_length(std::string_view s) noexcept {
 std::size_t rune_prefix(std::string_view s, std::size_t n) noexcept {
   std::size_t i = 0;
   for (; i < s.size() && n > 0; --n) {
-    const std::size_t w = utf8_sequence(s, i);
+    const std::size_t w = util::utf8_sequence(s, i);
     i += w == 0 ? 1 : w;
   }
   return i;
@@ -193,7 +194,7 @@ uint32_t decode_rune(std::string_view s, std::size_t i, std::size_t len) noexcep
 std::size_t rune_count(std::string_view s) noexcept {
   std::size_t n = 0;
   for (std::size_t i = 0; i < s.size(); ++n) {
-    const std::size_t w = utf8_sequence(s, i);
+    const std::size_t w = util::utf8_sequence(s, i);
     i += w == 0 ? 1 : w;
   }
   return n;
@@ -202,7 +203,7 @@ std::size_t rune_count(std::string_view s) noexcept {
 // strconv.CanBackquote: one line, no control character but tab, no backquote, valid UTF-8.
 bool can_backquote(std::string_view s) noexcept {
   for (std::size_t i = 0; i < s.size();) {
-    const std::size_t w = utf8_sequence(s, i);
+    const std::size_t w = util::utf8_sequence(s, i);
     if (w == 0) {
       return false;
     }
@@ -233,7 +234,7 @@ std::size_t go_quote(std::string_view s, char* out, std::size_t cap, bool ascii)
   };
   put('"');
   for (std::size_t i = 0; i < s.size();) {
-    const std::size_t w = utf8_sequence(s, i);
+    const std::size_t w = util::utf8_sequence(s, i);
     if (w == 0) { // not UTF-8: the byte, escaped
       put('\\');
       put('x');
@@ -297,7 +298,7 @@ std::size_t encode_rune(char32_t r, char (&out)[4]) noexcept {
 
 // The rune at s[i] and its width in bytes (an invalid byte is U+FFFD, width 1, as in Go).
 uint32_t rune_at(std::string_view s, std::size_t i, std::size_t& width) noexcept {
-  const std::size_t len = utf8_sequence(s, i);
+  const std::size_t len = util::utf8_sequence(s, i);
   width = len == 0 ? 1 : len;
   return len == 0 ? rune_error : decode_rune(s, i, len);
 }
@@ -307,7 +308,7 @@ uint32_t last_rune(std::string_view s, std::size_t& width) noexcept {
   for (std::size_t back = 1; back <= 4 && back <= s.size(); ++back) {
     const std::size_t at = s.size() - back;
     if ((static_cast<unsigned char>(s[at]) & 0xC0) != 0x80) {
-      if (utf8_sequence(s, at) == back) {
+      if (util::utf8_sequence(s, at) == back) {
         width = back;
         return decode_rune(s, at, back);
       }
@@ -1325,7 +1326,7 @@ class evaluator {
         ++i;
         continue;
       }
-      const std::size_t len = utf8_sequence(s, i);
+      const std::size_t len = util::utf8_sequence(s, i);
       if (len == 0) {
         t.put("\\ufffd");
         ++i;
@@ -1451,7 +1452,7 @@ class evaluator {
     std::size_t parts = 0;
     if (sep.empty()) {
       for (std::size_t i = 0; i < s.size(); ++parts) {
-        const std::size_t len = utf8_sequence(s, i);
+        const std::size_t len = util::utf8_sequence(s, i);
         i += len == 0 ? 1 : len;
       }
     } else {
@@ -1476,7 +1477,7 @@ class evaluator {
       std::size_t len = 0;
       std::size_t next = 0;
       if (sep.empty()) {
-        len = utf8_sequence(s, i);
+        len = util::utf8_sequence(s, i);
         len = len == 0 ? 1 : len;
         next = i + len;
       } else {
@@ -1503,7 +1504,7 @@ class evaluator {
     if (old.empty()) {
       for (; i < s.size() && limit != 0; --limit) {
         t.put(with);
-        std::size_t len = utf8_sequence(s, i);
+        std::size_t len = util::utf8_sequence(s, i);
         len = len == 0 ? 1 : len;
         t.put(s.substr(i, len));
         i += len;
@@ -1557,7 +1558,7 @@ class evaluator {
         ++i;
         continue;
       }
-      const std::size_t len = utf8_sequence(s, i);
+      const std::size_t len = util::utf8_sequence(s, i);
       char32_t mapped = 0;
       if (len == 0) {
         t.put("\xEF\xBF\xBD");

@@ -11,6 +11,8 @@
 #include <re2/re2.h>
 #include <simdjson.h>
 
+#include "engine/util/utf8.h"
+
 namespace vigil::expr::detail {
 namespace {
 
@@ -291,36 +293,13 @@ std::string translate(std::string_view p) {
 
 // Length of the valid UTF-8 sequence starting at s[i] (1-4), or 0 if the bytes there are not one
 // (Go's utf8.DecodeRuneInString returns RuneError, width 1, for those).
-std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept {
-  const auto b = [&](std::size_t k) { return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0u; };
-  const unsigned c = b(0);
-  if (c < 0x80) {
-    return 1;
-  }
-  const auto cont = [&](std::size_t k) { return (b(k) & 0xC0u) == 0x80u; };
-  if (c >= 0xC2 && c <= 0xDF) {
-    return cont(1) ? 2 : 0;
-  }
-  if (c >= 0xE0 && c <= 0xEF) {
-    const unsigned c1 = b(1);
-    const bool ok1 = c == 0xE0 ? (c1 >= 0xA0 && c1 <= 0xBF) : c == 0xED ? (c1 >= 0x80 && c1 <= 0x9F) : cont(1);
-    return ok1 && cont(2) ? 3 : 0;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    const unsigned c1 = b(1);
-    const bool ok1 = c == 0xF0 ? (c1 >= 0x90 && c1 <= 0xBF) : c == 0xF4 ? (c1 >= 0x80 && c1 <= 0x8F) : cont(1);
-    return ok1 && cont(2) && cont(3) ? 4 : 0;
-  }
-  return 0;
-}
-
 std::string_view as_go_reads(std::string_view text, std::string& buf) {
   if (simdjson::validate_utf8(text.data(), text.size())) {
     return text;
   }
   buf.clear();
   for (std::size_t i = 0; i < text.size();) {
-    const std::size_t w = utf8_sequence(text, i);
+    const std::size_t w = util::utf8_sequence(text, i);
     if (w == 0) {
       buf += "\xEF\xBF\xBD"; // U+FFFD, one rune for the byte, as Go decodes it
       ++i;

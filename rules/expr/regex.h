@@ -23,10 +23,6 @@ unsigned hyperscan_flags() noexcept;
 // few values costs no compilation in steady state.
 int dynamic_search(std::string_view text, std::string_view pattern) noexcept;
 
-// Length of the valid UTF-8 sequence at s[i] (1-4), or 0 if the bytes there are not one (Go's
-// utf8.DecodeRuneInString returns RuneError, width 1, for those).
-std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept;
-
 // `text` as Go's regexp reads it: each byte that is not UTF-8 a U+FFFD (rewritten into `buf`
 // only when there is one).
 std::string_view as_go_reads(std::string_view text, std::string& buf);

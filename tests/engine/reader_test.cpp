@@ -364,12 +364,31 @@ TEST(reader, truncated_at_end_of_input) {
   EXPECT_EQ(s.errors[0].line, 2u);
 }
 
-TEST(reader, invalid_utf8_is_a_syntax_error) {
-  collect_sink s = decode_all("{\"verb\":\"get\",\"userAgent\":\"\xff\xfe\"}\n" + ev_get);
-  EXPECT_EQ(s.events.size(), 1u);
-  ASSERT_EQ(s.errors.size(), 1u);
-  EXPECT_EQ(s.errors[0].kind, "syntax");
+// JSON Go's encoding/json reads and simdjson refuses is read as Go reads it (kube-apiserver logs a
+// patch's bytes as sent, and a refused event would be a hidden one): bytes that are not UTF-8 in
+// a string are each a U+FFFD, a lone surrogate escape is a U+FFFD, an integer past 64 bits is a
+// float64. Outside a string such bytes are an error for Go too; 1e400 is too large for both.
+TEST(reader, json_go_reads_is_read_as_go_reads_it) {
+  const std::string fffd = "\xEF\xBF\xBD";
+  collect_sink s = decode_all("{\"verb\":\"get\",\"userAgent\":\"a\xff\xfe\"}\n"
+                              R"({"verb":"get","userAgent":"\udc00-\ud800\u0041-\ud83d\ude00"})" "\n"
+                              R"({"verb":"get","responseStatus":{"code":401},"n":[18446744073709551616,-99999999999999999999]})" "\n"
+                              "{\"verb\":\"get\",\"x\":\xff}\n"
+                              R"({"verb":"get","n":1e400})" "\n" +
+                              ev_get);
+  ASSERT_EQ(s.events.size(), 4u);
+  EXPECT_EQ(s.events[0].user_agent, "a" + fffd + fffd);
+  EXPECT_EQ(s.events[1].user_agent, fffd + "-" + fffd + "A-\xF0\x9F\x98\x80");
+  EXPECT_EQ(s.events[2].code, 401);
+  ASSERT_EQ(s.errors.size(), 2u);
+  EXPECT_EQ(s.errors[0].line, 4u);
   EXPECT_NE(s.errors[0].reason.find("UTF-8"), std::string::npos) << s.errors[0].reason;
+  EXPECT_EQ(s.errors[1].line, 5u);
+  EXPECT_NE(s.errors[1].reason.find("number"), std::string::npos) << s.errors[1].reason;
+  std::string out;
+  EXPECT_FALSE(engine::rewrite_as_go_reads(R"({"a":"\u00e9\ud83d\ude00","n":123456789012345678})", out));
+  ASSERT_TRUE(engine::rewrite_as_go_reads(R"({"a":"x\"\udfff","n":[1234567890123456789012,1.5e3,-7]})", out));
+  EXPECT_EQ(out, R"({"a":"x\"\ufffd","n":[1234567890123456789012.0,1.5e3,-7]})");
 }
 
 TEST(reader, deep_nesting_is_rejected_not_crashed) {
@@ -575,11 +594,10 @@ TEST(reader, a_line_cut_inside_a_string_costs_that_line_only) {
 }
 
 TEST(reader, an_item_refused_with_sure_bounds_costs_that_item_only) {
-  // Too deep, a number simdjson cannot hold, `tru`: the item's end is not in doubt, so the items
-  // after it are read (a deep object must not hide the events after it).
+  // Too deep, a number neither simdjson nor Go can hold, `tru`: the item's end is not in doubt, so
+  // the items after it are read (a deep object must not hide the events after it).
   const std::string deep = "{\"verb\":\"get\",\"x\":" + std::string(300, '[') + std::string(300, ']') + "}";
-  for (const std::string& bad : {deep, std::string(R"({"verb":"get","n":123456789012345678901234567890})"),
-                                 std::string(R"({"verb":tru})")}) {
+  for (const std::string& bad : {deep, std::string(R"({"verb":"get","n":1e400})"), std::string(R"({"verb":tru})")}) {
     for (const std::string& sep : {std::string(","), std::string(",\n")}) {
       collect_sink s = decode_all("[{\"verb\":\"get\"}" + sep + bad + sep + "{\"verb\":\"list\"}" + sep + "{\"verb\":\"watch\"}]");
       ASSERT_EQ(s.events.size(), 3u) << bad.substr(0, 40);

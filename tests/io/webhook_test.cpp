@@ -404,6 +404,39 @@ TEST(webhook, countless_tiny_items_are_refused_before_decoding) {
   EXPECT_NE(daemon.stderr_text.find("stopped: 1 events processed"), std::string::npos) << daemon.stderr_text;
 }
 
+// Items Go's encoding/json reads and simdjson refuses (bytes that are not UTF-8, a lone
+// surrogate, an integer past 64 bits) are read as CrowdSec reads them, in a body that is valid
+// otherwise and in one with a broken item beside them: an attacker's patch bytes, logged as sent,
+// must not hide the event.
+TEST(webhook, items_go_reads_are_read_as_go_reads_them) {
+  child daemon({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "off", "--listen", "127.0.0.1:0", "-o", "json",
+                "--workers", "1"});
+  const int port = test::start_daemon(daemon);
+  ASSERT_NE(port, 0) << daemon.stderr_text;
+  auto exec = [](const std::string& name, const std::string& extra) {
+    return R"({"auditID":")" + name + R"(","stage":"ResponseComplete","verb":"create","user":{"username":"u"},)"
+           R"("sourceIPs":["192.0.2.7"],"objectRef":{"resource":"pods","subresource":"exec","name":")" + name +
+           R"("},"requestReceivedTimestamp":"2026-02-01T10:00:00Z","x":)" + extra + "}";
+  };
+  const std::string path = "/audit/webhook/event";
+  http_client c(port);
+  const auto whole = c.request("POST", path,
+                               R"({"kind":"EventList","items":[)" + exec("utf8", "\"a\xffb\"") + "," +
+                                   exec("surrogate", R"("\udc00")") + "," + exec("bigint", "18446744073709551616") + "]}",
+                               {"Content-Type: application/json"});
+  EXPECT_EQ(whole.status, 200);
+  EXPECT_EQ(whole.body, R"({"accepted":3,"duplicates":0,"rejected":[]})");
+  const auto split = c.request("POST", path,
+                               R"({"kind":"EventList","items":[)" + exec("utf8-2", "\"\xfe\"") + R"(,{"verb":tru}]})",
+                               {"Content-Type: application/json"});
+  EXPECT_EQ(split.status, 200);
+  EXPECT_EQ(split.body.rfind(R"({"accepted":1,"duplicates":0,"rejected":[{"index":1,)", 0), 0u) << split.body;
+  ASSERT_EQ(daemon.stop(), 0);
+  for (const char* name : {"utf8", "surrogate", "bigint", "utf8-2"}) {
+    EXPECT_NE(daemon.stdout_text.find(std::string("\"resource_name\":\"") + name + "\""), std::string::npos) << name;
+  }
+}
+
 TEST(webhook, odd_requests_get_one_clear_answer_each) {
   child daemon({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "off", "--listen", "127.0.0.1:0", "-o", "json",
                 "--workers", "1", "--max-body-size", "100000"});
