@@ -138,7 +138,7 @@ struct loader {
             if (target == nullptr) {
               fail(t.first.Mark(), "timeouts: unknown key '" + tk + "'");
             } else if (!t.second.IsScalar() || !parse_duration_ms(t.second.as<std::string>(), *target)) {
-              fail(t.second.Mark(), "timeouts." + tk + ": expected a duration such as 10s or 500ms");
+              fail(t.second.Mark(), "timeouts." + tk + ": expected a duration from 1ms to 24h, such as 10s or 500ms");
             }
           }
         }
@@ -404,6 +404,10 @@ std::variant<settings, std::vector<error>> load_text(const std::string& text, co
         fs::path p = item.as<std::string>();
         if (p.is_relative() && !base.empty()) {
           p = base / p;
+        }
+        if (!fs::exists(p)) {
+          l.fail(item.Mark(), "acquis: " + p.string() + " does not exist");
+          continue;
         }
         load_acquis(p.string(), out, l.errors);
       }

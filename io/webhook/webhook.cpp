@@ -457,13 +457,16 @@ void webhook::handle(http::request& req, http::response& res) {
       simdjson::dom::element item;
       const auto item_err = span.complete ? w.parse_item(data + span.offset, span.size, item) : simdjson::TAPE_ERROR;
       if (item_err != simdjson::SUCCESS) {
-        w.classify(engine::decode_status{}, i, raw_document(span), rejects, n_rejected,
-               std::string("invalid JSON: ") + simdjson::error_message(item_err));
         // Where a malformed item ends can be a guess: a string left open turns every later quote
         // inside out, and read that way a string's contents could pass for events. Then what
-        // follows is not split into items. An item refused for its depth, a number or a typo
-        // in `true` has sure bounds, and the items after it are read.
-        if (span.complete && engine::item_bounds_trusted(data + span.offset, data + span.offset + span.size)) {
+        // follows is not split into items, and the answer says so. An item refused for its
+        // depth, a number or a typo in `true` has sure bounds, and the items after it are read.
+        const bool bounds_sure =
+            span.complete && engine::item_bounds_trusted(data + span.offset, data + span.offset + span.size);
+        w.classify(engine::decode_status{}, i, raw_document(span), rejects, n_rejected,
+                   std::string("invalid JSON: ") + simdjson::error_message(item_err) +
+                       (bounds_sure ? "" : "; the list is not read past this item (where it ends is in doubt)"));
+        if (bounds_sure) {
           continue;
         }
         if (i + 1 < w.spans.size()) {

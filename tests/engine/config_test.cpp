@@ -92,6 +92,16 @@ TEST(config, api_needs_a_store_and_a_whole_tls_pair) {
   EXPECT_EQ(errs[0].message, "api.tls: cert and key are both required");
 }
 
+// A missing acquisition file is pointed at in vigil.yaml, as a missing rules path is; a timeout
+// of 0 is told what is wanted.
+TEST(config, acquis_and_timeouts_errors_say_where_and_what) {
+  auto errs = errors_of("acquis: /no/such/acquis.yaml\nsources:\n  - type: webhook\n    timeouts: {header: 0s}\n");
+  ASSERT_EQ(errs.size(), 2u);
+  EXPECT_EQ(errs[0].to_string(), "vigil.yaml:1:9: acquis: /no/such/acquis.yaml does not exist");
+  EXPECT_EQ(errs[1].line, 4u);
+  EXPECT_EQ(errs[1].message, "timeouts.header: expected a duration from 1ms to 24h, such as 10s or 500ms");
+}
+
 TEST(config, invalid_yaml_and_missing_file) {
   const auto errs = errors_of("workers: [1\n");
   ASSERT_EQ(errs.size(), 1u);

@@ -523,6 +523,18 @@ TEST(webhook, odd_requests_get_one_clear_answer_each) {
     EXPECT_NE(r.body.find("{\"index\":1,\"reason\":\"invalid JSON"), std::string::npos) << r.body;
     EXPECT_NE(r.body.find("{\"index\":2,\"reason\":\"not read"), std::string::npos) << r.body;
   }
+  {
+    // The same with no item told apart after the broken one: its own reason says the rest of
+    // the list was not read (the good item after it is inside what looks like its string).
+    http_client c(port);
+    const std::string body =
+        R"({"kind":"EventList","items":[)" + event("ok4") + R"(,{"verb":"get, "auditID":"x"},)" + event("lost5") + "]}";
+    const auto r = c.request("POST", path, body, {json});
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_NE(r.body.find("\"accepted\":1,"), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find("the list is not read past this item (where it ends is in doubt)\"}]}"), std::string::npos)
+        << r.body;
+  }
   ASSERT_EQ(daemon.stop(), 0);
   for (const char* pod : {"case", "up1", "up2", "up3", "deep1", "ok0"}) {
     EXPECT_NE(daemon.stdout_text.find("\"resource_name\":\"" + std::string(pod) + "\""), std::string::npos) << pod;
