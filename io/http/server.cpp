@@ -438,6 +438,10 @@ int on_message_complete(http_parser* p) {
   send_response(c, res, keep_alive);
   if (keep_alive) {
     arm(c, srv->opts.idle_timeout_ms);
+  } else {
+    // The last answer on this connection: requests pipelined after it are not processed
+    // (RFC 9112 9.6), and the connection closes once the answer is written.
+    http_parser_pause(p, 1);
   }
   if (c->body.capacity() > (1u << 20)) {
     std::string().swap(c->body); // do not keep a huge buffer for an idle connection

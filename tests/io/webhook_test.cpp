@@ -495,6 +495,19 @@ TEST(webhook, odd_requests_get_one_clear_answer_each) {
         << r.body;
   }
   {
+    // A request pipelined after one that says Connection: close is not processed (RFC 9112
+    // 9.6): one answer, then the connection closes.
+    http_client c(port);
+    const std::string first = batch("closing"), second = batch("after-close");
+    ASSERT_TRUE(c.send_raw("POST " + path + " HTTP/1.1\r\nHost: x\r\n" + json + "\r\nConnection: close\r\nContent-Length: " +
+                           std::to_string(first.size()) + "\r\n\r\n" + first + "POST " + path + " HTTP/1.1\r\nHost: x\r\n" +
+                           json + "\r\nContent-Length: " + std::to_string(second.size()) + "\r\n\r\n" + second));
+    const auto r = c.read_response();
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_NE(r.headers.find("Connection: close"), std::string::npos) << r.headers;
+    EXPECT_EQ(c.read_response(2000).status, 0); // no second answer: the connection is closed
+  }
+  {
     // A request line the parser took for the start of "HEAD": the 400 still has its body.
     http_client c(port);
     ASSERT_TRUE(c.send_raw("HELLO\r\n\r\n"));
@@ -536,10 +549,11 @@ TEST(webhook, odd_requests_get_one_clear_answer_each) {
         << r.body;
   }
   ASSERT_EQ(daemon.stop(), 0);
-  for (const char* pod : {"case", "up1", "up2", "up3", "deep1", "ok0"}) {
+  for (const char* pod : {"case", "up1", "up2", "up3", "deep1", "ok0", "closing"}) {
     EXPECT_NE(daemon.stdout_text.find("\"resource_name\":\"" + std::string(pod) + "\""), std::string::npos) << pod;
   }
   EXPECT_EQ(daemon.stdout_text.find("\"resource_name\":\"gz\""), std::string::npos);
+  EXPECT_EQ(daemon.stdout_text.find("\"resource_name\":\"after-close\""), std::string::npos);
   EXPECT_EQ(daemon.stdout_text.find("\"resource_name\":\"ok3\""), std::string::npos);
 }
 
