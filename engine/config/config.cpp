@@ -76,7 +76,7 @@ struct loader {
     const std::string type = src["type"].as<std::string>();
     if (type == "webhook") {
       static const std::set<std::string> keys = {"type", "name", "listen", "path", "cluster", "tokens", "tls",
-                                                 "max_body_size", "timeouts"};
+                                                 "max_body_size", "max_connections", "timeouts"};
       webhook_source w;
       w.origin = where(src);
       for (const auto& kv : src) {
@@ -103,6 +103,11 @@ struct loader {
           std::int64_t n = 0;
           if (integer(v, "max_body_size", 1024, std::int64_t(1) << 31, n)) {
             w.max_body_size = static_cast<std::size_t>(n);
+          }
+        } else if (k == "max_connections") {
+          std::int64_t n = 0;
+          if (integer(v, "max_connections", 1, 1 << 20, n)) {
+            w.max_connections = static_cast<std::size_t>(n);
           }
         } else if (k == "tls") {
           if (!v.IsMap()) {

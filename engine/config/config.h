@@ -21,6 +21,7 @@ struct webhook_source {
   std::vector<std::string> tokens;         ///< bearer tokens; empty: no authentication
   std::string tls_cert, tls_key, tls_client_ca;
   std::size_t max_body_size = 32u << 20;
+  std::size_t max_connections = 1024;      ///< open at once; beyond, connections that never spoke go first
   std::uint32_t header_timeout_ms = 10000, body_timeout_ms = 30000, idle_timeout_ms = 60000;
   std::string origin;                      ///< "file:line" where it was configured
 };

@@ -76,7 +76,8 @@ struct server::impl {
   std::uint16_t port = 0;
   http_parser_settings settings{};
   std::unordered_map<int, counters::id> status_ids;
-  counters::id connections_total, connections_rejected, bytes_in, parse_errors, timeouts, tls_failures, handler_errors;
+  counters::id connections_total, connections_rejected, connections_evicted, bytes_in, parse_errors, timeouts,
+      tls_failures, handler_errors;
   bool handler_error_said = false;
   counters::histogram latency; // from the first byte of a request to its response being queued
   SSL_CTX* ssl_ctx = nullptr;
@@ -126,6 +127,8 @@ struct connection {
   std::string body;
   std::string remote;
   bool in_request = false;   // between message begin and complete
+  bool spoke = false;        // a request has begun on this connection
+  std::uint64_t accepted_at = 0; // uv_now() when accepted
   bool head = false;         // the request being answered is a HEAD (its answer has no body)
   std::uint64_t started_at = 0; // uv_hrtime() at message begin
   bool closing = false;      // close once pending writes are flushed
@@ -323,6 +326,7 @@ int answer_early(connection* c, const response& res) {
 int on_message_begin(http_parser* p) {
   connection* c = conn_of(p);
   c->in_request = true;
+  c->spoke = true;
   c->head = false;
   c->started_at = uv_hrtime();
   c->url.clear();
@@ -550,10 +554,37 @@ void on_connection(uv_stream_t* listener, int status) {
     return;
   }
   counters::add(srv->connections_total);
-  if (srv->conns.size() > srv->opts.max_connections || srv->draining) {
+  c->accepted_at = uv_now(srv->loop);
+  if (srv->draining) {
     counters::add(srv->connections_rejected);
     close_connection(c);
     return;
+  }
+  if (srv->conns.size() > srv->opts.max_connections) {
+    // Full (connections still closing do not count). Connections that never began a request
+    // (idle since accepted, or in a TLS handshake) make room, the oldest first: clients holding
+    // connections open without a word cannot lock out kube-apiserver, which sends its request as
+    // soon as it is connected. With none of those, the new connection is refused.
+    std::size_t live = 0;
+    connection* oldest = nullptr;
+    for (connection* other : srv->conns) {
+      if (other == c || other->handles_closed) {
+        continue;
+      }
+      ++live;
+      if (!other->spoke && !other->closing && (oldest == nullptr || other->accepted_at < oldest->accepted_at)) {
+        oldest = other;
+      }
+    }
+    if (live >= srv->opts.max_connections) {
+      if (oldest == nullptr) {
+        counters::add(srv->connections_rejected);
+        close_connection(c);
+        return;
+      }
+      counters::add(srv->connections_evicted);
+      close_connection(oldest);
+    }
   }
   sockaddr_storage addr{};
   int len = sizeof addr;
@@ -604,6 +635,8 @@ server::server(uv_loop_s* loop, server_options opts, precheck check, handler h) 
   s.connections_total = r.define("vigil_http_connections_total", "TCP connections accepted", {l});
   s.connections_rejected =
       r.define("vigil_http_connections_rejected_total", "Connections closed at once (max_connections, draining)", {l});
+  s.connections_evicted = r.define("vigil_http_connections_evicted_total",
+                                   "Connections that never began a request, closed to make room at max_connections", {l});
   s.bytes_in = r.define("vigil_http_bytes_received_total", "Bytes read from HTTP clients", {l});
   s.parse_errors = r.define("vigil_http_parse_errors_total", "Requests that were not valid HTTP/1.1", {l});
   s.timeouts = r.define("vigil_http_timeouts_total", "Connections closed by a header, body or idle timeout", {l});

@@ -370,6 +370,35 @@ TEST(webhook, every_error_status_with_its_body) {
 // A body of countless tiny items (a few bytes each, about 700 bytes and microseconds of the loop
 // thread each once decoded) is refused before it is decoded, whether it is valid JSON or not;
 // bad items past the 100 the answer names are counted without being described.
+// Connections held open without a word fill max_connections, but cannot lock a client out: the
+// oldest of them makes room for the new one.
+TEST(webhook, silent_connections_make_room_for_a_client) {
+  child daemon({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "off", "--listen", "127.0.0.1:0", "-o", "json",
+                "--workers", "1", "--max-connections", "3"});
+  const int port = test::start_daemon(daemon);
+  ASSERT_NE(port, 0) << daemon.stderr_text;
+  std::vector<std::unique_ptr<http_client>> silent;
+  for (int i = 0; i < 3; ++i) {
+    silent.push_back(std::make_unique<http_client>(port));
+    ASSERT_TRUE(silent.back()->connected());
+    std::this_thread::sleep_for(std::chrono::milliseconds(20)); // accepted in this order
+  }
+  http_client c(port);
+  const auto r = c.request("POST", "/audit/webhook/event", R"({"kind":"EventList","items":[{"verb":"get"}]})");
+  EXPECT_EQ(r.status, 200) << r.body;
+  // The oldest silent one was closed to make room.
+  EXPECT_EQ(silent[0]->read_response(2000).status, 0);
+  // The other two silent ones make room for two more clients. Then all three connections have
+  // begun a request: none is closed for a fourth, which is refused.
+  http_client d(port), e(port);
+  EXPECT_EQ(d.request("POST", "/audit/webhook/event", R"({"kind":"EventList","items":[{"verb":"list"}]})").status, 200);
+  EXPECT_EQ(e.request("POST", "/audit/webhook/event", R"({"kind":"EventList","items":[{"verb":"watch"}]})").status, 200);
+  http_client f(port);
+  EXPECT_EQ(f.request("POST", "/audit/webhook/event", R"({"kind":"EventList","items":[{"verb":"head"}]})").status, 0);
+  ASSERT_EQ(daemon.stop(), 0);
+  EXPECT_NE(daemon.stderr_text.find("stopped: 3 events processed"), std::string::npos) << daemon.stderr_text;
+}
+
 TEST(webhook, countless_tiny_items_are_refused_before_decoding) {
   child daemon({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "off", "--listen", "127.0.0.1:0", "-o", "json",
                 "--workers", "1"});

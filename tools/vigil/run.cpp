@@ -56,6 +56,7 @@ struct run_options {
   std::string output = "text";
   unsigned workers = 0;
   std::size_t max_body_size = 32u << 20;
+  std::size_t max_connections = 0; ///< 0: as configured (1024 by default)
   std::size_t max_in_flight = 0;
   std::string tls_cert, tls_key, tls_client_ca;
   std::string api_tls_cert, api_tls_key;
@@ -489,6 +490,9 @@ std::vector<config::webhook_source> webhooks_of(const run_options& o, const conf
   if (o.max_body_size != (32u << 20)) {
     first.max_body_size = o.max_body_size;
   }
+  if (o.max_connections != 0) {
+    first.max_connections = o.max_connections;
+  }
   for (auto& w : ws) {
     if (w.cluster.empty()) {
       w.cluster = o.cluster.empty() ? cfg.cluster : o.cluster;
@@ -623,6 +627,7 @@ int run_daemon(const run_options& o, bool listen_flag) {
     so.host = w.host;
     so.port = w.port;
     so.max_body_size = w.max_body_size;
+    so.max_connections = w.max_connections;
     so.header_timeout_ms = w.header_timeout_ms;
     so.body_timeout_ms = w.body_timeout_ms;
     so.idle_timeout_ms = w.idle_timeout_ms;
@@ -859,6 +864,9 @@ command add_run(CLI::App& app) {
       ->check(CLI::Range(std::int64_t{1024}, std::int64_t{1} << 31));
   sub->add_option("--max-in-flight", o->max_in_flight, "Events admitted but not processed before 429")
       ->check(CLI::Range(1, 1 << 24));
+  sub->add_option("--max-connections", o->max_connections,
+                  "Webhook connections open at once (default 1024); beyond, those that never sent a request go first")
+      ->check(CLI::Range(1, 1 << 20));
   // An empty value would silently mean "as configured": ask for an address or `off`.
   const auto address_or_off = [](const std::string& v) {
     return v.empty() ? std::string("an empty address: give ADDR:PORT, or off") : std::string();
