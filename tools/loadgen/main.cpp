@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -165,6 +166,9 @@ long long server_accepted(int metrics_port) {
 } // namespace
 
 int main(int argc, char** argv) {
+  // A server that closes a TLS connection while a batch is being written must fail that write,
+  // not end the process (SSL_write writes with plain send(), which raises SIGPIPE).
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"loadgen: post audit EventList batches to a vigil webhook"};
   int port = 9876;
   std::string file, path = "/audit/webhook/event", token;
