@@ -414,6 +414,12 @@ std::variant<settings, std::vector<error>> load_text(const std::string& text, co
           l.fail(item.Mark(), "acquis: " + p.string() + " does not exist");
           continue;
         }
+        if (fs::is_directory(p)) {
+          l.fail(item.Mark(), "acquis: " + p.string() +
+                                  " is a directory: list its files (acquis: [acquis.yaml, acquis.d/k8s.yaml]), or give "
+                                  "vigil run --crowdsec-dir the CrowdSec directory that holds acquis.d/");
+          continue;
+        }
         load_acquis(p.string(), out, l.errors);
       }
     } else if (key == "rules" || key == "notifications") {

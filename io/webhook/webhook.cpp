@@ -199,7 +199,8 @@ struct webhook::impl {
 
   // One item of a body that is not valid JSON as a whole, parsed on its own (as Go reads it if
   // simdjson refuses it only for what Go reads).
-  simdjson::error_code parse_item(const char* p, std::size_t len, simdjson::dom::element& item) {
+  simdjson::error_code parse_item(const char* p, std::size_t len, simdjson::dom::element& item, bool& as_go_read) {
+    as_go_read = false;
     const simdjson::error_code err = parser.parse(p, len, false).get(item);
     if (!engine::go_readable_error(err) || !engine::rewrite_as_go_reads(std::string_view(p, len), as_go)) {
       return err;
@@ -209,7 +210,7 @@ struct webhook::impl {
     if (parser.parse(as_go.data(), n, false).get(item) != simdjson::SUCCESS) {
       return err;
     }
-    engine::count_read_as_go();
+    as_go_read = true;
     return simdjson::SUCCESS;
   }
 
@@ -455,7 +456,9 @@ void webhook::handle(http::request& req, http::response& res) {
     for (std::size_t i = 0; i < w.spans.size(); ++i) {
       const engine::item_span& span = w.spans[i];
       simdjson::dom::element item;
-      const auto item_err = span.complete ? w.parse_item(data + span.offset, span.size, item) : simdjson::TAPE_ERROR;
+      bool as_go_read = false;
+      const auto item_err =
+          span.complete ? w.parse_item(data + span.offset, span.size, item, as_go_read) : simdjson::TAPE_ERROR;
       if (item_err != simdjson::SUCCESS) {
         // Where a malformed item ends can be a guess: a string left open turns every later quote
         // inside out, and read that way a string's contents could pass for events. Then what
@@ -476,10 +479,15 @@ void webhook::handle(http::request& req, http::response& res) {
         break;
       }
       const engine::decode_status st = engine::decode_event(item, w.scratch);
-      w.classify(st, i, raw_document(span), rejects, n_rejected, {});
+      if (!w.classify(st, i, raw_document(span), rejects, n_rejected, {}) && as_go_read) {
+        engine::count_read_as_go(); // a kept item is counted by its worker, which parses it again
+      }
     }
     if (w.kept.empty()) {
-      // Nothing usable: the same answer as a body with no list at all.
+      // Nothing usable: the same answer as a body with no list at all. The bad items it names
+      // are counted as the items of any batch are.
+      counters::add(w.rejected, n_rejected);
+      w.pl.count_unparsed(*chunk, n_rejected);
       counters::add(w.bad_bodies);
       res.status = 400;
       res.body = R"({"error":)";
@@ -490,7 +498,8 @@ void webhook::handle(http::request& req, http::response& res) {
   }
 
   const std::uint64_t key = dedupe_key(std::string_view(data, size), cluster);
-  w.route(w.seen.contains(key));
+  const bool resent = w.seen.contains(key);
+  w.route(resent);
   const std::size_t n_accepted = w.docs.size();
   if (!w.pl.try_submit(chunk, w.docs)) {
     counters::add(w.refused);
@@ -503,9 +512,14 @@ void webhook::handle(http::request& req, http::response& res) {
   counters::add(w.hits, n_accepted + n_rejected + w.n_duplicates);
   w.batch_events.observe(static_cast<double>(n_accepted + n_rejected + w.n_duplicates));
   counters::add(w.accepted, n_accepted);
-  counters::add(w.rejected, n_rejected);
-  w.pl.count_unparsed(*chunk, n_rejected);
-  counters::add(w.duplicates, w.n_duplicates);
+  if (resent) {
+    // A resend: its bad items were counted the first time; the answer still names them.
+    counters::add(w.duplicates, w.n_duplicates + n_rejected);
+  } else {
+    counters::add(w.rejected, n_rejected);
+    w.pl.count_unparsed(*chunk, n_rejected);
+    counters::add(w.duplicates, w.n_duplicates);
+  }
   res.body = "{\"accepted\":" + std::to_string(n_accepted) + ",\"duplicates\":" + std::to_string(w.n_duplicates) +
              ",\"rejected\":[" + rejects + "]";
   if (n_rejected > 100) {

@@ -1,11 +1,13 @@
 #include "rules/expr/regex.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include <hs/hs.h>
 #include <re2/re2.h>
@@ -75,15 +77,24 @@ bool has_any_byte_escape(std::string_view p) noexcept {
   return false;
 }
 
-// Go's regexp (since Go 1.22) takes `(?<name>re)` for `(?P<name>re)`; Debian's RE2 takes only
-// the second. The pattern to compile: `p`, or in `out` with each `(?<` that opens a group (not
-// one inside a class or \Q...\E; `(?<=` and `(?<!` stay, refused as Go refuses them) spelled
-// `(?P<`.
-std::string_view with_go_named_groups(std::string_view p, std::string& out) {
-  if (p.find("(?<") == std::string_view::npos) {
-    return p;
+// Named groups as Go's regexp reads them. Go (since 1.22) takes `(?<name>re)` for
+// `(?P<name>re)`, which Debian's RE2 refuses: `pattern` is what to compile, the input or
+// `respelled` with each `(?<` that opens a group (not one inside a class or \Q...\E; `(?<=` and
+// `(?<!` stay, refused as Go refuses them) spelled `(?P<`, the added P's at `added` there. Go
+// takes only ASCII letters, digits and `_` in a name, where RE2 takes any letter: `bad_name` is
+// the first group that names another way, as written (`(?<é>`).
+struct go_named_groups {
+  std::string_view pattern;
+  std::vector<std::size_t> added;
+  std::string_view bad_name;
+};
+
+go_named_groups with_go_named_groups(std::string_view p, std::string& respelled) {
+  go_named_groups g{p, {}, {}};
+  if (p.find("(?") == std::string_view::npos) {
+    return g;
   }
-  out.clear();
+  respelled.clear();
   bool in_class = false;
   for (std::size_t i = 0; i < p.size(); ++i) {
     const char c = p[i];
@@ -93,7 +104,7 @@ std::string_view with_go_named_groups(std::string_view p, std::string& out) {
         end = p.find("\\E", i + 2);
         end = end == std::string_view::npos ? p.size() : end + 2;
       }
-      out.append(p.substr(i, end - i));
+      respelled.append(p.substr(i, end - i));
       i = end - 1;
       continue;
     }
@@ -101,38 +112,58 @@ std::string_view with_go_named_groups(std::string_view p, std::string& out) {
       if (c == '[' && i + 1 < p.size() && p[i + 1] == ':') { // [:alpha:] does not end the class
         const std::size_t end = p.find(":]", i + 2);
         if (end != std::string_view::npos) {
-          out.append(p.substr(i, end + 2 - i));
+          respelled.append(p.substr(i, end + 2 - i));
           i = end + 1;
           continue;
         }
       }
       in_class = c != ']';
-      out.push_back(c);
+      respelled.push_back(c);
       continue;
     }
     if (c == '[') {
       in_class = true;
-      out.push_back(c);
+      respelled.push_back(c);
       for (const char lead : {'^', ']'}) { // `[^`, then a leading ']' is literal
         if (i + 1 < p.size() && p[i + 1] == lead) {
-          out.push_back(p[++i]);
+          respelled.push_back(p[++i]);
         }
       }
       continue;
     }
-    if (p.substr(i, 3) == "(?<" && i + 3 < p.size() && p[i + 3] != '=' && p[i + 3] != '!') {
-      out.append("(?P<");
-      i += 2;
-      continue;
+    const bool angle = p.substr(i, 3) == "(?<" && i + 3 < p.size() && p[i + 3] != '=' && p[i + 3] != '!';
+    const bool python = p.substr(i, 4) == "(?P<";
+    if (angle || python) {
+      const std::size_t name_at = i + (angle ? 3 : 4);
+      const std::size_t close = p.find('>', name_at);
+      if (close != std::string_view::npos && g.bad_name.empty()) {
+        for (std::size_t k = name_at; k < close; ++k) {
+          const char n = p[k];
+          if (!(n == '_' || (n >= '0' && n <= '9') || (n >= 'a' && n <= 'z') || (n >= 'A' && n <= 'Z'))) {
+            g.bad_name = p.substr(i, close + 1 - i);
+            break;
+          }
+        }
+      }
+      if (angle) {
+        respelled.append("(?");
+        g.added.push_back(respelled.size());
+        respelled.append("P<");
+        i += 2;
+        continue;
+      }
     }
-    out.push_back(c);
+    respelled.push_back(c);
   }
-  return out;
+  if (!g.added.empty()) {
+    g.pattern = respelled;
+  }
+  return g;
 }
 
 // RE2's verdict on a pattern, as Go's regexp words it ("invalid repeat count: `{1001}`"), or
 // "" when it is a pattern.
-std::string re2_error(std::string_view p) {
+std::string re2_error(std::string_view p, const std::vector<std::size_t>& added = {}) {
   re2::RE2::Options options; // RE2's defaults are Go's: UTF-8, `.` without \n, ^ $ at the ends
   options.set_log_errors(false);
   const re2::RE2 re(re2::StringPiece(p.data(), p.size()), options);
@@ -157,7 +188,19 @@ std::string re2_error(std::string_view p) {
     case re2::RE2::ErrorPatternTooLarge: what = "expression too large"; break;
     default: break;
   }
-  return re.error_arg().empty() ? std::string(what) : std::string(what) + ": `" + re.error_arg() + "`";
+  if (re.error_arg().empty()) {
+    return what;
+  }
+  // The part of the pattern quoted as written: without the P's a `(?<name>` was given.
+  const std::string& arg = re.error_arg();
+  std::string quoted;
+  const std::size_t at = added.empty() ? std::string_view::npos : p.find(arg);
+  for (std::size_t k = 0; k < arg.size(); ++k) {
+    if (at == std::string_view::npos || std::find(added.begin(), added.end(), at + k) == added.end()) {
+      quoted.push_back(arg[k]);
+    }
+  }
+  return std::string(what) + ": `" + quoted + "`";
 }
 
 // Whether hyperscan, given translate()'s rewrite, finds a match exactly when RE2 does. Where
@@ -323,17 +366,14 @@ std::variant<regex_db, std::string> regex_db::compile(std::string_view written) 
     return std::string("invalid escape sequence: `\\C`");
   }
   std::string respelled;
-  const std::string_view pattern = with_go_named_groups(written, respelled);
-  if (std::string err = re2_error(pattern); !err.empty()) {
+  const go_named_groups groups = with_go_named_groups(written, respelled);
+  const std::string_view pattern = groups.pattern;
+  if (std::string err = re2_error(pattern, groups.added); !err.empty()) {
     std::string ours = backreference_error(pattern);
-    if (!ours.empty()) {
-      return ours;
-    }
-    // A bad name is quoted as written: `(?<a-b>`, not the `(?P<a-b>` RE2 was given.
-    if (const std::size_t at = err.find("(?P<"); at != std::string::npos && pattern.data() != written.data()) {
-      err.erase(at + 2, 1);
-    }
-    return err;
+    return ours.empty() ? err : ours;
+  }
+  if (!groups.bad_name.empty()) {
+    return "invalid named capture: `" + std::string(groups.bad_name) + "`";
   }
   if (!hyperscan_exact(pattern)) {
     return regex_db(nullptr, std::string(pattern));
@@ -418,9 +458,10 @@ int dynamic_search(std::string_view text, std::string_view pattern) noexcept {
     re2::RE2::Options options; // RE2's defaults are Go's: UTF-8, `.` without \n, ^ $ at the ends
     options.set_log_errors(false);
     std::string respelled;
-    const std::string_view go = with_go_named_groups(pattern, respelled);
-    e.re = std::make_unique<re2::RE2>(re2::StringPiece(go.data(), go.size()), options);
-    if (!e.re->ok() || has_any_byte_escape(pattern)) { // Go has no \C: an invalid pattern there
+    const go_named_groups groups = with_go_named_groups(pattern, respelled);
+    e.re = std::make_unique<re2::RE2>(re2::StringPiece(groups.pattern.data(), groups.pattern.size()), options);
+    // Go has no \C, and takes only ASCII names: invalid patterns there.
+    if (!e.re->ok() || has_any_byte_escape(pattern) || !groups.bad_name.empty()) {
       e.re.reset();
     }
     hit = &e;

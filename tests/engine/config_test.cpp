@@ -100,6 +100,9 @@ TEST(config, acquis_and_timeouts_errors_say_where_and_what) {
   EXPECT_EQ(errs[0].to_string(), "vigil.yaml:1:9: acquis: /no/such/acquis.yaml does not exist");
   EXPECT_EQ(errs[1].line, 4u);
   EXPECT_EQ(errs[1].message, "timeouts.header: expected a duration from 1ms to 24h, such as 10s or 500ms");
+  errs = errors_of("acquis: [/tmp]\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].message.rfind("acquis: /tmp is a directory", 0), 0u) << errs[0].message;
 }
 
 TEST(config, invalid_yaml_and_missing_file) {

@@ -1159,6 +1159,45 @@ TEST(lapi, stream_startup_then_deltas_live_queries_and_auth) {
 namespace vigil {
 namespace {
 
+// Bad items are counted once each: a resent batch counts them as duplicates, a 400 that names
+// them counts them, and an item read as Go reads it counts once in vigil_decoder_read_as_go_total
+// though the webhook and its worker both parse it.
+TEST(metrics, bad_items_are_counted_once) {
+  child d({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "127.0.0.1:0", "--listen", "127.0.0.1:0",
+           "--workers", "1"});
+  const int port = test::start_daemon(d);
+  ASSERT_NE(port, 0) << d.stderr_text;
+  const int mport = test::metrics_port(d);
+  ASSERT_NE(mport, 0) << d.stderr_text;
+  const std::string path = "/audit/webhook/event";
+  const std::string mix = R"({"kind":"EventList","items":[{"auditID":"g","verb":"get"},{"kind":"Pod"}]})";
+  http_client c(port);
+  EXPECT_EQ(c.request("POST", path, mix).body.rfind(R"({"accepted":1,"duplicates":0,"rejected":[{"index":1)", 0), 0u);
+  EXPECT_EQ(c.request("POST", path, mix).body.rfind(R"({"accepted":0,"duplicates":1,"rejected":[{"index":1)", 0), 0u);
+  EXPECT_EQ(c.request("POST", path, R"({"kind":"EventList","items":[{"kind":"Pod"},tru]})").status, 400);
+  EXPECT_EQ(c.request("POST", path, "{\"kind\":\"EventList\",\"items\":[{\"verb\":\"get\",\"userAgent\":\"B\xff\"},"
+                                    "{\"verb\":\"get\",\"n\":1E400}]}")
+                .body.rfind(R"({"accepted":1,)", 0),
+            0u);
+  test::http_response r;
+  for (int tries = 0; tries < 200; ++tries) {
+    http_client m(mport);
+    r = m.request("GET", "/metrics", "", {});
+    if (r.body.find("vigil_decoder_events_decoded_total 2") != std::string::npos) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const std::string src = "source=\"127.0.0.1:0\",";
+  EXPECT_NE(r.body.find("vigil_webhook_events_total{" + src + "result=\"rejected\"} 4\n"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("vigil_webhook_events_total{" + src + "result=\"duplicate\"} 2\n"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("cs_parser_hits_ko_total{source=\"127.0.0.1\",type=\"k8s-audit\",acquis_type=\"k8s-audit\"} 4\n"),
+            std::string::npos)
+      << r.body;
+  EXPECT_NE(r.body.find("vigil_decoder_read_as_go_total 1\n"), std::string::npos) << r.body;
+  ASSERT_EQ(d.stop(), 0);
+}
+
 // /metrics in Prometheus text format, with CrowdSec's names beside vigil's.
 TEST(metrics, prometheus_text_with_crowdsec_and_vigil_names) {
   child d({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "127.0.0.1:0", "--listen", "127.0.0.1:0",

@@ -1273,6 +1273,11 @@ TEST(ExprRegex, ConstantPatternsAgreeWithRe2AndWithComputedOnes) {
           {"'(?<x>' matches ('' + `^\\Q(?<x>\\E$`)", "true"},
           {"'a' matches `(?<a-b>a)`", "load:invalid named capture: `(?<a-b>`"},
           {"'a' matches `(?<=b)a`", "load:invalid or unsupported Perl syntax: `(?<`"},
+          // Errors quote the pattern as written; a name must be ASCII letters, digits and _.
+          {"'a' matches `(?<ok>a)(?P<a-b>b)`", "load:invalid named capture: `(?P<a-b>`"},
+          {"'a' matches `(?<ok>a)(?<x>b`", "load:missing closing ): `(?<ok>a)(?<x>b`"},
+          {"'a' matches `^(?P<é>a)$`", "load:invalid named capture: `(?P<é>`"},
+          {"'a' matches ('' + `^(?<é>a)$`)", "err:regex"},
       },
       e);
 }
