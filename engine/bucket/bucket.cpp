@@ -599,7 +599,7 @@ void bucket_set::adopt(bucket_set& old) {
   const auto same = [](const bucket_spec& a, const bucket_spec& b) {
     return a.name == b.name && a.type == b.type && a.capacity == b.capacity && a.leakspeed == b.leakspeed &&
            a.duration == b.duration && a.blackhole == b.blackhole && a.cache_size == b.cache_size &&
-           a.has_distinct == b.has_distinct;
+           a.has_distinct == b.has_distinct && a.keyed_by == b.keyed_by;
   };
   std::vector<std::uint32_t> to(old.specs_.size(), npos);
   for (std::uint32_t i = 0; i < old.specs_.size(); ++i) {

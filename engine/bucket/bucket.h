@@ -82,6 +82,9 @@ struct bucket_spec {
   unix_nanos blackhole = 0;      ///< 0 = none
   std::uint32_t cache_size = 0;  ///< the scenario's `cache_size`; 0 = none (queue keeps capacity+1)
   bool has_distinct = false;     ///< the scenario has `distinct`: pour() gets its value
+  /// What the bucket keys and distinct values are made of (the scenario's groupby and distinct
+  /// expressions): a reload keeps the buckets only if it is unchanged. Not used otherwise.
+  std::string keyed_by;
 };
 
 /// One overflow, handed to the sink. Views are valid only during on_overflow().
@@ -135,7 +138,7 @@ class bucket_set {
   void flush(overflow_sink& sink) noexcept;
 
   /// A rule reload: the instances and blackhole windows of every scenario of `old` that this
-  /// set's specs keep unchanged (the same name and bucket parameters) move into this set, which
+  /// set's specs keep unchanged (the same name, bucket parameters and keyed_by) move into this set, which
   /// has none yet, with `old`'s clock; those of scenarios that changed or went stay in `old`, to
   /// go with it. As CrowdSec keeps its buckets across a reload, a brute force half counted is
   /// not forgotten, nor a blackhole lifted. Control plane: allocates.

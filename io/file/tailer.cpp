@@ -79,6 +79,13 @@ std::string read_head(int fd) {
 
 std::uint64_t hash_of(std::string_view bytes) { return std::hash<std::string_view>{}(bytes); }
 
+// Whether a file whose first bytes are `head` starts as the one `saved` describes (a position
+// saved before the head was kept says nothing against it).
+bool starts_as_saved(std::string_view head, const saved_position& saved) {
+  return saved.head_size == 0 ||
+         (head.size() >= saved.head_size && hash_of(head.substr(0, saved.head_size)) == saved.head_hash);
+}
+
 // The file with inode `inode` in `dir` (where a rotation renamed it), opened; -1 if none.
 int open_by_inode(const std::string& dir, std::uint64_t inode) {
   DIR* d = ::opendir(dir.c_str());
@@ -140,6 +147,7 @@ void tailer::run() {
   std::string head; // the file's first bytes as last read (up to head_bytes)
   bool first_open = true;
   bool position_warned = false;
+  int last_open_error = 0; // errno of the last failed open, said once
 
   auto save = [&] {
     if (!save_position(opts_.position_file, saved_position{inode, offset, head.size(), hash_of(head)})) {
@@ -155,8 +163,15 @@ void tailer::run() {
   auto open_file = [&](bool resume) {
     fd = ::open(opts_.path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
+      // Missing: waited for (said at start). Another reason (permissions) is said once per
+      // reason, or the file would go unread without a word.
+      if (errno != ENOENT && errno != last_open_error) {
+        util::warn("cannot open " + opts_.path + ": " + std::strerror(errno) + " (trying again)");
+      }
+      last_open_error = errno;
       return false;
     }
+    last_open_error = 0;
     struct stat st {};
     if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
       ::close(fd); // a directory or a device under the name: waited out like a missing file
@@ -170,8 +185,7 @@ void tailer::run() {
     head = read_head(fd);
     if (resume) {
       const saved_position saved = opts_.position_file.empty() ? saved_position{} : load_position(opts_.position_file);
-      const bool same_head = saved.head_size == 0 ||
-                             (head.size() >= saved.head_size && hash_of(std::string_view(head).substr(0, saved.head_size)) == saved.head_hash);
+      const bool same_head = starts_as_saved(head, saved);
       if (saved.inode == 0) {
         // Never followed: at its end (`start: end`, as tail -f and CrowdSec) if it was there
         // when vigil started, else from its beginning.
@@ -182,17 +196,34 @@ void tailer::run() {
         // Rotated while vigil was down. The rest of the old file comes first if the rotation
         // left it beside (renamed): the rotation check then moves on to this file, from its
         // beginning. Without it, this file is read from its beginning.
-        const std::string dir = std::filesystem::path(opts_.path).parent_path().string();
-        const int old = open_by_inode(dir.empty() ? "." : dir, saved.inode);
+        // Beside the file the path names now: a symbolic link's target directory first.
+        std::error_code ec;
+        const std::filesystem::path target = std::filesystem::canonical(opts_.path, ec);
+        int old = ec ? -1 : open_by_inode(target.parent_path().string(), saved.inode);
+        if (old < 0) {
+          const std::string dir = std::filesystem::path(opts_.path).parent_path().string();
+          old = open_by_inode(dir.empty() ? "." : dir, saved.inode);
+        }
         struct stat old_st {};
+        std::string old_head;
+        bool same_old = false; // and not another file that reuses its inode
         if (old >= 0 && ::fstat(old, &old_st) == 0 && saved.offset <= static_cast<std::uint64_t>(old_st.st_size)) {
+          old_head = read_head(old);
+          same_old = starts_as_saved(old_head, saved);
+        }
+        if (same_old) {
           ::close(fd);
           fd = old;
           inode = saved.inode;
-          head = read_head(fd);
+          head = std::move(old_head);
           offset = saved.offset;
-        } else if (old >= 0) {
-          ::close(old);
+        } else {
+          if (old >= 0) {
+            ::close(old); // the inode was reused by another file since
+          }
+          util::warn(opts_.path + ": the file vigil was reading when it stopped is no longer beside it: what was written "
+                     "to it after the saved position, and to any file rotated in between, was not read; reading the "
+                     "current file from its beginning");
         }
       }
       // Otherwise the same inode rewritten in place while vigil was down (shorter, or other
@@ -223,12 +254,33 @@ void tailer::run() {
     return chunk;
   };
 
-  // Reads what is there, submits every complete line; returns the bytes read.
+  // Truncated and written again past the offset (copytruncate under a busy writer), which the
+  // size alone does not show: the first bytes changed.
+  auto rewritten = [&] {
+    std::string now = read_head(fd);
+    if (now.size() < head.size() || now.compare(0, head.size(), head) != 0) {
+      return true;
+    }
+    head = std::move(now);
+    return false;
+  };
+  bool rewrite_seen = false; // pump found the file rewritten: start over at its beginning
+
+  // Reads what is there, submits every complete line; returns the bytes read (0 when the file
+  // turned out to be rewritten: rewrite_seen).
   auto pump = [&]() -> std::size_t {
     auto chunk = new_chunk(carry.size() + read_bytes);
     std::memcpy(chunk->data.data(), carry.data(), carry.size());
     const ssize_t n = ::read(fd, chunk->data.data() + carry.size(), read_bytes);
     if (n <= 0) {
+      return 0;
+    }
+    // Looked at after the read: bytes read once the file was rewritten may be the middle of the
+    // new contents, and are dropped (read again from the beginning), never taken for the rest
+    // of the old ones. Lines written to the old contents just before the truncation may be lost
+    // (copytruncate's own window); none is read twice.
+    if (rewritten()) {
+      rewrite_seen = true;
       return 0;
     }
     const std::size_t size = carry.size() + static_cast<std::size_t>(n);
@@ -303,18 +355,6 @@ void tailer::run() {
     ++rotations_;
     counters::add(rotations_id);
   };
-  // Truncated and written again past the offset between two looks (copytruncate under a busy
-  // writer), which the size alone does not show: the first bytes changed. Looked at before each
-  // read, so the middle of the new contents is not read as the rest of the old.
-  auto rewritten = [&] {
-    std::string now = read_head(fd);
-    if (now.size() < head.size() || now.compare(0, head.size(), head) != 0) {
-      return true;
-    }
-    head = std::move(now);
-    return false;
-  };
-
   while (!stop_) {
     if (fd < 0) {
       if (!open_file(first_open)) {
@@ -323,10 +363,12 @@ void tailer::run() {
       }
       first_open = false;
     }
-    if (rewritten()) {
-      start_over();
-    }
     const bool got = pump() > 0;
+    if (rewrite_seen) {
+      rewrite_seen = false;
+      start_over();
+      continue;
+    }
     give_up_on_pending();
     if (got) {
       continue;
@@ -339,6 +381,7 @@ void tailer::run() {
     if (named && static_cast<std::uint64_t>(by_name.st_ino) != inode) {
       while (pump() > 0) { // lines written to the old file before the writer moved on
       }
+      rewrite_seen = false; // the old file is finished either way
       flush_carry(); // the old file is finished: its last line even without a line break
       ::close(fd);
       fd = -1;

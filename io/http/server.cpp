@@ -127,7 +127,7 @@ struct connection {
   std::string body;
   std::string remote;
   bool in_request = false;   // between message begin and complete
-  bool spoke = false;        // a request has begun on this connection
+  bool trusted = false;      // a request passed the check (path, method, credentials)
   std::uint64_t accepted_at = 0; // uv_now() when accepted
   bool head = false;         // the request being answered is a HEAD (its answer has no body)
   std::uint64_t started_at = 0; // uv_hrtime() at message begin
@@ -326,7 +326,6 @@ int answer_early(connection* c, const response& res) {
 int on_message_begin(http_parser* p) {
   connection* c = conn_of(p);
   c->in_request = true;
-  c->spoke = true;
   c->head = false;
   c->started_at = uv_hrtime();
   c->url.clear();
@@ -383,6 +382,7 @@ int on_headers_complete(http_parser* p) {
     early.status = status;
     return answer_early(c, early);
   }
+  c->trusted = true;
   // After the check: a request is first refused for its path, method or credentials, and is
   // counted as a request (the webhook's cs_k8sauditsource_requests_total) whatever its size.
   if ((p->flags & F_CONTENTLENGTH) != 0 && p->content_length > srv->opts.max_body_size) {
@@ -561,29 +561,39 @@ void on_connection(uv_stream_t* listener, int status) {
     return;
   }
   if (srv->conns.size() > srv->opts.max_connections) {
-    // Full (connections still closing do not count). Connections that never began a request
-    // (idle since accepted, or in a TLS handshake) make room, the oldest first: clients holding
-    // connections open without a word cannot lock out kube-apiserver, which sends its request as
-    // soon as it is connected. With none of those, the new connection is refused.
+    // Full (connections still closing do not count). Room is made by closing, the oldest first,
+    // a connection no request has passed the check on (path, method, credentials: a client
+    // without the token, one that sent a byte and stalls, a TLS handshake), else one idle between
+    // requests (its client reconnects); when every connection has a request under way, the new
+    // one is refused. So clients without credentials cannot lock kube-apiserver out, and without
+    // authentication only requests actually being sent can fill the server.
     std::size_t live = 0;
-    connection* oldest = nullptr;
+    connection* untrusted = nullptr;
+    connection* idle = nullptr;
     for (connection* other : srv->conns) {
       if (other == c || other->handles_closed) {
         continue;
       }
       ++live;
-      if (!other->spoke && !other->closing && (oldest == nullptr || other->accepted_at < oldest->accepted_at)) {
-        oldest = other;
+      if (other->closing) {
+        continue;
+      }
+      if (!other->trusted && (untrusted == nullptr || other->accepted_at < untrusted->accepted_at)) {
+        untrusted = other;
+      }
+      if (other->trusted && !other->in_request && (idle == nullptr || other->accepted_at < idle->accepted_at)) {
+        idle = other;
       }
     }
     if (live >= srv->opts.max_connections) {
-      if (oldest == nullptr) {
+      connection* room = untrusted != nullptr ? untrusted : idle;
+      if (room == nullptr) {
         counters::add(srv->connections_rejected);
         close_connection(c);
         return;
       }
       counters::add(srv->connections_evicted);
-      close_connection(oldest);
+      close_connection(room);
     }
   }
   sockaddr_storage addr{};
@@ -636,7 +646,7 @@ server::server(uv_loop_s* loop, server_options opts, precheck check, handler h) 
   s.connections_rejected =
       r.define("vigil_http_connections_rejected_total", "Connections closed at once (max_connections, draining)", {l});
   s.connections_evicted = r.define("vigil_http_connections_evicted_total",
-                                   "Connections that never began a request, closed to make room at max_connections", {l});
+                                   "Connections closed to make room at max_connections (no request passed the check on them, or idle)", {l});
   s.bytes_in = r.define("vigil_http_bytes_received_total", "Bytes read from HTTP clients", {l});
   s.parse_errors = r.define("vigil_http_parse_errors_total", "Requests that were not valid HTTP/1.1", {l});
   s.timeouts = r.define("vigil_http_timeouts_total", "Connections closed by a header, body or idle timeout", {l});

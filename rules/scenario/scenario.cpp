@@ -389,6 +389,9 @@ void load_document(context& ctx, const YAML::Node& doc) {
       sc.bucket.has_distinct = true;
     }
   }
+  // A reload keeps this scenario's buckets only if their keys and distinct values mean the same.
+  sc.bucket.keyed_by = std::string(sc.groupby ? sc.groupby->source() : "") + '\n' +
+                       std::string(sc.distinct ? sc.distinct->source() : "");
   if (auto n = get("scope")) {
     if (!n.IsMap()) {
       ctx.error(n.Mark(), "scope: expected a mapping with type and expression");

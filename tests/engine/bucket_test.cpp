@@ -189,6 +189,12 @@ TEST(bucket_leaky, a_reload_keeps_the_buckets_of_unchanged_scenarios) {
   EXPECT_TRUE(sink.got[2].blackholed);
   // The changed scenario started afresh: 3 events, far from its new capacity of 6.
   EXPECT_EQ(metric("cs_buckets", changed), 1u);
+  // A scenario whose keys or distinct values are made another way starts afresh too.
+  bucket_spec regrouped = k;
+  regrouped.keyed_by = "evt.Meta.user\n";
+  auto third = std::make_unique<bucket_set>(std::vector<bucket_spec>{regrouped});
+  third->adopt(*after);
+  EXPECT_EQ(third->live(), 0u);
 }
 
 // Six events within 10 s overflow on the sixth with events_count 6 and all six payloads in order.

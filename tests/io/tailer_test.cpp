@@ -10,6 +10,7 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "engine/counters/counters.h"
@@ -306,6 +307,65 @@ TEST(tailer, rotation_while_stopped_loses_nothing) {
   fs::resize_file(log, 0);
   append(log, exec_line("u1-longer-name") + exec_line("u2-longer-name") + exec_line("u3"));
   run_until(3, {"u1-longer-name", "u2-longer-name", "u3"});
+}
+
+// The file found by the saved inode must start as the saved one did: a file that reuses the
+// inode since is not read as the rest of the old one. A file followed through a symbolic link
+// is looked for beside the link's target.
+TEST(tailer, after_a_restart_only_the_rotated_file_itself_is_finished) {
+  const fs::path dir = fresh_dir("vigil_tail_reuse");
+  const fs::path log = dir / "audit.log";
+  const fs::path other = dir / "backup.log";
+  append(other, exec_line("other1") + exec_line("other2"));
+  append(log, exec_line("new1"));
+  {
+    // As if vigil had been reading a file whose inode `other` now has, from other first bytes.
+    struct stat st {};
+    ASSERT_EQ(::stat(other.c_str(), &st), 0);
+    std::ofstream(dir / "pos") << st.st_ino << " 10 256 12345\n";
+  }
+  tail_options t;
+  t.path = log.string();
+  t.position_file = (dir / "pos").string();
+  t.poll_ms = 20;
+  {
+    counting_output out;
+    pipeline::pipeline pl(shipped(), pipeline::options{}, out);
+    tailer tail(pl, t);
+    ASSERT_TRUE(wait_for(out, 1));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    tail.stop();
+    pl.finish();
+    EXPECT_EQ(out.snapshot(), (std::map<std::string, int>{{"new1", 1}}));
+  }
+  // Through a symbolic link: rotated beside the target while vigil is down.
+  fs::create_directories(dir / "real");
+  fs::create_directories(dir / "lnk");
+  const fs::path real = dir / "real" / "audit.log";
+  append(real, exec_line("l1"));
+  fs::create_symlink(real, dir / "lnk" / "audit.log");
+  t.path = (dir / "lnk" / "audit.log").string();
+  t.position_file = (dir / "lnk-pos").string();
+  t.from_beginning = true;
+  {
+    counting_output out;
+    pipeline::pipeline pl(shipped(), pipeline::options{}, out);
+    tailer tail(pl, t);
+    ASSERT_TRUE(wait_for(out, 1));
+    tail.stop();
+    pl.finish();
+  }
+  append(real, exec_line("l2"));
+  fs::rename(real, dir / "real" / "audit.log.1");
+  append(real, exec_line("l3"));
+  counting_output out;
+  pipeline::pipeline pl(shipped(), pipeline::options{}, out);
+  tailer tail(pl, t);
+  ASSERT_TRUE(wait_for(out, 2));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  tail.stop();
+  pl.finish();
+  EXPECT_EQ(out.snapshot(), (std::map<std::string, int>{{"l2", 1}, {"l3", 1}}));
 }
 
 // copytruncate under a busy writer: emptied and written again past the old offset between two

@@ -370,33 +370,48 @@ TEST(webhook, every_error_status_with_its_body) {
 // A body of countless tiny items (a few bytes each, about 700 bytes and microseconds of the loop
 // thread each once decoded) is refused before it is decoded, whether it is valid JSON or not;
 // bad items past the 100 the answer names are counted without being described.
-// Connections held open without a word fill max_connections, but cannot lock a client out: the
-// oldest of them makes room for the new one.
-TEST(webhook, silent_connections_make_room_for_a_client) {
+// Connections that no request passed the check on (silent, or stalled after one byte, or without
+// the token) fill max_connections but cannot lock a client out: the oldest of them makes room.
+// Then idle connections do; only when every connection has a request under way is a new one
+// refused.
+TEST(webhook, connections_without_credentials_make_room_for_a_client) {
   child daemon({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "off", "--listen", "127.0.0.1:0", "-o", "json",
-                "--workers", "1", "--max-connections", "3"});
+                "--workers", "1", "--max-connections", "3", "--token", "t0k"});
   const int port = test::start_daemon(daemon);
   ASSERT_NE(port, 0) << daemon.stderr_text;
-  std::vector<std::unique_ptr<http_client>> silent;
+  const std::string path = "/audit/webhook/event";
+  const std::vector<std::string> auth = {"Content-Type: application/json", "Authorization: Bearer t0k"};
+  std::vector<std::unique_ptr<http_client>> holders;
   for (int i = 0; i < 3; ++i) {
-    silent.push_back(std::make_unique<http_client>(port));
-    ASSERT_TRUE(silent.back()->connected());
+    holders.push_back(std::make_unique<http_client>(port));
+    ASSERT_TRUE(holders.back()->connected());
+    if (i == 1) {
+      ASSERT_TRUE(holders.back()->send_raw("P")); // a byte, then nothing
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(20)); // accepted in this order
   }
   http_client c(port);
-  const auto r = c.request("POST", "/audit/webhook/event", R"({"kind":"EventList","items":[{"verb":"get"}]})");
-  EXPECT_EQ(r.status, 200) << r.body;
-  // The oldest silent one was closed to make room.
-  EXPECT_EQ(silent[0]->read_response(2000).status, 0);
-  // The other two silent ones make room for two more clients. Then all three connections have
-  // begun a request: none is closed for a fourth, which is refused.
+  EXPECT_EQ(c.request("POST", path, R"({"kind":"EventList","items":[{"verb":"get"}]})", auth).status, 200);
+  EXPECT_EQ(holders[0]->read_response(2000).status, 0); // the oldest made room
   http_client d(port), e(port);
-  EXPECT_EQ(d.request("POST", "/audit/webhook/event", R"({"kind":"EventList","items":[{"verb":"list"}]})").status, 200);
-  EXPECT_EQ(e.request("POST", "/audit/webhook/event", R"({"kind":"EventList","items":[{"verb":"watch"}]})").status, 200);
+  EXPECT_EQ(d.request("POST", path, R"({"kind":"EventList","items":[{"verb":"list"}]})", auth).status, 200);
+  EXPECT_EQ(e.request("POST", path, R"({"kind":"EventList","items":[{"verb":"watch"}]})", auth).status, 200);
+  // c, d and e are idle between requests: the oldest of them makes room for f.
   http_client f(port);
-  EXPECT_EQ(f.request("POST", "/audit/webhook/event", R"({"kind":"EventList","items":[{"verb":"head"}]})").status, 0);
+  EXPECT_EQ(f.request("POST", path, R"({"kind":"EventList","items":[{"verb":"head"}]})", auth).status, 200);
+  // Three requests under way (headers passed, bodies still coming): a fourth client is refused.
+  std::vector<std::unique_ptr<http_client>> sending;
+  for (int i = 0; i < 3; ++i) {
+    sending.push_back(std::make_unique<http_client>(port));
+    ASSERT_TRUE(sending.back()->send_raw("POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                         "Authorization: Bearer t0k\r\nContent-Length: 100\r\n\r\n{"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  http_client g(port);
+  EXPECT_EQ(g.request("POST", path, R"({"kind":"EventList","items":[{"verb":"patch"}]})", auth).status, 0);
+  sending.clear(); // shutdown would wait for their bodies
   ASSERT_EQ(daemon.stop(), 0);
-  EXPECT_NE(daemon.stderr_text.find("stopped: 3 events processed"), std::string::npos) << daemon.stderr_text;
+  EXPECT_NE(daemon.stderr_text.find("stopped: 4 events processed"), std::string::npos) << daemon.stderr_text;
 }
 
 TEST(webhook, countless_tiny_items_are_refused_before_decoding) {
@@ -669,6 +684,29 @@ TEST(run, files_only_open_no_listener_and_rules_must_exist) {
   child run({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "off", "--listen", "127.0.0.1:0", "--rules",
              empty.string()});
   EXPECT_EQ(run.stop(0), 2) << run.stderr_text;
+}
+
+// Two tailed paths never share a position file (k_a/x.log and k/a_x.log both gave
+// vigil-tail..._k_a_x.log.pos, so each restart replayed one of them); a path without `_` keeps
+// the name earlier versions gave it.
+TEST(run, tailed_paths_have_positions_of_their_own) {
+  const fs::path dir = fs::path(::testing::TempDir()) / ("vigil_posnames_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "k_a");
+  fs::create_directories(dir / "k");
+  std::ofstream(dir / "k_a" / "x.log") << exec_event << "\n";
+  std::ofstream(dir / "k" / "a_x.log") << exec_event << "\n";
+  std::ofstream(dir / "plain.log") << exec_event << "\n";
+  const std::string cfg = (dir / "vigil.yaml").string();
+  std::ofstream(cfg) << "sources:\n  - type: file\n    paths: [k_a/x.log, k/a_x.log, plain.log]\n    position_dir: .\n";
+  child d({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "off", "-c", cfg, "-o", "json"});
+  ASSERT_TRUE(d.wait_for_stderr("plain.log (position in")) << d.stderr_text;
+  EXPECT_EQ(d.stop(), 0) << d.stderr_text;
+  // The directory part is spelled the same in all three (the test's temporary directory may
+  // itself hold an `_`): compare the endings.
+  EXPECT_NE(d.stderr_text.find("k%5Fa_x.log.pos)"), std::string::npos) << d.stderr_text;
+  EXPECT_NE(d.stderr_text.find("_k_a%5Fx.log.pos)"), std::string::npos) << d.stderr_text;
+  EXPECT_NE(d.stderr_text.find("_plain.log.pos)"), std::string::npos) << d.stderr_text;
 }
 
 TEST(run, bad_configuration_is_reported_with_positions_and_refused) {

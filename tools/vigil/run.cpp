@@ -450,6 +450,25 @@ std::optional<std::vector<io::notification>> load_notifications_or_report(const 
 
 namespace {
 
+// Where a tailed file's position is kept: `vigil-tail` + the path with each `/` spelled `_`
+// (and `_` and `%` escaped as %5F and %25, so two paths never share a file) + `.pos`. A path
+// with neither keeps the name earlier versions gave it; for one with either, a position saved
+// under the earlier name (`/` and `_` alike as `_`) is moved to the new one.
+std::string position_file_of(const std::string& dir, const std::string& path) {
+  std::string key, before;
+  for (const char c : path) {
+    key += c == '/' ? std::string("_") : c == '_' ? std::string("%5F") : c == '%' ? std::string("%25") : std::string(1, c);
+    before += c == '/' ? '_' : c;
+  }
+  const std::string file = dir + "/vigil-tail" + key + ".pos";
+  const std::string earlier = dir + "/vigil-tail" + before + ".pos";
+  std::error_code ec;
+  if (earlier != file && !std::filesystem::exists(file, ec) && std::filesystem::exists(earlier, ec)) {
+    std::filesystem::rename(earlier, file, ec);
+  }
+  return file;
+}
+
 // The webhook listeners: the configured ones, or the embedded default when no source is
 // configured (a configuration of files only opens no listener, unless a webhook flag such as
 // --listen asks for one); command-line flags override the first one.
@@ -752,9 +771,7 @@ int run_daemon(const run_options& o, bool listen_flag) {
       io::tail_options t;
       t.path = path;
       t.cluster = f.cluster.empty() ? cfg.cluster : f.cluster;
-      std::string key = path;
-      std::replace(key.begin(), key.end(), '/', '_');
-      t.position_file = f.position_dir + "/vigil-tail" + key + ".pos";
+      t.position_file = position_file_of(f.position_dir, path);
       t.from_beginning = f.from_beginning;
       tailers.push_back(std::make_unique<io::tailer>(pl, t));
       log_line("info", "following " + path + " (position in " + t.position_file + ")");
