@@ -82,6 +82,19 @@ std::shared_ptr<const rules::ruleset> shipped() {
   return std::get<std::shared_ptr<const rules::ruleset>>(rules::load_ruleset({}));
 }
 
+// Follows `t` with a pipeline of its own until `n` alerts came and a moment more passed (nothing
+// more may come), then stops: the alerts by pod.
+std::map<std::string, int> follow_until(const tail_options& t, std::size_t n) {
+  counting_output out;
+  pipeline::pipeline pl(shipped(), pipeline::options{}, out);
+  tailer tail(pl, t);
+  EXPECT_TRUE(wait_for(out, n));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  tail.stop();
+  pl.finish();
+  return out.snapshot();
+}
+
 fs::path fresh_dir(const char* name) {
   const fs::path d = fs::path(::testing::TempDir()) / (std::string(name) + "_" + std::to_string(getpid()));
   fs::remove_all(d);
@@ -284,18 +297,11 @@ TEST(tailer, rotation_while_stopped_loses_nothing) {
   t.poll_ms = 20;
   t.from_beginning = true;
   auto run_until = [&](std::size_t n, const std::vector<std::string>& want) {
-    counting_output out;
-    pipeline::pipeline pl(shipped(), pipeline::options{}, out);
-    tailer tail(pl, t);
-    EXPECT_TRUE(wait_for(out, n));
-    std::this_thread::sleep_for(std::chrono::milliseconds(200)); // nothing more may come
-    tail.stop();
-    pl.finish();
-    const auto seen = out.snapshot();
-    EXPECT_EQ(seen.size(), want.size());
+    std::map<std::string, int> expected;
     for (const auto& pod : want) {
-      EXPECT_EQ(seen.count(pod) ? seen.at(pod) : 0, 1) << pod;
+      expected[pod] = 1;
     }
+    EXPECT_EQ(follow_until(t, n), expected);
   };
   run_until(2, {"r1", "r2"});
   t.from_beginning = false; // what follows is settled by the saved position
@@ -328,16 +334,7 @@ TEST(tailer, after_a_restart_only_the_rotated_file_itself_is_finished) {
   t.path = log.string();
   t.position_file = (dir / "pos").string();
   t.poll_ms = 20;
-  {
-    counting_output out;
-    pipeline::pipeline pl(shipped(), pipeline::options{}, out);
-    tailer tail(pl, t);
-    ASSERT_TRUE(wait_for(out, 1));
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    tail.stop();
-    pl.finish();
-    EXPECT_EQ(out.snapshot(), (std::map<std::string, int>{{"new1", 1}}));
-  }
+  EXPECT_EQ(follow_until(t, 1), (std::map<std::string, int>{{"new1", 1}}));
   // Through a symbolic link: rotated beside the target while vigil is down.
   fs::create_directories(dir / "real");
   fs::create_directories(dir / "lnk");
@@ -347,25 +344,11 @@ TEST(tailer, after_a_restart_only_the_rotated_file_itself_is_finished) {
   t.path = (dir / "lnk" / "audit.log").string();
   t.position_file = (dir / "lnk-pos").string();
   t.from_beginning = true;
-  {
-    counting_output out;
-    pipeline::pipeline pl(shipped(), pipeline::options{}, out);
-    tailer tail(pl, t);
-    ASSERT_TRUE(wait_for(out, 1));
-    tail.stop();
-    pl.finish();
-  }
+  EXPECT_EQ(follow_until(t, 1), (std::map<std::string, int>{{"l1", 1}}));
   append(real, exec_line("l2"));
   fs::rename(real, dir / "real" / "audit.log.1");
   append(real, exec_line("l3"));
-  counting_output out;
-  pipeline::pipeline pl(shipped(), pipeline::options{}, out);
-  tailer tail(pl, t);
-  ASSERT_TRUE(wait_for(out, 2));
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  tail.stop();
-  pl.finish();
-  EXPECT_EQ(out.snapshot(), (std::map<std::string, int>{{"l2", 1}, {"l3", 1}}));
+  EXPECT_EQ(follow_until(t, 2), (std::map<std::string, int>{{"l2", 1}, {"l3", 1}}));
 }
 
 // copytruncate under a busy writer: emptied and written again past the old offset between two
