@@ -86,6 +86,33 @@ bool starts_as_saved(std::string_view head, const saved_position& saved) {
          (head.size() >= saved.head_size && hash_of(head.substr(0, saved.head_size)) == saved.head_hash);
 }
 
+int open_by_inode(const std::string& dir, std::uint64_t inode);
+
+// The file `saved` describes, rotated away from `path` while vigil was down, opened (-1 if it is
+// gone): found by its inode beside the file `path` names now (a symbolic link's target first),
+// holding at least the saved offset, and starting as it did (not another file that reuses the
+// inode since). Its first bytes in `head`.
+int open_rotated(const std::string& path, const saved_position& saved, std::string& head) {
+  std::error_code ec;
+  const std::filesystem::path target = std::filesystem::canonical(path, ec);
+  int fd = ec ? -1 : open_by_inode(target.parent_path().string(), saved.inode);
+  if (fd < 0) {
+    const std::string dir = std::filesystem::path(path).parent_path().string();
+    fd = open_by_inode(dir.empty() ? "." : dir, saved.inode);
+  }
+  struct stat st {};
+  if (fd >= 0 && ::fstat(fd, &st) == 0 && saved.offset <= static_cast<std::uint64_t>(st.st_size)) {
+    head = read_head(fd);
+    if (starts_as_saved(head, saved)) {
+      return fd;
+    }
+  }
+  if (fd >= 0) {
+    ::close(fd);
+  }
+  return -1;
+}
+
 // The file with inode `inode` in `dir` (where a rotation renamed it), opened; -1 if none.
 int open_by_inode(const std::string& dir, std::uint64_t inode) {
   DIR* d = ::opendir(dir.c_str());
@@ -196,31 +223,14 @@ void tailer::run() {
         // Rotated while vigil was down. The rest of the old file comes first if the rotation
         // left it beside (renamed): the rotation check then moves on to this file, from its
         // beginning. Without it, this file is read from its beginning.
-        // Beside the file the path names now: a symbolic link's target directory first.
-        std::error_code ec;
-        const std::filesystem::path target = std::filesystem::canonical(opts_.path, ec);
-        int old = ec ? -1 : open_by_inode(target.parent_path().string(), saved.inode);
-        if (old < 0) {
-          const std::string dir = std::filesystem::path(opts_.path).parent_path().string();
-          old = open_by_inode(dir.empty() ? "." : dir, saved.inode);
-        }
-        struct stat old_st {};
         std::string old_head;
-        bool same_old = false; // and not another file that reuses its inode
-        if (old >= 0 && ::fstat(old, &old_st) == 0 && saved.offset <= static_cast<std::uint64_t>(old_st.st_size)) {
-          old_head = read_head(old);
-          same_old = starts_as_saved(old_head, saved);
-        }
-        if (same_old) {
+        if (const int old = open_rotated(opts_.path, saved, old_head); old >= 0) {
           ::close(fd);
           fd = old;
           inode = saved.inode;
           head = std::move(old_head);
           offset = saved.offset;
         } else {
-          if (old >= 0) {
-            ::close(old); // the inode was reused by another file since
-          }
           util::warn(opts_.path + ": the file vigil was reading when it stopped is no longer beside it: what was written "
                      "to it after the saved position, and to any file rotated in between, was not read; reading the "
                      "current file from its beginning");

@@ -6,9 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
-#include <new>
-
-#include <sys/mman.h>
+#include <memory>
 
 #include <simdjson.h>
 
