@@ -465,7 +465,7 @@ TEST(webhook, items_go_reads_are_read_as_go_reads_them) {
   const std::string path = "/audit/webhook/event";
   http_client c(port);
   const auto whole = c.request("POST", path,
-                               R"({"kind":"EventList","items":[)" + exec("utf8", "\"a\xffb\"") + "," +
+                               R"({"kind":"EventList","items":[)" + exec("utf8", "\"a\xff" "b\"") + "," +
                                    exec("surrogate", R"("\udc00")") + "," + exec("bigint", "18446744073709551616") + "]}",
                                {"Content-Type: application/json"});
   EXPECT_EQ(whole.status, 200);
