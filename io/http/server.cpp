@@ -126,6 +126,7 @@ struct connection {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   std::string remote;
+  std::string ip;            // remote's address without the port
   bool in_request = false;   // between message begin and complete
   bool trusted = false;      // a request passed the check (path, method, credentials)
   std::uint64_t accepted_at = 0; // uv_now() when accepted
@@ -560,42 +561,6 @@ void on_connection(uv_stream_t* listener, int status) {
     close_connection(c);
     return;
   }
-  if (srv->conns.size() > srv->opts.max_connections) {
-    // Full (connections still closing do not count). Room is made by closing, the oldest first,
-    // a connection no request has passed the check on (path, method, credentials: a client
-    // without the token, one that sent a byte and stalls, a TLS handshake), else one idle between
-    // requests (its client reconnects); when every connection has a request under way, the new
-    // one is refused. So clients without credentials cannot lock kube-apiserver out, and without
-    // authentication only requests actually being sent can fill the server.
-    std::size_t live = 0;
-    connection* untrusted = nullptr;
-    connection* idle = nullptr;
-    for (connection* other : srv->conns) {
-      if (other == c || other->handles_closed) {
-        continue;
-      }
-      ++live;
-      if (other->closing) {
-        continue;
-      }
-      if (!other->trusted && (untrusted == nullptr || other->accepted_at < untrusted->accepted_at)) {
-        untrusted = other;
-      }
-      if (other->trusted && !other->in_request && (idle == nullptr || other->accepted_at < idle->accepted_at)) {
-        idle = other;
-      }
-    }
-    if (live >= srv->opts.max_connections) {
-      connection* room = untrusted != nullptr ? untrusted : idle;
-      if (room == nullptr) {
-        counters::add(srv->connections_rejected);
-        close_connection(c);
-        return;
-      }
-      counters::add(srv->connections_evicted);
-      close_connection(room);
-    }
-  }
   sockaddr_storage addr{};
   int len = sizeof addr;
   if (uv_tcp_getpeername(&c->tcp, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
@@ -610,7 +575,62 @@ void on_connection(uv_stream_t* listener, int status) {
       uv_ip6_name(a, ip, sizeof ip);
       port = ntohs(a->sin6_port);
     }
-    c->remote = std::string(ip) + ":" + std::to_string(port);
+    c->ip = ip;
+    c->remote = c->ip + ":" + std::to_string(port);
+  }
+  if (srv->conns.size() > srv->opts.max_connections) {
+    // Full (connections still closing do not count). Room is made by closing a connection no
+    // request has passed the check on (path, method, credentials: a client without the token,
+    // one that sent a byte and stalls, one in its TLS handshake): the oldest of the address that
+    // holds the most such connections, so a client flooding the server with connections closes
+    // its own, not another client's handshake. Else the oldest connection idle between requests
+    // (its client reconnects). When every connection has a request under way, the new one is
+    // refused. So clients without credentials cannot lock kube-apiserver out from another
+    // address, and without authentication only requests actually being sent can fill the server.
+    std::size_t live = 0;
+    std::unordered_map<std::string_view, std::size_t> unproven; // by address: connections no request passed
+    connection* idle = nullptr;
+    for (connection* other : srv->conns) {
+      if (other == c || other->handles_closed) {
+        continue;
+      }
+      ++live;
+      if (other->closing) {
+        continue;
+      }
+      if (!other->trusted) {
+        ++unproven[other->ip];
+      } else if (!other->in_request && (idle == nullptr || other->accepted_at < idle->accepted_at)) {
+        idle = other;
+      }
+    }
+    if (live >= srv->opts.max_connections) {
+      std::string_view flooder;
+      std::size_t most = 0;
+      for (const auto& [ip, n] : unproven) {
+        if (n > most) {
+          most = n;
+          flooder = ip;
+        }
+      }
+      connection* room = nullptr;
+      for (connection* other : srv->conns) {
+        if (other != c && !other->handles_closed && !other->closing && !other->trusted && other->ip == flooder &&
+            (room == nullptr || other->accepted_at < room->accepted_at)) {
+          room = other;
+        }
+      }
+      if (room == nullptr) {
+        room = idle;
+      }
+      if (room == nullptr) {
+        counters::add(srv->connections_rejected);
+        close_connection(c);
+        return;
+      }
+      counters::add(srv->connections_evicted);
+      close_connection(room);
+    }
   }
   uv_tcp_nodelay(&c->tcp, 1);
   if (srv->ssl_ctx != nullptr) {

@@ -414,6 +414,48 @@ TEST(webhook, connections_without_credentials_make_room_for_a_client) {
   EXPECT_NE(daemon.stderr_text.find("stopped: 4 events processed"), std::string::npos) << daemon.stderr_text;
 }
 
+// A client flooding the server with connections from its address closes its own oldest, not
+// another client's connection still on its way to a request (a TLS handshake, headers coming).
+TEST(webhook, a_connection_flood_closes_the_flooder_s_own_connections) {
+  child daemon({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "off", "--listen", "127.0.0.1:0", "-o", "json",
+                "--workers", "1", "--max-connections", "3", "--token", "t0k"});
+  const int port = test::start_daemon(daemon);
+  ASSERT_NE(port, 0) << daemon.stderr_text;
+  // Connections from 127.0.0.2 (any 127/8 address reaches the loopback listener).
+  auto from_other_address = [port] {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(0x7F000002);
+    EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    a.sin_port = htons(static_cast<std::uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    return fd;
+  };
+  std::vector<int> flood;
+  for (int i = 0; i < 2; ++i) {
+    flood.push_back(from_other_address());
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const std::string body = R"({"kind":"EventList","items":[{"verb":"get"}]})";
+  const std::string request = "POST /audit/webhook/event HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                              "Authorization: Bearer t0k\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  http_client client(port);
+  ASSERT_TRUE(client.send_raw(request.substr(0, 20))); // on its way: no request passed yet
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  for (int i = 0; i < 5; ++i) { // each needs room: the flood's own oldest goes
+    flood.push_back(from_other_address());
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(client.send_raw(request.substr(20)));
+  EXPECT_EQ(client.read_response().status, 200);
+  for (const int fd : flood) {
+    ::close(fd);
+  }
+  ASSERT_EQ(daemon.stop(), 0);
+}
+
 TEST(webhook, countless_tiny_items_are_refused_before_decoding) {
   child daemon({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "off", "--listen", "127.0.0.1:0", "-o", "json",
                 "--workers", "1"});
@@ -707,6 +749,31 @@ TEST(run, tailed_paths_have_positions_of_their_own) {
   EXPECT_NE(d.stderr_text.find("k%5Fa_x.log.pos)"), std::string::npos) << d.stderr_text;
   EXPECT_NE(d.stderr_text.find("_k_a%5Fx.log.pos)"), std::string::npos) << d.stderr_text;
   EXPECT_NE(d.stderr_text.find("_plain.log.pos)"), std::string::npos) << d.stderr_text;
+
+  // A position saved under the earlier name goes to the path whose file it describes (its
+  // inode): k/a/x.log's, not k_a/x.log's, though both had that name.
+  fs::create_directories(dir / "k" / "a");
+  const fs::path kax = dir / "k" / "a" / "x.log";
+  std::ofstream(kax) << exec_event << "\n";
+  std::string earlier = kax.string();
+  std::replace(earlier.begin(), earlier.end(), '/', '_');
+  struct stat st {};
+  ASSERT_EQ(::stat(kax.c_str(), &st), 0);
+  std::ofstream(dir / ("vigil-tail" + earlier + ".pos")) << st.st_ino << ' ' << st.st_size << "\n";
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().extension() == ".pos" && e.path().string().find("k%5Fa_x.log") != std::string::npos) {
+      fs::remove(e.path()); // k_a/x.log starts without a position
+    }
+  }
+  std::ofstream(cfg) << "sources:\n  - type: file\n    paths: [k_a/x.log, k/a/x.log]\n    position_dir: .\n"
+                        "    start: beginning\n";
+  child again({vigil_bin, "run", "--api-listen", "off", "--metrics-listen", "off", "-c", cfg, "-o", "json"});
+  ASSERT_TRUE(again.wait_for_stderr("a/x.log (position in")) << again.stderr_text;
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(again.stop(), 0) << again.stderr_text;
+  // k_a/x.log read from its beginning; k/a/x.log went on from its moved position: nothing new.
+  EXPECT_EQ(std::count(again.stdout_text.begin(), again.stdout_text.end(), '\n'), 1) << again.stdout_text;
+  EXPECT_FALSE(fs::exists(dir / ("vigil-tail" + earlier + ".pos")));
 }
 
 TEST(run, bad_configuration_is_reported_with_positions_and_refused) {

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -16,6 +17,7 @@
 #include <tuple>
 #include <vector>
 
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -452,8 +454,9 @@ namespace {
 
 // Where a tailed file's position is kept: `vigil-tail` + the path with each `/` spelled `_`
 // (and `_` and `%` escaped as %5F and %25, so two paths never share a file) + `.pos`. A path
-// with neither keeps the name earlier versions gave it; for one with either, a position saved
-// under the earlier name (`/` and `_` alike as `_`) is moved to the new one.
+// with neither keeps the name earlier versions gave it. For one with either, a position saved
+// under the earlier name (`/` and `_` alike as `_`) is moved to the new one, if it is this
+// file's: that name may be another path's (k/a/x.log's, as k_a/x.log's), which keeps it.
 std::string position_file_of(const std::string& dir, const std::string& path) {
   std::string key, before;
   for (const char c : path) {
@@ -464,7 +467,11 @@ std::string position_file_of(const std::string& dir, const std::string& path) {
   const std::string earlier = dir + "/vigil-tail" + before + ".pos";
   std::error_code ec;
   if (earlier != file && !std::filesystem::exists(file, ec) && std::filesystem::exists(earlier, ec)) {
-    std::filesystem::rename(earlier, file, ec);
+    std::uint64_t inode = 0;
+    struct stat st {};
+    if ((std::ifstream(earlier) >> inode) && ::stat(path.c_str(), &st) == 0 && static_cast<std::uint64_t>(st.st_ino) == inode) {
+      std::filesystem::rename(earlier, file, ec);
+    }
   }
   return file;
 }
