@@ -528,19 +528,28 @@ bool rewrite_as_go_reads(std::string_view in, std::string& out) {
   return changed;
 }
 
+std::string_view as_go_reads(std::string_view in, simdjson::error_code err, std::string& buf) {
+  if (!go_readable_error(err) || !rewrite_as_go_reads(in, buf)) {
+    return {};
+  }
+  const std::size_t n = buf.size();
+  buf.append(simdjson::SIMDJSON_PADDING, '\0');
+  return std::string_view(buf.data(), n);
+}
+
 simdjson::error_code reader::parse(const char* p, std::size_t len, element& out) {
   simdjson::error_code err = len > parser_.capacity() ? parser_.allocate(len, options_.max_depth) : simdjson::SUCCESS;
   if (err == simdjson::SUCCESS) {
     err = parser_.parse(p, len, false).get(out);
   }
-  if (!go_readable_error(err) || !rewrite_as_go_reads(std::string_view(p, len), as_go_)) {
+  const std::string_view go = as_go_reads(std::string_view(p, len), err, as_go_);
+  if (go.empty()) {
     return err;
   }
-  const std::size_t n = as_go_.size();
-  as_go_.append(simdjson::SIMDJSON_PADDING, '\0');
-  simdjson::error_code again = n > parser_.capacity() ? parser_.allocate(n, options_.max_depth) : simdjson::SUCCESS;
+  simdjson::error_code again =
+      go.size() > parser_.capacity() ? parser_.allocate(go.size(), options_.max_depth) : simdjson::SUCCESS;
   if (again == simdjson::SUCCESS) {
-    again = parser_.parse(as_go_.data(), n, false).get(out);
+    again = parser_.parse(go.data(), go.size(), false).get(out);
   }
   if (again != simdjson::SUCCESS) {
     return err; // still refused: the first reason is the one to give

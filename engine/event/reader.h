@@ -138,6 +138,11 @@ bool rewrite_as_go_reads(std::string_view in, std::string& out);
   return e == simdjson::UTF8_ERROR || e == simdjson::STRING_ERROR || e == simdjson::NUMBER_ERROR;
 }
 
+/// What to parse again after simdjson refused `in` with `err`: what Go reads there, written into
+/// `buf` with simdjson's padding after it (the view leaves the padding out); empty when `err` is
+/// not one Go reads past or there is nothing to rewrite.
+std::string_view as_go_reads(std::string_view in, simdjson::error_code err, std::string& buf);
+
 class reader {
  public:
   explicit reader(reader_options options = {});

@@ -200,12 +200,8 @@ struct webhook::impl {
   simdjson::error_code parse_item(const char* p, std::size_t len, simdjson::dom::element& item, bool& as_go_read) {
     as_go_read = false;
     const simdjson::error_code err = parser.parse(p, len, false).get(item);
-    if (!engine::go_readable_error(err) || !engine::rewrite_as_go_reads(std::string_view(p, len), as_go)) {
-      return err;
-    }
-    const std::size_t n = as_go.size();
-    as_go.append(simdjson::SIMDJSON_PADDING, '\0');
-    if (parser.parse(as_go.data(), n, false).get(item) != simdjson::SUCCESS) {
+    const std::string_view go = engine::as_go_reads(std::string_view(p, len), err, as_go);
+    if (go.empty() || parser.parse(go.data(), go.size(), false).get(item) != simdjson::SUCCESS) {
       return err;
     }
     as_go_read = true;
@@ -348,30 +344,23 @@ void webhook::handle(http::request& req, http::response& res) {
   // larger batch would fault fresh pages in again and again.
   simdjson::dom::parser& parser = w.parser;
   simdjson::dom::document& parsed = chunk->parsed->doc;
-  simdjson::error_code err = simdjson::SUCCESS;
-  if (size > parser.capacity()) {
-    // The files' depth limit too (reader_options::max_depth), not simdjson's default of 1024: the
-    // same event is accepted or refused whichever way it comes.
-    err = parser.allocate(std::bit_ceil(size), engine::reader_options{}.max_depth);
-  }
-  if (err == simdjson::SUCCESS && size > parsed.capacity()) {
-    err = parsed.allocate(std::bit_ceil(size));
-  }
+  // Parses `n` bytes into the chunk's document, both sized up first. The files' depth limit too
+  // (reader_options::max_depth), not simdjson's default of 1024: the same event is accepted or
+  // refused whichever way it comes.
   simdjson::dom::element root;
-  if (err == simdjson::SUCCESS) {
-    err = parser.parse_into_document(parsed, data, size, false).get(root);
-  }
-  if (engine::go_readable_error(err) && engine::rewrite_as_go_reads(std::string_view(data, size), w.as_go)) {
+  auto parse_into_chunk = [&](const char* bytes, std::size_t n) {
+    simdjson::error_code e = n > parser.capacity() ? parser.allocate(std::bit_ceil(n), engine::reader_options{}.max_depth)
+                                                   : simdjson::SUCCESS;
+    if (e == simdjson::SUCCESS && n > parsed.capacity()) {
+      e = parsed.allocate(std::bit_ceil(n));
+    }
+    return e == simdjson::SUCCESS ? parser.parse_into_document(parsed, bytes, n, false).get(root) : e;
+  };
+  simdjson::error_code err = parse_into_chunk(data, size);
+  if (const std::string_view go = engine::as_go_reads(std::string_view(data, size), err, w.as_go); !go.empty()) {
     // JSON Go reads and simdjson refuses (bytes that are not UTF-8, a lone surrogate, a long
     // integer): parsed as CrowdSec's Go code reads it. The parse does not point into its input.
-    const std::size_t n = w.as_go.size();
-    w.as_go.append(simdjson::SIMDJSON_PADDING, '\0');
-    simdjson::error_code again = n > parser.capacity() ? parser.allocate(std::bit_ceil(n), engine::reader_options{}.max_depth)
-                                                       : simdjson::SUCCESS;
-    if (again == simdjson::SUCCESS && n > parsed.capacity()) {
-      again = parsed.allocate(std::bit_ceil(n));
-    }
-    if (again == simdjson::SUCCESS && parser.parse_into_document(parsed, w.as_go.data(), n, false).get(root) == simdjson::SUCCESS) {
+    if (parse_into_chunk(go.data(), go.size()) == simdjson::SUCCESS) {
       err = simdjson::SUCCESS;
       engine::count_read_as_go();
     }
